@@ -1,0 +1,104 @@
+"""The plan a solver produced: absolute start/end per VM, what did not fit and why, and facts.
+
+A ``Schedule`` carries the exact topology and policy it was planned from (``inputs``), so that
+``stagger validate``, the exporters and what-if runs can re-check it without the original files.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from stagger.model.policy import Policy
+from stagger.model.topology import Topology
+
+SCHEMA_VERSION = "stagger.schedule/1"
+
+ResourceKind = Literal["host", "datastore", "raid_group", "concurrent"]
+SolverStatus = Literal["OPTIMAL", "FEASIBLE", "GREEDY", "INFEASIBLE", "UNKNOWN", "EMPTY"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScheduledJob(_Strict):
+    vm: str
+    host: str
+    cluster: str | None = None
+    datastores: list[str] = Field(default_factory=list)
+    raid_groups: list[str] = Field(default_factory=list)
+    start: AwareDatetime
+    end: AwareDatetime
+    duration_min: int = Field(ge=1)
+    size_gib: float = Field(description="GiB this job moves (full size, or size * change_rate).")
+    night: int = Field(ge=0, description="Index of the window occurrence (0 = first night).")
+
+
+class UnscheduledVM(_Strict):
+    vm: str
+    reason: str
+
+
+class Night(_Strict):
+    index: int
+    date: date = Field(description="Local date the window opens.")
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    jobs: int = 0
+    last_end: AwareDatetime | None = None
+    makespan_min: int = Field(
+        default=0, description="Minutes from window start to the end of the night's last job."
+    )
+
+
+class ResourceUse(_Strict):
+    kind: ResourceKind
+    name: str
+    capacity: int
+    jobs: int
+    busy_min: int = Field(description="Sum of job minutes on this resource.")
+    free_min: int = Field(description="Window minutes left after blackouts, times capacity.")
+    utilisation_pct: float
+
+
+class SolverInfo(_Strict):
+    name: Literal["cpsat", "greedy"]
+    status: SolverStatus
+    seed: int = 0
+    time_limit_s: float | None = None
+    objective: float | None = None
+    greedy_makespan_min: int | None = None
+
+
+class ScheduleInputs(_Strict):
+    topology: Topology
+    policy: Policy
+
+
+class Schedule(_Strict):
+    schema_version: Literal["stagger.schedule/1"] = SCHEMA_VERSION
+    timezone: str
+    cycle_start: date
+    nights: list[Night]
+    jobs: list[ScheduledJob]
+    unscheduled: list[UnscheduledVM] = Field(default_factory=list)
+    solver: SolverInfo
+    makespan_min: int = Field(description="Largest per-night makespan, minutes.")
+    lower_bound_min: int = Field(description="Proven lower bound on makespan_min.")
+    gap_pct: float = Field(description="(makespan - lower bound) / lower bound * 100.")
+    utilisation: list[ResourceUse] = Field(default_factory=list)
+    bottlenecks: list[str] = Field(
+        default_factory=list, description="Resources whose load cannot fit, in admin words."
+    )
+    inputs: ScheduleInputs
+
+    def job(self, vm: str) -> ScheduledJob | None:
+        return next((j for j in self.jobs if j.vm == vm), None)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unscheduled
+

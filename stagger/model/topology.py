@@ -1,0 +1,203 @@
+"""The estate: clusters, ESXi hosts, VMFS datastores, RAID groups and VMs.
+
+What the admin wrote or what an inventory source read. Field errors are caught by pydantic;
+cross-references (unknown host, datastore in two RAID groups, duplicate names) by
+``Topology._check_references`` which raises :class:`ReferenceProblem` naming object and field.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Name = str
+
+
+class ReferenceProblem(ValueError):
+    """A cross-reference error that knows which object and field it is about."""
+
+    def __init__(self, obj: str, field: str, message: str) -> None:
+        super().__init__(f"{obj}: field '{field}': {message}")
+        self.obj = obj
+        self.field = field
+        self.message = message
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Cluster(_Strict):
+    name: Name = Field(min_length=1)
+    datacenter: str | None = None
+
+
+class Host(_Strict):
+    name: Name = Field(min_length=1)
+    cluster: Name | None = None
+    max_jobs: int | None = Field(
+        default=None, ge=1, description="Overrides limits.per_host for this ESXi host."
+    )
+
+
+class Datastore(_Strict):
+    name: Name = Field(min_length=1)
+    naa: str | None = Field(default=None, description="LUN canonical name of the VMFS extent.")
+    extents: list[str] = Field(default_factory=list, description="All extents' naa ids.")
+    capacity_gib: float | None = Field(default=None, ge=0)
+    max_jobs: int | None = Field(
+        default=None, ge=1, description="Overrides limits.per_datastore for this datastore."
+    )
+
+
+class RaidGroup(_Strict):
+    name: Name = Field(min_length=1)
+    datastores: list[Name] = Field(default_factory=list)
+    max_jobs: int | None = Field(
+        default=None, ge=1, description="Overrides limits.per_raid_group for this RAID group."
+    )
+
+
+class Disk(_Strict):
+    datastore: Name | None = Field(
+        default=None, description="Datastore holding the VMDK; unknown means 'plan by host only'."
+    )
+    size_gib: float = Field(gt=0)
+    label: str | None = None
+    file: str | None = Field(default=None, description='Backing file, e.g. "[DS-01] vm/vm.vmdk".')
+
+
+class Snapshot(_Strict):
+    name: str
+    created: datetime | None = None
+    size_gib: float | None = Field(default=None, ge=0)
+
+
+ToolsStatus = Literal[
+    "ok", "old", "not_running", "not_installed", "unmanaged", "unknown", "blacklisted", "too_new"
+]
+
+
+class VM(_Strict):
+    name: Name = Field(min_length=1)
+    host: Name
+    disks: list[Disk] = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    exclude: bool = Field(default=False, description="Give this VM no backup job.")
+    template: bool = Field(default=False, description="Templates are never backed up.")
+    power_state: Literal["on", "off", "suspended"] | None = None
+    change_rate: float | None = Field(
+        default=None, gt=0, le=1, description="Overrides throughput.change_rate for this VM."
+    )
+    pin: str | None = Field(
+        default=None,
+        description='Fixed start: local "HH:MM" (first night it fits) or ISO local date-time.',
+    )
+    pinned: bool = Field(default=False, description="Keep this VM's start from the baseline.")
+    # Facts from inventory sources, used by `stagger audit`; the planner ignores them.
+    id: str | None = Field(default=None, description="Source key, e.g. vCenter/VM moref or UUID.")
+    datacenter: str | None = None
+    vcenter: str | None = None
+    committed_gib: float | None = Field(default=None, ge=0)
+    tools: ToolsStatus | None = None
+    consolidation_needed: bool | None = None
+    snapshots: list[Snapshot] = Field(default_factory=list)
+
+    @property
+    def size_gib(self) -> float:
+        return sum(d.size_gib for d in self.disks)
+
+    @property
+    def datastores(self) -> list[Name]:
+        """Datastores the VM's disks are on, in first-seen order, without repeats."""
+        return list(dict.fromkeys(d.datastore for d in self.disks if d.datastore))
+
+    @property
+    def needs_backup(self) -> bool:
+        return not (self.exclude or self.template)
+
+
+class Topology(_Strict):
+    clusters: list[Cluster] = Field(default_factory=list)
+    hosts: list[Host] = Field(default_factory=list)
+    datastores: list[Datastore] = Field(default_factory=list)
+    raid_groups: list[RaidGroup] = Field(default_factory=list)
+    vms: list[VM] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Topology:
+        for kind, items in (
+            ("cluster", self.clusters),
+            ("host", self.hosts),
+            ("datastore", self.datastores),
+            ("raid_group", self.raid_groups),
+            ("vm", self.vms),
+        ):
+            counts = Counter(i.name for i in items)
+            for name, n in counts.items():
+                if n > 1:
+                    raise ReferenceProblem(
+                        f"{kind} '{name}'", "name", f"duplicate name ({n} {kind}s share it)"
+                    )
+        clusters = {c.name for c in self.clusters}
+        hosts = {h.name for h in self.hosts}
+        datastores = {d.name for d in self.datastores}
+        for h in self.hosts:
+            if h.cluster is not None and h.cluster not in clusters:
+                raise ReferenceProblem(f"host '{h.name}'", "cluster", f"unknown cluster '{h.cluster}'")
+        owner: dict[str, str] = {}
+        for rg in self.raid_groups:
+            for ds in rg.datastores:
+                if ds not in datastores:
+                    raise ReferenceProblem(
+                        f"raid_group '{rg.name}'", "datastores", f"unknown datastore '{ds}'"
+                    )
+                if ds in owner and owner[ds] != rg.name:
+                    raise ReferenceProblem(
+                        f"raid_group '{rg.name}'",
+                        "datastores",
+                        f"datastore '{ds}' is already in raid_group '{owner[ds]}'",
+                    )
+                owner[ds] = rg.name
+        for vm in self.vms:
+            if vm.host not in hosts:
+                raise ReferenceProblem(f"vm '{vm.name}'", "host", f"unknown host '{vm.host}'")
+            for i, d in enumerate(vm.disks):
+                if d.datastore is not None and d.datastore not in datastores:
+                    raise ReferenceProblem(
+                        f"vm '{vm.name}'",
+                        f"disks[{i}].datastore",
+                        f"unknown datastore '{d.datastore}'",
+                    )
+        return self
+
+    # Lookups used by every stage. Cheap enough to rebuild; callers keep the result.
+    def index(self) -> TopologyIndex:
+        return TopologyIndex(self)
+
+
+class TopologyIndex:
+    """Name lookups over a validated topology."""
+
+    def __init__(self, topo: Topology) -> None:
+        self.topology = topo
+        self.clusters = {c.name: c for c in topo.clusters}
+        self.hosts = {h.name: h for h in topo.hosts}
+        self.datastores = {d.name: d for d in topo.datastores}
+        self.raid_groups = {r.name: r for r in topo.raid_groups}
+        self.vms = {v.name: v for v in topo.vms}
+        self.raid_group_of: dict[str, str] = {}
+        for rg in topo.raid_groups:
+            for ds in rg.datastores:
+                self.raid_group_of[ds] = rg.name
+
+    def cluster_of(self, vm: VM) -> str | None:
+        return self.hosts[vm.host].cluster
+
+    def raid_groups_of(self, vm: VM) -> list[str]:
+        return list(
+            dict.fromkeys(self.raid_group_of[d] for d in vm.datastores if d in self.raid_group_of)
+        )

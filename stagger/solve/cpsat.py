@@ -1,0 +1,169 @@
+"""CP-SAT model: interval per job, NoOverlap / Cumulative per resource, blackouts in the domains.
+
+Goals, lexicographic: schedule every job that can be scheduled, then minimise the largest
+per-night makespan, then the sum of per-night makespans. When the greedy warm start already
+places every job, presence is fixed to true (the first goal is met) and the model is smaller.
+
+Runs are deterministic: interleaved search with a fixed seed and worker count, stopped by
+CP-SAT's deterministic time, which tracks wall seconds closely on this kind of model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from stagger.instance import Instance
+from stagger.solve.greedy import Solution
+
+ProgressFn = Callable[[int, float, float], None]  # (makespan slots, wall seconds, best bound)
+
+
+@dataclass
+class CpSatResult:
+    solution: Solution
+    status: str  # OPTIMAL / FEASIBLE / UNKNOWN / INFEASIBLE
+    objective: float | None
+    wall_s: float
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    def __init__(self, span_max: cp_model.IntVar, fn: ProgressFn) -> None:
+        super().__init__()
+        self._span_max = span_max
+        self._fn = fn
+
+    def on_solution_callback(self) -> None:
+        self._fn(self.Value(self._span_max), self.WallTime(), self.BestObjectiveBound())
+
+
+@dataclass
+class CpSatModel:
+    """The built model with the variables other objectives (e.g. stability) may use."""
+
+    model: cp_model.CpModel
+    starts: list[cp_model.IntVar]
+    present: list[cp_model.IntVar | bool]
+    night_of: list[dict[int, cp_model.IntVar | bool]]
+    span_max: cp_model.IntVar
+    spans: list[cp_model.IntVar]
+    objective_terms: list[cp_model.LinearExprT]
+
+
+def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpSatModel:
+    m = cp_model.CpModel()
+    longest = max(n.end - n.start for n in inst.nights)
+    spans = [m.new_int_var(0, n.end - n.start, f"span_{n.index}") for n in inst.nights]
+    span_max = m.new_int_var(0, longest, "span_max")
+    for s in spans:
+        m.add(span_max >= s)
+
+    starts: list[cp_model.IntVar] = []
+    present: list[cp_model.IntVar | bool] = []
+    night_of: list[dict[int, cp_model.IntVar | bool]] = []
+    intervals_by_res: dict[int, list[cp_model.IntervalVar]] = {}
+    for j, job in enumerate(inst.jobs):
+        flat = [list(span) for spans_n in job.allowed for span in spans_n]
+        start = m.new_int_var_from_domain(cp_model.Domain.from_intervals(flat), f"s{j}")
+        lit: cp_model.IntVar | bool
+        if all_present:
+            lit = True
+            interval = m.new_fixed_size_interval_var(start, job.duration, f"i{j}")
+        else:
+            lit = m.new_bool_var(f"p{j}")
+            interval = m.new_optional_fixed_size_interval_var(start, job.duration, lit, f"i{j}")
+        nights = job.nights
+        by_night: dict[int, cp_model.IntVar | bool] = {}
+        if len(nights) == 1:
+            by_night[nights[0]] = lit
+        else:
+            for n in nights:
+                b = m.new_bool_var(f"b{j}_{n}")
+                dom = cp_model.Domain.from_intervals([list(s) for s in job.allowed[n]])
+                m.add_linear_expression_in_domain(start, dom).only_enforce_if(b)
+                by_night[n] = b
+            m.add(sum(by_night.values()) == (1 if all_present else lit))  # type: ignore[arg-type]
+        for n, b in by_night.items():
+            ct = m.add(spans[n] >= start + job.duration - inst.nights[n].start)
+            if b is not True:
+                ct.only_enforce_if(b)
+        for r in job.resources:
+            intervals_by_res.setdefault(r, []).append(interval)
+        starts.append(start)
+        present.append(lit)
+        night_of.append(by_night)
+
+    for r, ivs in intervals_by_res.items():
+        cap = inst.resources[r].capacity
+        if not cap or len(ivs) <= cap:
+            continue
+        if cap == 1:
+            m.add_no_overlap(ivs)
+        else:
+            m.add_cumulative(ivs, [1] * len(ivs), cap)
+
+    # Weights make the sum objective lexicographic: one more scheduled job beats any makespan,
+    # one slot less on the worst night beats any saving on the others.
+    sum_weight = 1
+    max_weight = sum(n.end - n.start for n in inst.nights) + 1
+    drop_weight = max_weight * (longest + 1)
+    terms: list[cp_model.LinearExprT] = [max_weight * span_max, sum_weight * sum(spans)]
+    if not all_present:
+        terms.append(drop_weight * sum(1 - p for p in present))  # type: ignore[operator]
+    if hint is not None:
+        for j, s in enumerate(starts):
+            if j in hint.starts:
+                m.add_hint(s, hint.starts[j])
+                if not all_present:
+                    m.add_hint(present[j], True)  # type: ignore[arg-type]
+                for n, b in night_of[j].items():
+                    if not isinstance(b, bool):
+                        n_start = inst.nights[n]
+                        m.add_hint(b, n_start.start <= hint.starts[j] < n_start.end)
+            elif not all_present:
+                m.add_hint(present[j], False)  # type: ignore[arg-type]
+    return CpSatModel(m, starts, present, night_of, span_max, spans, terms)
+
+
+def solver_parameters(time_limit_s: float, seed: int, workers: int) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    p = solver.parameters
+    p.random_seed = seed
+    p.num_workers = workers
+    p.interleave_search = True
+    p.max_deterministic_time = time_limit_s
+    # Safety net on slow machines; hitting it (not the deterministic limit) loses determinism.
+    p.max_time_in_seconds = time_limit_s * 3 + 10
+    return solver
+
+
+def solve_cpsat(
+    inst: Instance,
+    hint: Solution | None,
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    workers: int = 4,
+    progress: ProgressFn | None = None,
+    extra_objective: Callable[[CpSatModel], list[cp_model.LinearExprT]] | None = None,
+) -> CpSatResult:
+    all_present = hint is not None and not hint.dropped
+    built = build_model(inst, hint, all_present)
+    terms = built.objective_terms + (extra_objective(built) if extra_objective else [])
+    built.model.minimize(sum(terms))
+    solver = solver_parameters(time_limit_s, seed, workers)
+    callback = _Progress(built.span_max, progress) if progress else None
+    status = solver.solve(built.model, callback)
+    name = solver.status_name(status)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return CpSatResult(hint or Solution({}), name, None, solver.wall_time)
+    starts = {}
+    dropped = []
+    for j, s in enumerate(built.starts):
+        if built.present[j] is True or solver.boolean_value(built.present[j]):  # type: ignore[arg-type]
+            starts[j] = solver.value(s)
+        else:
+            dropped.append(j)
+    return CpSatResult(Solution(starts, dropped), name, solver.objective_value, solver.wall_time)

@@ -1,0 +1,140 @@
+"""Read topology, policy and schedule files (YAML or JSON) into models, with one-line errors.
+
+Every failure becomes an :class:`InputError` naming the file, the object (``vm 'sql01'``,
+``blackout 'payroll'``) and the field (``disks[1].size_gib``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from stagger.errors import InputError
+from stagger.model.policy import Policy
+from stagger.model.schedule import SCHEMA_VERSION, Schedule
+from stagger.model.topology import ReferenceProblem, Topology
+
+M = TypeVar("M", bound=BaseModel)
+
+# Singular object names for the lists of a topology/policy/schedule file.
+_SINGULAR = {
+    "clusters": "cluster",
+    "hosts": "host",
+    "datastores": "datastore",
+    "raid_groups": "raid_group",
+    "vms": "vm",
+    "blackouts": "blackout",
+    "jobs": "job",
+    "unscheduled": "unscheduled vm",
+    "nights": "night",
+}
+
+
+def read_data(path: str | Path) -> Any:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", file=str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", file=str(p)) from None
+    try:
+        if p.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno}", file=str(p)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"not valid YAML: {problem}{where}", file=str(p)) from None
+
+
+def _describe_loc(data: Any, loc: tuple[int | str, ...]) -> tuple[str | None, str | None]:
+    """Map a pydantic error location to (object, field) in admin words."""
+    # Union members show up as location parts ("Scope", "literal['global']"): drop them.
+    parts = [p for p in loc if not (isinstance(p, str) and (p[:1].isupper() or "[" in p))]
+    obj: str | None = None
+    node = data
+    i = 0
+    while i < len(parts):
+        key = parts[i]
+        if isinstance(key, str) and key in _SINGULAR and i + 1 < len(parts) and isinstance(parts[i + 1], int):
+            idx = int(parts[i + 1])
+            item = node.get(key)[idx] if isinstance(node, dict) and isinstance(node.get(key), list) and idx < len(node[key]) else None
+            name = item.get("name") or item.get("vm") if isinstance(item, dict) else None
+            obj = f"{_SINGULAR[key]} '{name}'" if name else f"{key}[{idx}]"
+            node = item
+            i += 2
+            continue
+        break
+    rest = parts[i:]
+    field = ""
+    for p in rest:
+        field += f"[{p}]" if isinstance(p, int) else (f".{p}" if field else str(p))
+    if obj is None and rest:
+        obj = str(rest[0])
+        field = field[len(str(rest[0])) :].lstrip(".") or str(rest[0])
+    return obj, field or None
+
+
+def _reference_problem(exc: ValidationError) -> ReferenceProblem | None:
+    for err in exc.errors():
+        found = (err.get("ctx") or {}).get("error")
+        if isinstance(found, ReferenceProblem):
+            return found
+    return None
+
+
+def parse_model(model: type[M], data: Any, file: str) -> M:
+    """Validate ``data`` as ``model``; raise one InputError naming file, object and field."""
+    if data is None:
+        raise InputError("file is empty", file=file)
+    if not isinstance(data, dict):
+        raise InputError(f"expected a mapping at the top, got {type(data).__name__}", file=file)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        ref = _reference_problem(exc)
+        if ref is not None:
+            raise InputError(ref.message, file=file, obj=ref.obj, field=ref.field) from None
+        errors = exc.errors()
+        # Prefer an error outside union alternatives' noise (e.g. scope: global | {...}).
+        err = next((e for e in errors if "literal_error" != e["type"]), errors[0])
+        obj, field = _describe_loc(data, tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        raise InputError(msg, file=file, obj=obj, field=field) from None
+
+
+def load_topology(path: str | Path) -> Topology:
+    return parse_model(Topology, read_data(path), str(path))
+
+
+def load_policy(path: str | Path) -> Policy:
+    return parse_model(Policy, read_data(path), str(path))
+
+
+def load_schedule(path: str | Path) -> Schedule:
+    data = read_data(path)
+    if isinstance(data, dict) and data.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(
+            f"not a stagger schedule of version '{SCHEMA_VERSION}'"
+            f" (schema_version is {data.get('schema_version')!r})",
+            file=str(path),
+            obj="schedule",
+            field="schema_version",
+        )
+    return parse_model(Schedule, data, str(path))
+
+
+def dump_yaml(model: BaseModel) -> str:
+    """A topology or policy as YAML, without empty defaults, ready to edit or plan."""
+    data = model.model_dump(mode="json", exclude_defaults=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
