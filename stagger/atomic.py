@@ -19,7 +19,12 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding, newline="" if "b" not in mode else None) as fh:
+        with os.fdopen(
+            fd,
+            mode,
+            encoding=None if "b" in mode else encoding,
+            newline="" if "b" not in mode else None,
+        ) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -40,7 +40,11 @@ class Resource:
 
     @property
     def label(self) -> str:
-        return "backup proxy task slots" if self.kind == "concurrent" else f"{self.kind.replace('_', ' ')} {self.name}"
+        return (
+            "backup proxy task slots"
+            if self.kind == "concurrent"
+            else f"{self.kind.replace('_', ' ')} {self.name}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +115,7 @@ def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def free_segments(
-    night: NightSlots, forbidden: list[tuple[int, int]]
-) -> list[tuple[int, int]]:
+def free_segments(night: NightSlots, forbidden: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """[start, end) ranges of the night's window not covered by ``forbidden`` (merged, sorted)."""
     out = []
     cur = night.start
@@ -206,7 +208,10 @@ def compile_instance(topology: Topology, policy: Policy) -> Instance:
     blackout_slots: list[list[tuple[int, int]]] = []
     for b_i, b in enumerate(policy.blackouts):
         blackout_slots.append(
-            [(floor_slot(iv.start), ceil_slot(iv.end)) for iv in blackout_intervals(b, policy, span)]
+            [
+                (floor_slot(iv.start), ceil_slot(iv.end))
+                for iv in blackout_intervals(b, policy, span)
+            ]
         )
         for name in sorted(affected_vms(b, idx)):
             vm_blackouts[name].append(b_i)
@@ -270,11 +275,7 @@ def compile_instance(topology: Topology, policy: Policy) -> Instance:
                 continue
         if not any(allowed):
             longest = max(
-                (
-                    b - a
-                    for n in nights
-                    for a, b in free_segments(n, forbidden_cache[b_key])
-                ),
+                (b - a for n in nights for a, b in free_segments(n, forbidden_cache[b_key])),
                 default=0,
             )
             reason = (

@@ -1,8 +1,8 @@
 """pydantic models: the contract between stages."""
 
 from stagger.model.policy import (
-    Blackout,
     BackupWindow,
+    Blackout,
     Cycle,
     Limits,
     Policy,

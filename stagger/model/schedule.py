@@ -6,7 +6,7 @@ A ``Schedule`` carries the exact topology and policy it was planned from (``inpu
 
 from __future__ import annotations
 
-from datetime import date
+import datetime as dt
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -44,7 +44,7 @@ class UnscheduledVM(_Strict):
 
 class Night(_Strict):
     index: int
-    date: date = Field(description="Local date the window opens.")
+    date: dt.date = Field(description="Local date the window opens.")
     window_start: AwareDatetime
     window_end: AwareDatetime
     jobs: int = 0
@@ -81,7 +81,7 @@ class ScheduleInputs(_Strict):
 class Schedule(_Strict):
     schema_version: Literal["stagger.schedule/1"] = SCHEMA_VERSION
     timezone: str
-    cycle_start: date
+    cycle_start: dt.date
     nights: list[Night]
     jobs: list[ScheduledJob]
     unscheduled: list[UnscheduledVM] = Field(default_factory=list)
@@ -101,4 +101,3 @@ class Schedule(_Strict):
     @property
     def complete(self) -> bool:
         return not self.unscheduled
-

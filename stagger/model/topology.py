@@ -147,7 +147,9 @@ class Topology(_Strict):
         datastores = {d.name for d in self.datastores}
         for h in self.hosts:
             if h.cluster is not None and h.cluster not in clusters:
-                raise ReferenceProblem(f"host '{h.name}'", "cluster", f"unknown cluster '{h.cluster}'")
+                raise ReferenceProblem(
+                    f"host '{h.name}'", "cluster", f"unknown cluster '{h.cluster}'"
+                )
         owner: dict[str, str] = {}
         for rg in self.raid_groups:
             for ds in rg.datastores:

@@ -64,9 +64,20 @@ def _describe_loc(data: Any, loc: tuple[int | str, ...]) -> tuple[str | None, st
     i = 0
     while i < len(parts):
         key = parts[i]
-        if isinstance(key, str) and key in _SINGULAR and i + 1 < len(parts) and isinstance(parts[i + 1], int):
+        if (
+            isinstance(key, str)
+            and key in _SINGULAR
+            and i + 1 < len(parts)
+            and isinstance(parts[i + 1], int)
+        ):
             idx = int(parts[i + 1])
-            item = node.get(key)[idx] if isinstance(node, dict) and isinstance(node.get(key), list) and idx < len(node[key]) else None
+            item = (
+                node.get(key)[idx]
+                if isinstance(node, dict)
+                and isinstance(node.get(key), list)
+                and idx < len(node[key])
+                else None
+            )
             name = item.get("name") or item.get("vm") if isinstance(item, dict) else None
             obj = f"{_SINGULAR[key]} '{name}'" if name else f"{key}[{idx}]"
             node = item
@@ -105,7 +116,7 @@ def parse_model(model: type[M], data: Any, file: str) -> M:
             raise InputError(ref.message, file=file, obj=ref.obj, field=ref.field) from None
         errors = exc.errors()
         # Prefer an error outside union alternatives' noise (e.g. scope: global | {...}).
-        err = next((e for e in errors if "literal_error" != e["type"]), errors[0])
+        err = next((e for e in errors if e["type"] != "literal_error"), errors[0])
         obj, field = _describe_loc(data, tuple(err["loc"]))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
