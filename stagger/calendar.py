@@ -69,7 +69,7 @@ def _rule(blackout: Blackout, policy: Policy) -> rrule | rruleset:
         anchor = datetime.combine(policy.cycle.start, time(0)) - _DEFAULT_LOOKBACK
     elif anchor.tzinfo is not None:
         anchor = anchor.astimezone(policy.tz).replace(tzinfo=None)
-    return rrulestr(blackout.rrule, dtstart=anchor)  # type: ignore[no-any-return]
+    return rrulestr(blackout.rrule, dtstart=anchor)
 
 
 def blackout_intervals(

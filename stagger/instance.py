@@ -144,7 +144,7 @@ def allowed_starts(
 
 
 def _fmt_minutes(minutes: float) -> str:
-    m = int(math.ceil(minutes))
+    m = math.ceil(minutes)
     return f"{m // 60}h{m % 60:02d}m"
 
 

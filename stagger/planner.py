@@ -1,4 +1,5 @@
-"""The planning pipeline: topology + policy -> instance -> greedy -> CP-SAT -> Schedule -> validator.
+"""The planning pipeline: topology + policy -> instance -> greedy -> CP-SAT -> Schedule ->
+validator.
 
 ``plan()`` is what the CLI and the other tools call. The schedule it returns has passed the
 independent validator; an invalid one raises instead of being returned.
@@ -22,6 +23,7 @@ from stagger.model.schedule import (
     ScheduledJob,
     ScheduleInputs,
     SolverInfo,
+    SolverStatus,
     UnscheduledVM,
 )
 from stagger.model.topology import Topology
@@ -221,12 +223,14 @@ def solve_instance(
         len(greedy.dropped),
         greedy_span,
     )
-    status = res.status if res.status in ("OPTIMAL", "FEASIBLE") else "UNKNOWN"
+    final: SolverStatus = "OPTIMAL" if res.status == "OPTIMAL" else "FEASIBLE"
+    if res.status not in ("OPTIMAL", "FEASIBLE"):
+        final = "UNKNOWN"
     if not better or res.status not in ("OPTIMAL", "FEASIBLE"):
         sol = greedy
     return sol, SolverInfo(
         name="cpsat",
-        status=status,  # type: ignore[arg-type]
+        status=final,
         seed=options.seed,
         time_limit_s=limit,
         objective=res.objective,

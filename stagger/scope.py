@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from stagger.errors import InputError
 from stagger.model.policy import Blackout
 from stagger.model.topology import TopologyIndex
@@ -18,7 +20,7 @@ def affected_vms(blackout: Blackout, idx: TopologyIndex) -> set[str]:
     if scope == "global":
         return {v.name for v in vms}
     kind, target = scope.kind, scope.target
-    known = {
+    known: dict[str, Collection[str]] = {
         "cluster": idx.clusters,
         "host": idx.hosts,
         "datastore": idx.datastores,

@@ -90,7 +90,8 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
         occ = next((o for o in occurrences if o.start <= job.start and job.end <= o.end), None)
         if occ is None:
             out.append(
-                f"job {job.vm}: {_iso(job.start)} to {_iso(job.end)} is not inside one backup window"
+                f"job {job.vm}: {_iso(job.start)} to {_iso(job.end)}"
+                " is not inside one backup window"
             )
         elif occ.index != job.night:
             out.append(f"job {job.vm}: lies in night {occ.index}, marked night {job.night}")
@@ -101,13 +102,13 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
         if not intervals:
             continue
         for name in sorted(affected_vms(b, idx)):
-            job = jobs_by_vm.get(name)
-            if job is None:
+            hit = jobs_by_vm.get(name)
+            if hit is None:
                 continue
             for iv in intervals:
-                if job.start < iv.end and iv.start < job.end:
+                if hit.start < iv.end and iv.start < hit.end:
                     out.append(
-                        f"job {name}: {_iso(job.start)}-{_iso(job.end)} overlaps blackout"
+                        f"job {name}: {_iso(hit.start)}-{_iso(hit.end)} overlaps blackout"
                         f" '{b.name}' {_iso(iv.start)}-{_iso(iv.end)}"
                     )
                     break

@@ -66,8 +66,8 @@ def render_summary(result: PlanResult) -> None:
     console.print(busy)
     for b in s.bottlenecks:
         console.print(f"[bold yellow]bottleneck:[/] {b}", highlight=False)
-    for u in s.unscheduled[:20]:
-        console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}", highlight=False)
+    for miss in s.unscheduled[:20]:
+        console.print(f"[yellow]unscheduled[/] {miss.vm}: {miss.reason}", highlight=False)
     if len(s.unscheduled) > 20:
         console.print(f"[yellow]... and {len(s.unscheduled) - 20} more unscheduled VMs[/]")
 

@@ -79,7 +79,7 @@ class ScheduleInputs(_Strict):
 
 
 class Schedule(_Strict):
-    schema_version: Literal["stagger.schedule/1"] = SCHEMA_VERSION
+    schema_version: Literal["stagger.schedule/1"] = "stagger.schedule/1"
     timezone: str
     cycle_start: dt.date
     nights: list[Night]

@@ -77,10 +77,9 @@ def lower_bound(inst: Instance) -> Bound:
             profiles[key] = _free_profile(inst, list(key))
         cs = profiles[key]
         free = int(cs[-1])
-        if cap * free < load:
-            bound = len(cs)  # past every window: this resource cannot take its load
-        else:
-            bound = int(np.searchsorted(cs * cap, load, side="left"))
+        # len(cs) = past every window: this resource cannot take its load.
+        fits = cap * free >= load
+        bound = int(np.searchsorted(cs * cap, load, side="left")) if fits else len(cs)
         loads.append(ResourceLoad(r, load, free, bound))
         if bound > best:
             best, reason = bound, f"load on {res.label}"

@@ -80,15 +80,15 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
             by_night[nights[0]] = lit
         else:
             for n in nights:
-                b = m.new_bool_var(f"b{j}_{n}")
+                in_night = m.new_bool_var(f"b{j}_{n}")
                 dom = cp_model.Domain.from_intervals([list(s) for s in job.allowed[n]])
-                m.add_linear_expression_in_domain(start, dom).only_enforce_if(b)
-                by_night[n] = b
-            m.add(sum(by_night.values()) == (1 if all_present else lit))  # type: ignore[arg-type]
-        for n, b in by_night.items():
+                m.add_linear_expression_in_domain(start, dom).only_enforce_if(in_night)
+                by_night[n] = in_night
+            m.add(sum(by_night.values()) == (1 if all_present else lit))
+        for n, night_lit in by_night.items():
             ct = m.add(spans[n] >= start + job.duration - inst.nights[n].start)
-            if b is not True:
-                ct.only_enforce_if(b)
+            if not isinstance(night_lit, bool):
+                ct.only_enforce_if(night_lit)
         for r in job.resources:
             intervals_by_res.setdefault(r, []).append(interval)
         starts.append(start)
@@ -111,19 +111,22 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
     drop_weight = max_weight * (longest + 1)
     terms: list[cp_model.LinearExprT] = [max_weight * span_max, sum_weight * sum(spans)]
     if not all_present:
-        terms.append(drop_weight * sum(1 - p for p in present))  # type: ignore[operator]
+        terms.append(drop_weight * sum(1 - p for p in present if not isinstance(p, bool)))
     if hint is not None:
         for j, s in enumerate(starts):
             if j in hint.starts:
                 m.add_hint(s, hint.starts[j])
-                if not all_present:
-                    m.add_hint(present[j], True)  # type: ignore[arg-type]
-                for n, b in night_of[j].items():
-                    if not isinstance(b, bool):
-                        n_start = inst.nights[n]
-                        m.add_hint(b, n_start.start <= hint.starts[j] < n_start.end)
-            elif not all_present:
-                m.add_hint(present[j], False)  # type: ignore[arg-type]
+                p = present[j]
+                if not isinstance(p, bool):
+                    m.add_hint(p, True)
+                for n, night_lit in night_of[j].items():
+                    if not isinstance(night_lit, bool):
+                        ns = inst.nights[n]
+                        m.add_hint(night_lit, ns.start <= hint.starts[j] < ns.end)
+            else:
+                p = present[j]
+                if not isinstance(p, bool):
+                    m.add_hint(p, False)
     return CpSatModel(m, starts, present, night_of, span_max, spans, terms)
 
 
@@ -162,7 +165,8 @@ def solve_cpsat(
     starts = {}
     dropped = []
     for j, s in enumerate(built.starts):
-        if built.present[j] is True or solver.boolean_value(built.present[j]):  # type: ignore[arg-type]
+        p = built.present[j]
+        if isinstance(p, bool) or solver.boolean_value(p):
             starts[j] = solver.value(s)
         else:
             dropped.append(j)

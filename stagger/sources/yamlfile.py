@@ -71,13 +71,8 @@ def _describe_loc(data: Any, loc: tuple[int | str, ...]) -> tuple[str | None, st
             and isinstance(parts[i + 1], int)
         ):
             idx = int(parts[i + 1])
-            item = (
-                node.get(key)[idx]
-                if isinstance(node, dict)
-                and isinstance(node.get(key), list)
-                and idx < len(node[key])
-                else None
-            )
+            seq = node.get(key) if isinstance(node, dict) else None
+            item = seq[idx] if isinstance(seq, list) and idx < len(seq) else None
             name = item.get("name") or item.get("vm") if isinstance(item, dict) else None
             obj = f"{_SINGULAR[key]} '{name}'" if name else f"{key}[{idx}]"
             node = item
