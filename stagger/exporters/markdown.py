@@ -1,0 +1,81 @@
+"""A short Markdown report for a change ticket: what runs when, what limits it, what is left."""
+
+from __future__ import annotations
+
+from stagger.exporters._common import local, peak_concurrency, repeat_of
+from stagger.exporters.registry import ExportOptions
+from stagger.model.schedule import Schedule
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _hm(minutes: int | float) -> str:
+    m = int(minutes)
+    return f"{m // 60}h{m % 60:02d}m"
+
+
+def render(schedule: Schedule, options: ExportOptions) -> str:
+    pol = schedule.inputs.policy
+    lim = pol.limits
+    s = schedule
+    out = [
+        f"# Backup schedule change: cycle from {s.cycle_start}",
+        "",
+        "## Summary",
+        "",
+        f"- **Jobs**: {len(s.jobs)} planned, {len(s.unscheduled)} not scheduled",
+        f"- **Window**: {pol.window.start:%H:%M}-{pol.window.end:%H:%M} {s.timezone},"
+        f" {len(s.nights)} night(s), repeated {repeat_of(s)}",
+        f"- **Makespan**: {_hm(s.makespan_min)} (worst night); lower bound"
+        f" {_hm(s.lower_bound_min)}; gap {s.gap_pct:.1f} %",
+        f"- **Limits**: {lim.per_host} per host, {lim.per_datastore} per datastore,"
+        f" {lim.per_raid_group} per RAID group"
+        + (f", {lim.concurrent_jobs} concurrent" if lim.concurrent_jobs else "")
+        + f"; peak {peak_concurrency(s)} jobs at once",
+        f"- **Solver**: {s.solver.name} {s.solver.status}",
+        "- **Blackouts respected**: "
+        + (", ".join(f"`{_cell(b.name)}`" for b in pol.blackouts) or "none"),
+        "",
+    ]
+    if s.bottlenecks:
+        out += ["## Bottlenecks", ""] + [f"- {_cell(b)}" for b in s.bottlenecks] + [""]
+    if s.unscheduled:
+        out += ["## Not scheduled", "", "| VM | reason |", "| --- | --- |"]
+        out += [f"| {_cell(u.vm)} | {_cell(u.reason)} |" for u in s.unscheduled] + [""]
+    out += [
+        "## Nights",
+        "",
+        "| night | window | jobs | last end | makespan |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for n in s.nights:
+        ws, we = local(s, n.window_start), local(s, n.window_end)
+        last = f"{local(s, n.last_end):%H:%M}" if n.last_end else "-"
+        out.append(
+            f"| {n.index} | {ws:%a %Y-%m-%d %H:%M}-{we:%H:%M} | {n.jobs} | {last} |"
+            f" {_hm(n.makespan_min)} |"
+        )
+    out += [
+        "",
+        "## Jobs",
+        "",
+        "| start | end | VM | host | datastores | RAID groups | GiB | min |",
+        "| --- | --- | --- | --- | --- | --- | ---: | ---: |",
+    ]
+    for j in sorted(s.jobs, key=lambda j: (j.start, j.vm)):
+        out.append(
+            f"| {local(s, j.start):%a %Y-%m-%d %H:%M} | {local(s, j.end):%H:%M} |"
+            f" {_cell(j.vm)} | {_cell(j.host)} | {_cell(', '.join(j.datastores) or '-')} |"
+            f" {_cell(', '.join(j.raid_groups) or '-')} | {j.size_gib:,.0f} | {j.duration_min} |"
+        )
+    out += [
+        "",
+        "## Rollback",
+        "",
+        "Re-apply the previous export (backup software configuration or crontab) or disable the"
+        f" `{options.prefix}` jobs; the plan changes no VM, host or datastore.",
+        "",
+    ]
+    return "\n".join(out)

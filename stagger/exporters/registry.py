@@ -1,0 +1,99 @@
+"""Format name -> exporter. Used by ``stagger export`` and ``stagger plan --export FMT:OUT``.
+
+Every exporter is a pure function ``(schedule, options) -> str`` over a validated schedule;
+:func:`export_to` writes its text atomically, optionally re-validating first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from stagger.atomic import write_text_atomic
+from stagger.errors import InputError
+from stagger.model.schedule import Schedule
+from stagger.validate import validate
+
+
+@dataclass
+class ExportOptions:
+    standalone: bool = False  # bacula: a complete bacula-dir.conf instead of an include
+    per_vm: bool = False  # veeam: one job per VM instead of one per start-time slot
+    command: str | None = None  # cron: command template, {vm} {host} {datastores}
+    prefix: str = "stagger"  # names of created jobs/schedules
+    workdir: str = "/var/lib/bacula"  # bacula --standalone: WorkingDirectory
+    now: datetime | None = None  # ics: DTSTAMP (default: the current time)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+Exporter = Callable[[Schedule, ExportOptions], str]
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    render: Exporter
+    suffix: str
+    help: str
+
+
+def _formats() -> dict[str, Format]:
+    # Imported here so that importing the registry stays cheap and cycle-free.
+    from stagger.exporters import bacula, cron, html, ics, markdown, veeam
+
+    items = [
+        Format("bacula", bacula.render, ".conf", "Bacula/Bareos Director Job+Schedule resources"),
+        Format("veeam", veeam.render, ".ps1", "Veeam B&R PowerShell script (Set-VBRJobSchedule)"),
+        Format("cron", cron.render, ".crontab", "crontab, one line per job (ghettoVCB)"),
+        Format("ics", ics.render, ".ics", "iCalendar, one event per job"),
+        Format("html", html.render, ".html", "self-contained Gantt page"),
+        Format("md", markdown.render, ".md", "Markdown report for a change ticket"),
+    ]
+    return {f.name: f for f in items}
+
+
+def formats() -> dict[str, Format]:
+    return _formats()
+
+
+def get_format(name: str) -> Format:
+    fmts = _formats()
+    aliases = {"markdown": "md", "bareos": "bacula", "ical": "ics", "gantt": "html"}
+    key = aliases.get(name.lower(), name.lower())
+    if key not in fmts:
+        raise InputError(
+            f"unknown export format '{name}' (use {', '.join(sorted(fmts))})", field="--format"
+        )
+    return fmts[key]
+
+
+def render(schedule: Schedule, fmt: str, options: ExportOptions | None = None) -> str:
+    return get_format(fmt).render(schedule, options or ExportOptions())
+
+
+def export_to(
+    schedule: Schedule,
+    fmt: str,
+    path: str | Path,
+    options: ExportOptions | None = None,
+    *,
+    trust: bool = False,
+    source: str | None = None,
+) -> None:
+    """Re-validate ``schedule`` against its embedded inputs (unless ``trust``), render ``fmt``
+    and write it to ``path`` atomically. Nothing is written when validation fails."""
+    if not trust:
+        validate(schedule, file=source)
+    text = render(schedule, fmt, options)
+    write_text_atomic(path, text)
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """'html:plan.html' -> ('html', Path('plan.html')), for ``plan --export``."""
+    fmt, sep, out = spec.partition(":")
+    if not sep or not fmt or not out:
+        raise InputError(f"'{spec}' is not FMT:OUT (e.g. html:plan.html)", field="--export")
+    get_format(fmt)
+    return fmt, Path(out)
