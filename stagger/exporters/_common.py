@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,12 @@ def repeat_of(schedule: Schedule) -> Repeat:
     return "dated"
 
 
+def utc(when: datetime) -> datetime:
+    """As UTC. Compare and subtract only UTC times: two datetimes sharing one ZoneInfo are
+    compared and subtracted by wall clock in Python, which is wrong across a DST change."""
+    return when.astimezone(UTC)
+
+
 def local(schedule: Schedule, when: datetime) -> datetime:
     """An aware time in the schedule's zone (the wall-clock time a scheduler would use)."""
     return when.astimezone(ZoneInfo(schedule.timezone))
@@ -54,7 +60,9 @@ def levels(schedule: Schedule) -> dict[str, Literal["Full", "Incremental"]]:
 
 def peak_concurrency(schedule: Schedule) -> int:
     """Most jobs running at one instant in the plan (ends before starts at a tie)."""
-    events = sorted([(j.start, 1) for j in schedule.jobs] + [(j.end, -1) for j in schedule.jobs])
+    events = sorted(
+        [(utc(j.start), 1) for j in schedule.jobs] + [(utc(j.end), -1) for j in schedule.jobs]
+    )
     running = peak = 0
     for _, d in events:
         running += d
@@ -93,10 +101,10 @@ class Slot:
 def slots(schedule: Schedule, per_vm: bool = False) -> list[Slot]:
     lv = levels(schedule)
     groups: dict[tuple[datetime, int, str], list[ScheduledJob]] = {}
-    for j in sorted(schedule.jobs, key=lambda j: (j.start, j.vm)):
-        key = (j.start, j.night, lv[j.vm])
+    for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
+        key = (utc(j.start), j.night, lv[j.vm])
         if per_vm:
-            groups[(j.start, j.night, j.vm)] = [j]
+            groups[(utc(j.start), j.night, j.vm)] = [j]
         else:
             groups.setdefault(key, []).append(j)
     return [

@@ -13,7 +13,15 @@ Storage must allow at least the plan's peak concurrency (written as Maximum Conc
 
 from __future__ import annotations
 
-from stagger.exporters._common import Slot, local, peak_concurrency, repeat_of, slots, unique_names
+from stagger.exporters._common import (
+    Slot,
+    local,
+    peak_concurrency,
+    repeat_of,
+    slots,
+    unique_names,
+    utc,
+)
 from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Schedule
 
@@ -182,7 +190,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         for j in slot.jobs:
             sched_of[j.vm] = sname
     clients: list[str] = []
-    for j in sorted(schedule.jobs, key=lambda j: (j.start, j.vm)):
+    for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
         client = unique_names([client_tpl.format(vm=names[j.vm], host=j.host)])
         cname = next(iter(client.values()))
         clients.append(cname)

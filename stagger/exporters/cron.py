@@ -13,7 +13,7 @@ import shlex
 from datetime import UTC, datetime
 from itertools import groupby
 
-from stagger.exporters._common import local, repeat_of
+from stagger.exporters._common import local, repeat_of, utc
 from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Schedule, ScheduledJob
 
@@ -43,7 +43,7 @@ def command_for(job: ScheduledJob, template: str) -> str:
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
-    utc = options.extra.get("utc", "").lower() in ("1", "yes", "true")
+    use_utc = options.extra.get("utc", "").lower() in ("1", "yes", "true")
     template = options.command or DEFAULT_COMMAND
     repeat = repeat_of(schedule)
     lines = [
@@ -53,7 +53,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "# Install the lines of each host into that host's crontab (on ESXi:"
         " /var/spool/cron/crontabs/root).",
     ]
-    if utc:
+    if use_utc:
         lines += [
             "# Times are UTC (ESXi's crond has no CRON_TZ); re-export when daylight saving",
             f"# changes in {schedule.timezone}.",
@@ -62,14 +62,14 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         lines += [f"CRON_TZ={schedule.timezone}"]
     for u in schedule.unscheduled:
         lines.append(f"# NOT SCHEDULED: {u.vm}: {u.reason}")
-    jobs = sorted(schedule.jobs, key=lambda j: (j.host, j.start, j.vm))
+    jobs = sorted(schedule.jobs, key=lambda j: (j.host, utc(j.start), j.vm))
     for host, group in groupby(jobs, key=lambda j: j.host):
         members = list(group)
         cluster = members[0].cluster
         lines += ["", f"# === host {host}" + (f" (cluster {cluster})" if cluster else "") + " ==="]
         for j in members:
-            start = j.start.astimezone(UTC) if utc else local(schedule, j.start)
-            end = j.end.astimezone(UTC) if utc else local(schedule, j.end)
+            start = j.start.astimezone(UTC) if use_utc else local(schedule, j.start)
+            end = j.end.astimezone(UTC) if use_utc else local(schedule, j.end)
             lines.append(
                 f"# {j.vm}: host {j.host}; datastores {', '.join(j.datastores) or '-'};"
                 f" RAID {', '.join(j.raid_groups) or '-'}; {j.size_gib:g} GiB;"

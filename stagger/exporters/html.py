@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stagger.calendar import blackout_intervals
-from stagger.exporters._common import local, peak_concurrency, repeat_of
+from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
 from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Night, Schedule
 from stagger.scope import affected_vms
@@ -25,15 +25,16 @@ NO_RAID_GROUP = "(no RAID group)"
 
 
 def _minutes(a: datetime, b: datetime) -> float:
-    return (b - a).total_seconds() / 60
+    return (utc(b) - utc(a)).total_seconds() / 60
 
 
 def _ticks(schedule: Schedule, night: Night) -> list[list[Any]]:
     """Local full hours inside the window, as [minute offset, "HH:MM"] (DST nights included)."""
     out: list[list[Any]] = []
-    t = night.window_start.replace(second=0, microsecond=0)
+    t = utc(night.window_start).replace(second=0, microsecond=0)
     t += timedelta(minutes=(-t.minute) % 15)
-    while t <= night.window_end:
+    end = utc(night.window_end)
+    while t <= end:
         lt = local(schedule, t)
         if lt.minute == 0:
             out.append([round(_minutes(night.window_start, t), 2), f"{lt:%H:%M}"])
@@ -59,7 +60,7 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
     ]
     by_index = {n.index: n for n in s.nights}
     jobs = []
-    for j in sorted(s.jobs, key=lambda j: (j.start, j.vm)):
+    for j in sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)):
         n = by_index[j.night]
         jobs.append(
             {
@@ -90,7 +91,7 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
         scope = "global" if b.scope == "global" else f"{b.scope.kind} {b.scope.target}"
         for iv in blackout_intervals(b, pol):
             for n in s.nights:
-                lo, hi = max(iv.start, n.window_start), min(iv.end, n.window_end)
+                lo, hi = max(iv.start, utc(n.window_start)), min(iv.end, utc(n.window_end))
                 if lo >= hi:
                     continue
                 blackouts.append(

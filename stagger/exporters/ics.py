@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone
 
-from stagger.exporters._common import level_of
+from stagger.exporters._common import level_of, utc
 from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Schedule
 
@@ -34,7 +34,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     first = date(schedule.cycle_start.year, 1, 1)
     last = date(max(ends).astimezone(tz).year + 1, 1, 1)
     cal.add_component(Timezone.from_tzid(schedule.timezone, first_date=first, last_date=last))
-    for j in sorted(schedule.jobs, key=lambda j: (j.start, j.vm)):
+    for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
         ev = Event()
         ev.add("uid", f"{j.vm}-{j.start.astimezone(UTC):%Y%m%dT%H%M%SZ}@{options.prefix}")
         ev.add("dtstamp", stamp)

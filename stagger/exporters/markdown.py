@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stagger.exporters._common import local, peak_concurrency, repeat_of
+from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
 from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Schedule
 
@@ -64,7 +64,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "| start | end | VM | host | datastores | RAID groups | GiB | min |",
         "| --- | --- | --- | --- | --- | --- | ---: | ---: |",
     ]
-    for j in sorted(s.jobs, key=lambda j: (j.start, j.vm)):
+    for j in sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)):
         out.append(
             f"| {local(s, j.start):%a %Y-%m-%d %H:%M} | {local(s, j.end):%H:%M} |"
             f" {_cell(j.vm)} | {_cell(j.host)} | {_cell(', '.join(j.datastores) or '-')} |"

@@ -1,0 +1,44 @@
+"""Markdown report: parsed with markdown-it (tables), one row per job."""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+from schedules import estate_schedule
+
+from stagger.exporters._common import local
+from stagger.exporters.markdown import render
+from stagger.exporters.registry import ExportOptions
+
+
+def _tables(text: str) -> list[list[list[str]]]:
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    tables: list[list[list[str]]] = []
+    row: list[str] = []
+    for t in tokens:
+        if t.type == "table_open":
+            tables.append([])
+        elif t.type == "tr_open":
+            row = []
+        elif t.type == "inline" and tables and t.map is not None and row is not None:
+            row.append(t.content)
+        elif t.type == "tr_close":
+            tables[-1].append(row)
+    return tables
+
+
+def test_report_tables() -> None:
+    sched = estate_schedule()
+    text = render(sched, ExportOptions())
+    tables = _tables(text)
+    jobs = next(t for t in tables if t[0][:3] == ["start", "end", "VM"])
+    rows = jobs[1:]
+    assert len(rows) == len(sched.jobs)
+    by_vm = {j.vm: j for j in sched.jobs}
+    for r in rows:
+        j = by_vm[r[2].replace("\\|", "|")]
+        assert r[0] == f"{local(sched, j.start):%a %Y-%m-%d %H:%M}"
+        assert r[3] == j.host and int(r[7]) == j.duration_min
+    unsched = next(t for t in tables if t[0] == ["VM", "reason"])
+    assert [r[0] for r in unsched[1:]] == ["huge01"]
+    assert f"gap {sched.gap_pct:.1f} %" in text
+    assert "# Backup schedule change" in text.splitlines()[0]
