@@ -188,7 +188,11 @@ def _pin_slot(
     return None, f"pinned at {vm.pin}, which lies in no backup window of the cycle"
 
 
-def compile_instance(topology: Topology, policy: Policy) -> Instance:
+def compile_instance(
+    topology: Topology, policy: Policy, *, baseline_starts: dict[str, datetime] | None = None
+) -> Instance:
+    """``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
+    ``pinned: true`` keeps; without it ``pinned`` has nothing to keep and is ignored."""
     idx = topology.index()
     occurrences = window_occurrences(policy)
     anchor = occurrences[0].start
@@ -258,15 +262,30 @@ def compile_instance(topology: Topology, policy: Policy) -> Instance:
             minutes=minutes,
             blackouts=tuple(policy.blackouts[b].name for b in b_key),
         )
-        if vm.pin is not None:
-            pin, why = _pin_slot(vm, policy, occurrences, anchor)
+        kept = baseline_starts.get(vm.name) if baseline_starts and vm.pinned else None
+        if vm.pin is not None or kept is not None:
+            if vm.pin is not None:
+                pin, why = _pin_slot(vm, policy, occurrences, anchor)
+                asked = vm.pin
+            else:
+                assert kept is not None
+                asked = f"its baseline slot {kept.astimezone(policy.tz):%Y-%m-%d %H:%M}"
+                exact = (kept - anchor) / slot
+                pin, why = (
+                    (int(exact), None)
+                    if exact == int(exact)
+                    else (
+                        None,
+                        f"pinned to {asked}, which is not on a {policy.slot_minutes}-minute slot",
+                    )
+                )
             if pin is not None:
                 n = next((n.index for n in nights if n.start <= pin < n.end), None)
                 if n is not None and job.can_start(n, pin):
                     job.allowed = tuple(((pin, pin),) if i == n else () for i in range(len(nights)))
                 else:
                     why = (
-                        f"pinned at {vm.pin}, but a {_fmt_minutes(minutes)} job starting then"
+                        f"pinned at {asked}, but a {_fmt_minutes(minutes)} job starting then"
                         " runs past the window or into a blackout"
                         + (f" ({', '.join(job.blackouts)})" if job.blackouts else "")
                     )
