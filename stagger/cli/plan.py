@@ -12,6 +12,7 @@ from rich.table import Table
 from stagger.atomic import write_text_atomic
 from stagger.cli.app import app, console, handle_errors
 from stagger.exporters.jsoncsv import write_csv, write_json
+from stagger.exporters.registry import export_to, parse_spec
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
@@ -100,6 +101,9 @@ def plan_cmd(
     solver: str = typer.Option("cpsat", "--solver", help="cpsat or greedy."),
     seed: int = typer.Option(0, "--seed", help="Solver seed; same inputs + seed = same plan."),
     workers: int = typer.Option(4, "--workers", help="CP-SAT interleaved workers."),
+    export: list[str] = typer.Option(
+        [], "--export", help="Also export, FMT:OUT (e.g. html:plan.html); repeatable."
+    ),
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
@@ -108,6 +112,7 @@ def plan_cmd(
     with handle_errors():
         if solver not in ("cpsat", "greedy"):
             raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
+        exports = [parse_spec(spec) for spec in export]
         topo = load_topology(topology)
         pol = load_policy(policy)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
@@ -116,6 +121,8 @@ def plan_cmd(
         write_json(result.schedule, output)
         if csv is not None:
             write_csv(result.schedule, csv)
+        for fmt, out in exports:
+            export_to(result.schedule, fmt, out, trust=True)  # plan() already validated it
         render_summary(result)
         console.print(f"wrote {output}" + (f" and {csv}" if csv else ""))
         if result.schedule.unscheduled:

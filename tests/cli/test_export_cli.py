@@ -101,3 +101,26 @@ def test_trust_bypasses_validation(tmp_path: Path) -> None:
 def test_unknown_format(tmp_path: Path) -> None:
     res = runner.invoke(app, ["export", str(_schedule_file(tmp_path)), "-f", "pdf", "-o", "x"])
     assert res.exit_code == 1 and "unknown export format 'pdf'" in res.output
+
+
+def test_plan_export_option(tmp_path: Path) -> None:
+    minimal = Path(__file__).resolve().parents[2] / "examples" / "minimal"
+    out, page, cal = tmp_path / "s.json", tmp_path / "plan.html", tmp_path / "plan.ics"
+    res = runner.invoke(
+        app,
+        [
+            "plan", str(minimal / "topology.yaml"), "-p", str(minimal / "policy.yaml"),
+            "-o", str(out), "--solver", "greedy",
+            "--export", f"html:{page}", "--export", f"ics:{cal}",
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    jobs = json.loads(out.read_text())["jobs"]
+    assert page.read_text().count('"vm":') == len(jobs)
+    assert cal.read_text().count("BEGIN:VEVENT") == len(jobs)
+    bad = runner.invoke(
+        app, ["plan", str(minimal / "topology.yaml"), "-p", str(minimal / "policy.yaml"),
+              "-o", str(tmp_path / "t.json"), "--export", "html"],
+    )  # fmt: skip
+    assert bad.exit_code == 1 and "FMT:OUT" in bad.output
+    assert not (tmp_path / "t.json").exists()  # refused before planning
