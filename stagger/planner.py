@@ -133,7 +133,7 @@ def build_schedule(
                 window_start=occ.start.astimezone(tz),
                 window_end=occ.end.astimezone(tz),
                 jobs=len(mine),
-                last_end=max((jb.end for jb in mine), default=None),
+                last_end=max((jb.end for jb in mine), key=lambda t: t.timestamp(), default=None),
                 makespan_min=span * inst.slot_minutes,
             )
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from stagger.errors import InputError
-from stagger.model.policy import Blackout
-from stagger.model.topology import TopologyIndex
+from stagger.model.policy import Blackout, Policy
+from stagger.model.topology import Topology, TopologyIndex
 
 
 def affected_vms(blackout: Blackout, idx: TopologyIndex) -> set[str]:
@@ -55,3 +55,10 @@ def affected_vms(blackout: Blackout, idx: TopologyIndex) -> set[str]:
         return {v.name for v in vms if stores.intersection(v.datastores)}
     groups = {g for m in matched for g in idx.raid_groups_of(idx.vms[m])}
     return {v.name for v in vms if groups.intersection(idx.raid_groups_of(v))}
+
+
+def check_scopes(policy: Policy, topology: Topology) -> None:
+    """Raise InputError for a blackout whose scope names an object the estate lacks."""
+    idx = topology.index()
+    for b in policy.blackouts:
+        affected_vms(b, idx)

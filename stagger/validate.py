@@ -8,7 +8,8 @@ model, so a bug in the encoding cannot hide from it.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InvalidScheduleError
@@ -25,7 +26,18 @@ def _iso(t: datetime) -> str:
     return t.isoformat(timespec="minutes")
 
 
-def _capacity_violations(label: str, jobs: list[ScheduledJob], capacity: int) -> list[str]:
+def _in_utc(jobs: list[ScheduledJob]) -> list[ScheduledJob]:
+    """Copies with UTC times. Python compares and subtracts datetimes that share a tzinfo by
+    wall clock, which is wrong across a daylight-saving change; UTC has no such hour."""
+    return [
+        j.model_copy(update={"start": j.start.astimezone(UTC), "end": j.end.astimezone(UTC)})
+        for j in jobs
+    ]
+
+
+def _capacity_violations(
+    label: str, jobs: list[ScheduledJob], capacity: int, tz: ZoneInfo
+) -> list[str]:
     """Sweep start/end events; report the first instant each overload begins."""
     events = sorted(
         [(j.start, 1, j.vm) for j in jobs] + [(j.end, -1, j.vm) for j in jobs],
@@ -39,7 +51,8 @@ def _capacity_violations(label: str, jobs: list[ScheduledJob], capacity: int) ->
             running.add(vm)
             if len(running) > capacity and not over:
                 out.append(
-                    f"{label}: {len(running)} jobs at {_iso(when)} ({', '.join(sorted(running))}),"
+                    f"{label}: {len(running)} jobs at {_iso(when.astimezone(tz))}"
+                    f" ({', '.join(sorted(running))}),"
                     f" limit {capacity}"
                 )
                 over = True
@@ -57,7 +70,13 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
     need = {v.name for v in topology.vms if v.needs_backup}
     seen: set[str] = set()
 
-    for job in schedule.jobs:
+    jobs = _in_utc(schedule.jobs)
+    tz = policy.tz
+
+    def iso(t: datetime) -> str:
+        return _iso(t.astimezone(tz))
+
+    for job in jobs:
         vm = idx.vms.get(job.vm)
         if vm is None:
             out.append(f"job {job.vm}: no such VM in the topology")
@@ -90,13 +109,12 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
         occ = next((o for o in occurrences if o.start <= job.start and job.end <= o.end), None)
         if occ is None:
             out.append(
-                f"job {job.vm}: {_iso(job.start)} to {_iso(job.end)}"
-                " is not inside one backup window"
+                f"job {job.vm}: {iso(job.start)} to {iso(job.end)} is not inside one backup window"
             )
         elif occ.index != job.night:
             out.append(f"job {job.vm}: lies in night {occ.index}, marked night {job.night}")
 
-    jobs_by_vm = {j.vm: j for j in schedule.jobs}
+    jobs_by_vm = {j.vm: j for j in jobs}
     for b in policy.blackouts:
         intervals = blackout_intervals(b, policy)
         if not intervals:
@@ -108,13 +126,13 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
             for iv in intervals:
                 if hit.start < iv.end and iv.start < hit.end:
                     out.append(
-                        f"job {name}: {_iso(hit.start)}-{_iso(hit.end)} overlaps blackout"
-                        f" '{b.name}' {_iso(iv.start)}-{_iso(iv.end)}"
+                        f"job {name}: {iso(hit.start)}-{iso(hit.end)} overlaps blackout"
+                        f" '{b.name}' {iso(iv.start)}-{iso(iv.end)}"
                     )
                     break
 
     groups: dict[tuple[str, str], list[ScheduledJob]] = defaultdict(list)
-    for job in schedule.jobs:
+    for job in jobs:
         vm = idx.vms.get(job.vm)
         if vm is None:
             continue
@@ -132,10 +150,10 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
         else:
             cap = idx.raid_groups[name].max_jobs or limits.per_raid_group
         if len(members) > cap:
-            out += _capacity_violations(f"{kind.replace('_', ' ')} {name}", members, cap)
+            out += _capacity_violations(f"{kind.replace('_', ' ')} {name}", members, cap, tz)
     if limits.concurrent_jobs and len(schedule.jobs) > limits.concurrent_jobs:
         out += _capacity_violations(
-            "concurrent jobs (backup proxy task slots)", schedule.jobs, limits.concurrent_jobs
+            "concurrent jobs (backup proxy task slots)", jobs, limits.concurrent_jobs, tz
         )
 
     unscheduled = {u.vm for u in schedule.unscheduled}

@@ -17,7 +17,7 @@ from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, PlanResult, plan
-from stagger.sources.yamlfile import load_policy, load_schedule, load_topology
+from stagger.sources.yamlfile import load_inputs, load_schedule
 from stagger.validate import find_violations
 
 
@@ -113,8 +113,7 @@ def plan_cmd(
         if solver not in ("cpsat", "greedy"):
             raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
         exports = [parse_spec(spec) for spec in export]
-        topo = load_topology(topology)
-        pol = load_policy(policy)
+        topo, pol = load_inputs(topology, policy)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
         result = run_plan(topo, pol, opts)
@@ -140,8 +139,7 @@ def validate_cmd(
     Exit codes: 0 valid, 1 bad input, 4 the schedule breaks a rule (each one is listed).
     """
     with handle_errors():
-        topo = load_topology(topology)
-        pol = load_policy(policy)
+        topo, pol = load_inputs(topology, policy)
         sched = load_schedule(schedule)
         violations = find_violations(sched, topo, pol)
         if violations:

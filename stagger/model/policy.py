@@ -12,7 +12,14 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*$"
@@ -45,7 +52,7 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
 def _parse_clock(value: str | time) -> time:
     if isinstance(value, time):
         return value
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::00)?", str(value).strip())
     if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
         raise ValueError(f"'{value}' is not a clock time HH:MM")
     return time(int(m.group(1)), int(m.group(2)))
@@ -68,6 +75,10 @@ class BackupWindow(_Strict):
     @classmethod
     def _clock(cls, v: str | time) -> time:
         return _parse_clock(v)
+
+    @field_serializer("start", "end")
+    def _hhmm(self, v: time) -> str:
+        return v.strftime("%H:%M")
 
     @model_validator(mode="after")
     def _not_empty(self) -> BackupWindow:

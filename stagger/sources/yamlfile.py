@@ -127,6 +127,20 @@ def load_policy(path: str | Path) -> Policy:
     return parse_model(Policy, read_data(path), str(path))
 
 
+def load_inputs(topology_path: str | Path, policy_path: str | Path) -> tuple[Topology, Policy]:
+    """Both planning inputs, with the policy's references into the estate checked."""
+    from stagger.scope import check_scopes
+
+    topology = load_topology(topology_path)
+    policy = load_policy(policy_path)
+    try:
+        check_scopes(policy, topology)
+    except InputError as exc:
+        exc.file = str(policy_path)
+        raise
+    return topology, policy
+
+
 def load_schedule(path: str | Path) -> Schedule:
     data = read_data(path)
     if isinstance(data, dict) and data.get("schema_version") != SCHEMA_VERSION:

@@ -1,0 +1,63 @@
+from datetime import UTC, datetime
+
+from stagger.calendar import blackout_intervals, window_occurrences
+from tests.factories import make_policy
+
+
+def test_window_crossing_midnight_is_converted_to_utc() -> None:
+    policy = make_policy(cycle={"start": "2026-12-01", "nights": 2})
+    occ = window_occurrences(policy)
+    assert [o.start for o in occ] == [
+        datetime(2026, 12, 1, 19, 0, tzinfo=UTC),
+        datetime(2026, 12, 2, 19, 0, tzinfo=UTC),
+    ]
+    assert occ[0].end == datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
+    assert occ[0].minutes == 600
+
+
+def test_dst_night_has_one_hour_more() -> None:
+    # Europe/Berlin leaves summer time on Sunday 25 Oct 2026 at 03:00 -> 02:00.
+    policy = make_policy(cycle={"start": "2026-10-23", "nights": 3})
+    assert [o.minutes for o in window_occurrences(policy)] == [600, 660, 600]
+
+
+def test_spring_forward_night_has_one_hour_less() -> None:
+    policy = make_policy(cycle={"start": "2026-03-28", "nights": 1})
+    assert window_occurrences(policy)[0].minutes == 540
+
+
+def test_daily_rrule_blackout_each_night_at_local_time() -> None:
+    policy = make_policy(
+        cycle={"start": "2026-10-24", "nights": 2},
+        blackouts=[{"name": "av", "rrule": "FREQ=DAILY;BYHOUR=1;BYMINUTE=0", "duration": "60m"}],
+    )
+    ivs = blackout_intervals(policy.blackouts[0], policy)
+    # 01:00 CEST (UTC+2) on the 25th is 23:00 UTC; 01:00 CET on the 26th is 00:00 UTC.
+    assert [(i.start, i.end) for i in ivs] == [
+        (datetime(2026, 10, 24, 23, 0, tzinfo=UTC), datetime(2026, 10, 25, 0, 0, tzinfo=UTC)),
+        (datetime(2026, 10, 26, 0, 0, tzinfo=UTC), datetime(2026, 10, 26, 1, 0, tzinfo=UTC)),
+    ]
+
+
+def test_last_working_day_of_month_rule() -> None:
+    policy = make_policy(
+        cycle={"start": "2026-12-30", "nights": 3},
+        blackouts=[
+            {
+                "name": "payroll",
+                "rrule": "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;BYHOUR=18;BYMINUTE=0",
+                "duration": "10h",
+            }
+        ],
+    )
+    ivs = blackout_intervals(policy.blackouts[0], policy)
+    # Thursday 31 Dec 2026 is the last working day; 18:00 CET = 17:00 UTC.
+    assert [i.start for i in ivs] == [datetime(2026, 12, 31, 17, 0, tzinfo=UTC)]
+    assert ivs[0].end == datetime(2027, 1, 1, 3, 0, tzinfo=UTC)
+
+
+def test_one_off_blackout_outside_cycle_is_ignored() -> None:
+    policy = make_policy(
+        blackouts=[{"name": "x", "start": "2026-11-01T22:00", "end": "2026-11-01T23:00"}]
+    )
+    assert blackout_intervals(policy.blackouts[0], policy) == []
