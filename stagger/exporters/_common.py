@@ -44,18 +44,18 @@ def local(schedule: Schedule, when: datetime) -> datetime:
     return when.astimezone(ZoneInfo(schedule.timezone))
 
 
-def level_of(schedule: Schedule, job: ScheduledJob) -> Literal["Full", "Incremental"]:
-    """Incremental when the plan moved only changed data (a change rate applied), else Full."""
-    policy = schedule.inputs.policy
-    vm = next((v for v in schedule.inputs.topology.vms if v.name == job.vm), None)
-    rate = vm.change_rate if vm is not None and vm.change_rate is not None else None
-    if rate is None:
-        rate = policy.throughput.change_rate
-    return "Incremental" if rate is not None and rate < 1 else "Full"
-
-
 def levels(schedule: Schedule) -> dict[str, Literal["Full", "Incremental"]]:
-    return {j.vm: level_of(schedule, j) for j in schedule.jobs}
+    """Per VM: Incremental when the plan moved only changed data (a change rate), else Full."""
+    policy = schedule.inputs.policy
+    vms = {v.name: v for v in schedule.inputs.topology.vms}
+    out: dict[str, Literal["Full", "Incremental"]] = {}
+    for j in schedule.jobs:
+        vm = vms.get(j.vm)
+        rate = vm.change_rate if vm is not None else None
+        if rate is None:
+            rate = policy.throughput.change_rate
+        out[j.vm] = "Incremental" if rate is not None and rate < 1 else "Full"
+    return out
 
 
 def peak_concurrency(schedule: Schedule) -> int:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone
 
-from stagger.exporters._common import level_of, utc
+from stagger.exporters._common import levels, utc
 from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Schedule
 
@@ -34,6 +34,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     first = date(schedule.cycle_start.year, 1, 1)
     last = date(max(ends).astimezone(tz).year + 1, 1, 1)
     cal.add_component(Timezone.from_tzid(schedule.timezone, first_date=first, last_date=last))
+    level = levels(schedule)
     for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
         ev = Event()
         ev.add("uid", f"{j.vm}-{j.start.astimezone(UTC):%Y%m%dT%H%M%SZ}@{options.prefix}")
@@ -44,7 +45,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         ev.add("location", j.host)
         ev.add(
             "description",
-            f"Backup of {j.vm} ({level_of(schedule, j)}, {j.size_gib:g} GiB,"
+            f"Backup of {j.vm} ({level[j.vm]}, {j.size_gib:g} GiB,"
             f" {j.duration_min} min, night {j.night})\n"
             f"Host: {j.host}" + (f" (cluster {j.cluster})" if j.cluster else "") + "\n"
             f"Datastores: {', '.join(j.datastores) or '-'}\n"
