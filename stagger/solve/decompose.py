@@ -1,0 +1,399 @@
+"""Decomposition: solve independent parts of the estate separately, in parallel.
+
+Jobs that share no host, datastore or RAID group (directly or through other jobs) form
+independent *components*. Only the global ``concurrent_jobs`` limit (backup proxy task slots)
+couples them. It is reconciled by capacity sharing:
+
+- the greedy warm start is computed on the whole instance, so it respects the global limit;
+- when a set of components is re-solved in parallel, each one gets a concurrency *profile*: at
+  every slot, its own current usage plus an equal share of the slack the current global plan
+  leaves (limit - usage of all components). The shares add up to at most the slack, so any
+  combination of the components' new plans respects the global limit, whatever each returns;
+- a component whose natural parallelism (e.g. its number of hosts) never exceeds its profile
+  gets no concurrency constraint at all.
+
+Only components whose makespan exceeds both their own lower bound and the global lower bound
+can improve the plan (the makespan is the largest per-night span over all components), so only
+those are re-solved, the worst first.
+
+The unit of work, :func:`solve_component`, is a pure function of a picklable
+:class:`ComponentTask` (instance slice, warm start, profile, deterministic budget, seed): it
+runs in a local process pool here and could run on a Ray or Dask cluster unchanged
+(``docs/scale.md``). Budgets are deterministic (CP-SAT deterministic time), so the result does
+not depend on the number of processes or the machine's speed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from stagger.instance import Instance, Job, Resource
+from stagger.solve.bounds import lower_bound
+from stagger.solve.cpsat import build_model, solver_parameters
+from stagger.solve.greedy import Solution
+
+ProgressFn = Callable[[int, float, float], None]
+Profile = tuple[tuple[int, int, int], ...]  # (start slot, end slot, capacity) steps
+
+
+def components(inst: Instance) -> list[list[int]]:
+    """Job indices grouped by shared host/datastore/RAID group, each sorted; groups ordered by
+    their first job. The global concurrency resource is ignored."""
+    parent = list(range(len(inst.jobs)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first: dict[int, int] = {}
+    for j, job in enumerate(inst.jobs):
+        for r in job.resources:
+            if inst.resources[r].kind == "concurrent":
+                continue
+            if r in first:
+                a, b = find(first[r]), find(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                first[r] = j
+    groups: dict[int, list[int]] = {}
+    for j in range(len(inst.jobs)):
+        groups.setdefault(find(j), []).append(j)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+def sub_instance(inst: Instance, jobs: list[int]) -> Instance:
+    """The slice of ``inst`` with these jobs (indices renumbered 0..), their resources only and
+    without the global concurrency resource (reconciled by a profile instead)."""
+    res_map: dict[int, int] = {}
+    resources: list[Resource] = []
+    new_jobs = []
+    for j in jobs:
+        job = inst.jobs[j]
+        local = []
+        for r in job.resources:
+            if inst.resources[r].kind == "concurrent":
+                continue
+            if r not in res_map:
+                res_map[r] = len(resources)
+                resources.append(inst.resources[r])
+            local.append(res_map[r])
+        new_jobs.append(
+            Job(
+                vm=job.vm,
+                duration=job.duration,
+                resources=tuple(local),
+                allowed=job.allowed,
+                size_gib=job.size_gib,
+                minutes=job.minutes,
+                blackouts=job.blackouts,
+            )
+        )
+    sub = Instance(inst.slot_minutes, inst.anchor, inst.nights, resources, new_jobs)
+    sub.resource_blocked = {
+        res_map[r]: spans for r, spans in inst.resource_blocked.items() if r in res_map
+    }
+    return sub
+
+
+def natural_parallelism(inst: Instance) -> int:
+    """Most jobs of ``inst`` that can ever run at once: bounded by the summed capacity of every
+    resource kind that all its jobs use (each job holds at least one of them)."""
+    best = len(inst.jobs)
+    kinds = {"host", "datastore", "raid_group"}
+    for kind in kinds:
+        if all(any(inst.resources[r].kind == kind for r in j.resources) for j in inst.jobs):
+            cap = sum(r.capacity or len(inst.jobs) for r in inst.resources if r.kind == kind)
+            best = min(best, cap)
+    return best
+
+
+def spans_of(inst: Instance, starts: dict[int, int]) -> list[int]:
+    spans = [0] * len(inst.nights)
+    for j, s in starts.items():
+        for n in inst.nights:
+            if n.start <= s < n.end:
+                spans[n.index] = max(spans[n.index], s + inst.jobs[j].duration - n.start)
+                break
+    return spans
+
+
+def _profile_steps(cap: np.ndarray) -> Profile:
+    steps = []
+    start = 0
+    for t in range(1, len(cap) + 1):
+        if t == len(cap) or cap[t] != cap[start]:
+            steps.append((start, t, int(cap[start])))
+            start = t
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class ComponentTask:
+    """Everything one component solve needs; picklable, no shared state."""
+
+    key: int  # component number, echoed back
+    inst: Instance
+    hint: dict[int, int]  # local job -> start slot
+    hint_dropped: tuple[int, ...]
+    concurrency: Profile | None  # capacity steps for the component's own jobs, or None
+    time_limit_s: float
+    seed: int
+    workers: int
+    target: int = 0  # stop as soon as the component's makespan is at most this (a lower bound)
+
+
+class _StopAtTarget(cp_model.CpSolverSolutionCallback):
+    """Stops the search once the makespan reaches a known lower bound: nothing to gain."""
+
+    def __init__(self, span_max: cp_model.IntVar, target: int) -> None:
+        super().__init__()
+        self._span_max = span_max
+        self._target = target
+
+    def on_solution_callback(self) -> None:
+        if self.Value(self._span_max) <= self._target:
+            self.StopSearch()
+
+
+@dataclass
+class ComponentResult:
+    key: int
+    starts: dict[int, int]
+    dropped: list[int]
+    status: str
+    deterministic_time: float
+    wall_s: float
+
+
+def solve_component(task: ComponentTask) -> ComponentResult:
+    """CP-SAT on one component, warm-started; returns the hint if it finds nothing better."""
+    inst = task.inst
+    hint = Solution(dict(task.hint), list(task.hint_dropped))
+    all_present = not task.hint_dropped
+    built = build_model(inst, hint, all_present)
+    m = built.model
+    if task.concurrency is not None:
+        cmax = max(c for _, _, c in task.concurrency)
+        ivs = []
+        demands = []
+        for j, job in enumerate(inst.jobs):
+            p = built.present[j]
+            if isinstance(p, bool):
+                iv = m.new_fixed_size_interval_var(built.starts[j], job.duration, f"c{j}")
+            else:
+                iv = m.new_optional_fixed_size_interval_var(
+                    built.starts[j], job.duration, p, f"c{j}"
+                )
+            ivs.append(iv)
+            demands.append(1)
+        for s, e, c in task.concurrency:
+            if c < cmax and e > s:
+                ivs.append(m.new_fixed_size_interval_var(s, e - s, f"r{s}"))
+                demands.append(cmax - c)
+        m.add_cumulative(ivs, demands, cmax)
+    m.minimize(sum(built.objective_terms))
+    solver = solver_parameters(task.time_limit_s, task.seed, task.workers)
+    stop = _StopAtTarget(built.span_max, task.target) if all_present else None
+    status = solver.solve(m, stop)
+    name = solver.status_name(status)
+    if (
+        stop is not None
+        and status == cp_model.FEASIBLE
+        and solver.value(built.span_max) <= task.target
+    ):
+        name = "OPTIMAL"  # meets a lower bound
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return ComponentResult(
+            task.key, dict(task.hint), list(task.hint_dropped), name,
+            solver.deterministic_time, solver.wall_time,
+        )  # fmt: skip
+    starts: dict[int, int] = {}
+    dropped: list[int] = []
+    for j, var in enumerate(built.starts):
+        p = built.present[j]
+        if isinstance(p, bool) or solver.boolean_value(p):
+            starts[j] = solver.value(var)
+        else:
+            dropped.append(j)
+    return ComponentResult(
+        task.key, starts, dropped, name, solver.deterministic_time, solver.wall_time
+    )
+
+
+@dataclass
+class DecomposeStats:
+    components: int = 0
+    solved: list[tuple[int, int, str]] = field(default_factory=list)  # (key, jobs, status)
+    interrupted: bool = False
+    optimal: bool = False  # every re-solved component proven optimal (or met its bound)
+
+
+def _score(inst: Instance, starts: dict[int, int], dropped: int) -> tuple[int, int, int]:
+    spans = spans_of(inst, starts)
+    return (dropped, max(spans, default=0), sum(spans))
+
+
+def _usage(inst: Instance, starts: dict[int, int], jobs: list[int]) -> np.ndarray:
+    diff = np.zeros(inst.horizon + 2, dtype=np.int64)
+    for j in jobs:
+        if j in starts:
+            diff[starts[j]] += 1
+            diff[starts[j] + inst.jobs[j].duration] -= 1
+    return np.cumsum(diff)[: inst.horizon + 1]
+
+
+def _run(tasks: list[ComponentTask], processes: int) -> Iterator[ComponentResult]:
+    if processes <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            yield solve_component(t)
+        return
+    with ProcessPoolExecutor(max_workers=min(processes, len(tasks))) as pool:
+        futures: list[Future[ComponentResult]] = [pool.submit(solve_component, t) for t in tasks]
+        try:
+            for f in futures:
+                yield f.result()
+        except KeyboardInterrupt:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def solve_decomposed(
+    inst: Instance,
+    greedy: Solution,
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    workers: int = 4,
+    processes: int = 2,
+    progress: ProgressFn | None = None,
+    max_components: int = 64,
+) -> tuple[Solution, DecomposeStats]:
+    """Improve ``greedy`` (a valid plan of the whole instance) component by component.
+
+    Deterministic for the same inputs and seed: which components are solved, their order and
+    their budgets depend only on the instance and the warm start, never on wall time. Ctrl-C
+    stops the search and returns the best plan merged so far (always valid).
+    """
+    t0 = time.perf_counter()
+    stats = DecomposeStats()
+    groups = components(inst)
+    stats.components = len(groups)
+    global_lb = lower_bound(inst).makespan
+    starts = dict(greedy.starts)
+    dropped = set(greedy.dropped)
+    conc = next(
+        (r for r, res in enumerate(inst.resources) if res.kind == "concurrent" and res.capacity),
+        None,
+    )
+
+    def report() -> None:
+        if progress is not None:
+            span = max(spans_of(inst, starts), default=0)
+            progress(span, time.perf_counter() - t0, float(global_lb))
+
+    # Which components can improve the plan: above the global bound and their own bound.
+    candidates = []
+    subs: dict[int, Instance] = {}
+    own_lbs: dict[int, int] = {}
+    for k, g in enumerate(groups):
+        sub = sub_instance(inst, g)
+        local = {j: starts[gj] for j, gj in enumerate(g) if gj in starts}
+        nd = sum(1 for gj in g if gj in dropped)
+        score = _score(sub, local, nd)
+        own_lb = lower_bound(sub).makespan
+        if nd or (score[1] > global_lb and score[1] > own_lb):
+            candidates.append((-nd, -score[1], k))
+            subs[k] = sub
+            own_lbs[k] = own_lb
+    candidates.sort()
+    chosen = [k for _, _, k in candidates[:max_components]]
+    stats.optimal = not chosen
+    if not chosen:
+        report()
+        return Solution(starts, sorted(dropped)), stats
+
+    # Budgets: the wall budget times the processes, shared by size, at least 1 s each.
+    size = {k: len(groups[k]) for k in chosen}
+    total = sum(size.values())
+    pool_share = time_limit_s * max(1, min(processes, len(chosen)))
+    budget = {k: max(1.0, pool_share * size[k] / total) for k in chosen}
+    scale = min(1.0, pool_share / sum(budget.values()))
+    budget = {k: max(0.5, b * scale) for k, b in budget.items()}
+
+    # Concurrency shares: slack of the current plan split evenly among the chosen components.
+    profiles: dict[int, Profile | None] = {k: None for k in chosen}
+    if conc is not None:
+        cap = inst.resources[conc].capacity
+        total_use = _usage(inst, starts, list(range(len(inst.jobs))))
+        slack = cap - total_use
+        share = slack // len(chosen)
+        extra = slack - share * len(chosen)
+        for i, k in enumerate(chosen):
+            own = _usage(inst, starts, groups[k])
+            prof = own + share + (extra > i)
+            if int(prof.min()) < natural_parallelism(subs[k]):
+                profiles[k] = _profile_steps(prof)
+
+    tasks = []
+    for k in chosen:
+        g = groups[k]
+        tasks.append(
+            ComponentTask(
+                key=k,
+                inst=subs[k],
+                hint={j: starts[gj] for j, gj in enumerate(g) if gj in starts},
+                hint_dropped=tuple(j for j, gj in enumerate(g) if gj in dropped),
+                concurrency=profiles[k],
+                time_limit_s=budget[k],
+                seed=seed,
+                workers=workers,
+                target=max(global_lb, own_lbs[k]),
+            )
+        )
+    report()
+    all_optimal = True
+    results: dict[int, ComponentResult] = {}
+    try:
+        for res in _run(tasks, processes):
+            results[res.key] = res
+            _merge(inst, groups[res.key], subs[res.key], res, starts, dropped)
+            stats.solved.append((res.key, len(groups[res.key]), res.status))
+            all_optimal &= res.status == "OPTIMAL"
+            report()
+    except KeyboardInterrupt:
+        stats.interrupted = True
+        all_optimal = False
+    stats.optimal = all_optimal and len(chosen) == len(candidates)
+    return Solution(starts, sorted(dropped)), stats
+
+
+def _merge(
+    inst: Instance,
+    group: list[int],
+    sub: Instance,
+    res: ComponentResult,
+    starts: dict[int, int],
+    dropped: set[int],
+) -> None:
+    """Take the component's new plan if it is at least as good as the current one."""
+    cur = {j: starts[gj] for j, gj in enumerate(group) if gj in starts}
+    cur_nd = sum(1 for gj in group if gj in dropped)
+    if _score(sub, res.starts, len(res.dropped)) > _score(sub, cur, cur_nd):
+        return
+    for j, gj in enumerate(group):
+        starts.pop(gj, None)
+        dropped.discard(gj)
+        if j in res.starts:
+            starts[gj] = res.starts[j]
+        else:
+            dropped.add(gj)
