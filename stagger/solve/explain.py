@@ -1,0 +1,253 @@
+"""Explain why jobs do not fit: the smallest set of rules that conflict, in admin words.
+
+A separate, single-worker CP-SAT model over the jobs that did not fit and every job sharing a
+resource with them. Each rule gets an assumption literal:
+
+- ``window``: every job lies inside one backup window of the cycle;
+- ``blackout <name>``: the jobs it applies to stay clear of it;
+- ``capacity <resource>``: at most ``capacity`` jobs at once on that host, datastore or RAID
+  group (optional intervals whose presence is the literal);
+- ``pin <vm>``: a pinned job starts at its pin.
+
+Every job of the model must run, with its real duration. If that is infeasible, CP-SAT's
+``sufficient_assumptions_for_infeasibility`` gives a conflicting subset, which is then shrunk
+by deletion (drop a rule, re-solve, keep it out if still infeasible) to a minimal one. A
+conflict among these jobs is a conflict of the whole plan, so the explanation is sound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from stagger.calendar import blackout_intervals, window_occurrences
+from stagger.instance import compile_instance
+from stagger.jobs import job_slots
+from stagger.model.policy import Policy
+from stagger.model.topology import Topology
+from stagger.scope import affected_vms
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str  # window / blackout / capacity / pin
+    name: str  # blackout name, resource label or VM
+    text: str  # admin words
+
+
+@dataclass
+class Explanation:
+    vms: list[str]  # the VMs that do not fit
+    rules: list[Rule]  # minimal conflicting set
+    summary: str  # one line, e.g. "datastore DS-7 needs 11.5 h; window 10 h minus av-scan 1 h"
+
+
+def _h(minutes: float) -> str:
+    return f"{minutes / 60:.1f} h".replace(".0 h", " h")
+
+
+def explain_unscheduled(
+    topology: Topology,
+    policy: Policy,
+    vms: list[str],
+    *,
+    pins: dict[str, int] | None = None,
+    time_limit_s: float = 10.0,
+) -> Explanation | None:
+    """Smallest set of rules that keeps ``vms`` (with their neighbours) from all fitting.
+
+    ``pins`` maps VM -> fixed start slot (as compiled); default: the pins of the compiled
+    instance. ``None`` if no conflict is found among these jobs (the plan may then just have
+    run out of solver time)."""
+    idx = topology.index()
+    inst = compile_instance(topology, policy)
+    slot = inst.slot_minutes
+    occurrences = window_occurrences(policy)
+    anchor = occurrences[0].start
+    nights = inst.nights
+    need = {v.name for v in topology.vms if v.needs_backup}
+    wanted = [v for v in vms if v in need]
+    if not wanted:
+        return None
+    if pins is None:
+        pins = {}
+        for job in inst.jobs:
+            spans = [s for n in job.allowed for s in n]
+            if (idx.vms[job.vm].pin is not None or idx.vms[job.vm].pinned) and len(spans) == 1:
+                pins[job.vm] = spans[0][0]
+
+    def res_of(name: str) -> list[tuple[str, str, int]]:
+        vm = idx.vms[name]
+        lim = policy.limits
+        out = [("host", vm.host, idx.hosts[vm.host].max_jobs or lim.per_host)]
+        out += [
+            ("datastore", d, idx.datastores[d].max_jobs or lim.per_datastore) for d in vm.datastores
+        ]
+        out += [
+            ("raid group", g, idx.raid_groups[g].max_jobs or lim.per_raid_group)
+            for g in idx.raid_groups_of(vm)
+        ]
+        return out
+
+    focus = {r[:2] for name in wanted for r in res_of(name)}
+    members = sorted(
+        v.name for v in topology.vms if v.name in need and focus & {r[:2] for r in res_of(v.name)}
+    )
+    span_lo = anchor - (occurrences[-1].end - anchor)
+    span_hi = occurrences[-1].end + (occurrences[-1].end - anchor)
+    lo_slot = math.floor((span_lo - anchor).total_seconds() / 60 / slot)
+    hi_slot = math.ceil((span_hi - anchor).total_seconds() / 60 / slot)
+
+    def to_slot(t: object) -> float:
+        from datetime import datetime
+
+        assert isinstance(t, datetime)
+        return (t - anchor).total_seconds() / 60 / slot
+
+    b_slots: dict[str, list[tuple[int, int]]] = {}
+    b_members: dict[str, set[str]] = {}
+    for b in policy.blackouts:
+        ivs = blackout_intervals(b, policy, (span_lo, span_hi))
+        b_slots[b.name] = [
+            (math.floor(to_slot(iv.start)), math.ceil(to_slot(iv.end))) for iv in ivs
+        ]
+        b_members[b.name] = affected_vms(b, idx)
+
+    def build(active: set[str]) -> tuple[cp_model.CpModel, dict[str, cp_model.IntVar]]:
+        m = cp_model.CpModel()
+        lits = {key: m.new_bool_var(key) for key in sorted(active)}
+        by_res: dict[tuple[str, str, int], list[cp_model.IntervalVar]] = {}
+        for name in members:
+            d = job_slots(idx.vms[name], policy)
+            s = m.new_int_var(lo_slot, hi_slot, f"s_{name}")
+            if "window" in lits:
+                dom = cp_model.Domain.from_intervals(
+                    [[n.start, n.end - d] for n in nights if n.end - n.start >= d]
+                )
+                m.add_linear_expression_in_domain(s, dom).only_enforce_if(lits["window"])
+            for bname, ivs in b_slots.items():
+                key = f"blackout {bname}"
+                if key in lits and name in b_members[bname] and ivs:
+                    for a, e in ivs:
+                        # no overlap with [a, e): s + d <= a or s >= e
+                        before = m.new_bool_var("")
+                        m.add(s + d <= a).only_enforce_if(lits[key], before)
+                        m.add(s >= e).only_enforce_if(lits[key], ~before)
+            pkey = f"pin {name}"
+            if pkey in lits and name in pins:
+                m.add(s == pins[name]).only_enforce_if(lits[pkey])
+            for r in res_of(name):
+                if f"capacity {r[0]} {r[1]}" in lits:
+                    by_res.setdefault(r, []).append(
+                        m.new_optional_fixed_size_interval_var(
+                            s, d, lits[f"capacity {r[0]} {r[1]}"], ""
+                        )
+                    )
+        for (_, _, cap), group in by_res.items():
+            if cap == 1:
+                m.add_no_overlap(group)
+            else:
+                m.add_cumulative(group, [1] * len(group), cap)
+        m.add_assumptions(list(lits.values()))
+        return m, lits
+
+    def infeasible(active: set[str]) -> tuple[bool, set[str]]:
+        m, lits = build(active)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.max_time_in_seconds = time_limit_s
+        status = solver.solve(m)
+        if status != cp_model.INFEASIBLE:
+            return False, set()
+        names = {v.index: k for k, v in lits.items()}
+        core = {names[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in names}
+        return True, core or set(active)
+
+    rules: set[str] = {"window"}
+    rules |= {f"blackout {b}" for b, ms in b_members.items() if ms & set(members) and b_slots[b]}
+    rules |= {f"pin {v}" for v in members if v in pins}
+    rules |= {f"capacity {r[0]} {r[1]}" for v in members for r in res_of(v) if r[2] < len(members)}
+    ok, core = infeasible(rules)
+    if not ok:
+        return None
+    for key in sorted(core):  # deletion filter: keep only rules the conflict needs
+        trial = core - {key}
+        still, smaller = infeasible(trial)
+        if still:
+            core = smaller & trial if smaller else trial
+    return _phrase(topology, policy, wanted, members, sorted(core), pins, b_slots, b_members)
+
+
+def _phrase(
+    topology: Topology,
+    policy: Policy,
+    wanted: list[str],
+    members: list[str],
+    core: list[str],
+    pins: dict[str, int],
+    b_slots: dict[str, list[tuple[int, int]]],
+    b_members: dict[str, set[str]],
+) -> Explanation:
+    idx = topology.index()
+    inst = compile_instance(topology, policy)
+    slot = inst.slot_minutes
+    nights = inst.nights
+    window_min = sum(n.end - n.start for n in nights) * slot
+    n_nights = len(nights)
+    win = _h(window_min) if n_nights == 1 else f"{n_nights} nights, {_h(window_min)}"
+    rules: list[Rule] = []
+    parts: list[str] = []
+    blackouts = [k.removeprefix("blackout ") for k in core if k.startswith("blackout ")]
+    lost = []
+    for b in blackouts:
+        minutes = 0
+        for a, e in b_slots[b]:
+            for n in nights:
+                minutes += max(0, min(e, n.end) - max(a, n.start)) * slot
+        lost.append(f"{b} {_h(minutes)}")
+        rules.append(Rule("blackout", b, f"blackout '{b}' takes {_h(minutes)} of the window"))
+    for key in core:
+        if key.startswith("capacity "):
+            _, kind, name = (
+                key.split(" ", 2)
+                if not key.startswith("capacity raid group")
+                else (
+                    "capacity",
+                    "raid group",
+                    key.removeprefix("capacity raid group "),
+                )
+            )
+            users = [
+                v
+                for v in members
+                if (kind == "host" and idx.vms[v].host == name)
+                or (kind == "datastore" and name in idx.vms[v].datastores)
+                or (kind == "raid group" and name in idx.raid_groups_of(idx.vms[v]))
+            ]
+            load = sum(job_slots(idx.vms[v], policy) for v in users) * slot
+            label = f"{kind} {name}"
+            parts.append(f"{label} needs {_h(load)} for {len(users)} jobs")
+            rules.append(Rule("capacity", label, f"{label} runs its jobs one at a time"))
+        elif key.startswith("pin "):
+            vm = key.removeprefix("pin ")
+            when = inst.to_datetime(pins[vm]).astimezone(policy.tz)
+            parts.append(f"{vm} is pinned at {when:%H:%M}")
+            rules.append(Rule("pin", vm, f"{vm} is pinned at {when:%Y-%m-%d %H:%M}"))
+    if "window" in core:
+        w = f"window {win}"
+        if lost:
+            w += " minus " + ", ".join(lost)
+        parts.append(w)
+        rules.insert(
+            0,
+            Rule(
+                "window",
+                "window",
+                f"backup window {policy.window.start:%H:%M}-{policy.window.end:%H:%M}, {win}",
+            ),
+        )
+    elif lost:
+        parts.append("blackouts " + ", ".join(lost))
+    return Explanation(list(wanted), rules, "; ".join(parts))

@@ -1,0 +1,492 @@
+"""What-if planning: apply changes to an estate, re-plan with minimal disruption, and diff.
+
+Pure functions over the models; every bad reference (unknown VM, host, datastore, disk or
+setting) is an :class:`InputError` naming the option and the object. ``replan`` is the stable
+counterpart of :func:`stagger.planner.plan`: same validated schedule, but it keeps the baseline's
+jobs where they are unless they must move (see :mod:`stagger.solve.stability`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from stagger.calendar import blackout_intervals, window_occurrences
+from stagger.errors import InputError
+from stagger.instance import Instance, compile_instance
+from stagger.model.policy import Policy
+from stagger.model.schedule import Schedule, ScheduledJob, SolverInfo, SolverStatus, UnscheduledVM
+from stagger.model.topology import VM, Topology
+from stagger.planner import PlanOptions, PlanResult, build_schedule, default_time_limit
+from stagger.scope import affected_vms
+from stagger.solve.bounds import lower_bound
+from stagger.solve.stability import (
+    BaselineMap,
+    StabilityStats,
+    map_baseline,
+    repair_greedy,
+    solve_stable,
+    stability_stats,
+)
+from stagger.sources.yamlfile import parse_model, read_data
+
+# --------------------------------------------------------------------------- changes
+
+
+@dataclass
+class Changes:
+    add: list[VM] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    move: list[tuple[str, str]] = field(default_factory=list)  # (vm, host)
+    move_disk: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, disk, datastore)
+    settings: list[tuple[str, str]] = field(default_factory=list)  # (dotted path, value)
+    grow_pct: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.add or self.remove or self.move or self.move_disk or self.settings or self.grow_pct
+        )
+
+
+class _AddedVMs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vms: list[VM]
+
+
+def load_added_vms(path: str | Path) -> list[VM]:
+    """A file with a ``vms:`` list in the topology format."""
+    return parse_model(_AddedVMs, read_data(path), str(path)).vms
+
+
+def parse_move(text: str) -> tuple[str, str]:
+    vm, sep, host = text.partition("=")
+    if not sep or not vm.strip() or not host.strip():
+        raise InputError(f"'{text}' is not VM=HOST", obj="--move")
+    return vm.strip(), host.strip()
+
+
+def parse_move_disk(text: str) -> tuple[str, str, str]:
+    left, sep, ds = text.partition("=")
+    vm, colon, disk = left.partition(":")
+    if not (sep and colon and vm.strip() and disk.strip() and ds.strip()):
+        raise InputError(f"'{text}' is not VM:DISK=DATASTORE", obj="--move-disk")
+    return vm.strip(), disk.strip(), ds.strip()
+
+
+def parse_set(text: str) -> tuple[str, str]:
+    path, sep, value = text.partition("=")
+    if not sep or not path.strip():
+        raise InputError(f"'{text}' is not PATH=VALUE (e.g. window.end=07:00)", obj="--set")
+    return path.strip(), value.strip()
+
+
+def parse_grow(texts: list[str]) -> list[float]:
+    """'10%', '10,20,30', '10%,20%' -> [10.0, 20.0, 30.0] (percent)."""
+    out: list[float] = []
+    for text in texts:
+        for part in text.split(","):
+            p = part.strip().removesuffix("%").strip()
+            try:
+                value = float(p)
+            except ValueError:
+                raise InputError(f"'{part}' is not a percentage", obj="--grow") from None
+            if value <= -100:
+                raise InputError(f"'{part}' would shrink VMs to nothing", obj="--grow")
+            out.append(value)
+    return out
+
+
+def _scalar(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("null", "none", "~"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+_TOPOLOGY_KEYS = ("clusters", "hosts", "datastores", "raid_groups", "vms")
+
+
+def _set_path(data: dict[str, Any], path: str, value: str, what: str) -> None:
+    keys = path.split(".")
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            node = next((x for x in node if isinstance(x, dict) and x.get("name") == key), None)
+            if node is None:
+                raise InputError(f"no {keys[i - 1]} item named '{key}'", obj="--set", field=path)
+        elif isinstance(node, dict) and key in node and node[key] is not None:
+            node = node[key]
+        elif isinstance(node, dict) and key in node:
+            node[key] = {}
+            node = node[key]
+        else:
+            raise InputError(f"unknown {what} setting '{key}'", obj="--set", field=path)
+    if not isinstance(node, dict):
+        raise InputError(f"'{path}' does not name a {what} field", obj="--set", field=path)
+    node[keys[-1]] = _scalar(value)
+
+
+def apply_changes(
+    topology: Topology, policy: Policy, changes: Changes
+) -> tuple[Topology, Policy, list[str]]:
+    """The changed estate and policy, and one line per change in admin words."""
+    topo = topology.model_dump(mode="json")
+    pol = policy.model_dump(mode="json")
+    vms: dict[str, dict[str, Any]] = {v["name"]: v for v in topo["vms"]}
+    hosts = {h.name for h in topology.hosts}
+    stores = {d.name for d in topology.datastores}
+    said: list[str] = []
+
+    for name in changes.remove:
+        if name not in vms:
+            raise InputError(f"unknown VM '{name}'", obj="--remove")
+        del vms[name]
+        said.append(f"remove {name}")
+    for name, host in changes.move:
+        if name not in vms:
+            raise InputError(f"unknown VM '{name}'", obj="--move")
+        if host not in hosts:
+            raise InputError(f"unknown host '{host}'", obj="--move", field=name)
+        said.append(f"move {name} from host {vms[name]['host']} to {host}")
+        vms[name]["host"] = host
+    for name, disk, ds in changes.move_disk:
+        if name not in vms:
+            raise InputError(f"unknown VM '{name}'", obj="--move-disk")
+        if ds not in stores:
+            raise InputError(f"unknown datastore '{ds}'", obj="--move-disk", field=name)
+        disks = vms[name]["disks"]
+        picked = _pick_disks(disks, disk)
+        if not picked:
+            known = ", ".join(
+                f"{i} ({d.get('label') or d.get('datastore') or '?'})" for i, d in enumerate(disks)
+            )
+            raise InputError(
+                f"VM '{name}' has no disk '{disk}'"
+                f" (use a label, an index or its datastore: {known})",
+                obj="--move-disk",
+                field=name,
+            )
+        for i in picked:
+            said.append(f"move disk {i} of {name} from {disks[i].get('datastore')} to {ds}")
+            disks[i]["datastore"] = ds
+            disks[i]["file"] = None
+    for vm in changes.add:
+        if vm.name in vms:
+            raise InputError(f"VM '{vm.name}' already exists", obj="--add")
+        vms[vm.name] = vm.model_dump(mode="json")
+        said.append(f"add {vm.name} ({vm.size_gib:,.0f} GiB on {vm.host})")
+    if changes.grow_pct:
+        factor = 1 + changes.grow_pct / 100
+        for v in vms.values():
+            for d in v["disks"]:
+                d["size_gib"] = round(d["size_gib"] * factor, 3)
+        said.append(f"grow every VM by {changes.grow_pct:g} %")
+    topo["vms"] = list(vms.values())
+    for path, value in changes.settings:
+        target, what = (
+            (topo, "topology") if path.split(".")[0] in _TOPOLOGY_KEYS else (pol, "policy")
+        )
+        _set_path(target, path, value, what)
+        said.append(f"set {path} = {value}")
+    return (
+        parse_model(Topology, topo, "what-if topology"),
+        parse_model(Policy, pol, "what-if policy"),
+        said,
+    )
+
+
+def _pick_disks(disks: list[dict[str, Any]], key: str) -> list[int]:
+    by_label = [i for i, d in enumerate(disks) if d.get("label") == key]
+    if by_label:
+        return by_label
+    index = key.removeprefix("disks[").removesuffix("]")
+    if index.isdigit() and int(index) < len(disks):
+        return [int(index)]
+    return [i for i, d in enumerate(disks) if d.get("datastore") == key]
+
+
+# --------------------------------------------------------------------------- stable re-plan
+
+
+@dataclass
+class ReplanResult:
+    plan: PlanResult
+    stats: StabilityStats
+    warm_start: StabilityStats
+    baseline: BaselineMap
+    tolerance_min: int
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.plan.schedule
+
+
+def _pinned(topology: Topology, baseline: Schedule | None) -> dict[str, str]:
+    """VM -> what it is pinned to, in words."""
+    base = {j.vm for j in baseline.jobs} if baseline else set()
+    out = {}
+    for vm in topology.vms:
+        if vm.pin is not None:
+            out[vm.name] = f"pinned at {vm.pin}"
+        elif vm.pinned and vm.name in base:
+            out[vm.name] = "pinned to its baseline slot"
+    return out
+
+
+def pin_conflicts(inst: Instance, starts: dict[int, int], pinned: dict[str, str]) -> dict[str, str]:
+    """For each pinned job left out: the pinned job(s) it collides with, on which resource."""
+    fixed: dict[int, int] = {}
+    for j, job in enumerate(inst.jobs):
+        if job.vm in pinned:
+            spans = [s for n in job.allowed for s in n]
+            if len(spans) == 1 and spans[0][0] == spans[0][1]:
+                fixed[j] = spans[0][0]
+    out: dict[str, str] = {}
+    for j, s in fixed.items():
+        if j in starts:
+            continue
+        a = inst.jobs[j]
+        hits = []
+        for k, t in fixed.items():
+            b = inst.jobs[k]
+            if k == j or not (s < t + b.duration and t < s + a.duration):
+                continue
+            shared = [
+                inst.resources[r].label
+                for r in a.resources
+                if r in b.resources and inst.resources[r].capacity == 1
+            ]
+            if shared:
+                hits.append(f"{b.vm} ({pinned[b.vm]}) on {', '.join(shared)}")
+        if hits:
+            out[a.vm] = f"{pinned[a.vm]}, which collides with pinned " + "; ".join(hits)
+    return out
+
+
+def replan(
+    topology: Topology,
+    policy: Policy,
+    baseline: Schedule,
+    options: PlanOptions | None = None,
+    *,
+    tolerance_min: int = 0,
+    on_stage: Callable[[str], None] | None = None,
+) -> ReplanResult:
+    """Plan ``topology`` under ``policy`` keeping as much of ``baseline`` as the rules allow."""
+    from stagger.validate import validate
+
+    opts = options or PlanOptions()
+    t0 = time.perf_counter()
+    inst = compile_instance(
+        topology, policy, baseline_starts={j.vm: j.start for j in baseline.jobs}
+    )
+    bound = lower_bound(inst)
+    base = map_baseline(inst, baseline)
+    tol = math.ceil(tolerance_min / inst.slot_minutes)
+    limit = opts.time_limit_s or default_time_limit(len(inst.jobs))
+    if on_stage:
+        on_stage(f"{len(inst.jobs)} jobs, {len(base.starts)} with a baseline slot")
+    status: SolverStatus
+    if opts.solver == "greedy" or not inst.jobs:
+        sol = repair_greedy(inst, base, tol)
+        stats = warm = stability_stats(inst, base, sol, tol)
+        status, objective = ("GREEDY" if inst.jobs else "EMPTY"), None
+    else:
+        res = solve_stable(
+            inst,
+            base,
+            tolerance=tol,
+            time_limit_s=limit,
+            seed=opts.seed,
+            workers=opts.workers,
+            progress=opts.progress,
+        )
+        sol, stats, warm, objective = res.solution, res.stats, res.warm_start, res.objective
+        status = "OPTIMAL" if res.status == "OPTIMAL" else "FEASIBLE"
+    info = SolverInfo(
+        name="greedy" if status == "GREEDY" else "cpsat",
+        status=status,
+        seed=opts.seed,
+        time_limit_s=None if status == "GREEDY" else limit,
+        objective=objective,
+    )
+    schedule = build_schedule(topology, policy, inst, sol, bound, info)
+    conflicts = pin_conflicts(inst, sol.starts, _pinned(topology, baseline))
+    for u in schedule.unscheduled:
+        if u.vm in conflicts:
+            u.reason = conflicts[u.vm]
+    validate(schedule, topology, policy)
+    result = PlanResult(schedule, time.perf_counter() - t0, inst, bound)
+    return ReplanResult(result, stats, warm, base, tolerance_min)
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@dataclass
+class MovedJob:
+    vm: str
+    old_start: datetime
+    old_end: datetime
+    new_start: datetime
+    new_end: datetime
+    why: str
+
+    @property
+    def shift_min(self) -> int:
+        return int((self.new_start - self.old_start).total_seconds() // 60)
+
+
+@dataclass
+class Diff:
+    added: list[ScheduledJob]
+    removed: list[str]
+    moved: list[MovedJob]
+    unchanged: int
+    unscheduled: list[UnscheduledVM]  # VMs without a job in the new schedule
+    old_makespan_min: int
+    new_makespan_min: int
+
+    @property
+    def fits(self) -> bool:
+        return not self.unscheduled
+
+
+def _hm(minutes: float) -> str:
+    m = math.ceil(minutes)
+    return f"{m // 60}h{m % 60:02d}m"
+
+
+def _resources(job: ScheduledJob) -> set[str]:
+    return (
+        {f"host {job.host}"}
+        | {f"datastore {d}" for d in job.datastores}
+        | {f"raid group {g}" for g in job.raid_groups}
+    )
+
+
+def diff_schedules(old: Schedule, new: Schedule) -> Diff:
+    """What changed from ``old`` to ``new``, with the reason each moved job moved."""
+    old_jobs = {j.vm: j for j in old.jobs}
+    new_jobs = {j.vm: j for j in new.jobs}
+    topo, pol = new.inputs.topology, new.inputs.policy
+    idx = topo.index()
+    occurrences = window_occurrences(pol)
+    blackouts = [(b.name, affected_vms(b, idx), blackout_intervals(b, pol)) for b in pol.blackouts]
+    tz = pol.tz
+    fresh = {vm for vm in new_jobs if vm not in old_jobs}
+    moved: list[MovedJob] = []
+    unchanged = 0
+    for vm, nj in sorted(new_jobs.items(), key=lambda kv: (kv[1].start, kv[0])):
+        oj = old_jobs.get(vm)
+        if oj is None:
+            continue
+        if oj.start == nj.start:
+            unchanged += 1  # same start; it may end later if it grew
+            continue
+        reasons: list[str] = []
+        if oj.host != nj.host:
+            reasons.append(f"now on host {nj.host} (was {oj.host})")
+        if set(oj.datastores) != set(nj.datastores):
+            reasons.append(
+                f"disks now on {', '.join(nj.datastores)} (were {', '.join(oj.datastores)})"
+            )
+        if oj.duration_min != nj.duration_min:
+            reasons.append(f"now lasts {_hm(nj.duration_min)} (was {_hm(oj.duration_min)})")
+        v = idx.vms.get(vm)
+        if v is not None and v.pin is not None:
+            reasons.append(f"pinned at {v.pin}")
+        if not any(o.start <= oj.start and oj.end <= o.end for o in occurrences):
+            reasons.append("its old slot is outside the backup window now")
+        for name, members, intervals in blackouts:
+            if vm in members and any(iv.start < oj.end and oj.start < iv.end for iv in intervals):
+                reasons.append(f"its old slot overlaps blackout '{name}'")
+        if not reasons:
+            mine = _resources(nj)
+            takers = []
+            for other, oj2 in new_jobs.items():
+                if other == vm or not (oj2.start < oj.end and oj.start < oj2.end):
+                    continue
+                shared = sorted(mine & _resources(oj2))
+                if not shared:
+                    continue
+                prev = old_jobs.get(other)
+                if other in fresh or prev is None or prev.start != oj2.start:
+                    what = "new job " if other in fresh else ""
+                    takers.append(f"{what}{other} ({', '.join(shared)})")
+            if takers:
+                reasons.append(
+                    f"its old slot {oj.start.astimezone(tz):%H:%M}-{oj.end.astimezone(tz):%H:%M}"
+                    f" now goes to {'; '.join(takers)}"
+                )
+            else:
+                reasons.append("re-planned to keep every VM within the window")
+        moved.append(MovedJob(vm, oj.start, oj.end, nj.start, nj.end, "; ".join(reasons)))
+    removed = sorted(vm for vm in old_jobs if vm not in new_jobs)
+    return Diff(
+        added=[new_jobs[vm] for vm in sorted(fresh)],
+        removed=removed,
+        moved=moved,
+        unchanged=unchanged,
+        unscheduled=list(new.unscheduled),
+        old_makespan_min=old.makespan_min,
+        new_makespan_min=new.makespan_min,
+    )
+
+
+# --------------------------------------------------------------------------- drift
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    vm: str
+    kind: str  # host / datastore / gone / new / excluded
+    detail: str
+
+
+def find_drift(schedule: Schedule, current: Topology) -> list[DriftItem]:
+    """Jobs whose VM is no longer where the schedule assumed (DRS, Storage vMotion, ...)."""
+    idx = current.index()
+    out: list[DriftItem] = []
+    planned = {j.vm for j in schedule.jobs} | {u.vm for u in schedule.unscheduled}
+    for job in schedule.jobs:
+        vm = idx.vms.get(job.vm)
+        if vm is None:
+            out.append(DriftItem(job.vm, "gone", "VM no longer exists"))
+            continue
+        if not vm.needs_backup:
+            out.append(DriftItem(job.vm, "excluded", "VM is now excluded or a template"))
+        if vm.host != job.host:
+            out.append(
+                DriftItem(job.vm, "host", f"vMotion/DRS moved it from {job.host} to {vm.host}")
+            )
+        if set(vm.datastores) != set(job.datastores):
+            gone = sorted(set(job.datastores) - set(vm.datastores))
+            came = sorted(set(vm.datastores) - set(job.datastores))
+            out.append(
+                DriftItem(
+                    job.vm,
+                    "datastore",
+                    f"Storage vMotion moved disks from {', '.join(gone) or '-'}"
+                    f" to {', '.join(came) or '-'}",
+                )
+            )
+    for vm in current.vms:
+        if vm.needs_backup and vm.name not in planned:
+            out.append(DriftItem(vm.name, "new", "VM has no job in the schedule"))
+    return out
