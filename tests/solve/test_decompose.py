@@ -1,0 +1,228 @@
+"""Decomposition, the global concurrency limit across components, determinism, bound validity,
+and the property that every schedule the planner returns passes the validator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.generate import EstateSpec, generate, generate_dicts
+from stagger.instance import Instance, compile_instance
+from stagger.model.policy import Policy
+from stagger.model.topology import Topology
+from stagger.planner import PlanOptions, night_spans, plan
+from stagger.solve.bounds import lower_bound
+from stagger.solve.cpsat import solve_cpsat
+from stagger.solve.decompose import (
+    ComponentTask,
+    components,
+    natural_parallelism,
+    solve_component,
+    solve_decomposed,
+    sub_instance,
+)
+from stagger.solve.greedy import solve_greedy
+from stagger.validate import find_violations
+from tests.factories import make_policy, make_topology
+
+
+def _vm(name: str, host: str, *stores: str, size: float = 100.0) -> dict[str, Any]:
+    return {
+        "name": name,
+        "host": host,
+        "disks": [{"datastore": d, "size_gib": size} for d in stores],
+    }
+
+
+def _estate() -> Topology:
+    # a,b share esx1; c is alone on esx2/DS-3; d,e are joined through RAID group RG (DS-4, DS-5).
+    return make_topology(
+        clusters=[{"name": "C1"}],
+        hosts=[{"name": f"esx{i}", "cluster": "C1"} for i in range(1, 6)],
+        datastores=[{"name": f"DS-{i}"} for i in range(1, 6)],
+        raid_groups=[{"name": "RG", "datastores": ["DS-4", "DS-5"]}],
+        vms=[
+            _vm("a", "esx1", "DS-1"),
+            _vm("b", "esx1", "DS-2"),
+            _vm("c", "esx2", "DS-3"),
+            _vm("d", "esx3", "DS-4"),
+            _vm("e", "esx4", "DS-5"),
+        ],
+    )
+
+
+def _names(inst: Instance, groups: list[list[int]]) -> list[set[str]]:
+    return [{inst.jobs[j].vm for j in g} for g in groups]
+
+
+def test_components_follow_shared_host_datastore_and_raid_group() -> None:
+    inst = compile_instance(_estate(), make_policy(limits={"concurrent_jobs": 2}))
+    groups = components(inst)
+    assert sorted(map(sorted, _names(inst, groups))) == [["a", "b"], ["c"], ["d", "e"]]
+    # Every job in exactly one component; the concurrency resource joins nothing.
+    assert sorted(j for g in groups for j in g) == list(range(len(inst.jobs)))
+
+
+def test_sub_instance_keeps_jobs_and_drops_the_global_resource() -> None:
+    inst = compile_instance(_estate(), make_policy(limits={"concurrent_jobs": 2}))
+    g = next(g for g in components(inst) if len(g) == 2 and inst.jobs[g[0]].vm == "d")
+    sub = sub_instance(inst, g)
+    assert [j.vm for j in sub.jobs] == ["d", "e"]
+    assert {r.kind for r in sub.resources} == {"host", "datastore", "raid_group"}
+    assert natural_parallelism(sub) == 1  # both need the RAID group of capacity 1
+
+
+def _usage(inst: Instance, starts: dict[int, int]) -> np.ndarray:
+    use = np.zeros(inst.horizon + 1, dtype=int)
+    for j, s in starts.items():
+        use[s : s + inst.jobs[j].duration] += 1
+    return use
+
+
+def _tight_instance() -> Instance:
+    topo, pol = generate_dicts(EstateSpec(160, "balanced", "incremental", seed=3))
+    pol["limits"]["concurrent_jobs"] = 4
+    return compile_instance(Topology.model_validate(topo), Policy.model_validate(pol))
+
+
+def test_component_solve_respects_its_concurrency_profile() -> None:
+    inst = _tight_instance()
+    g = max(components(inst), key=len)
+    sub = sub_instance(inst, g)
+    hint = solve_greedy(sub)
+    # Allow 2 jobs at once in the first half of the horizon, 1 in the second.
+    half = sub.horizon // 2
+    profile = ((0, half, 2), (half, sub.horizon + 1, 1))
+    # The greedy hint may break the profile: CP-SAT must still honour it (or return nothing
+    # better than a hint it then reports as such).
+    task = ComponentTask(0, sub, hint.starts, tuple(hint.dropped), profile, 2.0, 0, 2)
+    res = solve_component(task)
+    if res.status in ("OPTIMAL", "FEASIBLE"):
+        use = _usage(sub, res.starts)
+        assert use[:half].max(initial=0) <= 2
+        assert use[half:].max(initial=0) <= 1
+
+
+def test_decomposed_solve_keeps_the_global_limit() -> None:
+    inst = _tight_instance()
+    cap = next(r.capacity for r in inst.resources if r.kind == "concurrent")
+    assert len(components(inst)) > 1
+    # A poor warm start (shortest first) leaves components above their bounds to re-solve.
+    order = sorted(range(len(inst.jobs)), key=lambda j: (inst.jobs[j].duration, inst.jobs[j].vm))
+    start = solve_greedy(inst, order)
+    assert _usage(inst, start.starts).max() <= cap
+    sol, stats = solve_decomposed(inst, start, time_limit_s=2.0, seed=0, workers=2, processes=1)
+    assert stats.solved, "some component should have been re-solved"
+    assert _usage(inst, sol.starts).max() <= cap
+    assert set(sol.starts) | set(sol.dropped) == set(range(len(inst.jobs)))
+    before = (len(start.dropped), max(night_spans(inst, start)))
+    assert (len(sol.dropped), max(night_spans(inst, sol))) <= before
+
+
+def _plan_starts(topo: Topology, pol: Policy, seed: int, processes: int) -> list[tuple[str, str]]:
+    res = plan(topo, pol, PlanOptions(time_limit_s=2.0, seed=seed, workers=2, processes=processes))
+    return [(j.vm, j.start.isoformat()) for j in res.schedule.jobs]
+
+
+def test_same_inputs_and_seed_give_the_same_schedule() -> None:
+    topo, pol = generate(EstateSpec(300, "datastore", "incremental", seed=1))
+    first = _plan_starts(topo, pol, 0, processes=2)
+    assert first == _plan_starts(topo, pol, 0, processes=2)
+    # The budget is deterministic, so the pool size does not change the plan either.
+    assert first == _plan_starts(topo, pol, 0, processes=1)
+
+
+def test_benchmark_estate_plans_validly() -> None:
+    topo, pol = generate(EstateSpec(400, "balanced", "full", seed=2))
+    res = plan(topo, pol, PlanOptions(time_limit_s=2.0, workers=2))
+    assert find_violations(res.schedule, topo, pol) == []
+    assert res.schedule.lower_bound_min <= res.schedule.makespan_min
+    assert not res.schedule.unscheduled
+
+
+# --- bound validity on tiny instances solved to optimality ----------------------------------
+
+durations = st.integers(min_value=20, max_value=400)  # GiB at 100 MB/s: ~4-70 min
+
+
+@st.composite
+def tiny_estates(draw: st.DrawFn) -> tuple[Topology, Policy]:
+    n_hosts = draw(st.integers(1, 3))
+    n_ds = draw(st.integers(1, 3))
+    n_vms = draw(st.integers(1, 6))
+    vms = []
+    for i in range(n_vms):
+        stores = draw(
+            st.lists(st.integers(0, n_ds - 1), min_size=1, max_size=min(2, n_ds), unique=True)
+        )
+        vms.append(
+            {
+                "name": f"vm{i}",
+                "host": f"esx{draw(st.integers(0, n_hosts - 1))}",
+                "disks": [{"datastore": f"DS-{d}", "size_gib": draw(durations)} for d in stores],
+            }
+        )
+    raid = (
+        [{"name": "RG", "datastores": ["DS-0", "DS-1"]}]
+        if n_ds >= 2 and draw(st.booleans())
+        else []
+    )
+    topo = make_topology(
+        clusters=[{"name": "C1"}],
+        hosts=[{"name": f"esx{i}", "cluster": "C1"} for i in range(n_hosts)],
+        datastores=[{"name": f"DS-{i}"} for i in range(n_ds)],
+        raid_groups=raid,
+        vms=vms,
+    )
+    blackouts = []
+    if draw(st.booleans()):
+        blackouts.append(
+            {
+                "name": "av",
+                "scope": {"host": "esx0"},
+                "start": "2026-12-01T20:30",
+                "end": f"2026-12-01T{draw(st.integers(21, 22))}:00",
+            }
+        )
+    pol = make_policy(
+        window={"start": "20:00", "end": draw(st.sampled_from(["22:00", "23:00", "02:00"]))},
+        cycle={"start": "2026-12-01", "nights": draw(st.integers(1, 2))},
+        limits={
+            "concurrent_jobs": draw(st.integers(1, 3)),
+            "per_host": draw(st.integers(1, 2)),
+        },
+        blackouts=blackouts,
+    )
+    return topo, pol
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_estates())
+def test_lower_bound_never_exceeds_the_optimum(estate: tuple[Topology, Policy]) -> None:
+    topo, pol = estate
+    inst = compile_instance(topo, pol)
+    if not inst.jobs:
+        return
+    greedy = solve_greedy(inst)
+    if greedy.dropped:
+        return  # the bound is about plans that place every job
+    res = solve_cpsat(inst, greedy, time_limit_s=60.0, seed=0, workers=2)
+    assert res.status == "OPTIMAL"
+    assert lower_bound(inst).makespan <= max(night_spans(inst, res.solution))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_estates(), st.sampled_from(["cpsat", "greedy"]))
+def test_every_planned_schedule_passes_the_validator(
+    estate: tuple[Topology, Policy], solver: str
+) -> None:
+    topo, pol = estate
+    opts = PlanOptions(solver="cpsat" if solver == "cpsat" else "greedy", time_limit_s=1.0)
+    opts.workers = 2
+    res = plan(topo, pol, opts)  # plan() validates too; check independently here
+    assert find_violations(res.schedule, topo, pol) == []
+    planned = {j.vm for j in res.schedule.jobs} | {u.vm for u in res.schedule.unscheduled}
+    assert planned == {v.name for v in topo.vms}
