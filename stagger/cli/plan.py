@@ -104,6 +104,12 @@ def plan_cmd(
     export: list[str] = typer.Option(
         [], "--export", help="Also export, FMT:OUT (e.g. html:plan.html); repeatable."
     ),
+    baseline: Path | None = typer.Option(
+        None, "--baseline", help="Previous schedule: keep its jobs where they are if possible."
+    ),
+    tolerance: int = typer.Option(
+        0, "--makespan-tolerance", help="With --baseline: minutes a night may grow to avoid moves."
+    ),
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
@@ -116,7 +122,20 @@ def plan_cmd(
         topo, pol = load_inputs(topology, policy)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
-        result = run_plan(topo, pol, opts)
+        if baseline is not None:
+            from stagger.whatif import replan
+
+            base = load_schedule(baseline)
+            with console.status("re-planning against the baseline..."):
+                stable = replan(topo, pol, base, opts, tolerance_min=tolerance)
+            result = stable.plan
+            console.print(
+                f"stability: {stable.stats.moved} jobs moved ({stable.stats.forced} had to),"
+                f" {stable.stats.kept} kept, {stable.stats.new} new",
+                highlight=False,
+            )
+        else:
+            result = run_plan(topo, pol, opts)
         write_json(result.schedule, output)
         if csv is not None:
             write_csv(result.schedule, csv)

@@ -1,0 +1,245 @@
+"""`stagger whatif`, `stagger headroom`, `stagger check`: thin wrappers over stagger.whatif."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from stagger.cli.app import app, console, handle_errors
+from stagger.exporters.jsoncsv import write_csv, write_json
+from stagger.headroom import first_saturated, headroom
+from stagger.model.policy import Policy
+from stagger.model.schedule import Schedule
+from stagger.model.topology import Topology
+from stagger.planner import PlanOptions
+from stagger.solve.explain import explain_unscheduled
+from stagger.sources.yamlfile import load_policy, load_schedule, load_topology
+from stagger.validate import find_violations
+from stagger.whatif import (
+    Changes,
+    Diff,
+    ReplanResult,
+    apply_changes,
+    diff_schedules,
+    find_drift,
+    load_added_vms,
+    parse_grow,
+    parse_move,
+    parse_move_disk,
+    parse_set,
+    replan,
+)
+
+
+def _hm(minutes: int | float) -> str:
+    m = int(minutes)
+    return f"{m // 60}h{m % 60:02d}m"
+
+
+def render_diff(diff: Diff, result: ReplanResult) -> None:
+    s = result.stats
+    console.print(
+        f"[bold]{'fits' if diff.fits else 'does NOT fit'}[/]: {len(diff.added)} added,"
+        f" {len(diff.removed)} removed, {len(diff.moved)} moved, {diff.unchanged} unchanged;"
+        f" makespan {_hm(diff.old_makespan_min)} -> {_hm(diff.new_makespan_min)}"
+        f" (total shift {_hm(s.shift_slots * result.plan.instance.slot_minutes)})",
+        highlight=False,
+    )
+    if diff.added:
+        t = Table(title="Added", title_justify="left")
+        for c in ("vm", "host", "start", "end"):
+            t.add_column(c)
+        for j in diff.added:
+            t.add_row(j.vm, j.host, f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
+        console.print(t)
+    if diff.moved:
+        t = Table(title="Moved", title_justify="left")
+        for c in ("vm", "old start", "new start", "why"):
+            t.add_column(c)
+        for m in diff.moved:
+            t.add_row(m.vm, f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", m.why)
+        console.print(t)
+    for vm in diff.removed:
+        console.print(f"removed {vm}", highlight=False)
+    for u in diff.unscheduled:
+        console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}", highlight=False)
+
+
+def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
+    """Replace generic reasons by the smallest conflicting set of rules, and print it."""
+    if not schedule.unscheduled:
+        return
+    why = explain_unscheduled(topology, policy, [u.vm for u in schedule.unscheduled])
+    if why is None:
+        return
+    console.print(f"[bold red]why it does not fit:[/] {why.summary}", highlight=False)
+    for rule in why.rules:
+        console.print(f"  - {rule.text}", highlight=False)
+
+
+def _write(schedule: Schedule, output: Path | None, csv: Path | None) -> None:
+    if output is not None:
+        write_json(schedule, output)
+    if csv is not None:
+        write_csv(schedule, csv)
+    if output or csv:
+        console.print("wrote " + " and ".join(str(p) for p in (output, csv) if p))
+
+
+@app.command("whatif")
+def whatif_cmd(
+    topology: Path = typer.Argument(..., help="Topology file (YAML or JSON)."),
+    policy: Path = typer.Option(..., "--policy", "-p", help="Policy file."),
+    baseline: Path = typer.Option(..., "--baseline", "-b", help="The current schedule JSON."),
+    add: Path | None = typer.Option(None, "--add", help="File with a `vms:` list to add."),
+    remove: list[str] = typer.Option([], "--remove", help="VM to remove (repeatable)."),
+    move: list[str] = typer.Option([], "--move", help="VM=HOST (repeatable)."),
+    move_disk: list[str] = typer.Option(
+        [], "--move-disk", help="VM:DISK=DATASTORE; DISK is a label, index or datastore."
+    ),
+    set_: list[str] = typer.Option([], "--set", help="PATH=VALUE, e.g. window.end=07:00."),
+    grow: list[str] = typer.Option([], "--grow", help="Grow every VM: 10% or 10,20,30."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="New schedule JSON."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the new schedule as CSV."),
+    tolerance: int = typer.Option(
+        0, "--makespan-tolerance", help="Minutes a night's makespan may grow to avoid moves."
+    ),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Solver seconds."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(4, "--workers"),
+) -> None:
+    """Apply changes to the estate, re-plan with as few moved jobs as possible, print the diff.
+
+    Exit codes: 0 everything fits, 1 bad input, 2 some VMs do not fit.
+    """
+    with handle_errors():
+        topo = load_topology(topology)
+        pol = load_policy(policy)
+        base = load_schedule(baseline)
+        changes = Changes(
+            add=load_added_vms(add) if add else [],
+            remove=list(remove),
+            move=[parse_move(m) for m in move],
+            move_disk=[parse_move_disk(m) for m in move_disk],
+            settings=[parse_set(s) for s in set_],
+        )
+        steps = parse_grow(grow)
+        opts = PlanOptions(time_limit_s=time_limit, seed=seed, workers=workers)
+        if len(steps) > 1:
+            _grow_table(topo, pol, base, changes, steps, opts, tolerance)
+            return
+        changes.grow_pct = steps[0] if steps else None
+        new_topo, new_pol, said = apply_changes(topo, pol, changes)
+        for line in said:
+            console.print(f"change: {line}", highlight=False)
+        with console.status("re-planning..."):
+            result = replan(new_topo, new_pol, base, opts, tolerance_min=tolerance)
+        diff = diff_schedules(base, result.schedule)
+        render_diff(diff, result)
+        _explain(new_topo, new_pol, result.schedule)
+        _write(result.schedule, output, csv)
+        if not diff.fits:
+            raise typer.Exit(2)
+
+
+def _grow_table(
+    topo: Topology,
+    pol: Policy,
+    base: Schedule,
+    changes: Changes,
+    steps: list[float],
+    opts: PlanOptions,
+    tolerance: int,
+) -> None:
+    t = Table(title="Growth", title_justify="left")
+    for c in ("growth", "makespan", "moved", "unscheduled", "first saturated resource"):
+        t.add_column(c)
+    worst = 0
+    for pct in steps:
+        changes.grow_pct = pct
+        new_topo, new_pol, _ = apply_changes(topo, pol, changes)
+        with console.status(f"re-planning with {pct:g} % growth..."):
+            result = replan(new_topo, new_pol, base, opts, tolerance_min=tolerance)
+        s = result.schedule
+        label, share = first_saturated(new_topo, new_pol)
+        worst = max(worst, len(s.unscheduled))
+        t.add_row(
+            f"{pct:g} %",
+            _hm(s.makespan_min),
+            str(result.stats.moved),
+            str(len(s.unscheduled)),
+            f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else ""),
+        )
+    console.print(t)
+    if worst:
+        raise typer.Exit(2)
+
+
+@app.command("headroom")
+def headroom_cmd(
+    topology: Path = typer.Argument(..., help="Topology file."),
+    policy: Path = typer.Option(..., "--policy", "-p", help="Policy file."),
+    size_gib: float = typer.Option(500.0, "--size-gib", help="Size of the VMs to fit."),
+    limit: int = typer.Option(0, "--top", help="Show only the N tightest resources (0: all)."),
+) -> None:
+    """Free window minutes per host, datastore and RAID group, and how many more VMs fit."""
+    with handle_errors():
+        if size_gib <= 0:
+            raise typer.BadParameter("must be > 0", param_hint="--size-gib")
+        rows = headroom(load_topology(topology), load_policy(policy), size_gib)
+        t = Table(title=f"Headroom for {size_gib:g} GiB VMs", title_justify="left")
+        for c in ("resource", "jobs", "free window", "busy", "spare", "use", "more VMs"):
+            t.add_column(c)
+        for h in rows[: limit or None]:
+            t.add_row(
+                f"{h.kind.replace('_', ' ')} {h.name}",
+                str(h.jobs),
+                _hm(h.free_min),
+                _hm(h.busy_min),
+                _hm(h.spare_min),
+                f"{h.utilisation_pct:.0f} %",
+                str(h.more_vms),
+            )
+        console.print(t)
+
+
+@app.command("check")
+def check_cmd(
+    schedule: Path = typer.Argument(..., help="Schedule JSON to check."),
+    topology: Path = typer.Option(..., "--topology", "-t", help="The current topology."),
+    policy: Path | None = typer.Option(
+        None, "--policy", "-p", help="Policy (default: the one the schedule was planned with)."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the repaired plan."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the repair as CSV."),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Solver seconds."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Find jobs made stale by DRS / Storage vMotion and propose the minimal repair.
+
+    Exit codes: 0 nothing drifted (or -o wrote a complete repair), 1 bad input, 2 drift found.
+    """
+    with handle_errors():
+        sched = load_schedule(schedule)
+        topo = load_topology(topology)
+        pol = load_policy(policy) if policy else sched.inputs.policy
+        drift = find_drift(sched, topo)
+        violations = find_violations(sched, topo, pol)
+        for d in drift:
+            console.print(f"[yellow]drift[/] {d.vm}: {d.detail}", highlight=False)
+        for v in violations:
+            console.print(f"[red]invalid[/] {v}", highlight=False)
+        if not drift and not violations:
+            console.print(f"[green]ok[/]: {len(sched.jobs)} jobs still match the estate")
+            return
+        with console.status("repairing..."):
+            result = replan(topo, pol, sched, PlanOptions(time_limit_s=time_limit, seed=seed))
+        diff = diff_schedules(sched, result.schedule)
+        console.print("[bold]minimal repair:[/]")
+        render_diff(diff, result)
+        _explain(topo, pol, result.schedule)
+        _write(result.schedule, output, csv)
+        if output is None or not diff.fits:
+            raise typer.Exit(2)
