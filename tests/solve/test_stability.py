@@ -1,0 +1,65 @@
+"""Stability objective: repair warm start, moved-job counting, never worse than the warm start."""
+
+from __future__ import annotations
+
+from stagger.instance import compile_instance
+from stagger.planner import PlanOptions, plan
+from stagger.solve.stability import map_baseline, repair_greedy, solve_stable, stability_stats
+from tests.factories import GIB_PER_HOUR, make_policy, make_topology
+
+
+def _topo(hours: list[float]):  # type: ignore[no-untyped-def]
+    return make_topology(
+        hosts=[{"name": f"esx{i}", "cluster": "C1"} for i in range(len(hours))],
+        vms=[
+            {
+                "name": f"vm{i}",
+                "host": f"esx{i}",
+                "disks": [{"datastore": "DS-01", "size_gib": GIB_PER_HOUR * h}],
+            }
+            for i, h in enumerate(hours)
+        ],
+    )
+
+
+def test_lengthening_the_first_job_moves_only_the_job_it_now_overlaps() -> None:
+    pol = make_policy()
+    base = plan(_topo([1, 1, 1, 1]), pol, PlanOptions(time_limit_s=5, workers=2)).schedule
+    first = min(base.jobs, key=lambda j: j.start).vm
+    hours = [1.0] * 4
+    hours[int(first[2:])] = 2.0  # the first job on DS-01 grows by 1 h
+    inst = compile_instance(_topo(hours), pol)
+    bm = map_baseline(inst, base)
+    assert bm.spans == [48]  # 4 h of 5-minute slots
+    res = solve_stable(inst, bm, tolerance=12, time_limit_s=5, workers=2)
+    assert res.stats.dropped == 0 and res.stats.excess == [0]
+    # 20:00 grows to 2 h and overlaps the 21:00 job only: that one goes to the end (23:00 +
+    # 1 h), the 22:00 and 23:00 jobs stay: one move, 3 h of shift, 5 h makespan.
+    assert res.stats.moved == 1
+    assert res.stats.shift_slots == 36
+    assert res.stats.spans == [60]
+
+
+def test_warm_start_keeps_what_still_fits() -> None:
+    pol = make_policy()
+    topo = _topo([1, 2, 1])
+    base = plan(topo, pol, PlanOptions(time_limit_s=5, workers=2)).schedule
+    inst = compile_instance(topo, pol)
+    bm = map_baseline(inst, base)
+    warm = repair_greedy(inst, bm)
+    stats = stability_stats(inst, bm, warm)
+    assert stats.moved == 0 and stats.kept == 3
+    assert warm.starts == bm.starts
+
+
+def test_tolerance_trades_makespan_for_fewer_moves() -> None:
+    pol = make_policy()
+    base = plan(_topo([1, 1, 1]), pol, PlanOptions(time_limit_s=5, workers=2)).schedule
+    topo = _topo([1, 1, 1, 0.5])  # a 30-minute newcomer on the same datastore
+    inst = compile_instance(topo, pol)
+    bm = map_baseline(inst, base)
+    strict = solve_stable(inst, bm, tolerance=0, time_limit_s=5, workers=2)
+    loose = solve_stable(inst, bm, tolerance=6, time_limit_s=5, workers=2)
+    # Either way the newcomer goes after the others (nothing must move), 30 min over.
+    assert strict.stats.moved == 0 and loose.stats.moved == 0
+    assert strict.stats.excess == [6] and loose.stats.excess == [0]
