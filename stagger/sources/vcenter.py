@@ -185,19 +185,30 @@ def _translate(opts: VCenterOptions, during: str) -> Iterator[None]:
 
 def connect(opts: VCenterOptions) -> Any:
     """Log in; return the pyvmomi ServiceInstance. Raises SourceError."""
+    ctx = _ssl_context(opts)
+    # SmartConnect's API-version probe opens its own connection without a timeout: bound it
+    # with the default socket timeout for the duration of the login.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(opts.timeout)
+    try:
+        with _translate(opts, "while connecting"):
+            return _smart_connect(opts, ctx)
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _smart_connect(opts: VCenterOptions, ctx: ssl.SSLContext) -> Any:
     from pyVim.connect import SmartConnect
 
-    ctx = _ssl_context(opts)
-    with _translate(opts, "while connecting"):
-        return SmartConnect(
-            host=opts.server,
-            port=opts.port,
-            user=opts.user,
-            pwd=opts.password,
-            sslContext=ctx,
-            httpConnectionTimeout=opts.timeout,
-            connectionPoolTimeout=-1,
-        )
+    return SmartConnect(
+        host=opts.server,
+        port=opts.port,
+        user=opts.user,
+        pwd=opts.password,
+        sslContext=ctx,
+        httpConnectionTimeout=opts.timeout,
+        connectionPoolTimeout=-1,
+    )
 
 
 def disconnect(si: Any) -> None:
