@@ -20,10 +20,6 @@ runner = CliRunner()
 
 def _schedule_file(tmp_path: Path, edit: object = None) -> Path:
     data = json.loads(schedule_json(estate_schedule()))
-    # Workaround, to drop once the policy model reads back its own dump: pydantic writes
-    # window times as "HH:MM:SS", which the policy's clock parser refuses.
-    for key in ("start", "end"):
-        data["inputs"]["policy"]["window"][key] = data["inputs"]["policy"]["window"][key][:5]
     if callable(edit):
         edit(data)
     path = tmp_path / "schedule.json"
