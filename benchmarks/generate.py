@@ -189,7 +189,7 @@ def generate_dicts(spec: EstateSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     else:
         # Nightly incrementals: short jobs, so a finer grid and a smaller fixed cost.
         cycle = {"start": INCREMENTAL_START.isoformat(), "nights": 1}
-        window = {"start": "20:00", "end": "06:00"}
+        window = {"start": "19:00", "end": "07:00"}
         slot, overhead = 2, 2
     policy = {
         "timezone": "Europe/Berlin",
