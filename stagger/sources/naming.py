@@ -6,8 +6,8 @@ call :func:`unique_names` before writing a topology.
 
 The rule: a name used by one object stays as it is. When several objects share a name, *every*
 one of them is renamed ``name (qualifier)``, with the first qualifier level that tells all of
-them apart (in order: datacenter, folder path, vCenter, id). If nothing tells them apart, or a
-renamed object would clash with another name, ``#2``, ``#3`` ... are appended in id order.
+them apart (for VMs: datacenter, datacenter/folder, vCenter/datacenter/folder, id). If a
+renamed object would clash with another name, `` #2``, `` #3`` ... are appended.
 The result depends only on the inputs, not on their order.
 """
 

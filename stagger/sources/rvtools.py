@@ -221,6 +221,15 @@ def _vm_key(row: Row, n: int) -> str:
     return f"{_server(row)}/row:{n}"
 
 
+def _qualifiers(
+    vcenter: str | None, dc: str | None, folder: str | None, key: str
+) -> tuple[str | None, ...]:
+    """datacenter, datacenter/folder, vcenter/datacenter/folder, key (see naming.py)."""
+    dc_folder = "/".join(x for x in (dc, folder) if x) or None
+    full = "/".join(x for x in (vcenter, dc, folder) if x) or None
+    return (dc, dc_folder, full, key)
+
+
 # --- building ---------------------------------------------------------------------------------
 
 
@@ -443,7 +452,7 @@ def build_topology(
 
     vm_names = unique_names(
         [
-            Named(vm.name, k, (vm.datacenter, _get(by_key[k], "Folder"), vm.vcenter, k))
+            Named(vm.name, k, _qualifiers(vm.vcenter, vm.datacenter, _get(by_key[k], "Folder"), k))
             for k, vm, _d in built
         ]
     )

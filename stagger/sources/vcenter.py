@@ -36,6 +36,7 @@ from stagger.model.topology import (
     Topology,
 )
 from stagger.sources.naming import Named, unique_names
+from stagger.sources.rvtools import _qualifiers
 
 GIB = float(1 << 30)
 _DS_PATH = re.compile(r"^\s*\[([^\]]+)\]")
@@ -503,7 +504,9 @@ def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
     names = unique_names(
         [
             Named(
-                vm.name, f"{vcenter}/{o.ref}", (vm.datacenter, folder_path(o.ref), vcenter, o.ref)
+                vm.name,
+                f"{vcenter}/{o.ref}",
+                _qualifiers(vcenter, vm.datacenter, folder_path(o.ref), o.ref),
             )
             for o, vm in vms
         ]

@@ -105,7 +105,9 @@ def test_hosts_clusters_datastores_and_naa(vcsim: Any, pulled: Any) -> None:
 def test_duplicate_display_names_stay_separate_and_unique(pulled: Any) -> None:
     names = [v.name for v in pulled.topology.vms]
     assert len(names) == len(set(names))
-    assert {"vm-0000 (DC0)", "vm-0000 (DC1)", "vm-0002 (prod)", "vm-0002 (test)"} <= set(names)
+    assert {"vm-0000 (DC0)", "vm-0000 (DC1)", "vm-0002 (DC0/prod)", "vm-0002 (DC0/test)"} <= set(
+        names
+    )
     assert "vm-0000" not in names
 
 
