@@ -215,6 +215,15 @@ def solve_instance(
             time_limit_s=limit,
             greedy_makespan_min=greedy_span * inst.slot_minutes,
         )
+    user_progress = options.progress
+    progress: ProgressFn | None = None
+    if user_progress is not None:
+        # Report our own bound (slots), not CP-SAT's weighted objective bound, so the caller
+        # can show the gap; and the warm start's makespan before the search begins.
+        def progress(span: int, wall: float, _cpsat_bound: float) -> None:
+            user_progress(span, wall, float(bound.makespan))
+
+        progress(greedy_span, 0.0, 0.0)
     if options.decompose and len(components(inst)) > 1:
         # Independent parts (shared by no host/datastore/RAID group) solved separately.
         dec, stats = solve_decomposed(
@@ -224,7 +233,7 @@ def solve_instance(
             seed=options.seed,
             workers=options.workers,
             processes=options.processes,
-            progress=options.progress,
+            progress=progress,
         )
         dec_span = max(night_spans(inst, dec), default=0)
         met = not dec.dropped and dec_span <= bound.makespan
@@ -241,7 +250,7 @@ def solve_instance(
         time_limit_s=limit,
         seed=options.seed,
         workers=options.workers,
-        progress=options.progress,
+        progress=progress,
     )
     sol = res.solution
     better = (len(sol.dropped), max(night_spans(inst, sol), default=0)) <= (

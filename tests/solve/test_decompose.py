@@ -226,3 +226,19 @@ def test_every_planned_schedule_passes_the_validator(
     assert find_violations(res.schedule, topo, pol) == []
     planned = {j.vm for j in res.schedule.jobs} | {u.vm for u in res.schedule.unscheduled}
     assert planned == {v.name for v in topo.vms}
+
+
+def test_progress_reports_best_makespan_and_our_bound() -> None:
+    topo, pol = generate(EstateSpec(300, "balanced", "incremental", seed=4))
+    calls: list[tuple[int, float, float]] = []
+    opts = PlanOptions(
+        time_limit_s=1.0, workers=2, progress=lambda s, w, b: calls.append((s, w, b))
+    )
+    res = plan(topo, pol, opts)
+    slot = pol.slot_minutes
+    assert calls, "progress is reported at least once (the warm start)"
+    assert all(b == res.bound.makespan for _, _, b in calls)
+    assert calls[-1][0] * slot == res.schedule.makespan_min
+    # Never worse than the warm start: spans reported only go down.
+    spans = [s for s, _, _ in calls]
+    assert spans == sorted(spans, reverse=True)
