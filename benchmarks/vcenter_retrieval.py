@@ -1,0 +1,82 @@
+"""Retrieval of a simulated 2,000-VM estate from vcsim: wall time and PropertyCollector round trips.
+
+Run: .venv/bin/python benchmarks/vcenter_retrieval.py [--vms 2000] [--page-size 1000] [--repeat 3]
+Needs Go and Debian's golang-github-vmware-govmomi-dev (see tests/vcsim/harness.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location(
+    "stagger_vcsim_harness", ROOT / "tests/vcsim/harness.py"
+)
+assert spec is not None and spec.loader is not None
+harness = importlib.util.module_from_spec(spec)
+sys.modules["stagger_vcsim_harness"] = harness
+spec.loader.exec_module(harness)
+
+from stagger.sources.vcenter import VCenterOptions, load_vcenter  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vms", type=int, default=2000)
+    ap.add_argument("--page-size", type=int, nargs="+", default=[1000, 100])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="stagger-bench-") as tmp:
+        t0 = time.monotonic()
+        build = harness.build_vcsim(Path(tmp) / "build")
+        print(
+            f"vcsim build: {build.seconds:.1f} s (cold GOCACHE)"
+            if not build.cached
+            else "vcsim build: cached"
+        )
+        sim = harness.start_vcsim(build.binary, Path(tmp) / "run", vms=args.vms, timeout=600)
+        print(
+            f"vcsim start + estate of {args.vms} VMs built through the API:"
+            f" {sim.startup_seconds:.1f} s"
+        )
+        try:
+            for page in args.page_size:
+                walls, trips, objects, vms = [], 0, 0, 0
+                for _ in range(args.repeat):
+                    opts = VCenterOptions(
+                        server=sim.host,
+                        port=sim.port,
+                        user=sim.user,
+                        password=sim.password,
+                        ca_file=str(sim.ca_file),
+                        page_size=page,
+                    )
+                    start = time.monotonic()
+                    inv = load_vcenter(opts)
+                    walls.append(time.monotonic() - start)
+                    trips, objects, vms = (
+                        inv.stats.round_trips,
+                        inv.stats.objects,
+                        len(inv.topology.vms),
+                    )
+                    retrieval = inv.stats.seconds
+                print(
+                    f"page size {page}: {vms} VMs ({objects} objects) in {trips}"
+                    " PropertyCollector round trips"
+                    f" (1 RetrievePropertiesEx + {trips - 1} ContinueRetrievePropertiesEx);"
+                    f" total wall (login..topology) median {statistics.median(walls):.2f} s,"
+                    f" min {min(walls):.2f} s; last retrieval alone {retrieval:.2f} s"
+                )
+        finally:
+            sim.stop()
+        print(f"total benchmark time {time.monotonic() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
