@@ -95,6 +95,9 @@ def plan_cmd(
     policy: Path = typer.Option(..., "--policy", "-p", help="Policy file (YAML or JSON)."),
     output: Path = typer.Option(..., "--output", "-o", help="Schedule JSON to write."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the schedule as CSV."),
+    raid_map: Path | None = typer.Option(
+        None, "--raid-map", help="RAID group map (YAML/CSV) to apply to TOPOLOGY first."
+    ),
     time_limit: float | None = typer.Option(
         None, "--time-limit", help="Solver seconds (default: by estate size, 10-240)."
     ),
@@ -119,7 +122,7 @@ def plan_cmd(
         if solver not in ("cpsat", "greedy"):
             raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
         exports = [parse_spec(spec) for spec in export]
-        topo, pol = load_inputs(topology, policy)
+        topo, pol = load_inputs(topology, policy, raid_map)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
         if baseline is not None:

@@ -127,11 +127,17 @@ def load_policy(path: str | Path) -> Policy:
     return parse_model(Policy, read_data(path), str(path))
 
 
-def load_inputs(topology_path: str | Path, policy_path: str | Path) -> tuple[Topology, Policy]:
-    """Both planning inputs, with the policy's references into the estate checked."""
+def load_inputs(
+    topology_path: str | Path, policy_path: str | Path, raid_map: str | Path | None = None
+) -> tuple[Topology, Policy]:
+    """Both planning inputs, with the RAID map applied (if any) and the policy's references
+    into the estate checked."""
     from stagger.scope import check_scopes
+    from stagger.sources.raidmap import apply_raid_map_file
 
     topology = load_topology(topology_path)
+    if raid_map is not None:
+        topology = apply_raid_map_file(topology, raid_map).topology
     policy = load_policy(policy_path)
     try:
         check_scopes(policy, topology)

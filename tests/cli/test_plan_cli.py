@@ -222,3 +222,47 @@ def test_published_schemas_are_current(which: str) -> None:
     assert json.loads(res.output) == json.loads(committed.read_text()), (
         f"run: stagger schema {which} -o schemas/{which}.schema.json"
     )
+
+
+def test_plan_applies_raid_map(tmp_path: Path) -> None:
+    topo = _write(
+        tmp_path,
+        "t.yaml",
+        {
+            "hosts": [{"name": "esx01"}, {"name": "esx02"}],
+            "datastores": [{"name": "DS-01"}, {"name": "DS-02"}],
+            "vms": [
+                {
+                    "name": "a",
+                    "host": "esx01",
+                    "disks": [{"datastore": "DS-01", "size_gib": 351.5625}],
+                },
+                {
+                    "name": "b",
+                    "host": "esx02",
+                    "disks": [{"datastore": "DS-02", "size_gib": 351.5625}],
+                },
+            ],
+        },
+    )
+    pol = _write(
+        tmp_path,
+        "p.yaml",
+        {
+            "timezone": "UTC",
+            "cycle": {"start": "2026-12-01"},
+            "window": {"start": "20:00", "end": "06:00"},
+            "throughput": {"mb_per_s": 100},
+        },
+    )
+    rmap = _write(tmp_path, "raid.yaml", {"RG-1": ["DS-0*"]})
+    out = tmp_path / "s.json"
+    res = runner.invoke(app, ["plan", str(topo), "-p", str(pol), "-o", str(out)])
+    assert res.exit_code == 0 and json.loads(out.read_text())["makespan_min"] == 60
+    res = runner.invoke(
+        app, ["plan", str(topo), "-p", str(pol), "-o", str(out), "--raid-map", str(rmap)]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert data["makespan_min"] == 120  # one RAID group now serialises both jobs
+    assert {tuple(j["raid_groups"]) for j in data["jobs"]} == {("RG-1",)}

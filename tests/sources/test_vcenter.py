@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 
 from stagger.errors import SourceError
+from stagger.model.policy import Policy
+from stagger.planner import PlanOptions, plan
 from stagger.sources.vcenter import VCenterOptions, load_vcenter
 from stagger.sources.yamlfile import dump_yaml, load_topology
+from stagger.validate import find_violations
 
 GIB = 1 << 30
 
@@ -126,6 +129,19 @@ def test_written_topology_loads(tmp_path: Path, pulled: Any) -> None:
     topo = load_topology(out)
     assert [v.name for v in topo.vms] == [v.name for v in pulled.topology.vms]
     assert sum(len(v.disks) for v in topo.vms) == sum(len(v.disks) for v in pulled.topology.vms)
+    # ... and plans unchanged: every VM that needs a backup gets a job, and the plan validates.
+    policy = Policy.model_validate(
+        {
+            "timezone": "Europe/Berlin",
+            "cycle": {"start": "2026-12-01", "nights": 7},
+            "window": {"start": "18:00", "end": "08:00"},
+            "throughput": {"mb_per_s": 400, "overhead_minutes": 5},
+        }
+    )
+    schedule = plan(topo, policy, PlanOptions(solver="greedy")).schedule
+    assert find_violations(schedule, topo, policy) == []
+    assert len(schedule.jobs) + len(schedule.unscheduled) == sum(v.needs_backup for v in topo.vms)
+    assert len(schedule.jobs) > 0
 
 
 def test_insecure_skips_verification(vcsim: Any) -> None:
