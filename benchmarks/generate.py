@@ -16,8 +16,10 @@ Distributions follow what real estates look like:
 Two regimes:
 - ``datastore``: RAID groups (capacity 1) carry several times a host's load: they bound the
   makespan and hosts rarely matter;
-- ``balanced``: RAID groups take 3 jobs at once, so hosts, datastores and RAID groups carry a
-  similar load and interact, which is what makes list scheduling lose a few percent.
+- ``balanced``: RAID groups take 3 jobs at once and the VMs are spread over hosts and
+  datastores as DRS and Storage DRS would (largest first onto the least loaded), so hosts,
+  datastores and RAID groups carry similar loads and interact, which is what makes list
+  scheduling lose a few percent.
 
 The estate is built as plain Python data and validated by the pydantic models (``validate``);
 ``model_construct`` skips that for the largest sizes after a sample has been validated.
@@ -61,6 +63,38 @@ def _lognormal_int(rng: random.Random, median: float, sigma: float, lo: int, hi:
 def _disk_size(rng: random.Random) -> float:
     # Median 220 GiB, a long right tail (p99 ~ 2.5 TiB), at least 20 GiB.
     return float(max(20, min(3000, round(220 * math.exp(rng.gauss(0, 1.0))))))
+
+
+def _balance(
+    rng: random.Random,
+    vms: list[dict[str, Any]],
+    hosts: list[str],
+    host_count: list[int],
+    stores: list[str],
+    store_count: list[int],
+) -> None:
+    """What DRS and Storage DRS do: spread the VMs so that every host and every datastore of
+    the cluster carries a similar load (largest VM first onto the least loaded one), keeping
+    the number of VMs per host and per datastore."""
+    size = {v["name"]: sum(d["size_gib"] for d in v["disks"]) for v in vms}
+    h_load = dict.fromkeys(hosts, 0.0)
+    h_left = dict(zip(hosts, host_count, strict=True))
+    d_load = dict.fromkeys(stores, 0.0)
+    d_left = dict(zip(stores, store_count, strict=True))
+    for v in sorted(vms, key=lambda v: (-size[v["name"]], v["name"])):
+        h = min((h for h in hosts if h_left[h] > 0), key=lambda h: (h_load[h], h))
+        h_left[h] -= 1
+        h_load[h] += size[v["name"]]
+        v["host"] = h
+        home = min((d for d in stores if d_left[d] > 0), key=lambda d: (d_load[d], d))
+        d_left[home] -= 1
+        v["disks"][0]["datastore"] = home
+        for disk in v["disks"][1:]:
+            if disk["datastore"] == home:
+                disk["datastore"] = rng.choice([d for d in stores if d != home])
+        for d in {disk["datastore"] for disk in v["disks"]}:
+            d_load[d] += size[v["name"]]
+    vms.sort(key=lambda v: v["name"])
 
 
 def generate_dicts(spec: EstateSpec) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -116,6 +150,7 @@ def generate_dicts(spec: EstateSpec) -> tuple[dict[str, Any], dict[str, Any]]:
         slots = [d for d, cap in zip(dnames, ds_cap, strict=True) for _ in range(cap)]
         rng.shuffle(slots)
         i = 0
+        first_vm = len(vms)
         payroll_host = rng.random() < 0.15
         for h, k in zip(hnames, host_vms, strict=True):
             for _ in range(k):
@@ -133,6 +168,8 @@ def generate_dicts(spec: EstateSpec) -> tuple[dict[str, Any], dict[str, Any]]:
                     payroll_host = False
                 vms.append(vm)
                 made += 1
+        if spec.regime == "balanced":
+            _balance(rng, vms[first_vm:], hnames, host_vms, dnames, ds_cap)
         if rng.random() < 0.25:
             blackouts.append(
                 {

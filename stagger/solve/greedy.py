@@ -61,3 +61,62 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
         usage[res, s : s + d] += 1
         starts[j] = s
     return Solution(starts, sorted(dropped))
+
+
+def _score(inst: Instance, sol: Solution, jobs: list[int] | None = None) -> tuple[int, int, int]:
+    """(dropped, largest night span, sum of night spans) over ``jobs`` (default: all)."""
+    keep = set(jobs) if jobs is not None else None
+    spans = [0] * len(inst.nights)
+    for j, s in sol.starts.items():
+        if keep is not None and j not in keep:
+            continue
+        for n in inst.nights:
+            if n.start <= s < n.end:
+                spans[n.index] = max(spans[n.index], s + inst.jobs[j].duration - n.start)
+                break
+    dropped = sum(1 for j in sol.dropped if keep is None or j in keep)
+    return (dropped, max(spans, default=0), sum(spans))
+
+
+def bottleneck_orders(inst: Instance) -> list[list[int]]:
+    """Orders that put the jobs of the most loaded resources first, weighted by duration:
+    the job's largest (or summed) resource load per unit of capacity, times its duration."""
+    load: dict[int, int] = {}
+    for job in inst.jobs:
+        for r in job.resources:
+            load[r] = load.get(r, 0) + job.duration
+    rel = [
+        [
+            load[r] / inst.resources[r].capacity
+            for r in job.resources
+            if inst.resources[r].kind != "concurrent" and inst.resources[r].capacity
+        ]
+        or [0.0]
+        for job in inst.jobs
+    ]
+    jobs = range(len(inst.jobs))
+    by_max = sorted(jobs, key=lambda j: (-max(rel[j]) * inst.jobs[j].duration, inst.jobs[j].vm))
+    by_sum = sorted(jobs, key=lambda j: (-sum(rel[j]) * inst.jobs[j].duration, inst.jobs[j].vm))
+    return [by_max, by_sum]
+
+
+def solve_greedy_best(inst: Instance, groups: list[list[int]] | None = None) -> Solution:
+    """Several list-scheduling orders (longest first, bottleneck first); per independent group
+    of jobs (``groups``, e.g. components) the order that does best, merged into one order and
+    re-run over the whole instance (shared limits stay respected). The best plan overall wins."""
+    orders = [job_order(inst), *bottleneck_orders(inst)]
+    runs = [solve_greedy(inst, o) for o in orders]
+    best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
+    if not groups or len(groups) < 2:
+        return runs[best]
+    # Each group's jobs in the order that did best for it, interleaved by relative position.
+    position = [0.0] * len(inst.jobs)
+    for g in groups:
+        pick = min(range(len(runs)), key=lambda i: (_score(inst, runs[i], g), i))
+        members = set(g)
+        ranked = [j for j in orders[pick] if j in members]
+        for k, j in enumerate(ranked):
+            position[j] = k / len(ranked)
+    merged = sorted(range(len(inst.jobs)), key=lambda j: (position[j], j))
+    mixed = solve_greedy(inst, merged)
+    return mixed if _score(inst, mixed) <= _score(inst, runs[best]) else runs[best]

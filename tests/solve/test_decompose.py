@@ -83,7 +83,7 @@ def _usage(inst: Instance, starts: dict[int, int]) -> np.ndarray:
 
 
 def _tight_instance() -> Instance:
-    topo, pol = generate_dicts(EstateSpec(160, "balanced", "incremental", seed=3))
+    topo, pol = generate_dicts(EstateSpec(400, "balanced", "incremental", seed=3))
     pol["limits"]["concurrent_jobs"] = 4
     return compile_instance(Topology.model_validate(topo), Policy.model_validate(pol))
 
