@@ -242,3 +242,20 @@ def test_progress_reports_best_makespan_and_our_bound() -> None:
     # Never worse than the warm start: spans reported only go down.
     spans = [s for s, _, _ in calls]
     assert spans == sorted(spans, reverse=True)
+
+
+def test_best_of_greedy_orders_is_valid_and_no_worse() -> None:
+    from stagger.solve.greedy import solve_greedy_best
+
+    topo, pol = generate(EstateSpec(600, "balanced", "full", seed=5))
+    inst = compile_instance(topo, pol)
+    plain = solve_greedy(inst)
+    best = solve_greedy_best(inst, components(inst))
+    key = (len(best.dropped), max(night_spans(inst, best)))
+    assert key <= (len(plain.dropped), max(night_spans(inst, plain)))
+    assert set(best.starts) | set(best.dropped) == set(range(len(inst.jobs)))
+    for r, res in enumerate(inst.resources):
+        members = {j: s for j, s in best.starts.items() if r in inst.jobs[j].resources}
+        assert _usage(inst, members).max(initial=0) <= res.capacity
+    for j, s in best.starts.items():
+        assert any(inst.jobs[j].can_start(n, s) for n in range(len(inst.nights)))
