@@ -6,7 +6,7 @@ places every job, presence is fixed to true (the first goal is met) and the mode
 
 Runs are deterministic: interleaved search with a fixed seed and worker count, stopped by
 CP-SAT's deterministic time (a count of work, not of seconds). On these models one
-deterministic unit costs about five wall seconds on 2 cores, so a wall-clock budget is turned
+deterministic unit costs about five to ten wall seconds on 2 cores, so a wall-clock budget is turned
 into ``DTIME_PER_SECOND`` units; a wall-clock cap stays as a safety net for slow machines.
 """
 
@@ -22,9 +22,9 @@ from stagger.solve.greedy import Solution
 
 # Deterministic time per wall second with 4 interleaved workers on 2 cores, measured with
 # benchmarks/calibrate.py: 0.10 (example estate, 146 jobs), 0.10-0.17 (benchmark components of
-# 360-1,330 jobs) on a busy machine (load ~4), about twice that when idle. 0.2 keeps a run near
-# its wall budget; the wall-clock cap below is only a safety net.
-DTIME_PER_SECOND = 0.2
+# 360-1,330 jobs) on a busy machine (load ~4), up to twice that when idle. 0.1 keeps a run
+# within its wall budget on a shared 2-core machine; the wall-clock cap is only a safety net.
+DTIME_PER_SECOND = 0.1
 
 ProgressFn = Callable[[int, float, float], None]  # (makespan slots, wall seconds, best bound)
 

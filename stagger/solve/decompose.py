@@ -35,7 +35,7 @@ from ortools.sat.python import cp_model
 
 from stagger.instance import Instance, Job, Resource
 from stagger.solve.bounds import lower_bound
-from stagger.solve.cpsat import build_model, solver_parameters
+from stagger.solve.cpsat import DTIME_PER_SECOND, build_model, solver_parameters
 from stagger.solve.greedy import Solution
 
 ProgressFn = Callable[[int, float, float], None]
@@ -322,59 +322,122 @@ def solve_decomposed(
         report()
         return Solution(starts, sorted(dropped)), stats
 
-    # Budgets: the wall budget times the processes, shared by size, at least 1 s each.
-    size = {k: len(groups[k]) for k in chosen}
-    total = sum(size.values())
-    pool_share = time_limit_s * max(1, min(processes, len(chosen)))
-    budget = {k: max(1.0, pool_share * size[k] / total) for k in chosen}
-    scale = min(1.0, pool_share / sum(budget.values()))
-    budget = {k: max(0.5, b * scale) for k, b in budget.items()}
+    # Two rounds: every candidate gets a share (by size) of 25% of the budget; then the
+    # components still setting the global makespan share the rest. The total is the budget in
+    # deterministic time, whatever the number of processes (they share the same cores).
+    report()
+    status: dict[int, str] = {}
+    try:
+        for r_i, fraction in enumerate((0.25, 0.75)):
+            if r_i == 0:
+                todo = chosen
+            else:
+                spans = {k: _score(subs[k], _local(groups[k], starts), 0)[1] for k in chosen}
+                worst = max(spans.values())
+                if worst < max(spans_of(inst, starts), default=0):
+                    break  # a component we cannot improve sets the makespan
+                todo = [
+                    k
+                    for k in chosen
+                    if spans[k] == worst
+                    and worst > max(global_lb, own_lbs[k])
+                    and status.get(k) != "OPTIMAL"
+                ]
+                if not todo:
+                    break
+            if r_i == 0:
+                _round(
+                    inst, groups, subs, own_lbs, todo, time_limit_s * fraction, starts,
+                    dropped, conc, global_lb, seed, workers, processes, status, stats, report,
+                )  # fmt: skip
+                continue
+            # One by one, smallest first; what a component leaves unused (it met its bound
+            # early) goes to the next. Deterministic: CP-SAT reports deterministic time used.
+            left = time_limit_s * fraction
+            todo.sort(key=lambda k: (len(groups[k]), k))
+            for i, k in enumerate(todo):
+                share = left / (len(todo) - i)
+                used = _round(
+                    inst, groups, subs, own_lbs, [k], share, starts, dropped, conc, global_lb,
+                    seed, workers, 1, status, stats, report,
+                )  # fmt: skip
+                left = max(0.0, left - used)
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    stats.optimal = (
+        not stats.interrupted
+        and len(chosen) == len(candidates)
+        and all(
+            status.get(k) == "OPTIMAL"
+            or _score(subs[k], _local(groups[k], starts), 0)[1] <= max(global_lb, own_lbs[k])
+            for k in chosen
+        )
+    )
+    return Solution(starts, sorted(dropped)), stats
 
-    # Concurrency shares: slack of the current plan split evenly among the chosen components.
-    profiles: dict[int, Profile | None] = {k: None for k in chosen}
+
+def _local(group: list[int], starts: dict[int, int]) -> dict[int, int]:
+    return {j: starts[gj] for j, gj in enumerate(group) if gj in starts}
+
+
+def _round(
+    inst: Instance,
+    groups: list[list[int]],
+    subs: dict[int, Instance],
+    own_lbs: dict[int, int],
+    todo: list[int],
+    seconds: float,
+    starts: dict[int, int],
+    dropped: set[int],
+    conc: int | None,
+    global_lb: int,
+    seed: int,
+    workers: int,
+    processes: int,
+    status: dict[int, str],
+    stats: DecomposeStats,
+    report: Callable[[], None],
+) -> float:
+    """Re-solve the components ``todo`` in parallel and merge what improves; returns the
+    budget used, in seconds of deterministic time."""
+    size = {k: len(groups[k]) for k in todo}
+    total = sum(size.values())
+    budget = {k: max(0.5, seconds * size[k] / total) for k in todo}
+
+    # Concurrency shares: slack of the current plan split evenly among these components.
+    profiles: dict[int, Profile | None] = {k: None for k in todo}
     if conc is not None:
         cap = inst.resources[conc].capacity
-        total_use = _usage(inst, starts, list(range(len(inst.jobs))))
-        slack = cap - total_use
-        share = slack // len(chosen)
-        extra = slack - share * len(chosen)
-        for i, k in enumerate(chosen):
-            own = _usage(inst, starts, groups[k])
-            prof = own + share + (extra > i)
+        slack = cap - _usage(inst, starts, list(range(len(inst.jobs))))
+        share = slack // len(todo)
+        extra = slack - share * len(todo)
+        for i, k in enumerate(todo):
+            prof = _usage(inst, starts, groups[k]) + share + (extra > i)
             if int(prof.min()) < natural_parallelism(subs[k]):
                 profiles[k] = _profile_steps(prof)
 
-    tasks = []
-    for k in chosen:
-        g = groups[k]
-        tasks.append(
-            ComponentTask(
-                key=k,
-                inst=subs[k],
-                hint={j: starts[gj] for j, gj in enumerate(g) if gj in starts},
-                hint_dropped=tuple(j for j, gj in enumerate(g) if gj in dropped),
-                concurrency=profiles[k],
-                time_limit_s=budget[k],
-                seed=seed,
-                workers=workers,
-                target=max(global_lb, own_lbs[k]),
-            )
+    tasks = [
+        ComponentTask(
+            key=k,
+            inst=subs[k],
+            hint=_local(groups[k], starts),
+            hint_dropped=tuple(j for j, gj in enumerate(groups[k]) if gj in dropped),
+            concurrency=profiles[k],
+            time_limit_s=budget[k],
+            seed=seed,
+            workers=workers,
+            target=max(global_lb, own_lbs[k]),
         )
-    report()
-    all_optimal = True
-    results: dict[int, ComponentResult] = {}
-    try:
-        for res in _run(tasks, processes):
-            results[res.key] = res
-            _merge(inst, groups[res.key], subs[res.key], res, starts, dropped)
-            stats.solved.append((res.key, len(groups[res.key]), res.status))
-            all_optimal &= res.status == "OPTIMAL"
-            report()
-    except KeyboardInterrupt:
-        stats.interrupted = True
-        all_optimal = False
-    stats.optimal = all_optimal and len(chosen) == len(candidates)
-    return Solution(starts, sorted(dropped)), stats
+        for k in todo
+    ]
+    used = 0.0
+    for res in _run(tasks, processes):
+        _merge(inst, groups[res.key], subs[res.key], res, starts, dropped)
+        stats.solved.append((res.key, len(groups[res.key]), res.status))
+        status[res.key] = res.status
+        used += res.deterministic_time / DTIME_PER_SECOND
+        report()
+    return used
 
 
 def _merge(
