@@ -1,0 +1,108 @@
+"""The independent validator finds every kind of broken rule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from stagger.errors import InvalidScheduleError
+from stagger.model.schedule import Schedule
+from stagger.planner import plan
+from stagger.validate import find_violations, validate
+from tests.factories import GIB_PER_HOUR, make_policy, make_topology
+
+
+def _vm(name: str, host: str, ds: str, **kw: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "host": host,
+        "disks": [{"datastore": ds, "size_gib": GIB_PER_HOUR}],
+        **kw,
+    }
+
+
+@pytest.fixture
+def planned() -> tuple[Schedule, object, object]:
+    topo = make_topology(
+        raid_groups=[{"name": "RG", "datastores": ["DS-01", "DS-02"]}],
+        vms=[_vm("a", "esx01", "DS-01"), _vm("b", "esx02", "DS-02")],
+    )
+    policy = make_policy(
+        blackouts=[
+            {
+                "name": "av",
+                "scope": {"vm": "a"},
+                "start": "2026-12-02T04:00",
+                "end": "2026-12-02T05:00",
+            }
+        ]
+    )
+    schedule = plan(topo, policy).schedule
+    assert find_violations(schedule, topo, policy) == []
+    return schedule, topo, policy
+
+
+def _shift(s: Schedule, vm: str, minutes: int) -> Schedule:
+    out = s.model_copy(deep=True)
+    job = next(j for j in out.jobs if j.vm == vm)
+    job.start += timedelta(minutes=minutes)
+    job.end += timedelta(minutes=minutes)
+    return out
+
+
+def test_overlap_on_raid_group(planned: tuple) -> None:
+    s, topo, policy = planned
+    first = min(s.jobs, key=lambda j: j.start)
+    other = next(j for j in s.jobs if j.vm != first.vm)
+    moved = _shift(s, other.vm, int((first.start - other.start).total_seconds() // 60))
+    v = find_violations(moved, topo, policy)
+    assert any(x.startswith("raid group RG: 2 jobs") for x in v), v
+
+
+def test_outside_window_and_in_blackout(planned: tuple) -> None:
+    s, topo, policy = planned
+    late = _shift(s, "a", 12 * 60)
+    assert any("not inside one backup window" in x for x in find_violations(late, topo, policy))
+    a = next(j for j in s.jobs if j.vm == "a")
+    to_blackout = int(
+        (a.start.replace(hour=4, minute=0) + timedelta(days=1) - a.start).total_seconds() // 60
+    )
+    hit = _shift(s, "a", to_blackout)
+    assert any("overlaps blackout 'av'" in x for x in find_violations(hit, topo, policy))
+
+
+def test_too_short_wrong_host_missing_and_duplicate(planned: tuple) -> None:
+    s, topo, policy = planned
+    bad = s.model_copy(deep=True)
+    bad.jobs[0].end = bad.jobs[0].start + timedelta(minutes=30)
+    bad.jobs[0].duration_min = 30
+    bad.jobs[1].host = "esx01"
+    v = find_violations(bad, topo, policy)
+    assert any("the backup needs 60.0 min" in x for x in v)
+    assert any("the topology says esx02" in x for x in v)
+    gone = s.model_copy(deep=True)
+    gone.jobs.pop()
+    assert any("neither scheduled nor reported" in x for x in find_violations(gone, topo, policy))
+    twice = s.model_copy(deep=True)
+    twice.jobs.append(twice.jobs[0])
+    assert any("more than once" in x for x in find_violations(twice, topo, policy))
+
+
+def test_validate_defaults_to_embedded_inputs_and_raises(planned: tuple) -> None:
+    s, _, _ = planned
+    validate(s)
+    with pytest.raises(InvalidScheduleError) as err:
+        validate(_shift(s, "a", 12 * 60))
+    assert err.value.exit_code == 4 and err.value.violations
+
+
+def test_concurrent_limit(planned: tuple) -> None:
+    _, _, _ = planned
+    topo = make_topology(vms=[_vm("a", "esx01", "DS-01"), _vm("b", "esx02", "DS-02")])
+    free = make_policy()
+    s = plan(topo, free).schedule
+    assert {j.start for j in s.jobs} and len({j.start for j in s.jobs}) == 1  # in parallel
+    capped = make_policy(limits={"concurrent_jobs": 1})
+    v = find_violations(s, topo, capped)
+    assert any(x.startswith("concurrent jobs (backup proxy task slots): 2 jobs") for x in v)
