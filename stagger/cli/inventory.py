@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -16,6 +17,9 @@ from stagger.errors import InputError
 from stagger.model.topology import Topology
 from stagger.sources.raidmap import apply_raid_map_file
 from stagger.sources.yamlfile import dump_yaml, load_topology
+
+if TYPE_CHECKING:
+    from stagger.sources.vcenter import VCenterOptions
 
 PASSWORD_ENV = "STAGGER_VSPHERE_PASSWORD"
 
@@ -75,9 +79,9 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
     console.print(tbl)
 
 
-def _vcenter_options(
+def vcenter_options(
     server: str, port: int, user: str, insecure: bool, ca_file: Path | None, timeout: float
-) -> object:
+) -> VCenterOptions:
     from stagger.sources.vcenter import VCenterOptions
 
     if insecure and ca_file is not None:
@@ -108,10 +112,9 @@ def inventory_vcenter(
 ) -> None:
     """Read VMs, hosts, clusters and datastores from a live vCenter in one bulk retrieval."""
     with handle_errors():
-        from stagger.sources.vcenter import VCenterOptions, load_vcenter
+        from stagger.sources.vcenter import load_vcenter
 
-        opts = _vcenter_options(server, port, user, insecure, ca_file, timeout)
-        assert isinstance(opts, VCenterOptions)
+        opts = vcenter_options(server, port, user, insecure, ca_file, timeout)
         inv = load_vcenter(opts)
         _warn(inv.warnings)
         topo = _with_raid_map(inv.topology, raid_map)
@@ -209,13 +212,12 @@ def audit_cmd(
             _warn(inv.warnings)
             topo, source = inv.topology, str(rvtools)
         else:
-            from stagger.sources.vcenter import VCenterOptions, load_vcenter
+            from stagger.sources.vcenter import load_vcenter
 
             if not user:
                 raise InputError("--server needs --user")
             assert server is not None
-            opts = _vcenter_options(server, port, user, insecure, ca_file, timeout)
-            assert isinstance(opts, VCenterOptions)
+            opts = vcenter_options(server, port, user, insecure, ca_file, timeout)
             vinv = load_vcenter(opts)
             _warn(vinv.warnings)
             topo, source = vinv.topology, server

@@ -11,13 +11,14 @@ from rich.table import Table
 
 from stagger.atomic import write_text_atomic
 from stagger.cli.app import app, console, handle_errors
+from stagger.errors import InputError
 from stagger.exporters.jsoncsv import write_csv, write_json
 from stagger.exporters.registry import export_to, parse_spec
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, PlanResult, plan
-from stagger.sources.yamlfile import load_inputs, load_schedule
+from stagger.sources.yamlfile import load_inputs, load_schedule, with_policy
 from stagger.validate import find_violations
 
 
@@ -91,13 +92,24 @@ def run_plan(topology: Topology, policy: Policy, options: PlanOptions) -> PlanRe
 
 @app.command("plan")
 def plan_cmd(
-    topology: Path = typer.Argument(..., help="Topology file (YAML or JSON)."),
+    topology: Path | None = typer.Argument(
+        None, help="Topology file (YAML or JSON); or plan straight from --vcenter."
+    ),
     policy: Path = typer.Option(..., "--policy", "-p", help="Policy file (YAML or JSON)."),
     output: Path = typer.Option(..., "--output", "-o", help="Schedule JSON to write."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the schedule as CSV."),
     raid_map: Path | None = typer.Option(
         None, "--raid-map", help="RAID group map (YAML/CSV) to apply to TOPOLOGY first."
     ),
+    vcenter: str | None = typer.Option(
+        None, "--vcenter", help="Read the estate from this vCenter/ESXi instead of TOPOLOGY."
+    ),
+    user: str | None = typer.Option(
+        None, "--user", help="With --vcenter; password from $STAGGER_VSPHERE_PASSWORD or a prompt."
+    ),
+    port: int = typer.Option(443, "--port", help="With --vcenter."),
+    insecure: bool = typer.Option(False, "--insecure", help="With --vcenter: skip TLS checks."),
+    ca_file: Path | None = typer.Option(None, "--ca-file", help="With --vcenter: CA to trust."),
     time_limit: float | None = typer.Option(
         None, "--time-limit", help="Solver seconds (default: by estate size, 10-240)."
     ),
@@ -122,7 +134,20 @@ def plan_cmd(
         if solver not in ("cpsat", "greedy"):
             raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
         exports = [parse_spec(spec) for spec in export]
-        topo, pol = load_inputs(topology, policy, raid_map)
+        if (topology is None) == (vcenter is None):
+            raise InputError("give either a TOPOLOGY file or --vcenter SERVER")
+        if vcenter is not None:
+            from stagger.cli.inventory import vcenter_options
+            from stagger.sources.vcenter import load_vcenter
+
+            if not user:
+                raise InputError("--vcenter needs --user")
+            opts_vc = vcenter_options(vcenter, port, user, insecure, ca_file, timeout=60.0)
+            with console.status(f"reading the estate from {vcenter}..."):
+                topo, pol = with_policy(load_vcenter(opts_vc).topology, policy, raid_map)
+        else:
+            assert topology is not None
+            topo, pol = load_inputs(topology, policy, raid_map)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
         if baseline is not None:

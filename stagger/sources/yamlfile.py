@@ -132,10 +132,16 @@ def load_inputs(
 ) -> tuple[Topology, Policy]:
     """Both planning inputs, with the RAID map applied (if any) and the policy's references
     into the estate checked."""
+    return with_policy(load_topology(topology_path), policy_path, raid_map)
+
+
+def with_policy(
+    topology: Topology, policy_path: str | Path, raid_map: str | Path | None = None
+) -> tuple[Topology, Policy]:
+    """A topology from any source, its RAID map applied, and the policy checked against it."""
     from stagger.scope import check_scopes
     from stagger.sources.raidmap import apply_raid_map_file
 
-    topology = load_topology(topology_path)
     if raid_map is not None:
         topology = apply_raid_map_file(topology, raid_map).topology
     policy = load_policy(policy_path)

@@ -166,3 +166,41 @@ def test_inventory_rvtools_and_audit_table(tmp_path: Path) -> None:
     assert aud.exit_code == 2 and "consolidation" in aud.output
     strict = runner.invoke(app, ["inventory", "rvtools", str(tmp_path / "missing"), "-o", str(out)])
     assert strict.exit_code == 3
+
+
+def test_plan_straight_from_vcenter(sim: Any, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "timezone: Europe/Berlin\ncycle: {start: 2026-12-01, nights: 7}\n"
+        'window: {start: "18:00", end: "08:00"}\nthroughput: {mb_per_s: 400}\n'
+    )
+    out = tmp_path / "schedule.json"
+    res = runner.invoke(
+        app,
+        [
+            "plan",
+            "--vcenter",
+            sim.host,
+            "--port",
+            str(sim.port),
+            "--user",
+            sim.user,
+            "--ca-file",
+            str(sim.ca_file),
+            "-p",
+            str(policy),
+            "-o",
+            str(out),
+            "--solver",
+            "greedy",
+        ],
+        env={"STAGGER_VSPHERE_PASSWORD": sim.password},
+    )
+    assert res.exit_code in (0, 2), res.output
+    data = json.loads(out.read_text())
+    planned = {j["vm"] for j in data["jobs"]} | {u["vm"] for u in data["unscheduled"]}
+    assert len(planned) == sum(not v["template"] for v in sim.truth["vms"])
+    assert len(data["jobs"]) > 0
+    # Either a file or a server, not both / neither.
+    res = runner.invoke(app, ["plan", "-p", str(policy), "-o", str(out)])
+    assert res.exit_code == 1 and "either a TOPOLOGY file or --vcenter" in res.output
