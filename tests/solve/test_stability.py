@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from stagger.instance import compile_instance
 from stagger.planner import PlanOptions, plan
-from stagger.solve.stability import map_baseline, repair_greedy, solve_stable, stability_stats
+from stagger.solve.stability import (
+    BaselineMap,
+    map_baseline,
+    repair_greedy,
+    solve_stable,
+    stability_stats,
+)
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology
 
 
@@ -63,3 +69,64 @@ def test_tolerance_trades_makespan_for_fewer_moves() -> None:
     # Either way the newcomer goes after the others (nothing must move), 30 min over.
     assert strict.stats.moved == 0 and loose.stats.moved == 0
     assert strict.stats.excess == [6] and loose.stats.excess == [0]
+
+
+def test_neighbourhood_search_matches_the_single_model_on_a_small_case() -> None:
+    # The same change as above, re-planned by the large-instance path (neighbourhoods around
+    # the job over the cap, then around the moved jobs) instead of one model over every job.
+    pol = make_policy()
+    base = plan(_topo([1, 1, 1, 1]), pol, PlanOptions(time_limit_s=5, workers=2)).schedule
+    first = min(base.jobs, key=lambda j: j.start).vm
+    hours = [1.0] * 4
+    hours[int(first[2:])] = 2.0
+    inst = compile_instance(_topo(hours), pol)
+    bm = map_baseline(inst, base)
+    res = solve_stable(inst, bm, tolerance=12, time_limit_s=5, workers=2, monolithic_max_jobs=0)
+    assert res.neighbourhoods  # the neighbourhood path ran
+    assert res.stats.dropped == 0 and res.stats.excess == [0] and res.stats.over_makespan == 0
+    assert res.stats.moved == 1 and res.stats.shift_slots == 36
+
+
+def test_neighbourhood_search_holds_the_makespan_the_repair_loses() -> None:
+    # Hand-made baseline (5-minute slots): DS-01 runs vm0 0-12, vm1 12-24, vm2 30-42 with two
+    # 30-minute gaps; big runs 0-48 on DS-02 and sets the 4 h makespan. vm0 grows to 2 h and
+    # now overlaps vm1. The repair keeps vm2 and finds no 1 h gap for vm1 before the cap: it
+    # ends 30 minutes late. Moving vm2 to the second gap (36-48) and vm1 to 24-36 holds the
+    # makespan with two moves, which the goals prefer to one move and a longer night.
+    pol = make_policy()
+    hours = {"vm0": 2.0, "vm1": 1.0, "vm2": 1.0}
+    topo = make_topology(
+        hosts=[{"name": f"esx{i}", "cluster": "C1"} for i in range(4)],
+        datastores=[{"name": "DS-01"}, {"name": "DS-02"}],
+        vms=[
+            {
+                "name": vm,
+                "host": f"esx{i}",
+                "disks": [{"datastore": "DS-01", "size_gib": GIB_PER_HOUR * h}],
+            }
+            for i, (vm, h) in enumerate(hours.items())
+        ]
+        + [
+            {
+                "name": "big",
+                "host": "esx3",
+                "disks": [{"datastore": "DS-02", "size_gib": GIB_PER_HOUR * 4}],
+            }
+        ],
+    )
+    inst = compile_instance(topo, pol)
+    idx = {job.vm: j for j, job in enumerate(inst.jobs)}
+    old = {"vm0": (0, 12), "vm1": (12, 24), "vm2": (30, 42), "big": (0, 48)}
+    bm = BaselineMap({idx[vm]: s for vm, (s, _) in old.items()}, [48], old)
+    warm = stability_stats(inst, bm, repair_greedy(inst, bm))
+    assert warm.moved == 1 and warm.over_makespan == 6  # vm1 at 42-54
+    single = solve_stable(inst, bm, time_limit_s=5, workers=2)
+    runs = [
+        solve_stable(inst, bm, time_limit_s=5, workers=2, seed=3, monolithic_max_jobs=0)
+        for _ in range(2)
+    ]
+    assert runs[0].solution.starts == runs[1].solution.starts  # deterministic
+    for res in (single, runs[0]):
+        assert res.stats.over_makespan == 0 and res.stats.excess == [0]
+        assert res.stats.moved == 2 and res.stats.shift_slots == 12 + 6
+        assert res.solution.starts[idx["vm1"]] == 24 and res.solution.starts[idx["vm2"]] == 36
