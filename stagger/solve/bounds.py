@@ -4,7 +4,11 @@ CP-SAT's own bound is weak on these models, so we compute one from first princip
 - a resource of capacity c with load L (slot-sum of its jobs) needs M with c * free(M) >= L,
   where free(M) counts, over every night, the slots in the first M of the window that no
   blackout applying to all of its jobs covers;
-- a job can end no earlier than its earliest allowed start plus its duration.
+- a job can end no earlier than its earliest allowed start plus its duration;
+- Hall's condition on each resource: the jobs that can only run inside a region R (the slots a
+  job may occupy if every night ends by M: its own blackouts, whole-job fit) must fit in
+  capacity x |R|. This catches jobs on one datastore whose hosts have *different* blackouts at
+  the same hours, which the first rule, looking only at blackouts shared by all jobs, misses.
 The makespan is the largest per-night span (window start to last job end), in slots.
 """
 
@@ -58,6 +62,62 @@ def job_earliest_end(inst: Instance, j: int) -> int:
     )
 
 
+def _occupiable(inst: Instance, j: int, prefix: int) -> np.ndarray:
+    """Slots job j could occupy in a plan whose nights all end within ``prefix`` slots."""
+    job = inst.jobs[j]
+    mask = np.zeros(inst.horizon + 1, dtype=bool)
+    for n, spans in enumerate(job.allowed):
+        last = inst.nights[n].start + prefix - job.duration
+        for lo, hi in spans:
+            if lo <= min(hi, last):
+                mask[lo : min(hi, last) + job.duration] = True
+    return mask
+
+
+# Above this many distinct job regions on one resource only each region alone and the union
+# of all are tried, keeping the check linear.
+_HALL_PAIRWISE = 64
+
+
+def _hall_holds(inst: Instance, members: list[int], cap: int, prefix: int) -> bool:
+    groups: dict[tuple[object, int], list[int]] = {}
+    for j in members:
+        job = inst.jobs[j]
+        groups.setdefault((job.allowed, job.duration), []).append(j)
+    regions = [
+        (_occupiable(inst, js[0], prefix), sum(inst.jobs[j].duration for j in js))
+        for js in groups.values()
+    ]
+    union = np.logical_or.reduce([r for r, _ in regions])
+    if cap * int(union.sum()) < sum(load for _, load in regions):
+        return False
+    for region, load in regions:
+        size = cap * int(region.sum())
+        if len(regions) > _HALL_PAIRWISE:
+            inside = load
+        else:
+            inside = sum(other_load for other, other_load in regions if not (other & ~region).any())
+        if inside > size:
+            return False
+    return True
+
+
+def hall_bound(inst: Instance, start: int) -> tuple[int, str]:
+    """Raise ``start`` while some resource breaks Hall's condition; scanning upward one slot at
+    a time keeps the result a valid bound (the condition is necessary, not monotone)."""
+    best, reason = start, ""
+    longest = max(n.end - n.start for n in inst.nights)
+    for r, members in sorted(inst.jobs_by_resource().items()):
+        res = inst.resources[r]
+        cap = min(res.capacity, len(members)) if res.capacity else len(members)
+        prefix = best
+        while prefix <= longest and not _hall_holds(inst, members, cap, prefix):
+            prefix += 1
+        if prefix > best:
+            best, reason = prefix, f"jobs on {res.label} and their own blackouts"
+    return best, reason
+
+
 def lower_bound(inst: Instance) -> Bound:
     if not inst.jobs:
         return Bound(0, "no jobs", [])
@@ -83,6 +143,9 @@ def lower_bound(inst: Instance) -> Bound:
         loads.append(ResourceLoad(r, load, free, bound))
         if bound > best:
             best, reason = bound, f"load on {res.label}"
+    hall, why = hall_bound(inst, best)
+    if hall > best:
+        best, reason = hall, why
     return Bound(best, reason, loads)
 
 
