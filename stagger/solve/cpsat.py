@@ -170,12 +170,18 @@ def solve_cpsat(
     name = solver.status_name(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return CpSatResult(hint or Solution({}), name, None, solver.wall_time)
-    starts = {}
-    dropped = []
+    sol = extract_solution(solver, built)
+    return CpSatResult(sol, name, solver.objective_value, solver.wall_time)
+
+
+def extract_solution(solver: cp_model.CpSolver, built: CpSatModel) -> Solution:
+    """Start slots of the present jobs, and the dropped ones, from a solved model."""
+    starts: dict[int, int] = {}
+    dropped: list[int] = []
     for j, s in enumerate(built.starts):
         p = built.present[j]
         if isinstance(p, bool) or solver.boolean_value(p):
             starts[j] = solver.value(s)
         else:
             dropped.append(j)
-    return CpSatResult(Solution(starts, dropped), name, solver.objective_value, solver.wall_time)
+    return Solution(starts, dropped)

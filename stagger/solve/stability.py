@@ -36,6 +36,7 @@ from stagger.solve.cpsat import (
     ProgressFn,
     _Progress,
     build_model,
+    extract_solution,
     solver_parameters,
 )
 from stagger.solve.decompose import ComponentTask, components, solve_component, sub_instance
@@ -350,15 +351,7 @@ def _solve_monolithic(
     kept = "REPAIR" if hint_stats is warm_stats else "FEASIBLE"
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return StableResult(hint, kept, hint_stats, warm_stats, solver.wall_time)
-    starts: dict[int, int] = {}
-    dropped: list[int] = []
-    for j, s in enumerate(built.starts):
-        p = built.present[j]
-        if isinstance(p, bool) or solver.boolean_value(p):
-            starts[j] = solver.value(s)
-        else:
-            dropped.append(j)
-    sol = Solution(starts, dropped)
+    sol = extract_solution(solver, built)
     stats = stability_stats(inst, base, sol, tolerance)
     if _better(hint_stats, stats):  # never return worse than the warm start
         return StableResult(hint, kept, hint_stats, warm_stats, solver.wall_time)

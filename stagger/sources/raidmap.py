@@ -30,6 +30,7 @@ import yaml
 
 from stagger.errors import InputError
 from stagger.model.topology import RaidGroup, Topology
+from stagger.sources.yamlfile import read_text
 
 _LUN_PREFIXES = ("naa.", "eui.", "t10.", "mpx.")
 
@@ -57,12 +58,7 @@ def _is_lun(member: str) -> bool:
 
 def load_raid_map(path: str | Path) -> list[RaidEntry]:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", file=str(p)) from None
+    text = read_text(p, encoding="utf-8-sig")  # Excel writes CSV with a BOM
     if p.suffix.lower() == ".csv":
         return parse_raid_csv(text, str(p))
     try:

@@ -34,14 +34,20 @@ _SINGULAR = {
 }
 
 
-def read_data(path: str | Path) -> Any:
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """A file's text, or an InputError naming it."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding=encoding)
     except FileNotFoundError:
         raise InputError("file not found", file=str(p)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", file=str(p)) from None
+
+
+def read_data(path: str | Path) -> Any:
+    p = Path(path)
+    text = read_text(p)
     try:
         if p.suffix.lower() == ".json":
             return json.loads(text)
