@@ -188,6 +188,39 @@ def _pin_slot(
     return None, f"pinned at {vm.pin}, which lies in no backup window of the cycle"
 
 
+def _apply_pin(
+    job: Job,
+    vm: VM,
+    kept: datetime | None,
+    policy: Policy,
+    occurrences: list[WindowOccurrence],
+    nights: list[NightSlots],
+    anchor: datetime,
+) -> str | None:
+    """Narrow ``job`` to the start its pin (or kept baseline slot) asks for; or say why not."""
+    if vm.pin is not None:
+        pin, why = _pin_slot(vm, policy, occurrences, anchor)
+        asked = vm.pin
+    else:
+        assert kept is not None
+        asked = f"its baseline slot {kept.astimezone(policy.tz):%Y-%m-%d %H:%M}"
+        exact = (kept - anchor) / timedelta(minutes=policy.slot_minutes)
+        if exact != int(exact):
+            return f"pinned to {asked}, which is not on a {policy.slot_minutes}-minute slot"
+        pin, why = int(exact), None
+    if pin is None:
+        return why
+    n = next((n.index for n in nights if n.start <= pin < n.end), None)
+    if n is None or not job.can_start(n, pin):
+        return (
+            f"pinned at {asked}, but a {_fmt_minutes(job.minutes)} job starting then"
+            " runs past the window or into a blackout"
+            + (f" ({', '.join(job.blackouts)})" if job.blackouts else "")
+        )
+    job.allowed = tuple(((pin, pin),) if i == n else () for i in range(len(nights)))
+    return None
+
+
 def compile_instance(
     topology: Topology, policy: Policy, *, baseline_starts: dict[str, datetime] | None = None
 ) -> Instance:
@@ -264,31 +297,7 @@ def compile_instance(
         )
         kept = baseline_starts.get(vm.name) if baseline_starts and vm.pinned else None
         if vm.pin is not None or kept is not None:
-            if vm.pin is not None:
-                pin, why = _pin_slot(vm, policy, occurrences, anchor)
-                asked = vm.pin
-            else:
-                assert kept is not None
-                asked = f"its baseline slot {kept.astimezone(policy.tz):%Y-%m-%d %H:%M}"
-                exact = (kept - anchor) / slot
-                pin, why = (
-                    (int(exact), None)
-                    if exact == int(exact)
-                    else (
-                        None,
-                        f"pinned to {asked}, which is not on a {policy.slot_minutes}-minute slot",
-                    )
-                )
-            if pin is not None:
-                n = next((n.index for n in nights if n.start <= pin < n.end), None)
-                if n is not None and job.can_start(n, pin):
-                    job.allowed = tuple(((pin, pin),) if i == n else () for i in range(len(nights)))
-                else:
-                    why = (
-                        f"pinned at {asked}, but a {_fmt_minutes(minutes)} job starting then"
-                        " runs past the window or into a blackout"
-                        + (f" ({', '.join(job.blackouts)})" if job.blackouts else "")
-                    )
+            why = _apply_pin(job, vm, kept, policy, occurrences, nights, anchor)
             if why is not None:
                 unschedulable.append((vm.name, why))
                 continue
