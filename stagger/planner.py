@@ -252,6 +252,7 @@ def solve_instance(
             seed=options.seed,
             time_limit_s=limit,
             greedy_makespan_min=greedy_span * inst.slot_minutes,
+            interrupted=stats.interrupted,
         )
     res = solve_cpsat(
         inst,
@@ -280,6 +281,7 @@ def solve_instance(
         time_limit_s=limit,
         objective=res.objective,
         greedy_makespan_min=greedy_span * inst.slot_minutes,
+        interrupted=res.interrupted,
     )
 
 

@@ -315,3 +315,22 @@ def test_example_estate_is_proven_optimal(estate_paths: Any) -> None:
     s = plan(load_topology(estate_paths[0]), load_policy(estate_paths[1])).schedule
     assert not s.unscheduled
     assert s.gap_pct == 0 and s.makespan_min == s.lower_bound_min
+
+
+def test_interrupt_during_search_returns_the_best_valid_plan() -> None:
+    from benchmarks.generate import EstateSpec, generate
+
+    topo, policy = generate(EstateSpec(100, "balanced", "full", 0))
+    calls: list[int] = []
+
+    def progress(span: int, wall: float, bound: float) -> None:
+        calls.append(span)
+        if len(calls) == 2:  # the warm start was reported; the search has begun
+            raise KeyboardInterrupt
+
+    result = plan(topo, policy, PlanOptions(time_limit_s=5, progress=progress))
+    assert len(calls) >= 2
+    s = result.schedule
+    assert find_violations(s, topo, policy) == []
+    assert s.makespan_min <= calls[0] * policy.slot_minutes  # no worse than the warm start
+    assert s.solver.interrupted

@@ -39,7 +39,8 @@ def render_summary(result: PlanResult) -> None:
     tbl.add_row("gap", f"{s.gap_pct:.2f} %")
     solver = s.solver
     greedy = f", greedy {_hours(solver.greedy_makespan_min)}" if solver.greedy_makespan_min else ""
-    tbl.add_row("solver", f"{solver.name} {solver.status}{greedy}, {result.wall_s:.1f} s")
+    stopped = " (interrupted: best plan so far)" if solver.interrupted else ""
+    tbl.add_row("solver", f"{solver.name} {solver.status}{greedy}, {result.wall_s:.1f} s{stopped}")
     console.print(tbl)
     if len(s.nights) > 1:
         nt = Table(title="Nights", title_justify="left")

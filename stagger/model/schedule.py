@@ -71,6 +71,9 @@ class SolverInfo(_Strict):
     time_limit_s: float | None = None
     objective: float | None = None
     greedy_makespan_min: int | None = None
+    interrupted: bool = Field(
+        default=False, description="The search was stopped (Ctrl-C): best plan found so far."
+    )
 
 
 class ScheduleInputs(_Strict):

@@ -35,16 +35,25 @@ class CpSatResult:
     status: str  # OPTIMAL / FEASIBLE / UNKNOWN / INFEASIBLE
     objective: float | None
     wall_s: float
+    interrupted: bool = False  # Ctrl-C: the best solution found so far
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
+    """Reports each improving solution; Ctrl-C while it reports stops the search cleanly, so
+    the best solution so far is returned instead of being lost with the exception."""
+
     def __init__(self, span_max: cp_model.IntVar, fn: ProgressFn) -> None:
         super().__init__()
         self._span_max = span_max
         self._fn = fn
+        self.interrupted = False
 
     def on_solution_callback(self) -> None:
-        self._fn(self.Value(self._span_max), self.WallTime(), self.BestObjectiveBound())
+        try:
+            self._fn(self.Value(self._span_max), self.WallTime(), self.BestObjectiveBound())
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.StopSearch()
 
 
 @dataclass
@@ -166,12 +175,16 @@ def solve_cpsat(
     built.model.minimize(sum(terms))
     solver = solver_parameters(time_limit_s, seed, workers)
     callback = _Progress(built.span_max, progress) if progress else None
-    status = solver.solve(built.model, callback)
+    try:
+        status = solver.solve(built.model, callback)
+    except KeyboardInterrupt:
+        return CpSatResult(hint or Solution({}), "UNKNOWN", None, solver.wall_time, True)
     name = solver.status_name(status)
+    interrupted = callback is not None and callback.interrupted
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return CpSatResult(hint or Solution({}), name, None, solver.wall_time)
+        return CpSatResult(hint or Solution({}), name, None, solver.wall_time, interrupted)
     sol = extract_solution(solver, built)
-    return CpSatResult(sol, name, solver.objective_value, solver.wall_time)
+    return CpSatResult(sol, name, solver.objective_value, solver.wall_time, interrupted)
 
 
 def extract_solution(solver: cp_model.CpSolver, built: CpSatModel) -> Solution:
