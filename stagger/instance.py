@@ -23,6 +23,7 @@ from stagger.calendar import (
     window_occurrences,
 )
 from stagger.errors import InputError
+from stagger.fmt import hm
 from stagger.jobs import job_minutes, job_size_gib, job_slots
 from stagger.model.policy import Policy
 from stagger.model.topology import VM, Topology, TopologyIndex
@@ -143,11 +144,6 @@ def allowed_starts(
     )
 
 
-def _fmt_minutes(minutes: float) -> str:
-    m = math.ceil(minutes)
-    return f"{m // 60}h{m % 60:02d}m"
-
-
 def _capacity(kind: ResourceKind, name: str, idx: TopologyIndex, policy: Policy) -> int:
     limits = policy.limits
     if kind == "host":
@@ -213,7 +209,7 @@ def _apply_pin(
     n = next((n.index for n in nights if n.start <= pin < n.end), None)
     if n is None or not job.can_start(n, pin):
         return (
-            f"pinned at {asked}, but a {_fmt_minutes(job.minutes)} job starting then"
+            f"pinned at {asked}, but a {hm(job.minutes)} job starting then"
             " runs past the window or into a blackout"
             + (f" ({', '.join(job.blackouts)})" if job.blackouts else "")
         )
@@ -307,10 +303,10 @@ def compile_instance(
                 default=0,
             )
             reason = (
-                f"needs {_fmt_minutes(minutes)} ({job.size_gib:,.0f} GiB at"
+                f"needs {hm(minutes)} ({job.size_gib:,.0f} GiB at"
                 f" {policy.throughput.mb_per_s:g} MB/s + {policy.throughput.overhead_minutes:g} min"
                 f" overhead) but the longest free stretch in its windows is"
-                f" {_fmt_minutes(longest * policy.slot_minutes)}"
+                f" {hm(longest * policy.slot_minutes)}"
             )
             if job.blackouts:
                 reason += f" after blackouts {', '.join(job.blackouts)}"

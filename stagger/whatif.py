@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InputError
+from stagger.fmt import hm
 from stagger.instance import Instance, compile_instance
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, SolverInfo, SolverStatus, UnscheduledVM
@@ -367,11 +368,6 @@ class Diff:
         return not self.unscheduled
 
 
-def _hm(minutes: float) -> str:
-    m = math.ceil(minutes)
-    return f"{m // 60}h{m % 60:02d}m"
-
-
 def _resources(job: ScheduledJob) -> set[str]:
     return (
         {f"host {job.host}"}
@@ -407,7 +403,7 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
                 f"disks now on {', '.join(nj.datastores)} (were {', '.join(oj.datastores)})"
             )
         if oj.duration_min != nj.duration_min:
-            reasons.append(f"now lasts {_hm(nj.duration_min)} (was {_hm(oj.duration_min)})")
+            reasons.append(f"now lasts {hm(nj.duration_min)} (was {hm(oj.duration_min)})")
         v = idx.vms.get(vm)
         if v is not None and v.pin is not None:
             reasons.append(f"pinned at {v.pin}")

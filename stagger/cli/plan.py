@@ -14,17 +14,13 @@ from stagger.cli.app import app, console, handle_errors
 from stagger.errors import InputError
 from stagger.exporters.jsoncsv import write_csv, write_json
 from stagger.exporters.registry import export_to, parse_spec
+from stagger.fmt import hm
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, PlanResult, plan
 from stagger.sources.yamlfile import load_inputs, load_schedule, with_policy
 from stagger.validate import find_violations
-
-
-def _hours(minutes: int | float) -> str:
-    m = int(minutes)
-    return f"{m // 60}h{m % 60:02d}m"
 
 
 def render_summary(result: PlanResult) -> None:
@@ -34,11 +30,11 @@ def render_summary(result: PlanResult) -> None:
     tbl.add_column()
     tbl.add_row("jobs", f"{len(s.jobs)} planned, {len(s.unscheduled)} unscheduled")
     tbl.add_row("nights", str(len(s.nights)))
-    tbl.add_row("makespan", f"{_hours(s.makespan_min)} (worst night)")
-    tbl.add_row("lower bound", _hours(s.lower_bound_min))
+    tbl.add_row("makespan", f"{hm(s.makespan_min)} (worst night)")
+    tbl.add_row("lower bound", hm(s.lower_bound_min))
     tbl.add_row("gap", f"{s.gap_pct:.2f} %")
     solver = s.solver
-    greedy = f", greedy {_hours(solver.greedy_makespan_min)}" if solver.greedy_makespan_min else ""
+    greedy = f", greedy {hm(solver.greedy_makespan_min)}" if solver.greedy_makespan_min else ""
     stopped = " (interrupted: best plan so far)" if solver.interrupted else ""
     tbl.add_row("solver", f"{solver.name} {solver.status}{greedy}, {result.wall_s:.1f} s{stopped}")
     console.print(tbl)
@@ -52,7 +48,7 @@ def render_summary(result: PlanResult) -> None:
                 f"{n.window_start:%a %d %b %H:%M} - {n.window_end:%H:%M}",
                 str(n.jobs),
                 f"{n.last_end:%H:%M}" if n.last_end else "-",
-                _hours(n.makespan_min),
+                hm(n.makespan_min),
             )
         console.print(nt)
     busy = Table(title="Busiest resources", title_justify="left")
@@ -62,8 +58,8 @@ def render_summary(result: PlanResult) -> None:
         busy.add_row(
             f"{u.kind.replace('_', ' ')} {u.name}",
             str(u.jobs),
-            _hours(u.busy_min),
-            _hours(u.free_min),
+            hm(u.busy_min),
+            hm(u.free_min),
             f"{u.utilisation_pct:.0f} %",
         )
     console.print(busy)
@@ -84,7 +80,7 @@ def run_plan(topology: Topology, policy: Policy, options: PlanOptions) -> PlanRe
 
         def progress(span: int, wall: float, _bound: float) -> None:
             minutes = span * topology_slot
-            status.update(f"solving: best makespan {_hours(minutes)} after {wall:.1f} s")
+            status.update(f"solving: best makespan {hm(minutes)} after {wall:.1f} s")
 
         topology_slot = policy.slot_minutes
         options.progress = progress
@@ -197,7 +193,7 @@ def validate_cmd(
             raise typer.Exit(4)
         console.print(
             f"[green]valid[/]: {len(sched.jobs)} jobs, {len(sched.unscheduled)} unscheduled,"
-            f" makespan {_hours(sched.makespan_min)}"
+            f" makespan {hm(sched.makespan_min)}"
         )
 
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from stagger.cli.app import app, console, handle_errors
 from stagger.exporters.jsoncsv import write_csv, write_json
+from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule
@@ -33,18 +34,13 @@ from stagger.whatif import (
 )
 
 
-def _hm(minutes: int | float) -> str:
-    m = int(minutes)
-    return f"{m // 60}h{m % 60:02d}m"
-
-
 def render_diff(diff: Diff, result: ReplanResult) -> None:
     s = result.stats
     console.print(
         f"[bold]{'fits' if diff.fits else 'does NOT fit'}[/]: {len(diff.added)} added,"
         f" {len(diff.removed)} removed, {len(diff.moved)} moved, {diff.unchanged} unchanged;"
-        f" makespan {_hm(diff.old_makespan_min)} -> {_hm(diff.new_makespan_min)}"
-        f" (total shift {_hm(s.shift_slots * result.plan.instance.slot_minutes)})",
+        f" makespan {hm(diff.old_makespan_min)} -> {hm(diff.new_makespan_min)}"
+        f" (total shift {hm(s.shift_slots * result.plan.instance.slot_minutes)})",
         highlight=False,
     )
     if diff.added:
@@ -167,7 +163,7 @@ def _grow_table(
         worst = max(worst, len(s.unscheduled))
         t.add_row(
             f"{pct:g} %",
-            _hm(s.makespan_min),
+            hm(s.makespan_min),
             str(result.stats.moved),
             str(len(s.unscheduled)),
             f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else ""),
@@ -196,9 +192,9 @@ def headroom_cmd(
             t.add_row(
                 f"{h.kind.replace('_', ' ')} {h.name}",
                 str(h.jobs),
-                _hm(h.free_min),
-                _hm(h.busy_min),
-                _hm(h.spare_min),
+                hm(h.free_min),
+                hm(h.busy_min),
+                hm(h.spare_min),
                 f"{h.utilisation_pct:.0f} %",
                 str(h.more_vms),
             )

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
 from stagger.exporters.registry import ExportOptions
+from stagger.fmt import hm
 from stagger.model.schedule import Schedule
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _hm(minutes: int | float) -> str:
-    m = int(minutes)
-    return f"{m // 60}h{m % 60:02d}m"
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
@@ -28,8 +24,8 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         f"- **Jobs**: {len(s.jobs)} planned, {len(s.unscheduled)} not scheduled",
         f"- **Window**: {pol.window.start:%H:%M}-{pol.window.end:%H:%M} {s.timezone},"
         f" {len(s.nights)} night(s), repeated {repeat_of(s)}",
-        f"- **Makespan**: {_hm(s.makespan_min)} (worst night); lower bound"
-        f" {_hm(s.lower_bound_min)}; gap {s.gap_pct:.1f} %",
+        f"- **Makespan**: {hm(s.makespan_min)} (worst night); lower bound"
+        f" {hm(s.lower_bound_min)}; gap {s.gap_pct:.1f} %",
         f"- **Limits**: {lim.per_host} per host, {lim.per_datastore} per datastore,"
         f" {lim.per_raid_group} per RAID group"
         + (f", {lim.concurrent_jobs} concurrent" if lim.concurrent_jobs else "")
@@ -55,7 +51,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         last = f"{local(s, n.last_end):%H:%M}" if n.last_end else "-"
         out.append(
             f"| {n.index} | {ws:%a %Y-%m-%d %H:%M}-{we:%H:%M} | {n.jobs} | {last} |"
-            f" {_hm(n.makespan_min)} |"
+            f" {hm(n.makespan_min)} |"
         )
     out += [
         "",
