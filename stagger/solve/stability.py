@@ -40,7 +40,7 @@ from stagger.solve.cpsat import (
     solver_parameters,
 )
 from stagger.solve.decompose import ComponentTask, components, solve_component, sub_instance
-from stagger.solve.greedy import Solution, job_order
+from stagger.solve.greedy import Solution, job_order, solve_greedy
 
 
 @dataclass(frozen=True)
@@ -255,14 +255,22 @@ def solve_stable(
         return StableResult(warm, "OPTIMAL", warm_stats, warm_stats, 0.0)
     if not inst.jobs:
         return StableResult(warm, "OPTIMAL", warm_stats, warm_stats, 0.0)
+    start, start_stats = warm, warm_stats
+    if warm.dropped:
+        # Kept slots can leave a grown job no gap although a plan with every VM exists. Every
+        # VM planned is the first goal, so a fresh plan that drops fewer is the better start:
+        # with every job present the model then only trades makespan, moves and shift.
+        fresh = solve_greedy(inst)
+        if len(fresh.dropped) < len(warm.dropped):
+            start, start_stats = fresh, stability_stats(inst, base, fresh, tolerance)
     if len(inst.jobs) <= monolithic_max_jobs:
         return _solve_monolithic(
-            inst, base, warm, warm_stats, warm_stats, tolerance, time_limit_s, seed, workers,
+            inst, base, start, start_stats, warm_stats, tolerance, time_limit_s, seed, workers,
             progress,
         )  # fmt: skip
 
     lns = _Lns(inst, base, tolerance, seed, workers, progress)
-    best, best_stats, used = lns.run(warm, warm_stats, time_limit_s)
+    best, best_stats, used = lns.run(start, start_stats, time_limit_s)
     if (best_stats.dropped or best_stats.over_makespan) and time_limit_s - used > 0.5:
         res = _solve_monolithic(
             inst, base, best, best_stats, warm_stats, tolerance, time_limit_s - used, seed,
