@@ -97,6 +97,31 @@ def vcenter_options(
     )
 
 
+def estate_from(
+    topology: Path | None,
+    vcenter: str | None,
+    user: str | None,
+    port: int,
+    insecure: bool,
+    ca_file: Path | None,
+) -> Topology:
+    """The current estate from a topology file or, with ``--vcenter``, the live server."""
+    if (topology is None) == (vcenter is None):
+        raise InputError("give either a topology file or --vcenter SERVER")
+    if topology is not None:
+        return load_topology(topology)
+    from stagger.sources.vcenter import load_vcenter
+
+    assert vcenter is not None
+    if not user:
+        raise InputError("--vcenter needs --user")
+    opts = vcenter_options(vcenter, port, user, insecure, ca_file, timeout=60.0)
+    with console.status(f"reading the estate from {vcenter}..."):
+        inv = load_vcenter(opts)
+    _warn(inv.warnings)
+    return inv.topology
+
+
 @inventory_app.command("vcenter")
 def inventory_vcenter(
     server: str = typer.Option(..., "--server", help="vCenter or ESXi host name."),

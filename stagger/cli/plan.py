@@ -11,7 +11,7 @@ from rich.table import Table
 
 from stagger.atomic import write_text_atomic
 from stagger.cli.app import app, console, handle_errors
-from stagger.errors import InputError
+from stagger.cli.inventory import estate_from
 from stagger.exporters.jsoncsv import write_csv, write_json
 from stagger.exporters.registry import export_to, parse_spec
 from stagger.fmt import hm
@@ -131,20 +131,11 @@ def plan_cmd(
         if solver not in ("cpsat", "greedy"):
             raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
         exports = [parse_spec(spec) for spec in export]
-        if (topology is None) == (vcenter is None):
-            raise InputError("give either a TOPOLOGY file or --vcenter SERVER")
-        if vcenter is not None:
-            from stagger.cli.inventory import vcenter_options
-            from stagger.sources.vcenter import load_vcenter
-
-            if not user:
-                raise InputError("--vcenter needs --user")
-            opts_vc = vcenter_options(vcenter, port, user, insecure, ca_file, timeout=60.0)
-            with console.status(f"reading the estate from {vcenter}..."):
-                topo, pol = with_policy(load_vcenter(opts_vc).topology, policy, raid_map)
-        else:
-            assert topology is not None
+        if topology is not None and vcenter is None:
             topo, pol = load_inputs(topology, policy, raid_map)
+        else:
+            estate = estate_from(topology, vcenter, user, port, insecure, ca_file)
+            topo, pol = with_policy(estate, policy, raid_map)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
         if baseline is not None:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from stagger.cli.app import app, console, handle_errors
+from stagger.cli.inventory import estate_from
 from stagger.exporters.jsoncsv import write_csv, write_json
 from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
@@ -16,6 +17,7 @@ from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions
 from stagger.solve.explain import explain_unscheduled
+from stagger.sources.raidmap import apply_raid_map_file
 from stagger.sources.yamlfile import load_policy, load_schedule, load_topology
 from stagger.validate import find_violations
 from stagger.whatif import (
@@ -204,7 +206,17 @@ def headroom_cmd(
 @app.command("check")
 def check_cmd(
     schedule: Path = typer.Argument(..., help="Schedule JSON to check."),
-    topology: Path = typer.Option(..., "--topology", "-t", help="The current topology."),
+    topology: Path | None = typer.Option(None, "--topology", "-t", help="The current topology."),
+    vcenter: str | None = typer.Option(
+        None, "--vcenter", help="Or read the current estate from this vCenter/ESXi."
+    ),
+    user: str | None = typer.Option(None, "--user", help="With --vcenter."),
+    port: int = typer.Option(443, "--port", help="With --vcenter."),
+    insecure: bool = typer.Option(False, "--insecure", help="With --vcenter: skip TLS checks."),
+    ca_file: Path | None = typer.Option(None, "--ca-file", help="With --vcenter: CA to trust."),
+    raid_map: Path | None = typer.Option(
+        None, "--raid-map", help="RAID group map to apply to the current estate."
+    ),
     policy: Path | None = typer.Option(
         None, "--policy", "-p", help="Policy (default: the one the schedule was planned with)."
     ),
@@ -219,7 +231,9 @@ def check_cmd(
     """
     with handle_errors():
         sched = load_schedule(schedule)
-        topo = load_topology(topology)
+        topo = estate_from(topology, vcenter, user, port, insecure, ca_file)
+        if raid_map is not None:
+            topo = apply_raid_map_file(topo, raid_map).topology
         pol = load_policy(policy) if policy else sched.inputs.policy
         drift = find_drift(sched, topo)
         violations = find_violations(sched, topo, pol)

@@ -203,4 +203,24 @@ def test_plan_straight_from_vcenter(sim: Any, tmp_path: Path) -> None:
     assert len(data["jobs"]) > 0
     # Either a file or a server, not both / neither.
     res = runner.invoke(app, ["plan", "-p", str(policy), "-o", str(out)])
-    assert res.exit_code == 1 and "either a TOPOLOGY file or --vcenter" in res.output
+    assert res.exit_code == 1 and "either a topology file or --vcenter" in res.output
+
+    # The plan still matches the live estate: `check --vcenter` finds no drift.
+    res = runner.invoke(
+        app,
+        [
+            "check",
+            str(out),
+            "--vcenter",
+            sim.host,
+            "--port",
+            str(sim.port),
+            "--user",
+            sim.user,
+            "--ca-file",
+            str(sim.ca_file),
+        ],
+        env={"STAGGER_VSPHERE_PASSWORD": sim.password},
+    )
+    assert res.exit_code == 0, res.output
+    assert "still match the estate" in res.output
