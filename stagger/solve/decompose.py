@@ -14,7 +14,8 @@ couples them. It is reconciled by capacity sharing:
 
 Only components whose makespan exceeds both their own lower bound and the global lower bound
 can improve the plan (the makespan is the largest per-night span over all components), so only
-those are re-solved, the worst first.
+those are re-solved, the worst first; in the second round every one still above the bound, one
+at a time (its profile is then the exact residual capacity of the others' plans).
 
 The unit of work, :func:`solve_component`, is a pure function of a picklable
 :class:`ComponentTask` (instance slice, warm start, profile, deterministic budget, seed): it
@@ -35,7 +36,7 @@ from ortools.sat.python import cp_model
 
 from stagger.instance import Instance, Job, Resource
 from stagger.solve.bounds import lower_bound
-from stagger.solve.cpsat import DTIME_PER_SECOND, build_model, solver_parameters
+from stagger.solve.cpsat import DTIME_PER_SECOND, CpSatModel, build_model, solver_parameters
 from stagger.solve.greedy import Solution
 
 ProgressFn = Callable[[int, float, float], None]
@@ -149,6 +150,7 @@ class ComponentTask:
     seed: int
     workers: int
     target: int = 0  # stop as soon as the component's makespan is at most this (a lower bound)
+    span_only: bool = False  # minimise the worst night's span alone (not the sum of spans)
 
 
 class _StopAtTarget(cp_model.CpSolverSolutionCallback):
@@ -174,6 +176,27 @@ class ComponentResult:
     wall_s: float
 
 
+def _add_profile(built: CpSatModel, inst: Instance, profile: Profile) -> None:
+    """The component's jobs, one unit each, under the capacity steps of ``profile``."""
+    m = built.model
+    cmax = max(c for _, _, c in profile)
+    ivs = []
+    demands = []
+    for j, job in enumerate(inst.jobs):
+        p = built.present[j]
+        if isinstance(p, bool):
+            iv = m.new_fixed_size_interval_var(built.starts[j], job.duration, f"c{j}")
+        else:
+            iv = m.new_optional_fixed_size_interval_var(built.starts[j], job.duration, p, f"c{j}")
+        ivs.append(iv)
+        demands.append(1)
+    for s, e, c in profile:
+        if c < cmax and e > s:
+            ivs.append(m.new_fixed_size_interval_var(s, e - s, f"r{s}"))
+            demands.append(cmax - c)
+    m.add_cumulative(ivs, demands, cmax)
+
+
 def solve_component(task: ComponentTask) -> ComponentResult:
     """CP-SAT on one component, warm-started; returns the hint if it finds nothing better."""
     inst = task.inst
@@ -182,28 +205,15 @@ def solve_component(task: ComponentTask) -> ComponentResult:
     built = build_model(inst, hint, all_present)
     m = built.model
     if task.concurrency is not None:
-        cmax = max(c for _, _, c in task.concurrency)
-        ivs = []
-        demands = []
-        for j, job in enumerate(inst.jobs):
-            p = built.present[j]
-            if isinstance(p, bool):
-                iv = m.new_fixed_size_interval_var(built.starts[j], job.duration, f"c{j}")
-            else:
-                iv = m.new_optional_fixed_size_interval_var(
-                    built.starts[j], job.duration, p, f"c{j}"
-                )
-            ivs.append(iv)
-            demands.append(1)
-        for s, e, c in task.concurrency:
-            if c < cmax and e > s:
-                ivs.append(m.new_fixed_size_interval_var(s, e - s, f"r{s}"))
-                demands.append(cmax - c)
-        m.add_cumulative(ivs, demands, cmax)
-    m.minimize(sum(built.objective_terms))
+        _add_profile(built, inst, task.concurrency)
+    if task.span_only and all_present:
+        m.minimize(built.span_max)
+    else:
+        m.minimize(sum(built.objective_terms))
     solver = solver_parameters(task.time_limit_s, task.seed, task.workers)
     stop = _StopAtTarget(built.span_max, task.target) if all_present else None
     status = solver.solve(m, stop)
+    dtime = solver.deterministic_time
     name = solver.status_name(status)
     if (
         stop is not None
@@ -213,9 +223,8 @@ def solve_component(task: ComponentTask) -> ComponentResult:
         name = "OPTIMAL"  # meets a lower bound
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ComponentResult(
-            task.key, dict(task.hint), list(task.hint_dropped), name,
-            solver.deterministic_time, solver.wall_time,
-        )  # fmt: skip
+            task.key, dict(task.hint), list(task.hint_dropped), name, dtime, solver.wall_time
+        )
     starts: dict[int, int] = {}
     dropped: list[int] = []
     for j, var in enumerate(built.starts):
@@ -224,9 +233,7 @@ def solve_component(task: ComponentTask) -> ComponentResult:
             starts[j] = solver.value(var)
         else:
             dropped.append(j)
-    return ComponentResult(
-        task.key, starts, dropped, name, solver.deterministic_time, solver.wall_time
-    )
+    return ComponentResult(task.key, starts, dropped, name, dtime, solver.wall_time)
 
 
 @dataclass
@@ -322,13 +329,14 @@ def solve_decomposed(
         report()
         return Solution(starts, sorted(dropped)), stats
 
-    # Two rounds: every candidate gets a share (by size) of 25% of the budget; then the
-    # components still setting the global makespan share the rest. The total is the budget in
-    # deterministic time, whatever the number of processes (they share the same cores).
+    # Two rounds: every candidate gets a share (by size) of 10% of the budget; then the
+    # components still above the makespan's floor share the rest, each solved alone under the
+    # exact residual capacity the others leave, minimising its worst night. The total is the
+    # budget in deterministic time, whatever the number of processes (they share the same cores).
     report()
     status: dict[int, str] = {}
     try:
-        for r_i, fraction in enumerate((0.25, 0.75)):
+        for r_i, fraction in enumerate((0.1, 0.9)):
             if r_i == 0:
                 todo = chosen
             else:
@@ -336,19 +344,21 @@ def solve_decomposed(
                 worst = max(spans.values())
                 if worst < max(spans_of(inst, starts), default=0):
                     break  # a component we cannot improve sets the makespan
-                todo = [
-                    k
-                    for k in chosen
-                    if spans[k] == worst
-                    and worst > max(global_lb, own_lbs[k])
-                    and status.get(k) != "OPTIMAL"
-                ]
+                # Every component above the floor the makespan cannot go below, not only the
+                # worst: the makespan drops only when all of them do.
+                floor = max(
+                    [global_lb]
+                    + [own_lbs[k] for k in chosen]
+                    + [spans[k] for k in chosen if status.get(k) == "OPTIMAL"]
+                )
+                todo = [k for k in chosen if spans[k] > floor and status.get(k) != "OPTIMAL"]
                 if not todo:
                     break
             if r_i == 0:
                 _round(
                     inst, groups, subs, own_lbs, todo, time_limit_s * fraction, starts,
                     dropped, conc, global_lb, seed, workers, processes, status, stats, report,
+                    span_only=True,
                 )  # fmt: skip
                 continue
             # One by one, smallest first; what a component leaves unused (it met its bound
@@ -359,7 +369,7 @@ def solve_decomposed(
                 share = left / (len(todo) - i)
                 used = _round(
                     inst, groups, subs, own_lbs, [k], share, starts, dropped, conc, global_lb,
-                    seed, workers, 1, status, stats, report,
+                    seed, workers, 1, status, stats, report, span_only=True,
                 )  # fmt: skip
                 left = max(0.0, left - used)
     except KeyboardInterrupt:
@@ -397,6 +407,7 @@ def _round(
     status: dict[int, str],
     stats: DecomposeStats,
     report: Callable[[], None],
+    span_only: bool = False,
 ) -> float:
     """Re-solve the components ``todo`` in parallel and merge what improves; returns the
     budget used, in seconds of deterministic time."""
@@ -427,6 +438,7 @@ def _round(
             seed=seed,
             workers=workers,
             target=max(global_lb, own_lbs[k]),
+            span_only=span_only,
         )
         for k in todo
     ]

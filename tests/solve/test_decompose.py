@@ -24,7 +24,7 @@ from stagger.solve.decompose import (
     solve_decomposed,
     sub_instance,
 )
-from stagger.solve.greedy import solve_greedy
+from stagger.solve.greedy import Solution, solve_greedy
 from stagger.validate import find_violations
 from tests.factories import make_policy, make_topology
 
@@ -104,6 +104,46 @@ def test_component_solve_respects_its_concurrency_profile() -> None:
         use = _usage(sub, res.starts)
         assert use[:half].max(initial=0) <= 2
         assert use[half:].max(initial=0) <= 1
+
+
+def test_span_only_solve_keeps_its_profile_and_never_worsens_the_makespan() -> None:
+    # Round two minimises the worst night alone, under the residual capacity the other
+    # components leave (here: the hint's own usage plus one, so the hint itself fits).
+    inst = _tight_instance()
+    g = max(components(inst), key=len)
+    sub = sub_instance(inst, g)
+    hint = solve_greedy(sub)
+    assert not hint.dropped
+    cap = _usage(sub, hint.starts) + 1
+    steps = []
+    lo = 0
+    for t in range(1, len(cap) + 1):
+        if t == len(cap) or cap[t] != cap[lo]:
+            steps.append((lo, t, int(cap[lo])))
+            lo = t
+    task = ComponentTask(0, sub, hint.starts, (), tuple(steps), 2.0, 0, 2, span_only=True)
+    res = solve_component(task)
+    assert res.status in ("OPTIMAL", "FEASIBLE")
+    assert not res.dropped
+    assert (_usage(sub, res.starts) <= cap).all()
+    assert max(night_spans(sub, Solution(res.starts))) <= max(night_spans(sub, hint))
+
+
+def test_decomposed_solve_keeps_a_binding_global_limit() -> None:
+    # Two task slots for the whole estate: every component's profile binds, in both rounds.
+    topo, pol = generate_dicts(EstateSpec(400, "balanced", "incremental", seed=3))
+    pol["limits"]["concurrent_jobs"] = 2
+    inst = compile_instance(Topology.model_validate(topo), Policy.model_validate(pol))
+    assert len(components(inst)) > 1
+    order = sorted(range(len(inst.jobs)), key=lambda j: (inst.jobs[j].duration, inst.jobs[j].vm))
+    start = solve_greedy(inst, order)
+    sol, stats = solve_decomposed(inst, start, time_limit_s=2.0, seed=0, workers=2, processes=1)
+    assert stats.solved
+    assert _usage(inst, sol.starts).max() <= 2
+    assert (len(sol.dropped), max(night_spans(inst, sol))) <= (
+        len(start.dropped),
+        max(night_spans(inst, start)),
+    )
 
 
 def test_decomposed_solve_keeps_the_global_limit() -> None:
