@@ -168,6 +168,20 @@ def test_inventory_rvtools_and_audit_table(tmp_path: Path) -> None:
     assert strict.exit_code == 3
 
 
+def _live(sim: Any) -> list[str]:
+    """--vcenter and its connection options for the simulator."""
+    return [
+        "--vcenter",
+        sim.host,
+        "--port",
+        str(sim.port),
+        "--user",
+        sim.user,
+        "--ca-file",
+        str(sim.ca_file),
+    ]
+
+
 def test_plan_straight_from_vcenter(sim: Any, tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(
@@ -179,14 +193,7 @@ def test_plan_straight_from_vcenter(sim: Any, tmp_path: Path) -> None:
         app,
         [
             "plan",
-            "--vcenter",
-            sim.host,
-            "--port",
-            str(sim.port),
-            "--user",
-            sim.user,
-            "--ca-file",
-            str(sim.ca_file),
+            *_live(sim),
             "-p",
             str(policy),
             "-o",
@@ -211,14 +218,7 @@ def test_plan_straight_from_vcenter(sim: Any, tmp_path: Path) -> None:
         [
             "check",
             str(out),
-            "--vcenter",
-            sim.host,
-            "--port",
-            str(sim.port),
-            "--user",
-            sim.user,
-            "--ca-file",
-            str(sim.ca_file),
+            *_live(sim),
         ],
         env={"STAGGER_VSPHERE_PASSWORD": sim.password},
     )
