@@ -15,7 +15,10 @@ couples them. It is reconciled by capacity sharing:
 Only components whose makespan exceeds both their own lower bound and the global lower bound
 can improve the plan (the makespan is the largest per-night span over all components), so only
 those are re-solved, the worst first; in the second round every one still above the bound, one
-at a time (its profile is then the exact residual capacity of the others' plans).
+at a time (its profile is then the exact residual capacity of the others' plans). Before
+both, round zero (:func:`_critical_first`) handles the components whose own bound is the
+floor: solved alone with every night capped at the floor, then the others are re-solved under
+profiles that give up the task slots they need (:func:`_squeeze_profiles`); all or nothing.
 
 The unit of work, :func:`solve_component`, is a pure function of a picklable
 :class:`ComponentTask` (instance slice, warm start, profile, deterministic budget, seed): it
@@ -40,6 +43,7 @@ from stagger.solve.cpsat import DTIME_PER_SECOND, CpSatModel, build_model, solve
 from stagger.solve.greedy import Solution
 
 ProgressFn = Callable[[int, float, float], None]
+CRITICAL_SHARE = 0.5  # of the budget left to rounds one and two when round zero runs
 Profile = tuple[tuple[int, int, int], ...]  # (start slot, end slot, capacity) steps
 
 
@@ -151,6 +155,7 @@ class ComponentTask:
     workers: int
     target: int = 0  # stop as soon as the component's makespan is at most this (a lower bound)
     span_only: bool = False  # minimise the worst night's span alone (not the sum of spans)
+    span_cap: int = 0  # if > 0: every night's span at most this (hard), else keep the hint
 
 
 class _StopAtTarget(cp_model.CpSolverSolutionCallback):
@@ -206,6 +211,8 @@ def solve_component(task: ComponentTask) -> ComponentResult:
     m = built.model
     if task.concurrency is not None:
         _add_profile(built, inst, task.concurrency)
+    if task.span_cap and all_present:
+        m.add(built.span_max <= task.span_cap)
     if task.span_only and all_present:
         m.minimize(built.span_max)
     else:
@@ -335,10 +342,26 @@ def solve_decomposed(
     # budget in deterministic time, whatever the number of processes (they share the same cores).
     report()
     status: dict[int, str] = {}
+    rest = time_limit_s
     try:
+        # Round zero: the components whose own bound is the floor, made room for (see
+        # _critical_first); half the budget, nominally.
+        floor0 = max([global_lb] + [own_lbs[k] for k in chosen])
+        critical = [k for k in chosen if own_lbs[k] == floor0]
+        if conc is not None and not dropped and critical:
+            rest = time_limit_s * CRITICAL_SHARE
+            z = 1 - CRITICAL_SHARE
+            _critical_first(
+                inst, groups, subs, critical, floor0, starts, conc,
+                (time_limit_s * 0.8 * z, time_limit_s * 0.2 * z),
+                seed, workers, processes, status, stats,
+            )  # fmt: skip
+            report()
         for r_i, fraction in enumerate((0.1, 0.9)):
             if r_i == 0:
-                todo = chosen
+                todo = [k for k in chosen if status.get(k) != "OPTIMAL"]
+                if not todo:
+                    continue
             else:
                 spans = {k: _score(subs[k], _local(groups[k], starts), 0)[1] for k in chosen}
                 worst = max(spans.values())
@@ -356,14 +379,14 @@ def solve_decomposed(
                     break
             if r_i == 0:
                 _round(
-                    inst, groups, subs, own_lbs, todo, time_limit_s * fraction, starts,
+                    inst, groups, subs, own_lbs, todo, rest * fraction, starts,
                     dropped, conc, global_lb, seed, workers, processes, status, stats, report,
                     span_only=True,
                 )  # fmt: skip
                 continue
             # One by one, smallest first; what a component leaves unused (it met its bound
             # early) goes to the next. Deterministic: CP-SAT reports deterministic time used.
-            left = time_limit_s * fraction
+            left = rest * fraction
             todo.sort(key=lambda k: (len(groups[k]), k))
             for i, k in enumerate(todo):
                 share = left / (len(todo) - i)
@@ -472,3 +495,132 @@ def _merge(
             starts[gj] = res.starts[j]
         else:
             dropped.add(gj)
+
+
+def _squeeze_profiles(
+    inst: Instance,
+    groups: list[list[int]],
+    starts: dict[int, int],
+    fixed: list[int],
+    cap: int,
+) -> dict[int, np.ndarray] | None:
+    """Capacity profiles for every component not in ``fixed`` such that, with the ``fixed``
+    components' plans, the global limit holds: where the plans together overflow ``cap``, the
+    others give up task slots in proportion to their use (largest users first for the rest);
+    the slack left elsewhere is shared evenly. Only components whose profile drops below their
+    current use anywhere are returned (the others keep their plans). None if the ``fixed``
+    components alone overflow ``cap``."""
+    others = [k for k in range(len(groups)) if k not in fixed]
+    if not others:
+        return {}
+    fixed_use = np.zeros(inst.horizon + 1, dtype=np.int64)
+    for k in fixed:
+        fixed_use += _usage(inst, starts, groups[k])
+    if (fixed_use > cap).any():
+        return None
+    use = {k: _usage(inst, starts, groups[k]) for k in others}
+    total = sum(use.values(), np.zeros_like(fixed_use))
+    over = np.maximum(fixed_use + total - cap, 0)
+    prof = {k: use[k] - over * use[k] // np.maximum(total, 1) for k in others}
+    rem = over - sum((use[k] - prof[k] for k in others), np.zeros_like(over))
+    for t in np.nonzero(rem > 0)[0]:
+        order = sorted(others, key=lambda k: (-int(prof[k][t]), k))
+        i = 0
+        while rem[t] > 0:  # ends: the others use at least rem[t] here (fixed_use <= cap)
+            k = order[i % len(order)]
+            if prof[k][t] > 0:
+                prof[k][t] -= 1
+                rem[t] -= 1
+            i += 1
+    slack = np.maximum(cap - fixed_use - total, 0)
+    share = slack // len(others)
+    extra = slack - share * len(others)
+    for i, k in enumerate(others):
+        prof[k] = prof[k] + share + (extra > i)
+    return {k: prof[k] for k in others if (prof[k] < use[k]).any()}
+
+
+def _critical_first(
+    inst: Instance,
+    groups: list[list[int]],
+    subs: dict[int, Instance],
+    critical: list[int],
+    floor: int,
+    starts: dict[int, int],
+    conc: int,
+    seconds: tuple[float, float],
+    seed: int,
+    workers: int,
+    processes: int,
+    status: dict[int, str],
+    stats: DecomposeStats,
+) -> float:
+    """The components whose own bound is the makespan's floor are the hard ones: solve each
+    alone, ignoring the global limit, to a plan with every night within ``floor``; then make
+    room for them: every other component whose task slots they need is re-solved under a
+    profile that gives those slots up (:func:`_squeeze_profiles`), within ``floor`` too. All
+    or nothing: unless every piece succeeds, the plan is left as it was. Returns the budget
+    used (seconds of deterministic time)."""
+    used = 0.0
+    cap = inst.resources[conc].capacity or 0
+    size = sum(len(groups[k]) for k in critical)
+    alone = ((0, inst.horizon + 1, cap),)  # the global limit itself, no other component
+    tasks = [
+        ComponentTask(
+            key=k,
+            inst=subs[k],
+            hint=_local(groups[k], starts),
+            hint_dropped=(),
+            concurrency=alone if natural_parallelism(subs[k]) > cap else None,
+            time_limit_s=max(0.5, seconds[0] * len(groups[k]) / size),
+            seed=seed,
+            workers=workers,
+            target=floor,
+            span_only=True,
+            span_cap=floor,
+        )
+        for k in critical
+    ]
+    new = dict(starts)
+    for res in _run(tasks, processes):
+        used += res.deterministic_time / DTIME_PER_SECOND
+        stats.solved.append((res.key, len(groups[res.key]), res.status))
+        if res.status not in ("OPTIMAL", "FEASIBLE") or res.dropped:
+            return used
+        for j, gj in enumerate(groups[res.key]):
+            new[gj] = res.starts[j]
+    profiles = _squeeze_profiles(inst, groups, new, critical, cap)
+    if profiles is None:
+        return used
+    if profiles:
+        size = sum(len(groups[k]) for k in profiles)
+        tasks = [
+            ComponentTask(
+                key=k,
+                inst=subs.get(k) or sub_instance(inst, groups[k]),
+                hint=_local(groups[k], new),
+                hint_dropped=(),
+                concurrency=_profile_steps(prof),
+                time_limit_s=max(0.5, seconds[1] * len(groups[k]) / size),
+                seed=seed,
+                workers=workers,
+                target=floor,
+                span_only=True,
+                span_cap=floor,
+            )
+            for k, prof in sorted(profiles.items())
+        ]
+        results = []
+        for res in _run(tasks, processes):
+            used += res.deterministic_time / DTIME_PER_SECOND
+            stats.solved.append((res.key, len(groups[res.key]), res.status))
+            if res.status not in ("OPTIMAL", "FEASIBLE") or res.dropped:
+                return used
+            results.append(res)
+        for res in results:
+            for j, gj in enumerate(groups[res.key]):
+                new[gj] = res.starts[j]
+    starts.update(new)
+    for k in critical:
+        status[k] = "OPTIMAL"  # at the floor: the makespan cannot go below it
+    return used

@@ -18,6 +18,9 @@ from stagger.solve.bounds import lower_bound
 from stagger.solve.cpsat import solve_cpsat
 from stagger.solve.decompose import (
     ComponentTask,
+    DecomposeStats,
+    _critical_first,
+    _squeeze_profiles,
     components,
     natural_parallelism,
     solve_component,
@@ -144,6 +147,67 @@ def test_decomposed_solve_keeps_a_binding_global_limit() -> None:
         len(start.dropped),
         max(night_spans(inst, start)),
     )
+
+
+def _full_instance() -> Instance:
+    topo, pol = generate_dicts(EstateSpec(400, "balanced", "full", seed=3))
+    pol["limits"]["concurrent_jobs"] = 6
+    return compile_instance(Topology.model_validate(topo), Policy.model_validate(pol))
+
+
+def test_squeeze_profiles_make_room_for_the_fixed_components() -> None:
+    # The largest component re-planned with twice its task slots overflows the global limit:
+    # the others' profiles give up exactly enough for every combination to fit again.
+    inst = _full_instance()
+    cap = next(r.capacity or 0 for r in inst.resources if r.kind == "concurrent")
+    groups = components(inst)
+    big = max(range(len(groups)), key=lambda k: len(groups[k]))
+    starts = dict(solve_greedy(inst).starts)
+    for j in groups[big][::2]:
+        starts[j] = max(0, starts[j] - 1)  # crowd it: the plan may now exceed the limit
+    profiles = _squeeze_profiles(inst, groups, starts, [big], cap)
+    total = _usage(inst, {j: starts[j] for j in groups[big]})
+    if total.max() > cap:
+        assert profiles is None  # no room to make
+        return
+    assert profiles is not None
+    for k, g in enumerate(groups):
+        if k == big:
+            continue
+        own = _usage(inst, {j: starts[j] for j in g if j in starts})
+        if k in profiles:
+            assert (profiles[k] < own).any()
+            total = total + profiles[k]
+        else:
+            total = total + own
+    assert (total <= cap).all()
+
+
+def test_critical_first_keeps_the_global_limit_and_reaches_the_floor_or_nothing() -> None:
+    inst = _full_instance()
+    cap = next(r.capacity or 0 for r in inst.resources if r.kind == "concurrent")
+    conc = next(r for r, res in enumerate(inst.resources) if res.kind == "concurrent")
+    groups = components(inst)
+    start = solve_greedy(inst)
+    assert not start.dropped
+    subs = {k: sub_instance(inst, g) for k, g in enumerate(groups)}
+    floor = max(lower_bound(s).makespan for s in subs.values())
+    critical = [k for k, s in subs.items() if lower_bound(s).makespan == floor]
+    starts = dict(start.starts)
+    status: dict[int, str] = {}
+    stats = DecomposeStats()
+    used = _critical_first(
+        inst, groups, subs, critical, floor, starts, conc, (2.0, 2.0), 0, 2, 1, status, stats
+    )
+    assert used > 0 and stats.solved
+    assert _usage(inst, starts).max() <= cap
+    assert set(starts) == set(range(len(inst.jobs)))
+    if all(status.get(k) == "OPTIMAL" for k in critical):
+        for k in critical:
+            local = {j: starts[gj] for j, gj in enumerate(groups[k])}
+            assert max(night_spans(subs[k], Solution(local))) <= floor
+    else:
+        assert starts == start.starts  # all or nothing
 
 
 def test_decomposed_solve_keeps_the_global_limit() -> None:
