@@ -39,7 +39,13 @@ from ortools.sat.python import cp_model
 
 from stagger.instance import Instance, Job, Resource
 from stagger.solve.bounds import lower_bound
-from stagger.solve.cpsat import DTIME_PER_SECOND, CpSatModel, build_model, solver_parameters
+from stagger.solve.cpsat import (
+    DTIME_PER_SECOND,
+    CpSatModel,
+    build_model,
+    extract_solution,
+    solver_parameters,
+)
 from stagger.solve.greedy import Solution
 
 ProgressFn = Callable[[int, float, float], None]
@@ -232,15 +238,8 @@ def solve_component(task: ComponentTask) -> ComponentResult:
         return ComponentResult(
             task.key, dict(task.hint), list(task.hint_dropped), name, dtime, solver.wall_time
         )
-    starts: dict[int, int] = {}
-    dropped: list[int] = []
-    for j, var in enumerate(built.starts):
-        p = built.present[j]
-        if isinstance(p, bool) or solver.boolean_value(p):
-            starts[j] = solver.value(var)
-        else:
-            dropped.append(j)
-    return ComponentResult(task.key, starts, dropped, name, dtime, solver.wall_time)
+    sol = extract_solution(solver, built)
+    return ComponentResult(task.key, sol.starts, sol.dropped, name, dtime, solver.wall_time)
 
 
 @dataclass
