@@ -442,10 +442,8 @@ def _round(
     if conc is not None:
         cap = inst.resources[conc].capacity
         slack = cap - _usage(inst, starts, list(range(len(inst.jobs))))
-        share = slack // len(todo)
-        extra = slack - share * len(todo)
-        for i, k in enumerate(todo):
-            prof = _usage(inst, starts, groups[k]) + share + (extra > i)
+        for k, share in zip(todo, _split_evenly(slack, len(todo)), strict=True):
+            prof = _usage(inst, starts, groups[k]) + share
             if int(prof.min()) < natural_parallelism(subs[k]):
                 profiles[k] = _profile_steps(prof)
 
@@ -496,6 +494,14 @@ def _merge(
             dropped.add(gj)
 
 
+def _split_evenly(slack: np.ndarray, n: int) -> list[np.ndarray]:
+    """Per-slot ``slack`` split into ``n`` shares that add up to it; the first ones get the
+    remainder, one slot each."""
+    share = slack // n
+    extra = slack - share * n
+    return [share + (extra > i) for i in range(n)]
+
+
 def _squeeze_profiles(
     inst: Instance,
     groups: list[list[int]],
@@ -532,10 +538,8 @@ def _squeeze_profiles(
                 rem[t] -= 1
             i += 1
     slack = np.maximum(cap - fixed_use - total, 0)
-    share = slack // len(others)
-    extra = slack - share * len(others)
-    for i, k in enumerate(others):
-        prof[k] = prof[k] + share + (extra > i)
+    for k, share in zip(others, _split_evenly(slack, len(others)), strict=True):
+        prof[k] = prof[k] + share
     return {k: prof[k] for k in others if (prof[k] < use[k]).any()}
 
 
