@@ -45,21 +45,13 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 runner = CliRunner()
 
 
+def _conn(sim: Any) -> list[str]:
+    """The simulator's port, user and CA options."""
+    return ["--port", str(sim.port), "--user", sim.user, "--ca-file", str(sim.ca_file)]
+
+
 def _vc_args(sim: Any, out: Path) -> list[str]:
-    return [
-        "inventory",
-        "vcenter",
-        "--server",
-        sim.host,
-        "--port",
-        str(sim.port),
-        "--user",
-        sim.user,
-        "--ca-file",
-        str(sim.ca_file),
-        "-o",
-        str(out),
-    ]
+    return ["inventory", "vcenter", "--server", sim.host, *_conn(sim), "-o", str(out)]
 
 
 def test_inventory_vcenter_with_raid_map(sim: Any, tmp_path: Path) -> None:
@@ -170,16 +162,7 @@ def test_inventory_rvtools_and_audit_table(tmp_path: Path) -> None:
 
 def _live(sim: Any) -> list[str]:
     """--vcenter and its connection options for the simulator."""
-    return [
-        "--vcenter",
-        sim.host,
-        "--port",
-        str(sim.port),
-        "--user",
-        sim.user,
-        "--ca-file",
-        str(sim.ca_file),
-    ]
+    return ["--vcenter", sim.host, *_conn(sim)]
 
 
 def test_plan_straight_from_vcenter(sim: Any, tmp_path: Path) -> None:
