@@ -25,7 +25,13 @@ class _Strict(BaseModel):
 
 
 class ScheduledJob(_Strict):
-    vm: str
+    vm: str = Field(description="The VM's unique name in the topology (may be disambiguated).")
+    vm_display_name: str | None = Field(
+        default=None, description="The VM's name in vCenter, when it differs from `vm`."
+    )
+    vm_moref: str | None = Field(default=None, description='vCenter managed object id "vm-N".')
+    vm_instance_uuid: str | None = None
+    vcenter: str | None = Field(default=None, description="vCenter server holding the VM.")
     host: str
     cluster: str | None = None
     datastores: list[str] = Field(default_factory=list)

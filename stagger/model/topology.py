@@ -97,10 +97,18 @@ class VM(_Strict):
         description='Fixed start: local "HH:MM" (first night it fits) or ISO local date-time.',
     )
     pinned: bool = Field(default=False, description="Keep this VM's start from the baseline.")
+    # Identity in vCenter: what backup software resolves. `name` may be disambiguated for
+    # people ("web01 (dc1/folder)"); exporters address the VM by these instead.
+    display_name: str | None = Field(
+        default=None,
+        description="The VM's name in vCenter when `name` was disambiguated (default: name).",
+    )
+    moref: str | None = Field(default=None, description='Managed object id, e.g. "vm-12158".')
+    instance_uuid: str | None = Field(default=None, description="vCenter instance UUID.")
     # Facts from inventory sources, used by `stagger audit`; the planner ignores them.
     id: str | None = Field(default=None, description="Source key, e.g. vCenter/VM moref or UUID.")
     datacenter: str | None = None
-    vcenter: str | None = None
+    vcenter: str | None = Field(default=None, description="vCenter server (normalised host name).")
     committed_gib: float | None = Field(default=None, ge=0)
     tools: ToolsStatus | None = None
     consolidation_needed: bool | None = None
@@ -109,6 +117,11 @@ class VM(_Strict):
     @property
     def size_gib(self) -> float:
         return sum(d.size_gib for d in self.disks)
+
+    @property
+    def vcenter_name(self) -> str:
+        """The name vCenter (and so the backup software) knows this VM by."""
+        return self.display_name or self.name
 
     @property
     def datastores(self) -> list[Name]:
