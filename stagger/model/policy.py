@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from stagger.model.text import Text
+
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*$"
 )
@@ -115,12 +117,12 @@ SCOPE_KINDS: tuple[ScopeKind, ...] = ("cluster", "host", "datastore", "raid_grou
 
 
 class Scope(_Strict):
-    cluster: str | None = None
-    host: str | None = None
-    datastore: str | None = None
-    raid_group: str | None = None
-    vm: str | None = None
-    tag: str | None = None
+    cluster: Text | None = None
+    host: Text | None = None
+    datastore: Text | None = None
+    raid_group: Text | None = None
+    vm: Text | None = None
+    tag: Text | None = None
     expand: Literal["hosts", "datastores", "raid_groups"] | None = Field(
         default=None,
         description="Widen to the hosts/datastores/RAID groups the matching VMs use.",
@@ -148,7 +150,7 @@ class Scope(_Strict):
 
 
 class Blackout(_Strict):
-    name: str = Field(min_length=1)
+    name: Text = Field(min_length=1)
     scope: Literal["global"] | Scope = "global"
     rrule: str | None = Field(default=None, description="RFC 5545 RRULE, local times.")
     dtstart: datetime | None = Field(

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from stagger.model.policy import Policy
+from stagger.model.text import Text
 from stagger.model.topology import Topology
 
 SCHEMA_VERSION = "stagger.schedule/1"
@@ -25,17 +26,17 @@ class _Strict(BaseModel):
 
 
 class ScheduledJob(_Strict):
-    vm: str = Field(description="The VM's unique name in the topology (may be disambiguated).")
-    vm_display_name: str | None = Field(
+    vm: Text = Field(description="The VM's unique name in the topology (may be disambiguated).")
+    vm_display_name: Text | None = Field(
         default=None, description="The VM's name in vCenter, when it differs from `vm`."
     )
-    vm_moref: str | None = Field(default=None, description='vCenter managed object id "vm-N".')
-    vm_instance_uuid: str | None = None
-    vcenter: str | None = Field(default=None, description="vCenter server holding the VM.")
-    host: str
-    cluster: str | None = None
-    datastores: list[str] = Field(default_factory=list)
-    raid_groups: list[str] = Field(default_factory=list)
+    vm_moref: Text | None = Field(default=None, description='vCenter managed object id "vm-N".')
+    vm_instance_uuid: Text | None = None
+    vcenter: Text | None = Field(default=None, description="vCenter server holding the VM.")
+    host: Text
+    cluster: Text | None = None
+    datastores: list[Text] = Field(default_factory=list)
+    raid_groups: list[Text] = Field(default_factory=list)
     start: AwareDatetime
     end: AwareDatetime
     duration_min: int = Field(ge=1)
@@ -44,8 +45,8 @@ class ScheduledJob(_Strict):
 
 
 class UnscheduledVM(_Strict):
-    vm: str
-    reason: str
+    vm: Text
+    reason: Text
 
 
 class Night(_Strict):

@@ -13,7 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Name = str
+from stagger.model.text import Text
+
+Name = Text
 
 
 class ReferenceProblem(ValueError):
@@ -32,7 +34,7 @@ class _Strict(BaseModel):
 
 class Cluster(_Strict):
     name: Name = Field(min_length=1)
-    datacenter: str | None = None
+    datacenter: Text | None = None
 
 
 class Host(_Strict):
@@ -45,8 +47,8 @@ class Host(_Strict):
 
 class Datastore(_Strict):
     name: Name = Field(min_length=1)
-    naa: str | None = Field(default=None, description="LUN canonical name of the VMFS extent.")
-    extents: list[str] = Field(default_factory=list, description="All extents' naa ids.")
+    naa: Text | None = Field(default=None, description="LUN canonical name of the VMFS extent.")
+    extents: list[Text] = Field(default_factory=list, description="All extents' naa ids.")
     capacity_gib: float | None = Field(default=None, ge=0)
     max_jobs: int | None = Field(
         default=None, ge=1, description="Overrides limits.per_datastore for this datastore."
@@ -66,12 +68,12 @@ class Disk(_Strict):
         default=None, description="Datastore holding the VMDK; unknown means 'plan by host only'."
     )
     size_gib: float = Field(gt=0)
-    label: str | None = None
-    file: str | None = Field(default=None, description='Backing file, e.g. "[DS-01] vm/vm.vmdk".')
+    label: Text | None = None
+    file: Text | None = Field(default=None, description='Backing file, e.g. "[DS-01] vm/vm.vmdk".')
 
 
 class Snapshot(_Strict):
-    name: str
+    name: Text
     created: datetime | None = None
     size_gib: float | None = Field(default=None, ge=0)
 
@@ -85,30 +87,30 @@ class VM(_Strict):
     name: Name = Field(min_length=1)
     host: Name
     disks: list[Disk] = Field(min_length=1)
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Text] = Field(default_factory=list)
     exclude: bool = Field(default=False, description="Give this VM no backup job.")
     template: bool = Field(default=False, description="Templates are never backed up.")
     power_state: Literal["on", "off", "suspended"] | None = None
     change_rate: float | None = Field(
         default=None, gt=0, le=1, description="Overrides throughput.change_rate for this VM."
     )
-    pin: str | None = Field(
+    pin: Text | None = Field(
         default=None,
         description='Fixed start: local "HH:MM" (first night it fits) or ISO local date-time.',
     )
     pinned: bool = Field(default=False, description="Keep this VM's start from the baseline.")
     # Identity in vCenter: what backup software resolves. `name` may be disambiguated for
     # people ("web01 (dc1/folder)"); exporters address the VM by these instead.
-    display_name: str | None = Field(
+    display_name: Text | None = Field(
         default=None,
         description="The VM's name in vCenter when `name` was disambiguated (default: name).",
     )
-    moref: str | None = Field(default=None, description='Managed object id, e.g. "vm-12158".')
-    instance_uuid: str | None = Field(default=None, description="vCenter instance UUID.")
+    moref: Text | None = Field(default=None, description='Managed object id, e.g. "vm-12158".')
+    instance_uuid: Text | None = Field(default=None, description="vCenter instance UUID.")
     # Facts from inventory sources, used by `stagger audit`; the planner ignores them.
-    id: str | None = Field(default=None, description="Source key, e.g. vCenter/VM moref or UUID.")
-    datacenter: str | None = None
-    vcenter: str | None = Field(default=None, description="vCenter server (normalised host name).")
+    id: Text | None = Field(default=None, description="Source key, e.g. vCenter/VM moref or UUID.")
+    datacenter: Text | None = None
+    vcenter: Text | None = Field(default=None, description="vCenter server (normalised host name).")
     committed_gib: float | None = Field(default=None, ge=0)
     tools: ToolsStatus | None = None
     consolidation_needed: bool | None = None
