@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import typer
 from rich.table import Table
 
-from stagger.atomic import write_text_atomic
-from stagger.cli.app import app, console, handle_errors
+from stagger.atomic import OutputSet, write_text_atomic
+from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.inventory import estate_from
-from stagger.exporters.jsoncsv import write_csv, write_json
-from stagger.exporters.registry import export_to, parse_spec
+from stagger.cli.outputs import commit, parse_export_spec
+from stagger.errors import InputError
+from stagger.exporters.jsoncsv import schedule_csv, schedule_json
+from stagger.exporters.registry import render
 from stagger.fmt import hm
 from stagger.model.policy import Policy
-from stagger.model.schedule import Schedule
+from stagger.model.schedule import Schedule, ScheduledJob
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, PlanResult, plan
 from stagger.sources.yamlfile import load_inputs, load_schedule, with_policy
-from stagger.validate import find_violations
+from stagger.validate import find_violations, makespan_min, validate
 
 
 def render_summary(result: PlanResult) -> None:
@@ -130,18 +133,22 @@ def plan_cmd(
     with handle_errors():
         if solver not in ("cpsat", "greedy"):
             raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
-        exports = [parse_spec(spec) for spec in export]
+        exports = [parse_export_spec(spec) for spec in export]
+        outputs = OutputSet()
+        # Refuse bad output paths before a long solve, and again when writing.
+        outputs.check([output, *([csv] if csv else []), *(out for _, out in exports)])
         if topology is not None and vcenter is None:
             topo, pol = load_inputs(topology, policy, raid_map)
         else:
             estate = estate_from(topology, vcenter, user, port, insecure, ca_file)
             topo, pol = with_policy(estate, policy, raid_map)
+        warn_if_empty(topo)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
         if baseline is not None:
             from stagger.whatif import replan
 
-            base = load_schedule(baseline)
+            base = load_baseline(baseline)
             with console.status("re-planning against the baseline..."):
                 stable = replan(topo, pol, base, opts, tolerance_min=tolerance)
             result = stable.plan
@@ -152,15 +159,36 @@ def plan_cmd(
             )
         else:
             result = run_plan(topo, pol, opts)
-        write_json(result.schedule, output)
+        outputs.add_text(output, schedule_json(result.schedule))
         if csv is not None:
-            write_csv(result.schedule, csv)
+            outputs.add_text(csv, schedule_csv(result.schedule))
         for fmt, out in exports:
-            export_to(result.schedule, fmt, out, trust=True)  # plan() already validated it
+            # plan() already validated the schedule against these very inputs.
+            outputs.add_text(out, render(result.schedule, fmt.name))
+        commit(outputs)
         render_summary(result)
-        console.print(f"wrote {output}" + (f" and {csv}" if csv else ""))
+        written = [output, *([csv] if csv else []), *(out for _, out in exports)]
+        console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
         if result.schedule.unscheduled:
             raise typer.Exit(2)
+
+
+def warn_if_empty(topology: Topology) -> None:
+    """An estate in which no VM needs a backup is almost always a wrong file or filter."""
+    need = sum(1 for v in topology.vms if v.needs_backup)
+    if need == 0:
+        err_console.print(
+            f"[yellow]warning:[/] no VM needs a backup ({len(topology.vms)} VMs, all templates"
+            " or excluded): the plan is empty",
+            highlight=False,
+        )
+
+
+def load_baseline(path: Path) -> Schedule:
+    """A previous schedule, checked against the inputs it embeds before anything trusts it."""
+    base = load_schedule(path)
+    validate(base, file=f"baseline {path}")
+    return base
 
 
 @app.command("validate")
@@ -184,7 +212,8 @@ def validate_cmd(
             raise typer.Exit(4)
         console.print(
             f"[green]valid[/]: {len(sched.jobs)} jobs, {len(sched.unscheduled)} unscheduled,"
-            f" makespan {hm(sched.makespan_min)}"
+            f" makespan {hm(makespan_min(sched, pol))}",
+            highlight=False,
         )
 
 
@@ -193,37 +222,63 @@ def show_cmd(
     schedule: Path = typer.Argument(..., help="Schedule JSON."),
     host: str | None = typer.Option(None, "--host", help="Only jobs on this host."),
     datastore: str | None = typer.Option(None, "--datastore", help="Only jobs on this datastore."),
+    raid_group: str | None = typer.Option(
+        None, "--raid-group", help="Only jobs on this RAID group."
+    ),
+    cluster: str | None = typer.Option(None, "--cluster", help="Only jobs in this cluster."),
+    vm: str | None = typer.Option(None, "--vm", help="Only this VM (name or vCenter name)."),
     night: int | None = typer.Option(None, "--night", help="Only this night (0 = first)."),
 ) -> None:
-    """Print a schedule as a table, optionally filtered."""
+    """Print a schedule as a table (times in the policy's zone), optionally filtered.
+
+    Exit codes: 0 shown, 1 bad input or a filter that matches no job.
+    """
     with handle_errors():
         sched = load_schedule(schedule)
-        jobs = [
-            j
-            for j in sched.jobs
-            if (host is None or j.host == host)
-            and (datastore is None or datastore in j.datastores)
-            and (night is None or j.night == night)
+        tz = sched.inputs.policy.tz
+        filters: list[tuple[str, object, Callable[[ScheduledJob], bool]]] = [
+            ("--host", host, lambda j: j.host == host),
+            ("--datastore", datastore, lambda j: datastore in j.datastores),
+            ("--raid-group", raid_group, lambda j: raid_group in j.raid_groups),
+            ("--cluster", cluster, lambda j: j.cluster == cluster),
+            ("--vm", vm, lambda j: vm in (j.vm, j.vm_display_name)),
+            ("--night", night, lambda j: j.night == night),
         ]
+        active = [(opt, value, keep) for opt, value, keep in filters if value is not None]
+        missed = {u.vm for u in sched.unscheduled if vm is not None and u.vm == vm}
+        for opt, value, keep in active:
+            if not any(keep(j) for j in sched.jobs) and not (opt == "--vm" and missed):
+                raise InputError(f"{value!r} matches no job in the schedule", field=opt)
+        jobs = [j for j in sched.jobs if all(keep(j) for _, _, keep in active)]
+        if active and not jobs and not missed:
+            given = " ".join(f"{opt} {value!r}" for opt, value, _ in active)
+            raise InputError(f"no job matches all of {given}", file=str(schedule))
         tbl = Table(
-            title=f"{schedule} ({len(jobs)} of {len(sched.jobs)} jobs)", title_justify="left"
+            title=f"{schedule} ({len(jobs)} of {len(sched.jobs)} jobs, {tz.key})",
+            title_justify="left",
         )
-        for c in ("vm", "host", "datastores", "raid groups", "start", "end", "min", "GiB"):
+        for c in ("night", "date", "vm", "host", "datastores", "raid groups", "start", "end"):
             tbl.add_column(c)
+        tbl.add_column("min", justify="right")
+        tbl.add_column("GiB", justify="right")
         for j in jobs:
+            start, end = j.start.astimezone(tz), j.end.astimezone(tz)
             tbl.add_row(
+                str(j.night),
+                f"{start:%a %Y-%m-%d}",
                 j.vm,
                 j.host,
                 ", ".join(j.datastores),
                 ", ".join(j.raid_groups),
-                f"{j.start:%a %H:%M}",
-                f"{j.end:%H:%M}",
+                f"{start:%H:%M}",
+                f"{end:%H:%M}" + (f" {end:%a}" if end.date() != start.date() else ""),
                 str(j.duration_min),
                 f"{j.size_gib:,.0f}",
             )
         console.print(tbl)
         for u in sched.unscheduled:
-            console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}", highlight=False)
+            if vm is None or u.vm == vm:
+                console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}", highlight=False)
 
 
 @app.command("schema")
