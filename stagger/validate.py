@@ -3,23 +3,31 @@
 It recomputes windows and blackouts with :mod:`stagger.calendar` and job sizes with
 :mod:`stagger.jobs`, and works in absolute datetimes. It never looks at the solvers' slots or
 model, so a bug in the encoding cannot hide from it.
+
+Besides the rules, every field an exporter or a report reads is checked against the inputs
+(a schedule is a file anyone can edit): the time zone and cycle start, each job's host,
+cluster, datastores, RAID groups, vCenter identity and size, the list of nights (re-derived
+from the policy's window) and every makespan (recomputed from the jobs' end times).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InvalidScheduleError
-from stagger.jobs import job_minutes
+from stagger.jobs import job_minutes, job_size_gib
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob
-from stagger.model.topology import Topology
+from stagger.model.topology import VM, Topology, TopologyIndex
 from stagger.scope import affected_vms
 
 _EPS_MIN = 1e-6
+# The planner stores job sizes rounded to 3 decimals (MiB precision).
+_EPS_GIB = 1e-3
 
 
 def _iso(t: datetime) -> str:
@@ -63,9 +71,127 @@ def _capacity_violations(
     return out
 
 
-def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> list[str]:
+def night_makespans_min(schedule: Schedule, policy: Policy) -> list[int]:
+    """Per window occurrence of ``policy``: minutes from the window's opening to the end of the
+    last job that lies in it (0 for a night without jobs), from the jobs' absolute times."""
+    occurrences = window_occurrences(policy)
+    spans = [0] * len(occurrences)
+    for job in schedule.jobs:
+        start, end = job.start.astimezone(UTC), job.end.astimezone(UTC)
+        occ = next((o for o in occurrences if o.start <= start and end <= o.end), None)
+        if occ is not None:
+            minutes = (end - occ.start).total_seconds() / 60
+            spans[occ.index] = max(spans[occ.index], math.ceil(minutes - _EPS_MIN))
+    return spans
+
+
+def makespan_min(schedule: Schedule, policy: Policy) -> int:
+    """The worst night's makespan, recomputed (never the value stored in the file)."""
+    return max(night_makespans_min(schedule, policy), default=0)
+
+
+def _header_violations(schedule: Schedule, policy: Policy) -> list[str]:
+    out = []
+    if schedule.timezone != policy.timezone:
+        out.append(
+            f"timezone {schedule.timezone!r} but the policy's time zone is {policy.timezone!r}"
+        )
+    if schedule.cycle_start != policy.cycle.start:
+        out.append(
+            f"cycle_start {schedule.cycle_start} but the policy's cycle starts {policy.cycle.start}"
+        )
+    return out
+
+
+def _night_violations(schedule: Schedule, policy: Policy) -> list[str]:
+    """``nights`` and the makespans must be what the policy and the jobs say they are."""
+    out = []
+    occurrences = window_occurrences(policy)
+    spans = night_makespans_min(schedule, policy)
+    if len(schedule.nights) != len(occurrences):
+        out.append(
+            f"nights: {len(schedule.nights)} listed, the policy's cycle has {len(occurrences)}"
+        )
+    for occ, night, span in zip(occurrences, schedule.nights, spans, strict=False):
+        mine = [j for j in schedule.jobs if j.night == occ.index]
+        last = max((j.end.astimezone(UTC) for j in mine), default=None)
+        where = f"night {night.index}"
+        if night.index != occ.index:
+            out.append(f"{where}: listed at position {occ.index}")
+            continue
+        if night.date != occ.date:
+            out.append(f"{where}: date {night.date}, the policy's window opens {occ.date}")
+        if (
+            night.window_start.astimezone(UTC) != occ.start
+            or night.window_end.astimezone(UTC) != occ.end
+        ):
+            out.append(
+                f"{where}: window {_iso(night.window_start)} to {_iso(night.window_end)}, the"
+                f" policy's is {_iso(occ.start.astimezone(policy.tz))} to"
+                f" {_iso(occ.end.astimezone(policy.tz))}"
+            )
+        if night.jobs != len(mine):
+            out.append(f"{where}: says {night.jobs} jobs, the schedule has {len(mine)}")
+        stored_last = night.last_end.astimezone(UTC) if night.last_end else None
+        if stored_last != last:
+            shown = _iso(last.astimezone(policy.tz)) if last else "none"
+            out.append(f"{where}: last_end differs from its last job's end ({shown})")
+        if night.makespan_min != span:
+            out.append(f"{where}: makespan_min {night.makespan_min}, the jobs give {span}")
+    worst = max(spans, default=0)
+    if schedule.makespan_min != worst:
+        out.append(f"makespan_min {schedule.makespan_min}, the jobs give {worst}")
+    return out
+
+
+def _job_field_violations(
+    job: ScheduledJob, vm: VM, idx: TopologyIndex, policy: Policy
+) -> list[str]:
+    """Fields the exporters print or address VMs by, against the topology."""
+    out = []
+    cluster = idx.cluster_of(vm)
+    if job.cluster != cluster:
+        out.append(f"job {job.vm}: cluster is {job.cluster}, the topology says {cluster}")
+    identity = {
+        "vm_display_name": vm.vcenter_name,
+        "vm_moref": vm.moref,
+        "vm_instance_uuid": vm.instance_uuid,
+        "vcenter": vm.vcenter,
+    }
+    for name, expected in identity.items():
+        value = getattr(job, name)
+        # Unset is allowed (exporters then use what the topology says); a value must match.
+        if value is not None and value != expected:
+            out.append(f"job {job.vm}: {name} is {value!r}, the topology says {expected!r}")
+    size = job_size_gib(vm, policy)
+    if abs(job.size_gib - size) > _EPS_GIB * max(1.0, size):
+        out.append(f"job {job.vm}: size_gib {job.size_gib:g}, the topology gives {size:.3f}")
+    return out
+
+
+def _unscheduled_violations(schedule: Schedule, idx: TopologyIndex) -> list[str]:
+    out = []
+    seen: set[str] = set()
+    for u in schedule.unscheduled:
+        if u.vm in seen:
+            out.append(f"unscheduled vm {u.vm}: listed more than once")
+        seen.add(u.vm)
+        if not u.reason.strip():
+            out.append(f"unscheduled vm {u.vm}: no reason given")
+        vm = idx.vms.get(u.vm)
+        if vm is not None and not vm.needs_backup:
+            out.append(f"unscheduled vm {u.vm}: VM is excluded or a template and needs no job")
+    return out
+
+
+def find_violations(
+    schedule: Schedule, topology: Topology, policy: Policy, *, rules: bool = True
+) -> list[str]:
+    """Every broken rule and every field that disagrees with the inputs. ``rules=False``
+    (``export --trust``) skips the costly rule checks (job lengths, blackouts, capacities) but
+    never the checks of fields the exporters read."""
     idx = topology.index()
-    out: list[str] = []
+    out: list[str] = _header_violations(schedule, policy)
     occurrences = window_occurrences(policy)
     need = {v.name for v in topology.vms if v.needs_backup}
     seen: set[str] = set()
@@ -88,6 +214,7 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
         seen.add(job.vm)
         if job.host != vm.host:
             out.append(f"job {job.vm}: host is {job.host}, the topology says {vm.host}")
+        out += _job_field_violations(job, vm, idx, policy)
         if set(job.datastores) != set(vm.datastores):
             out.append(
                 f"job {job.vm}: datastores {sorted(job.datastores)} differ from the topology's"
@@ -104,7 +231,7 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
                 f"job {job.vm}: duration_min {job.duration_min} but end - start is {length:g}"
             )
         required = job_minutes(vm, policy)
-        if length + _EPS_MIN < required:
+        if rules and length + _EPS_MIN < required:
             out.append(f"job {job.vm}: lasts {length:g} min, the backup needs {required:.1f} min")
         occ = next((o for o in occurrences if o.start <= job.start and job.end <= o.end), None)
         if occ is None:
@@ -115,7 +242,7 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
             out.append(f"job {job.vm}: lies in night {occ.index}, marked night {job.night}")
 
     jobs_by_vm = {j.vm: j for j in jobs}
-    for b in policy.blackouts:
+    for b in policy.blackouts if rules else []:
         intervals = blackout_intervals(b, policy)
         if not intervals:
             continue
@@ -132,7 +259,7 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
                     break
 
     groups: dict[tuple[str, str], list[ScheduledJob]] = defaultdict(list)
-    for job in jobs:
+    for job in jobs if rules else []:
         vm = idx.vms.get(job.vm)
         if vm is None:
             continue
@@ -151,11 +278,13 @@ def find_violations(schedule: Schedule, topology: Topology, policy: Policy) -> l
             cap = idx.raid_groups[name].max_jobs or limits.per_raid_group
         if len(members) > cap:
             out += _capacity_violations(f"{kind.replace('_', ' ')} {name}", members, cap, tz)
-    if limits.concurrent_jobs and len(schedule.jobs) > limits.concurrent_jobs:
+    if rules and limits.concurrent_jobs and len(schedule.jobs) > limits.concurrent_jobs:
         out += _capacity_violations(
             "concurrent jobs (backup proxy task slots)", jobs, limits.concurrent_jobs, tz
         )
 
+    out += _night_violations(schedule, policy)
+    out += _unscheduled_violations(schedule, idx)
     unscheduled = {u.vm for u in schedule.unscheduled}
     for name in sorted(unscheduled & seen):
         out.append(f"vm {name}: listed both as scheduled and as unscheduled")
@@ -172,11 +301,12 @@ def validate(
     policy: Policy | None = None,
     *,
     file: str | None = None,
+    rules: bool = True,
 ) -> None:
     """Raise :class:`InvalidScheduleError` listing every broken rule; default inputs are the
     ones the schedule was planned from."""
     topo = topology if topology is not None else schedule.inputs.topology
     pol = policy if policy is not None else schedule.inputs.policy
-    violations = find_violations(schedule, topo, pol)
+    violations = find_violations(schedule, topo, pol, rules=rules)
     if violations:
         raise InvalidScheduleError(violations, file=file)

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from stagger.errors import InvalidScheduleError
-from stagger.model.schedule import Schedule
+from stagger.model.schedule import Schedule, UnscheduledVM
 from stagger.planner import plan
-from stagger.validate import find_violations, validate
+from stagger.validate import find_violations, makespan_min, night_makespans_min, validate
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology
 
 
@@ -106,3 +106,43 @@ def test_concurrent_limit(planned: tuple) -> None:
     capped = make_policy(limits={"concurrent_jobs": 1})
     v = find_violations(s, topo, capped)
     assert any(x.startswith("concurrent jobs (backup proxy task slots): 2 jobs") for x in v)
+
+
+def test_unscheduled_entries_are_checked(planned: tuple) -> None:
+    s, topo, policy = planned
+    bad = s.model_copy(deep=True)
+    gone = bad.jobs.pop()
+    bad.unscheduled = [
+        UnscheduledVM(vm=gone.vm, reason=" "),
+        UnscheduledVM(vm=gone.vm, reason="too big"),
+    ]
+    v = find_violations(bad, topo, policy)
+    assert f"unscheduled vm {gone.vm}: no reason given" in v
+    assert f"unscheduled vm {gone.vm}: listed more than once" in v
+    excluded = topo.model_copy(deep=True)
+    next(vm for vm in excluded.vms if vm.name == gone.vm).exclude = True
+    v = find_violations(bad, excluded, policy)
+    assert any("excluded or a template and needs no job" in x for x in v)
+
+
+def test_recomputed_makespans_and_nights(planned: tuple) -> None:
+    s, topo, policy = planned
+    assert makespan_min(s, policy) == s.makespan_min
+    assert night_makespans_min(s, policy) == [n.makespan_min for n in s.nights]
+    last = max(s.jobs, key=lambda j: j.end)
+    late = _shift(s, last.vm, 5)  # keeps the rules, ends its night 5 minutes later
+    v = find_violations(late, topo, policy)
+    assert f"makespan_min {s.makespan_min}, the jobs give {s.makespan_min + 5}" in v, v
+    assert any("last_end differs" in x for x in v), v
+    fewer = s.model_copy(deep=True)
+    fewer.nights = fewer.nights[:-1]
+    v = find_violations(fewer, topo, policy)
+    assert f"nights: {len(fewer.nights)} listed, the policy's cycle has {len(s.nights)}" in v
+
+
+def test_rules_false_keeps_field_checks(planned: tuple) -> None:
+    s, topo, policy = planned
+    late = _shift(s, "a", 12 * 60)
+    late.timezone = "America/New_York"
+    fields_only = find_violations(late, topo, policy, rules=False)
+    assert any(x.startswith("timezone 'America/New_York'") for x in fields_only)

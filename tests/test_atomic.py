@@ -1,0 +1,85 @@
+"""stagger.atomic: all-or-none output sets, leftovers of killed runs, SIGKILL mid-write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stagger import atomic
+from stagger.atomic import TEMP_SUFFIX, OutputPathError, OutputSet, clean_leftovers
+
+
+def test_failing_rename_restores_earlier_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the second rename fails after the first target was replaced."""
+    first, second = tmp_path / "a.json", tmp_path / "b.csv"
+    first.write_text("old a")
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky(src: object, dst: object) -> None:
+        if str(dst) == str(second):
+            raise OSError(28, "No space left on device")
+        calls["n"] += 1
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic.os, "replace", flaky)
+    outputs = OutputSet()
+    outputs.add_text(first, "new a")
+    outputs.add_text(second, "new b")
+    with pytest.raises(OutputPathError, match="No space left"):
+        outputs.commit()
+    monkeypatch.undo()
+    assert calls["n"] >= 2  # a.json was replaced, then put back
+    assert first.read_text() == "old a" and not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_new_target_removed_when_a_later_one_fails(tmp_path: Path) -> None:
+    outputs = OutputSet()
+    outputs.add_text(tmp_path / "a.json", "a")
+    outputs.add_text(Path("/proc") / "stagger-cannot-exist.txt", "b")
+    with pytest.raises(OutputPathError, match="cannot write output"):
+        outputs.commit()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_parent_is_an_error_not_created(tmp_path: Path) -> None:
+    with pytest.raises(OutputPathError, match="does not exist"):
+        atomic.write_text_atomic(tmp_path / "no" / "where.txt", "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+_WRITER = """
+import sys, time
+from stagger.atomic import atomic_open
+with atomic_open(sys.argv[1]) as fh:
+    fh.write("partial " * 10000)
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_sigkill_mid_write_leaves_no_partial_target_and_next_run_cleans(tmp_path: Path) -> None:
+    target = tmp_path / "schedule.json"
+    target.write_text("the previous plan")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert target.read_text() == "the previous plan"
+    temps = [p for p in tmp_path.iterdir() if p.name.endswith(TEMP_SUFFIX)]
+    assert len(temps) == 1 and str(proc.pid) in temps[0].name
+    assert clean_leftovers(tmp_path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["schedule.json"]
