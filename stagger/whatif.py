@@ -99,8 +99,10 @@ def parse_grow(texts: list[str]) -> list[float]:
                 value = float(p)
             except ValueError:
                 raise InputError(f"'{part}' is not a percentage", obj="--grow") from None
-            if value <= -100:
-                raise InputError(f"'{part}' would shrink VMs to nothing", obj="--grow")
+            if not 0 <= value < float("inf"):  # also refuses nan
+                raise InputError(
+                    f"{part.strip()!r} is not a growth (a percentage >= 0)", obj="--grow"
+                )
             out.append(value)
     return out
 
@@ -356,10 +358,11 @@ class MovedJob:
 @dataclass
 class Diff:
     added: list[ScheduledJob]
-    removed: list[str]
+    removed: list[str]  # had a job, and no longer needs one (removed, excluded, a template)
     moved: list[MovedJob]
     unchanged: int
-    unscheduled: list[UnscheduledVM]  # VMs without a job in the new schedule
+    unscheduled: list[UnscheduledVM]  # VMs that need a job and got none in the new schedule
+    dropped: list[str]  # the unscheduled that had a job in the old schedule
     old_makespan_min: int
     new_makespan_min: int
 
@@ -433,13 +436,17 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
             else:
                 reasons.append("re-planned to keep every VM within the window")
         moved.append(MovedJob(vm, oj.start, oj.end, nj.start, nj.end, "; ".join(reasons)))
-    removed = sorted(vm for vm in old_jobs if vm not in new_jobs)
+    # A VM that lost its job because it no longer fits is unscheduled, not removed: it still
+    # needs a backup and the admin must act on it.
+    unscheduled_now = {u.vm for u in new.unscheduled}
+    removed = sorted(vm for vm in old_jobs if vm not in new_jobs and vm not in unscheduled_now)
     return Diff(
         added=[new_jobs[vm] for vm in sorted(fresh)],
         removed=removed,
         moved=moved,
         unchanged=unchanged,
         unscheduled=list(new.unscheduled),
+        dropped=sorted(vm for vm in old_jobs if vm in unscheduled_now),
         old_makespan_min=old.makespan_min,
         new_makespan_min=new.makespan_min,
     )

@@ -257,15 +257,20 @@ def show_cmd(
             title=f"{schedule} ({len(jobs)} of {len(sched.jobs)} jobs, {tz.key})",
             title_justify="left",
         )
-        for c in ("night", "date", "vm", "host", "datastores", "raid groups", "start", "end"):
+        # Times and numbers never wrap; long names and lists do.
+        for c in ("night", "date"):
+            tbl.add_column(c, no_wrap=True)
+        for c in ("vm", "host", "datastores", "raid groups"):
             tbl.add_column(c)
-        tbl.add_column("min", justify="right")
-        tbl.add_column("GiB", justify="right")
+        for c in ("start", "end"):
+            tbl.add_column(c, no_wrap=True)
+        tbl.add_column("min", justify="right", no_wrap=True)
+        tbl.add_column("GiB", justify="right", no_wrap=True)
         for j in jobs:
             start, end = j.start.astimezone(tz), j.end.astimezone(tz)
             tbl.add_row(
                 str(j.night),
-                f"{start:%a %Y-%m-%d}",
+                f"{start:%a %d %b}",
                 j.vm,
                 j.host,
                 ", ".join(j.datastores),

@@ -7,9 +7,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, handle_errors
 from stagger.cli.inventory import estate_from
-from stagger.exporters.jsoncsv import write_csv, write_json
+from stagger.cli.outputs import commit
+from stagger.cli.plan import load_baseline
+from stagger.errors import InputError
+from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
 from stagger.model.policy import Policy
@@ -40,7 +44,8 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
     s = result.stats
     console.print(
         f"[bold]{'fits' if diff.fits else 'does NOT fit'}[/]: {len(diff.added)} added,"
-        f" {len(diff.removed)} removed, {len(diff.moved)} moved, {diff.unchanged} unchanged;"
+        f" {len(diff.removed)} removed, {len(diff.moved)} moved, {diff.unchanged} unchanged,"
+        f" {len(diff.unscheduled)} unscheduled;"
         f" makespan {hm(diff.old_makespan_min)} -> {hm(diff.new_makespan_min)}"
         f" (total shift {hm(s.shift_slots * result.plan.instance.slot_minutes)})",
         highlight=False,
@@ -61,8 +66,10 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         console.print(t)
     for vm in diff.removed:
         console.print(f"removed {vm}", highlight=False)
+    dropped = set(diff.dropped)
     for u in diff.unscheduled:
-        console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}", highlight=False)
+        had = " (it had a job in the baseline)" if u.vm in dropped else ""
+        console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}{had}", highlight=False)
 
 
 def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
@@ -77,13 +84,20 @@ def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
         console.print(f"  - {rule.text}", highlight=False)
 
 
+def _targets(output: Path | None, csv: Path | None) -> list[Path]:
+    return [p for p in (output, csv) if p is not None]
+
+
 def _write(schedule: Schedule, output: Path | None, csv: Path | None) -> None:
+    """The new schedule and its CSV, both or neither."""
+    outputs = OutputSet()
     if output is not None:
-        write_json(schedule, output)
+        outputs.add_text(output, schedule_json(schedule))
     if csv is not None:
-        write_csv(schedule, csv)
-    if output or csv:
-        console.print("wrote " + " and ".join(str(p) for p in (output, csv) if p))
+        outputs.add_text(csv, schedule_csv(schedule))
+    if outputs.items:
+        commit(outputs)
+        console.print("wrote " + " and ".join(str(p) for p in _targets(output, csv)))
 
 
 @app.command("whatif")
@@ -113,9 +127,10 @@ def whatif_cmd(
     Exit codes: 0 everything fits, 1 bad input, 2 some VMs do not fit.
     """
     with handle_errors():
+        OutputSet().check(_targets(output, csv))
         topo = load_topology(topology)
         pol = load_policy(policy)
-        base = load_schedule(baseline)
+        base = load_baseline(baseline)
         changes = Changes(
             add=load_added_vms(add) if add else [],
             remove=list(remove),
@@ -126,6 +141,9 @@ def whatif_cmd(
         steps = parse_grow(grow)
         opts = PlanOptions(time_limit_s=time_limit, seed=seed, workers=workers)
         if len(steps) > 1:
+            if output or csv:
+                # A growth table has one plan per step: which one would be written is unclear.
+                raise InputError("-o/--csv need a single --grow step", field="--grow")
             _grow_table(topo, pol, base, changes, steps, opts, tolerance)
             return
         changes.grow_pct = steps[0] if steps else None
@@ -230,6 +248,7 @@ def check_cmd(
     Exit codes: 0 nothing drifted (or -o wrote a complete repair), 1 bad input, 2 drift found.
     """
     with handle_errors():
+        OutputSet().check(_targets(output, csv))
         sched = load_schedule(schedule)
         topo = estate_from(topology, vcenter, user, port, insecure, ca_file)
         if raid_map is not None:
