@@ -128,7 +128,8 @@ def plan_cmd(
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
-    Exit codes: 0 every VM planned, 1 bad input, 2 planned with unscheduled VMs.
+    Exit codes: 0 every VM planned, 1 bad input, 2 planned with unscheduled VMs, 4 the
+    --baseline disagrees with its inputs, 64 usage error.
     """
     with handle_errors():
         if solver not in ("cpsat", "greedy"):
