@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
@@ -90,7 +91,10 @@ def handle_errors() -> Iterator[None]:
     except StaggerError as exc:
         if state["debug"]:
             traceback.print_exc(file=sys.stderr)
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message may quote a name or an option value: never read it as Rich markup.
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

@@ -12,6 +12,7 @@ from stagger.cli.outputs import commit
 from stagger.errors import InputError
 from stagger.exporters.registry import ExportOptions, formats, get_format, render
 from stagger.model.schedule import ScheduleInputs
+from stagger.scope import check_scopes
 from stagger.sources.yamlfile import load_policy, load_schedule, load_topology
 from stagger.validate import validate
 
@@ -101,6 +102,12 @@ def export_cmd(
         sched = load_schedule(schedule)
         topo = load_topology(topology) if topology else sched.inputs.topology
         pol = load_policy(policy) if policy else sched.inputs.policy
+        if topology or policy:
+            try:
+                check_scopes(pol, topo)  # the policy's blackouts name objects of this estate
+            except InputError as exc:
+                exc.file = str(policy or schedule)
+                raise
         used = (
             f"topology {topology}" if topology else "the topology embedded in the schedule",
             f"policy {policy}" if policy else "the policy embedded in the schedule",

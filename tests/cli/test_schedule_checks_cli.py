@@ -211,3 +211,20 @@ def test_whatif_and_plan_refuse_an_invalid_baseline(
     )
     assert res.exit_code == 4 and "baseline" in res.output, res.output
     assert not out.exists()
+
+
+def test_export_policy_naming_unknown_objects_is_bad_input(
+    minimal_paths: tuple[Path, Path], planned: Path, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        minimal_paths[1].read_text() + "  - {name: x, scope: {host: esx99}, start: "
+        '"2026-12-01T22:00", end: "2026-12-01T23:00"}\n'
+    )
+    out = tmp_path / "out.conf"
+    res = runner.invoke(
+        app, ["export", str(planned), "-f", "bacula", "-o", str(out), "-p", str(policy)]
+    )
+    assert res.exit_code == 1, res.output
+    assert str(policy) in _one_error_line(res.output) and "esx99" in res.output
+    assert not out.exists()

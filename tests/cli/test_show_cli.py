@@ -135,3 +135,10 @@ def test_whatif_growth_table_refuses_outputs(
     res = runner.invoke(app, [*args, "-o", str(out)])
     assert res.exit_code == 1 and "single --grow step" in res.output, res.output
     assert not out.exists()
+
+
+def test_error_line_quoting_markup_is_text(planned: Path) -> None:
+    """A filter value (or a name) in an error line is printed as text, not as Rich markup."""
+    res = runner.invoke(app, ["show", str(planned), "--vm", "[/x][bold]"])
+    assert res.exit_code == 1, res.output
+    assert "'[/x][bold]' matches no job" in res.output
