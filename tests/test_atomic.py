@@ -6,9 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stagger import atomic
 from stagger.atomic import TEMP_SUFFIX, OutputPathError, OutputSet, clean_leftovers
@@ -83,3 +86,57 @@ def test_sigkill_mid_write_leaves_no_partial_target_and_next_run_cleans(tmp_path
     assert len(temps) == 1 and str(proc.pid) in temps[0].name
     assert clean_leftovers(tmp_path) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["schedule.json"]
+
+
+_KINDS = ["new", "existing", "parent is a file", "target is a folder", "missing parent", "proc"]
+_NAMES = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
+    min_size=1,
+    max_size=30,
+).filter(lambda n: n not in (".", "..") and len(n.encode()) < 200)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_NAMES, st.sampled_from(_KINDS), st.binary(max_size=200)),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_output_set_is_all_or_none(outputs: list[tuple[str, str, bytes]]) -> None:
+    """Whatever the names and whichever outputs are bad, a commit writes all or nothing and
+    leaves no temporary behind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "a-file").write_bytes(b"")
+        (root / "folder").mkdir()
+        batch = OutputSet()
+        before: dict[Path, bytes | None] = {}
+        for i, (name, kind, data) in enumerate(outputs):
+            target = {
+                "new": root / "folder" / name,
+                "existing": root / "folder" / name,
+                "parent is a file": root / "a-file" / name,
+                "target is a folder": root / f"dir{i}",
+                "missing parent": root / "missing" / name,
+                "proc": Path("/proc") / f"stagger-{i}-{os.getpid()}",
+            }[kind]
+            if kind == "existing":
+                target.write_bytes(b"old " + data)
+            if kind == "target is a folder":
+                target.mkdir()
+            before[target] = target.read_bytes() if target.is_file() else None
+            batch.add_bytes(target, data)
+        good = all(kind in ("new", "existing") for _, kind, _ in outputs)
+        if good:
+            batch.commit()
+        else:
+            with pytest.raises(OutputPathError):
+                batch.commit()
+        for (target, old), (_, _, data) in zip(before.items(), outputs, strict=True):
+            now = target.read_bytes() if target.is_file() else None
+            assert now == (data if good else old)
+        leftovers = [p for p in root.rglob("*") if p.name.endswith(TEMP_SUFFIX)]
+        assert leftovers == [] and not (root / "missing").exists()
