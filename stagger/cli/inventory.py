@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from stagger.atomic import write_text_atomic
+from stagger.atomic import check_target, write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit
 from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.errors import InputError
@@ -139,6 +139,7 @@ def inventory_vcenter(
     with handle_errors():
         from stagger.sources.vcenter import load_vcenter
 
+        check_target(output)  # before the retrieval, not after it
         opts = vcenter_options(server, port, user, insecure, ca_file, timeout)
         inv = load_vcenter(opts)
         _warn(inv.warnings)
@@ -164,6 +165,7 @@ def inventory_rvtools(
     with handle_errors():
         from stagger.sources.rvtools import load_rvtools
 
+        check_target(output)
         inv = load_rvtools(path, strict=strict)
         _warn(inv.warnings)
         topo = _with_raid_map(inv.topology, raid_map)

@@ -207,3 +207,15 @@ def test_plan_straight_from_vcenter(sim: Any, tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "still match the estate" in res.output
+
+
+def test_inventory_output_path_checked_before_reading(tmp_path: Path) -> None:
+    """A bad -o is bad input (exit 1) found before any retrieval, not after it."""
+    out = tmp_path / "missing" / "t.yaml"
+    port = _harness().free_port()
+    args = ["inventory", "vcenter", "--server", "127.0.0.1", "--port", str(port), "--user", "u"]
+    res = runner.invoke(app, [*args, "-o", str(out)], env={"STAGGER_VSPHERE_PASSWORD": "p"})
+    assert res.exit_code == 1 and "does not exist" in res.output, res.output
+    res = runner.invoke(app, ["inventory", "rvtools", str(tmp_path / "no-export"), "-o", str(out)])
+    assert res.exit_code == 1 and "does not exist" in res.output, res.output
+    assert not (tmp_path / "missing").exists()
