@@ -169,6 +169,30 @@ def _job_field_violations(
     return out
 
 
+def _utilisation_violations(schedule: Schedule) -> list[str]:
+    """The per-resource job counts and busy minutes reports show, recounted from the jobs."""
+    jobs: dict[tuple[str, str], int] = defaultdict(int)
+    busy: dict[tuple[str, str], int] = defaultdict(int)
+    for job in schedule.jobs:
+        keys = [("host", job.host)]
+        keys += [("datastore", d) for d in set(job.datastores)]
+        keys += [("raid_group", g) for g in set(job.raid_groups)]
+        for key in keys:
+            jobs[key] += 1
+            busy[key] += job.duration_min
+    out = []
+    for u in schedule.utilisation:
+        if u.kind == "concurrent":
+            continue
+        key = (u.kind, u.name)
+        if (u.jobs, u.busy_min) != (jobs[key], busy[key]):
+            out.append(
+                f"utilisation {u.kind.replace('_', ' ')} {u.name}: {u.jobs} jobs /"
+                f" {u.busy_min} min, the jobs give {jobs[key]} / {busy[key]}"
+            )
+    return out
+
+
 def _unscheduled_violations(schedule: Schedule, idx: TopologyIndex) -> list[str]:
     out = []
     seen: set[str] = set()
@@ -284,6 +308,7 @@ def find_violations(
         )
 
     out += _night_violations(schedule, policy)
+    out += _utilisation_violations(schedule)
     out += _unscheduled_violations(schedule, idx)
     unscheduled = {u.vm for u in schedule.unscheduled}
     for name in sorted(unscheduled & seen):

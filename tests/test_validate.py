@@ -146,3 +146,13 @@ def test_rules_false_keeps_field_checks(planned: tuple) -> None:
     late.timezone = "America/New_York"
     fields_only = find_violations(late, topo, policy, rules=False)
     assert any(x.startswith("timezone 'America/New_York'") for x in fields_only)
+
+
+def test_utilisation_recounted(planned: tuple) -> None:
+    s, topo, policy = planned
+    assert s.utilisation
+    bad = s.model_copy(deep=True)
+    bad.utilisation[0].busy_min += 60
+    u = bad.utilisation[0]
+    v = find_violations(bad, topo, policy)
+    assert any(x.startswith(f"utilisation {u.kind.replace('_', ' ')} {u.name}") for x in v), v
