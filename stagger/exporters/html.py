@@ -140,26 +140,28 @@ def _load(
             for r in _resources(job):
                 per[r][n].append((s, e))
     caps = {r: _capacity(r[0], r[1], idx, schedule) for r in per}
+    steps = {r: {n: _steps(v) for n, v in by_n.items()} for r, by_n in per.items()}
+    busy = {r: {n: sum(e - s for s, e in v) for n, v in by_n.items()} for r, by_n in per.items()}
+    peak = {r: {n: max(c for _, c in p) for n, p in by_n.items()} for r, by_n in steps.items()}
 
     def row(r: tuple[str, str], on: list[int]) -> dict[str, Any]:
-        profiles = [_steps(per[r].get(n, [])) for n in on]
         return {
             "kind": r[0],
             "label": _KIND_LABEL[r[0]],
             "name": r[1],
             "cap": caps[r],
-            "busy": round(sum(e - s for n in on for s, e in per[r].get(n, []))),
-            "peak": max((c for p in profiles for _, c in p), default=0),
-            "steps": profiles,
+            "busy": round(sum(busy[r].get(n, 0) for n in on)),
+            "peak": max(peak[r].get(n, 0) for n in on),
+            "steps": [steps[r].get(n, [[0, 0]]) for n in on],
         }
 
     def top(on: list[int]) -> list[dict[str, Any]]:
         def key(r: tuple[str, str]) -> tuple[float, float, str, str]:
-            busy = sum(e - s for n in on for s, e in per[r].get(n, []))
-            peak = max((c for n in on for _, c in _steps(per[r].get(n, []))), default=0)
-            return (-busy / caps[r], -peak / caps[r], r[0], r[1])
+            b = sum(busy[r].get(n, 0) for n in on)
+            p = max(peak[r].get(n, 0) for n in on)
+            return (-b / caps[r], -p / caps[r], r[0], r[1])
 
-        used = [r for r in per if any(per[r].get(n) for n in on)]
+        used = [r for r in per if any(n in per[r] for n in on)]
         return [row(r, on) for r in sorted(used, key=key)[:LOAD_TOP]]
 
     return {n: top([n]) for n in nights}, top(nights)
@@ -358,7 +360,7 @@ main{padding:10px 18px}
 .lrow .name b{display:block;overflow:hidden;text-overflow:ellipsis}
 .lrow .name small{color:var(--muted);font-size:10.5px}
 .lhead .name{color:var(--muted);text-transform:uppercase;font-size:11px;letter-spacing:.04em}
-.lhead .track{font-size:11px;color:var(--muted);padding:3px 8px}
+.lhead .track{font-size:11px;color:var(--muted);padding:3px 8px;justify-content:flex-start}
 .lband{fill:#fbfcfd}
 .larea{fill:#9db6d6;stroke:#3b6ea8;stroke-width:1}
 .lcap{stroke:var(--close);stroke-width:1.5;stroke-dasharray:4 3}
@@ -452,6 +454,7 @@ _JS = r"""
     nightButton(String(n.i), n.day, "night " + n.i + " \u00b7 " + n.jobs + " jobs", n.last / n.len * 100,
                 n.label + ": " + n.jobs + " jobs, the last ends " + hm(n.last) + " after the window opens (window " + hm(n.len) + ")");
   });
+  nightsBox.hidden = D.nights.length < 2;  // one night: nothing to choose
   function select(k) {
     sel = k;
     Array.prototype.forEach.call(nightsBox.children, function (b) {
@@ -655,8 +658,15 @@ _JS = r"""
     box.style.width = labelW + g.width + "px";
     var head = el("div", "lrow lhead");
     head.appendChild(el("div", "name", "load"));
-    var ht = el("div", "track", "jobs running against the limit, for all jobs and the " + (rows.length - 1) +
-      " busiest resources " + (sel === null ? "of the cycle" : "of night " + sel) + " (most job time per unit of limit)");
+    var ht = el("div", "track legend");
+    ht.appendChild(el("span", null, "jobs running over time for all jobs and the " + (rows.length - 1) +
+      " busiest resources " + (sel === null ? "of the cycle" : "of night " + sel) + " (most job time per unit of limit)"));
+    [["area", "jobs running"], ["cap", "limit"]].forEach(function (m) {
+      var item = el("span", "lg");
+      item.appendChild(el("i", "sw " + m[0]));
+      item.appendChild(document.createTextNode(m[1]));
+      ht.appendChild(item);
+    });
     ht.style.width = g.width + "px";
     head.appendChild(ht);
     box.appendChild(head);
@@ -757,10 +767,10 @@ _JS = r"""
   } else {
     fill("bottlenecks", el("p", "none", "none reported."));
   }
-  fill("util", table(["resource", "jobs", "backup time", "free window", "use"], D.utilisation.map(function (r) {
+  fill("util", D.utilisation.length ? table(["resource", "jobs", "backup time", "free window", "use"], D.utilisation.map(function (r) {
     return [(MODE_LABEL[r.kind] || r.kind) + " " + r.name, r.jobs, hm(r.busy_min), hm(r.free_min),
             r.pct === null ? "n/a" : r.pct.toFixed(0) + " %"];
-  }), [1, 2, 3, 4]));
+  }), [1, 2, 3, 4]) : el("p", "none", "not recorded in this schedule."));
 
   // First view: #night-N or #all in the address; else all nights when they fit side by side,
   // else the first night with jobs.

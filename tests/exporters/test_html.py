@@ -59,6 +59,12 @@ def _write(tmp_path: Path, sched: Schedule) -> Path:
 def test_page_in_chromium(tmp_path: Path) -> None:
     require_tool("chromium")
     sched = estate_schedule()
+    sql01 = sched.job("sql01")
+    assert sql01 is not None
+    sql01.vm_display_name, sql01.vm_moref = "sql01", "vm-42"  # same name: not repeated
+    web01 = sched.job("web01")
+    assert web01 is not None
+    web01.vm_display_name, web01.vm_moref = "WEB01 in vCenter", "vm-43"
     page = _write(tmp_path, sched)
     run = run_page(
         page,
@@ -75,6 +81,7 @@ def test_page_in_chromium(tmp_path: Path) -> None:
             "unscheduled": "document.getElementById('unscheduled').textContent",
             "cards": "document.getElementById('cards').textContent",
             "hover": HOVER,
+            "hover_web01": _hover("web01"),
         },
         screenshot=True,
     )
@@ -99,6 +106,8 @@ def test_page_in_chromium(tmp_path: Path) -> None:
         assert fig in run.values["cards"]
     display, tip = run.values["hover"]
     assert display == "block" and "sql01" in tip and "esx01" in tip and "DS-03" in tip
+    assert "in vCenter" not in tip
+    assert "in vCenterWEB01 in vCenter (vm-43)" in run.values["hover_web01"][1]
     png = run.screenshot
     assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
