@@ -41,15 +41,23 @@ LOAD_TOP = 5
 # at "</script" and switches into its "escaped" states at "<!--" whatever JSON thinks, so "<"
 # and ">" go out as \u escapes (the same characters to JSON.parse; outside strings JSON never
 # holds them); "&" for pages read as XHTML; U+2028/2029 so the text is also a valid JS literal.
-_SCRIPT_ESCAPES = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_SCRIPT_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
 )
 
 
 def json_for_script(data: Any) -> str:
     """``data`` as JSON that can sit inside ``<script type="application/json">`` whatever its
     strings hold, and that ``JSON.parse`` reads back unchanged."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_ESCAPES)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # One str.replace per character: each is a single C-level pass over the text.
+    for char, escape in _SCRIPT_ESCAPES:
+        text = text.replace(char, escape)
+    return text
 
 
 def _finite(x: float) -> float | None:
@@ -329,7 +337,7 @@ main{padding:10px 18px}
 #loadchart{margin-top:6px}
 .grid{position:relative}
 .axis,.lane,.lrow{display:flex}
-.lane{border-bottom:1px solid #eef0f4}
+.lane{border-bottom:1px solid #eef0f4;content-visibility:auto}
 .lane:nth-child(odd) .track{background:rgba(31,58,95,.025)}
 .axis{position:sticky;top:0;background:#fff;z-index:3;height:40px;border-bottom:1px solid #c9d0db}
 .name{flex:0 0 var(--label);width:var(--label);padding:3px 8px;font-weight:600;white-space:nowrap;
@@ -511,6 +519,7 @@ _JS = r"""
     for (var i = 0; i < steps.length; i++) if (steps[i] * ppm >= TICK_LABEL_PX) return steps[i];
     return 1440;
   }
+  var collator = new Intl.Collator(undefined, {numeric: true});  // esx2 before esx10
   function lanesOf(mode) {
     var lanes = new Map();  // a Map: lane names like "__proto__" are keys like any other
     function lane(k) { if (!lanes.has(k)) lanes.set(k, []); return lanes.get(k); }
@@ -527,9 +536,7 @@ _JS = r"""
     var shown = new Set(vis.map(function (n) { return n.i; }));
     // Lanes come from the whole cycle so that rows stay put when another night is chosen.
     var lanes = lanesOf(mode);
-    var names = Array.from(lanes.keys()).sort(function (a, b) {
-      return a.localeCompare(b, undefined, {numeric: true});
-    });
+    var names = Array.from(lanes.keys()).sort(collator.compare);
     var loads = loadRows(vis);
     var labelW = labelWidth(names.concat(loads.map(function (r) { return r.title; }), [MODE_LABEL[mode]]));
     document.documentElement.style.setProperty("--label", labelW + "px");
@@ -581,6 +588,16 @@ _JS = r"""
     grid.appendChild(axis);
     grid.appendChild(ov);
 
+    // Blackouts per lane, looked up once (a global one shades every lane).
+    var shade = new Map(), everywhere = [];
+    D.blackouts.forEach(function (b) {
+      if (!shown.has(b.n)) return;
+      if (b.global) { everywhere.push(b); return; }
+      b.lanes[mode].forEach(function (k) {
+        if (!shade.has(k)) shade.set(k, []);
+        shade.get(k).push(b);
+      });
+    });
     var bars = 0;
     names.forEach(function (k) {
       var mine = lanes.get(k).filter(function (i) { return shown.has(D.jobs[i].n); }).sort(function (a, b) {
@@ -598,9 +615,12 @@ _JS = r"""
       label.title = k;
       lane.appendChild(label);
       track.style.width = g.width + "px";
-      track.style.height = Math.max(1, rowEnd.length) * ROW + 4 + "px";
-      D.blackouts.forEach(function (b) {
-        if (!shown.has(b.n) || (!b.global && b.lanes[mode].indexOf(k) < 0)) return;
+      var laneH = Math.max(1, rowEnd.length) * ROW + 4;
+      track.style.height = laneH + "px";
+      // Lanes out of view skip layout and paint (content-visibility): a 1,000-lane page lays
+      // out only what is on screen; the size below stands in for the rest.
+      lane.style.containIntrinsicSize = labelW + g.width + "px " + (laneH + 1) + "px";
+      everywhere.concat(shade.get(k) || []).forEach(function (b) {
         var box = el("div", "blackout");
         box.style.left = g.xs.get(b.n) + b.s * g.ppm + "px";
         box.style.width = Math.max(1, (b.e - b.s) * g.ppm) + "px";
