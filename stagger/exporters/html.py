@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from stagger.calendar import blackout_intervals
+from stagger.errors import InvalidScheduleError
 from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
 from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Night, Schedule, ScheduledJob
@@ -180,6 +181,15 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
     topo, pol = s.inputs.topology, s.inputs.policy
     idx = topo.index()
     by_index = {n.index: n for n in s.nights}
+    # The validator refuses this too; a page built with --trust must still not crash on it.
+    lost = [j for j in s.jobs if j.night not in by_index]
+    if lost:
+        raise InvalidScheduleError(
+            [
+                f"job {j.vm!r} is on night {j.night}, which is not among the schedule's nights"
+                for j in lost
+            ]
+        )
     spans: dict[int, list[tuple[ScheduledJob, float, float]]] = defaultdict(list)
     jobs = []
     for j in sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)):

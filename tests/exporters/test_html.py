@@ -25,6 +25,7 @@ from schedules import (
 )
 from test_ics import DST_POLICY, DST_TOPO
 
+from stagger.errors import InvalidScheduleError
 from stagger.exporters._common import peak_concurrency
 from stagger.exporters.html import LOAD_TOP, _steps, json_for_script, page_data, render
 from stagger.exporters.registry import ExportOptions
@@ -559,3 +560,25 @@ def test_load_chart_in_chromium(tmp_path: Path) -> None:
     assert len(run.values["cycle"]) == 1 + LOAD_TOP
     w1, w2 = run.values["widths"]
     assert w1 == w2  # the load chart lines up with the Gantt
+
+
+def test_jobs_on_unknown_nights_are_refused_not_a_traceback() -> None:
+    """With ``export --trust`` nothing re-validates the schedule: a hand-edited one whose
+    ``nights`` list is empty must give one line (exit 4), not a KeyError."""
+    sched = estate_schedule()
+    sched.nights = []
+    with pytest.raises(InvalidScheduleError, match=r"job 'sql01' is on night 0, which is not"):
+        render(sched, ExportOptions())
+
+
+def test_no_jobs_and_no_nights_still_renders(tmp_path: Path) -> None:
+    require_tool("chromium")
+    sched = estate_schedule()
+    sched.nights, sched.jobs = [], []
+    data = page_data(sched)
+    assert data["nights"] == [] and data["jobs"] == [] and data["cycle_top"] == []
+    run = run_page(
+        _write(tmp_path, sched),
+        expressions={"rendered": "document.body.getAttribute('data-rendered')", "bars": BARS},
+    )
+    assert run.errors == [] and run.values == {"rendered": "1", "bars": 0}
