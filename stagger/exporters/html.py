@@ -341,7 +341,7 @@ main{padding:10px 18px}
  rgba(120,120,120,.15) 3px 6px)}
 .sw.cap{height:0;border-top:2px dashed var(--close);border-radius:0}
 .sw.area{background:#9db6d6}
-.panel{background:#fff;border:1px solid var(--line);border-radius:6px;overflow:auto;
+#chart,#loadchart{background:#fff;border:1px solid var(--line);border-radius:6px;overflow:auto;
  position:relative}
 #chart{max-height:max(260px,calc(100vh - 470px))}
 #loadchart{margin-top:6px}
@@ -846,8 +846,8 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
 <span id="lanecount" class="legend"></span>
 <span class="legend" id="legend" aria-label="bar colour = cluster"></span>
 </div>
-<div id="chart" class="panel"><div class="grid" id="grid"></div></div>
-<div id="loadchart" class="panel"><div class="grid" id="loadgrid"></div></div>
+<div id="chart"><div class="grid" id="grid"></div></div>
+<div id="loadchart"><div class="grid" id="loadgrid"></div></div>
 <div class="lower">
 <section><h2>Unscheduled VMs</h2><div id="unscheduled"></div></section>
 <section><h2>Bottlenecks</h2><div id="bottlenecks"></div></section>
