@@ -26,6 +26,7 @@ from schedules import (
 from test_ics import DST_POLICY, DST_TOPO
 
 from stagger.errors import InvalidScheduleError
+from stagger.exporters import html as html_module
 from stagger.exporters._common import peak_concurrency
 from stagger.exporters.html import LOAD_TOP, _steps, json_for_script, page_data, render
 from stagger.exporters.registry import ExportOptions
@@ -128,6 +129,9 @@ def test_page_is_self_contained(tmp_path: Path) -> None:
     text = render(estate_schedule(), ExportOptions()).replace("http://www.w3.org/2000/svg", "")
     assert "http://" not in text and "https://" not in text and " src=" not in text
     assert "<\\/" in text or "</" not in text.split('id="plan-data"')[1].split("</script>")[0]
+    # Names reach the page through textContent / setAttribute only: no HTML parsing of data.
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
+        assert sink not in html_module._JS, sink
     # A VM name cannot break out of the data block.
     sched = estate_schedule()
     sched.jobs[0].vm = "x</script><script>alert(1)</script>"
