@@ -682,7 +682,9 @@ _JS = r"""
     rows.forEach(function (r) { r.title = r.name ? r.label + " " + r.name : r.label; });
     return rows;
   }
+  var loadView = null;  // what renderLoad drew last (rows, nights, geometry), for the readout
   function renderLoad(vis, rows, g, labelW) {
+    loadView = {vis: vis, rows: rows, g: g};
     var box = document.getElementById("loadgrid");
     box.textContent = "";
     box.style.width = labelW + g.width + "px";
@@ -700,9 +702,10 @@ _JS = r"""
     ht.style.width = g.width + "px";
     head.appendChild(ht);
     box.appendChild(head);
-    rows.forEach(function (r) {
+    rows.forEach(function (r, ri) {
       var row = el("div", "lrow"), label = el("div", "name");
       row.setAttribute("data-resource", r.title);
+      row.setAttribute("data-r", String(ri));
       label.appendChild(el("b", null, r.title));
       label.appendChild(el("small", null, (r.cap ? "limit " + r.cap : "no limit") + " \u00b7 peak " + r.peak));
       label.title = r.title + ": " + hm(r.busy) + " of jobs" + (r.cap ? ", at most " + r.cap + " at once" : "");
@@ -764,10 +767,42 @@ _JS = r"""
     tipLine("datastores", j.datastore.join(", "));
     tipLine("RAID", j.raid_group.join(", "));
     tipLine("size", (j.gib === null ? "?" : j.gib) + " GiB");
+    placeTip(ev);
+  });
+  function placeTip(ev) {
     tip.style.display = "block";
     tip.style.left = Math.max(0, Math.min(ev.clientX + 14, window.innerWidth - 430)) + "px";
     tip.style.top = Math.min(ev.clientY + 14, window.innerHeight - tip.offsetHeight - 4) + "px";
+  }
+  // Local clock time at minute m of night n, from its quarter-hour ticks (right across DST).
+  function clock(n, m) {
+    var t = null;
+    n.ticks.forEach(function (k) { if (k[0] <= m) t = k; });
+    if (t === null) return hm(m) + " after the window opens";
+    var mins = (t[2] + Math.floor(m - t[0])) % 1440;
+    return ("0" + Math.floor(mins / 60)).slice(-2) + ":" + ("0" + (mins % 60)).slice(-2);
+  }
+  // Load chart readout: jobs running at the pointer's time against the limit.
+  document.getElementById("loadgrid").addEventListener("mousemove", function (ev) {
+    var row = ev.target.closest ? ev.target.closest(".lrow[data-r]") : null;
+    var chartSvg = row ? row.querySelector("svg") : null;
+    if (!chartSvg || !loadView) { tip.style.display = "none"; return; }
+    var r = loadView.rows[Number(row.getAttribute("data-r"))], g = loadView.g, hit = null;
+    var x = ev.clientX - chartSvg.getBoundingClientRect().left;
+    loadView.vis.forEach(function (n, p) {
+      var x0 = g.xs.get(n.i);
+      if (x >= x0 && x <= x0 + n.len * g.ppm) hit = {n: n, p: p, m: (x - x0) / g.ppm};
+    });
+    if (hit === null) { tip.style.display = "none"; return; }
+    var running = 0;
+    (r.steps[hit.p] || []).forEach(function (pt) { if (pt[0] <= hit.m) running = pt[1]; });
+    tip.textContent = "";
+    tip.appendChild(el("b", null, r.title));
+    tipLine("at", clock(hit.n, hit.m) + ", night " + hit.n.i + " (" + hit.n.day + ")");
+    tipLine("running", running + (r.cap ? " of " + r.cap : ""));
+    placeTip(ev);
   });
+  document.getElementById("loadgrid").addEventListener("mouseleave", function () { tip.style.display = "none"; });
   document.getElementById("grid").addEventListener("mouseleave", function () { tip.style.display = "none"; });
   document.getElementById("mode").addEventListener("change", render);
   document.getElementById("zin").addEventListener("click", function () { zoom *= 1.5; render(); });

@@ -533,6 +533,18 @@ def test_load_ranks_resources_by_time_per_unit_of_limit() -> None:
     assert data["cycle_top"][0]["name"] == "RG-2"
 
 
+# Over the all-jobs row of the load chart: at the x of the bar's left edge + 3 px, then 40 px
+# past its right edge (the load chart shares the Gantt's x axis).
+READOUT = (
+    "(function(){document.querySelector('.nbtn[data-night=\"3\"]').click();"
+    "var bar=document.querySelector('#grid .bar').getBoundingClientRect();"
+    "var row=document.querySelector('#loadgrid .lrow[data-r=\"0\"] svg');"
+    "var y=row.getBoundingClientRect().top+5,t=document.getElementById('tip'),out=[];"
+    "[bar.left+3,bar.right+40].forEach(function(x){row.dispatchEvent(new MouseEvent("
+    "'mousemove',{bubbles:true,clientX:x,clientY:y}));out.push(t.textContent)});return out})()"
+)
+
+
 def test_load_chart_in_chromium(tmp_path: Path) -> None:
     require_tool("chromium")
     sched = long_schedule()
@@ -547,6 +559,7 @@ def test_load_chart_in_chromium(tmp_path: Path) -> None:
             ".map(r=>[r.getAttribute('data-resource'),r.querySelectorAll('path').length])",
             "widths": "[document.getElementById('grid').style.width,"
             "document.getElementById('loadgrid').style.width]",
+            "readout": READOUT,
         },
     )
     assert run.errors == []
@@ -564,6 +577,12 @@ def test_load_chart_in_chromium(tmp_path: Path) -> None:
     assert len(run.values["cycle"]) == 1 + LOAD_TOP
     w1, w2 = run.values["widths"]
     assert w1 == w2  # the load chart lines up with the Gantt
+    # Night 3 (o'brien app, 20:00-20:30) back in view: pointer over its bar, then after it.
+    during, after = run.values["readout"]
+    assert during.startswith("all jobsat20:") and during.endswith(
+        "night 3 (Fri 04 Dec)running1 of 4"
+    )
+    assert after.endswith("running0 of 4")
 
 
 def test_jobs_on_unknown_nights_are_refused_not_a_traceback() -> None:
