@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import struct
 from pathlib import Path
 from typing import Any
@@ -605,3 +606,65 @@ def test_no_jobs_and_no_nights_still_renders(tmp_path: Path) -> None:
         expressions={"rendered": "document.body.getAttribute('data-rendered')", "bars": BARS},
     )
     assert run.errors == [] and run.values == {"rendered": "1", "bars": 0}
+
+
+def _random_names(count: int, seed: int) -> list[str]:
+    """Seeded random names over the whole of Unicode that a loader lets through (no controls,
+    no lone surrogates): ASCII punctuation, any BMP letter or symbol, astral (emoji),
+    combining marks, bidi and zero-width format characters, line/paragraph separators and
+    noncharacters, in random mixes."""
+    rng = random.Random(seed)
+    pools = [
+        [chr(c) for c in range(0x20, 0x7F)],
+        list("<>&'\"`$(){}[];#%=@\\/!-"),
+        [chr(c) for c in (0x2028, 0x2029, 0x200B, 0x200E, 0x200F, 0x202A, 0x202E, 0x2066)],
+        [chr(c) for c in (0xFDD0, 0xFFFE, 0xFFFF, 0x1FFFE, 0xFEFF, 0x0301, 0x0336)],
+    ]
+    names: set[str] = set()
+    while len(names) < count:
+        out = []
+        for _ in range(rng.randint(1, 24)):
+            kind = rng.random()
+            if kind < 0.6:
+                out.append(rng.choice(rng.choice(pools)))
+            elif kind < 0.85:
+                c = rng.randint(0xA0, 0xFFFD)
+                out.append(chr(c) if not 0xD800 <= c <= 0xDFFF else "x")
+            else:
+                out.append(chr(rng.randint(0x10000, 0x10FFFF - 2)))
+        names.add("".join(out))
+    return sorted(names)
+
+
+def test_random_unicode_names_render_as_text(tmp_path: Path) -> None:
+    require_tool("chromium")
+    names = _random_names(30, seed=2026)
+    hosts = _random_names(4, seed=7)
+    topo = {
+        "hosts": [{"name": h} for h in hosts],
+        "datastores": [{"name": "DS"}],
+        "vms": [
+            {"name": n, "host": hosts[i % 4], "disks": [{"datastore": "DS", "size_gib": 5}]}
+            for i, n in enumerate(names)
+        ],
+    }
+    pol = policy(POLICY.replace("NIGHTS", "1").split("blackouts:")[0])
+    starts = {}
+    for i, n in enumerate(names):  # one at a time, 15 minutes apart, from 20:00
+        minute = 20 * 60 + 15 * i
+        starts[n] = f"2026-12-0{1 + minute // 1440}T{minute // 60 % 24:02d}:{minute % 60:02d}"
+    sched = make_schedule(topology(topo), pol, starts)
+    run = run_page(
+        _write(tmp_path, sched),
+        expressions={
+            "texts": "Array.from(document.querySelectorAll('#grid .bar')).map(b=>b.textContent)",
+            "attrs": "Array.from(document.querySelectorAll('#grid .bar'))"
+            ".map(b=>b.getAttribute('data-vm'))",
+            "lanes": "Array.from(document.querySelectorAll('#grid .lane')).map(l=>l.title||"
+            "l.getAttribute('data-lane'))",
+        },
+    )
+    assert run.errors == []
+    assert sorted(run.values["texts"]) == names
+    assert sorted(run.values["attrs"]) == names
+    assert sorted(run.values["lanes"]) == hosts
