@@ -468,6 +468,8 @@ def test_night_from_address_fragment(tmp_path: Path) -> None:
     )
     assert run.errors == []
     assert run.values["vms"] == ["web 100%@esx03"]
+    every = run_page(_write(tmp_path, long_schedule()), fragment="#all", expressions={"b": BARS})
+    assert every.errors == [] and every.values["b"] == len(LONG_STARTS)
 
 
 def test_lane_label_column_fits_and_keeps_full_names(tmp_path: Path) -> None:
