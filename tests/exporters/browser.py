@@ -7,7 +7,8 @@ read from the live DOM after the scripts ran (``Runtime.evaluate``, also to swit
 through the real <select>) and a screenshot, all as structured events rather than log lines
 whose format changes between Chromium releases.
 
-Also a command: ``python tests/exporters/browser.py PAGE.html OUT.png [WIDTH HEIGHT]``.
+Also a command: ``python tests/exporters/browser.py PAGE.html[#FRAGMENT] OUT.png [WIDTH HEIGHT]``
+(the fragment is handed to the page, e.g. ``plan.html#night-4`` for the Gantt's fifth night).
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def run_page(
     screenshot: bool = False,
     width: int = 1400,
     height: int = 900,
+    fragment: str = "",
 ) -> PageRun:
     """Open ``page`` in a fresh headless Chromium; evaluate ``expressions`` in order (name ->
     JS expression, returned by value); collect errors and requests; optionally screenshot."""
@@ -133,7 +135,7 @@ def run_page(
                 mobile=False,
             )
             cdp.events.clear()
-            cdp.call("Page.navigate", url=page.resolve().as_uri())
+            cdp.call("Page.navigate", url=page.resolve().as_uri() + fragment)
             cdp.wait_event("Page.loadEventFired")
             out = PageRun()
             for name, expr in (expressions or {}).items():
@@ -175,10 +177,17 @@ def run_page(
 
 
 def main(argv: list[str]) -> int:
-    page, png = Path(argv[0]), Path(argv[1])
+    name, _, fragment = argv[0].partition("#")
+    page, png = Path(name), Path(argv[1])
     width = int(argv[2]) if len(argv) > 2 else 1400
     height = int(argv[3]) if len(argv) > 3 else 900
-    run = run_page(page, screenshot=True, width=width, height=height)
+    run = run_page(
+        page,
+        screenshot=True,
+        width=width,
+        height=height,
+        fragment=f"#{fragment}" if fragment else "",
+    )
     assert run.screenshot is not None
     png.write_bytes(run.screenshot)
     for e in run.errors:
