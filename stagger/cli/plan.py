@@ -11,7 +11,7 @@ from rich.table import Table
 
 from stagger.atomic import write_text_atomic
 from stagger.cli.app import app, console, handle_errors
-from stagger.cli.inventory import estate_from
+from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.exporters.jsoncsv import write_csv, write_json
 from stagger.exporters.registry import export_to, parse_spec
 from stagger.fmt import hm
@@ -88,7 +88,9 @@ def run_plan(topology: Topology, policy: Policy, options: PlanOptions) -> PlanRe
 
 
 @app.command("plan")
+@vcenter_options()
 def plan_cmd(
+    vc: VCenterArgs,
     topology: Path | None = typer.Argument(
         None, help="Topology file (YAML or JSON); or plan straight from --vcenter."
     ),
@@ -98,15 +100,6 @@ def plan_cmd(
     raid_map: Path | None = typer.Option(
         None, "--raid-map", help="RAID group map (YAML/CSV) to apply to TOPOLOGY first."
     ),
-    vcenter: str | None = typer.Option(
-        None, "--vcenter", help="Read the estate from this vCenter/ESXi instead of TOPOLOGY."
-    ),
-    user: str | None = typer.Option(
-        None, "--user", help="With --vcenter; password from $STAGGER_VSPHERE_PASSWORD or a prompt."
-    ),
-    port: int = typer.Option(443, "--port", help="With --vcenter."),
-    insecure: bool = typer.Option(False, "--insecure", help="With --vcenter: skip TLS checks."),
-    ca_file: Path | None = typer.Option(None, "--ca-file", help="With --vcenter: CA to trust."),
     time_limit: float | None = typer.Option(
         None, "--time-limit", help="Solver seconds (default: by estate size, 10-240)."
     ),
@@ -131,11 +124,11 @@ def plan_cmd(
         if solver not in ("cpsat", "greedy"):
             raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
         exports = [parse_spec(spec) for spec in export]
-        if topology is not None and vcenter is None:
+        if topology is not None and not vc.given:
             topo, pol = load_inputs(topology, policy, raid_map)
         else:
-            estate = estate_from(topology, vcenter, user, port, insecure, ca_file)
-            topo, pol = with_policy(estate, policy, raid_map)
+            estate = read_estate(topology, vc)
+            topo, pol = with_policy(estate.topology, policy, raid_map)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
         if baseline is not None:

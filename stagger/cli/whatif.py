@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from stagger.cli.app import app, console, handle_errors
-from stagger.cli.inventory import estate_from
+from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.exporters.jsoncsv import write_csv, write_json
 from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
@@ -204,16 +204,11 @@ def headroom_cmd(
 
 
 @app.command("check")
+@vcenter_options()
 def check_cmd(
+    vc: VCenterArgs,
     schedule: Path = typer.Argument(..., help="Schedule JSON to check."),
     topology: Path | None = typer.Option(None, "--topology", "-t", help="The current topology."),
-    vcenter: str | None = typer.Option(
-        None, "--vcenter", help="Or read the current estate from this vCenter/ESXi."
-    ),
-    user: str | None = typer.Option(None, "--user", help="With --vcenter."),
-    port: int = typer.Option(443, "--port", help="With --vcenter."),
-    insecure: bool = typer.Option(False, "--insecure", help="With --vcenter: skip TLS checks."),
-    ca_file: Path | None = typer.Option(None, "--ca-file", help="With --vcenter: CA to trust."),
     raid_map: Path | None = typer.Option(
         None, "--raid-map", help="RAID group map to apply to the current estate."
     ),
@@ -231,7 +226,7 @@ def check_cmd(
     """
     with handle_errors():
         sched = load_schedule(schedule)
-        topo = estate_from(topology, vcenter, user, port, insecure, ca_file)
+        topo = read_estate(topology, vc).topology
         if raid_map is not None:
             topo = apply_raid_map_file(topo, raid_map).topology
         pol = load_policy(policy) if policy else sched.inputs.policy

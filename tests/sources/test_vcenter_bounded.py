@@ -1,20 +1,13 @@
-"""The vCenter loader against small hostile servers on 127.0.0.1: bounded time and memory.
-
-Each server is a real TLS listener in a thread (certificate made by the `openssl` command), so
-the loader's real socket, TLS and pyvmomi code paths run. Every server loop is bounded (a byte
-budget and a wall-clock limit) and stops by itself, so a test that fails cannot hang.
-"""
+"""The vCenter loader against small hostile servers on 127.0.0.1 (tests/vcsim/hostile.py):
+bounded time and memory, and one SourceError kind per cause."""
 
 from __future__ import annotations
 
 import http.client
 import socket
 import ssl
-import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,110 +28,22 @@ from stagger.sources.vcenter import (
     load_vcenter,
     source_error,
 )
-
-# A server gives up on its own after this long, whatever the client does.
-SERVER_LIMIT_S = 20.0
+from tests.vcsim import hostile
+from tests.vcsim.hostile import Served
 
 
 @pytest.fixture(scope="session")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    key, crt = d / "key.pem", d / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(crt),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return crt, key
-
-
-@dataclass
-class Served:
-    port: int
-    sent: int = 0
-    client_left_early: bool = False
-
-
-Handler = Callable[[ssl.SSLSocket, Served], None]
+    return hostile.make_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
-def serve(cert: tuple[Path, Path]) -> Iterator[Callable[[Handler], Served]]:
-    """Start a TLS server running `handler` for each connection; stopped after the test."""
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-    listeners: list[socket.socket] = []
-
-    def start(handler: Handler) -> Served:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
-        lsock = socket.socket()
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(8)
-        lsock.settimeout(0.2)
-        listeners.append(lsock)
-        served = Served(port=lsock.getsockname()[1])
-        end = time.monotonic() + SERVER_LIMIT_S
-
-        def one(conn: socket.socket) -> None:
-            conn.settimeout(5)
-            try:
-                with ctx.wrap_socket(conn, server_side=True) as tls:
-                    handler(tls, served)
-            except (OSError, ssl.SSLError):
-                served.client_left_early = True
-            finally:
-                conn.close()
-
-        def accept_loop() -> None:
-            while not stop.is_set() and time.monotonic() < end:
-                try:
-                    conn, _ = lsock.accept()
-                except (TimeoutError, OSError):
-                    continue
-                t = threading.Thread(target=one, args=(conn,), daemon=True)
-                threads.append(t)
-                t.start()
-
-        t = threading.Thread(target=accept_loop, daemon=True)
-        threads.append(t)
-        t.start()
-        return served
-
-    yield start
-    stop.set()
-    for t in threads:
-        t.join(timeout=SERVER_LIMIT_S)
-    for s in listeners:
-        s.close()
+def serve(cert: tuple[Path, Path]) -> Iterator[Any]:
+    with hostile.servers(cert) as start:
+        yield start
 
 
-def _read_request(tls: ssl.SSLSocket) -> bytes:
-    """The request head (and whatever body came with it)."""
-    data = b""
-    while b"\r\n\r\n" not in data and len(data) < 1 << 16:
-        chunk = tls.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
+_read_request = hostile.read_request
 
 
 def _opts(port: int, cert: tuple[Path, Path], **kw: Any) -> VCenterOptions:
