@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from stagger.cli.app import err_console
 from stagger.errors import InputError
@@ -260,6 +261,11 @@ def read_estate(topology: Path | None, vc: VCenterArgs, *, rvtools: Path | None 
             raise InputError("give a topology file or --vcenter HOST, not both")
         with console.status(f"reading the estate from {opts.server}..."):
             estate = open_estate(vcenter=opts)
-    for w in estate.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    print_warnings(estate.warnings)
     return estate
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """Each warning on stderr as text: names in it (`[/x]`, `[bold]`) are not Rich markup."""
+    for w in warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)

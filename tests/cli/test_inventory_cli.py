@@ -435,3 +435,12 @@ def test_identity_from_vcenter(sim: Any, tmp_path: Path) -> None:
         assert (vm.display_name is not None) == (vm.name != want["name"])
     assert any(vm.display_name for vm in topo.vms)  # same-named VMs were disambiguated
     assert len({vm.moref for vm in topo.vms}) == len(topo.vms)
+
+
+def test_warnings_print_names_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """A VM named `[/x]` in a loader warning is printed, not parsed as Rich markup."""
+    from stagger.cli.vcenter_options import print_warnings
+
+    print_warnings(["vm '[/x]' (vm-7): no virtual disks: skipped", "vm '[bold]b' (vm-8): x"])
+    err = capsys.readouterr().err
+    assert "vm '[/x]' (vm-7)" in err and "vm '[bold]b' (vm-8)" in err
