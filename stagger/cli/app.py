@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from stagger.errors import StaggerError
 
@@ -45,7 +46,10 @@ def handle_errors() -> Iterator[None]:
     except StaggerError as exc:
         if state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message quotes names from sources: print it as text, never as Rich markup.
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

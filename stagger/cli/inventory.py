@@ -11,7 +11,12 @@ from rich.table import Table
 from stagger.atomic import write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit
 from stagger.cli.app import app, console, err_console, handle_errors
-from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
+from stagger.cli.vcenter_options import (
+    VCenterArgs,
+    print_warnings,
+    read_estate,
+    vcenter_options,
+)
 from stagger.errors import InputError
 from stagger.model.topology import Topology
 from stagger.sources.raidmap import apply_raid_map_file
@@ -25,8 +30,7 @@ app.add_typer(inventory_app, name="inventory")
 
 
 def _warn(warnings: list[str]) -> None:
-    for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    print_warnings(warnings)  # names as text, never Rich markup
 
 
 def _with_raid_map(topo: Topology, raid_map: Path | None) -> Topology:

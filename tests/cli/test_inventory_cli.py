@@ -444,3 +444,16 @@ def test_warnings_print_names_as_text(capsys: pytest.CaptureFixture[str]) -> Non
     print_warnings(["vm '[/x]' (vm-7): no virtual disks: skipped", "vm '[bold]b' (vm-8): x"])
     err = capsys.readouterr().err
     assert "vm '[/x]' (vm-7)" in err and "vm '[bold]b' (vm-8)" in err
+
+
+def test_error_line_prints_names_as_text(tmp_path: Path) -> None:
+    """An error quoting a name with Rich markup (`[/x]`) prints it; no MarkupError traceback."""
+    out = tmp_path / "t.yaml"
+    res = runner.invoke(
+        app,
+        ["inventory", "vcenter", "--vcenter", "vc[/x] evil", "--user", "u", "-o", str(out)],
+        env={"STAGGER_VSPHERE_PASSWORD": "p"},
+    )
+    assert res.exit_code == 1, res.output
+    assert "not a server name: 'vc[/x] evil'" in res.output
+    assert not out.exists()
