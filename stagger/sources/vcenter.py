@@ -648,101 +648,99 @@ def _vm_qualifiers(
     return (dc, dc_folder, full, key)
 
 
-def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
-    """Turn retrieved objects into a Topology (templates skipped, names made unique).
+class _Tree:
+    """The inventory tree by MoRef id: which datacenter and VM folder an object is in."""
 
-    ``vcenter`` is the server's normalised host name (:func:`parse_server`); every VM carries
-    it with its MoRef id and instance UUID, and its real name in ``display_name`` when ``name``
-    had to be disambiguated.
-    """
-    from pyVmomi import vim
+    def __init__(self, objs: list[_Obj]) -> None:
+        self.kinds: dict[str, _Obj] = {o.ref: o for o in objs}
+        self.parent_of: dict[str, str | None] = {}
+        for o in objs:
+            p = o.props.get("parent")
+            self.parent_of[o.ref] = p._moId if p is not None else None
 
-    refuse_control_chars(objs, vcenter)
-    parent_of: dict[str, Any] = {}
-    kinds: dict[str, _Obj] = {}
-    for o in objs:
-        kinds[o.ref] = o
-        p = o.props.get("parent")
-        parent_of[o.ref] = p._moId if p is not None else None
-
-    def datacenter_of(ref: str) -> str | None:
-        seen = 0
+    def datacenter_of(self, ref: str) -> str | None:
         cur: str | None = ref
-        while cur is not None and seen < _MAX_DEPTH:
-            o = kinds.get(cur)
+        for _ in range(_MAX_DEPTH):
+            o = self.kinds.get(cur) if cur is not None else None
             if o is None:
                 return None
             if o.type == "Datacenter":
                 return str(o.props.get("name"))
-            cur = parent_of.get(cur)
-            seen += 1
+            cur = self.parent_of.get(o.ref)
         return None
 
-    def folder_path(ref: str) -> str:
+    def folder_path(self, ref: str) -> str:
         names: list[str] = []
-        cur = parent_of.get(ref)
+        cur = self.parent_of.get(ref)
         while cur is not None and len(names) < _MAX_DEPTH:
-            o = kinds.get(cur)
+            o = self.kinds.get(cur)
             if o is None or o.type != "Folder":
                 break
             names.append(str(o.props.get("name")))
-            cur = parent_of.get(cur)
+            cur = self.parent_of.get(cur)
         # The datacenter's top VM folder ("vm") is not a user folder.
         return "/".join(reversed(names[:-1])) if names else ""
 
-    warnings: list[str] = []
-    fields: dict[int, str] = {}
-    for o in objs:
-        if o.type == "CustomFieldsManager":
-            for f in o.props.get("field") or []:
-                fields[f.key] = f.name
+    def unique(self, objs: list[_Obj], vcenter: str) -> list[str]:
+        """Unique names for hosts, clusters or datastores (qualified by datacenter, server)."""
+        return unique_names(
+            [
+                Named(
+                    str(o.props["name"]), f"{vcenter}/{o.ref}", (self.datacenter_of(o.ref), vcenter)
+                )
+                for o in objs
+            ]
+        )
 
-    # Clusters and hosts.
+
+@dataclass
+class _Compute:
+    clusters: list[Cluster]
+    hosts: list[Host]
+    host_of_ref: dict[str, str]
+
+
+def _compute(objs: list[_Obj], tree: _Tree, vcenter: str) -> _Compute:
     clusters = [o for o in objs if o.type == "ClusterComputeResource"]
-    cluster_names = unique_names(
-        [
-            Named(str(c.props["name"]), f"{vcenter}/{c.ref}", (datacenter_of(c.ref), vcenter))
-            for c in clusters
-        ]
-    )
+    cluster_names = tree.unique(clusters, vcenter)
     cluster_of_ref = {c.ref: n for c, n in zip(clusters, cluster_names, strict=True)}
     hosts = [o for o in objs if o.type == "HostSystem"]
-    host_names = unique_names(
-        [
-            Named(str(h.props["name"]), f"{vcenter}/{h.ref}", (datacenter_of(h.ref), vcenter))
-            for h in hosts
-        ]
+    host_names = tree.unique(hosts, vcenter)
+    return _Compute(
+        clusters=[
+            Cluster(name=n, datacenter=tree.datacenter_of(c.ref))
+            for c, n in zip(clusters, cluster_names, strict=True)
+        ],
+        hosts=[
+            Host(name=n, cluster=cluster_of_ref.get(tree.parent_of.get(h.ref) or ""))
+            for h, n in zip(hosts, host_names, strict=True)
+        ],
+        host_of_ref={h.ref: n for h, n in zip(hosts, host_names, strict=True)},
     )
-    host_of_ref = {h.ref: n for h, n in zip(hosts, host_names, strict=True)}
-    topo_clusters = [
-        Cluster(name=n, datacenter=datacenter_of(c.ref))
-        for c, n in zip(clusters, cluster_names, strict=True)
-    ]
-    topo_hosts = [
-        Host(name=n, cluster=cluster_of_ref.get(parent_of.get(h.ref) or ""))
-        for h, n in zip(hosts, host_names, strict=True)
-    ]
 
-    # Datastores, named uniquely; VMs refer to them by (datacenter, display name).
+
+@dataclass
+class _Storage:
+    datastores: list[Datastore]
+    by_dc_name: dict[tuple[str | None, str], str]
+    """(datacenter, vCenter name) -> unique name: how a disk's "[DS] path" finds its datastore."""
+    by_ref: dict[str, str]
+
+
+def _storage(objs: list[_Obj], tree: _Tree, vcenter: str) -> _Storage:
+    from pyVmomi import vim
+
     dss = [o for o in objs if o.type == "Datastore"]
-    ds_names = unique_names(
-        [
-            Named(str(d.props["name"]), f"{vcenter}/{d.ref}", (datacenter_of(d.ref), vcenter))
-            for d in dss
-        ]
-    )
-    ds_by_dc_name: dict[tuple[str | None, str], str] = {}
-    ds_by_ref: dict[str, str] = {}
-    topo_ds: list[Datastore] = []
-    for d, n in zip(dss, ds_names, strict=True):
-        ds_by_dc_name[(datacenter_of(d.ref), str(d.props["name"]))] = n
-        ds_by_ref[d.ref] = n
+    out = _Storage([], {}, {})
+    for d, n in zip(dss, tree.unique(dss, vcenter), strict=True):
+        out.by_dc_name[(tree.datacenter_of(d.ref), str(d.props["name"]))] = n
+        out.by_ref[d.ref] = n
         extents: list[str] = []
         info = d.props.get("info")
         if isinstance(info, vim.host.VmfsDatastoreInfo) and info.vmfs is not None:
             extents = [e.diskName for e in info.vmfs.extent or [] if e.diskName]
         cap = d.props.get("summary.capacity")
-        topo_ds.append(
+        out.datastores.append(
             Datastore(
                 name=n,
                 naa=extents[0] if extents else None,
@@ -750,84 +748,75 @@ def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
                 capacity_gib=round(cap / GIB, 3) if cap else None,
             )
         )
+    return out
 
-    # VMs.
-    vms: list[tuple[_Obj, VM]] = []
-    templates = 0
-    for o in objs:
-        if o.type != "VirtualMachine":
+
+def _disks(o: _Obj, dc: str | None, storage: _Storage, warnings: list[str]) -> list[Disk]:
+    from pyVmomi import vim
+
+    name = str(o.props.get("name"))
+    disks: list[Disk] = []
+    for dev in o.props.get("config.hardware.device") or []:
+        if not isinstance(dev, vim.vm.device.VirtualDisk):
             continue
-        p = o.props
-        name = str(p.get("name"))
-        if p.get("config.template"):
-            templates += 1
+        size = dev.capacityInBytes or (dev.capacityInKB or 0) * 1024
+        backing = dev.backing
+        fname = getattr(backing, "fileName", None)
+        ds: str | None = None
+        m = _DS_PATH.match(fname or "")
+        if m:
+            ds = storage.by_dc_name.get((dc, m.group(1)))
+        backing_ds = getattr(backing, "datastore", None)
+        if ds is None and backing_ds is not None:
+            ds = storage.by_ref.get(backing_ds._moId)
+        label = dev.deviceInfo.label if dev.deviceInfo is not None else None
+        if size <= 0:
+            warnings.append(f"vm {name!r} ({o.ref}): disk {label!r} has no capacity: skipped")
             continue
-        host_ref = p.get("runtime.host")
-        host = host_of_ref.get(host_ref._moId) if host_ref is not None else None
-        if host is None:
+        if ds is None:
             warnings.append(
-                f"vm '{name}' ({o.ref}): no host known (orphaned or inaccessible): skipped"
+                f"vm {name!r} ({o.ref}): disk {label!r}: datastore unknown, planned by host only"
             )
-            continue
-        dc = datacenter_of(o.ref)
-        disks: list[Disk] = []
-        for dev in p.get("config.hardware.device") or []:
-            if not isinstance(dev, vim.vm.device.VirtualDisk):
-                continue
-            size = dev.capacityInBytes or (dev.capacityInKB or 0) * 1024
-            backing = dev.backing
-            fname = getattr(backing, "fileName", None)
-            ds: str | None = None
-            m = _DS_PATH.match(fname or "")
-            if m:
-                ds = ds_by_dc_name.get((dc, m.group(1)))
-            backing_ds = getattr(backing, "datastore", None)
-            if ds is None and backing_ds is not None:
-                ds = ds_by_ref.get(backing_ds._moId)
-            label = dev.deviceInfo.label if dev.deviceInfo is not None else None
-            if size <= 0:
-                warnings.append(f"vm '{name}' ({o.ref}): disk '{label}' has no capacity: skipped")
-                continue
-            if ds is None:
-                warnings.append(
-                    f"vm '{name}' ({o.ref}): disk '{label}': datastore unknown,"
-                    " planned by host only"
-                )
-            disks.append(Disk(datastore=ds, size_gib=round(size / GIB, 3), label=label, file=fname))
-        if not disks:
-            warnings.append(f"vm '{name}' ({o.ref}): no virtual disks: skipped")
-            continue
-        tags = sorted(
-            f"{fields.get(cv.key, str(cv.key))}={cv.value}"
-            for cv in p.get("customValue") or []
-            if getattr(cv, "value", None)
-        )
-        committed = p.get("summary.storage.committed")
-        vm = VM(
-            name=name,
-            host=host,
-            disks=disks,
-            tags=tags,
-            power_state=_POWER.get(p.get("runtime.powerState") or ""),
-            id=p.get("config.instanceUuid") or o.ref,
-            moref=o.ref,
-            instance_uuid=p.get("config.instanceUuid"),
-            datacenter=dc,
-            vcenter=vcenter,
-            committed_gib=round(committed / GIB, 3) if committed else None,
-            tools=_tools_status(
-                p.get("guest.toolsRunningStatus"), p.get("guest.toolsVersionStatus2")
-            ),
-            consolidation_needed=p.get("runtime.consolidationNeeded"),
-            snapshots=_snapshots(p),
-        )
-        vms.append((o, vm))
+        disks.append(Disk(datastore=ds, size_gib=round(size / GIB, 3), label=label, file=fname))
+    return disks
+
+
+def _vm(
+    o: _Obj, host: str, disks: list[Disk], dc: str | None, fields: dict[int, str], vcenter: str
+) -> VM:
+    p = o.props
+    tags = sorted(
+        f"{fields.get(cv.key, str(cv.key))}={cv.value}"
+        for cv in p.get("customValue") or []
+        if getattr(cv, "value", None)
+    )
+    committed = p.get("summary.storage.committed")
+    return VM(
+        name=str(p.get("name")),
+        host=host,
+        disks=disks,
+        tags=tags,
+        power_state=_POWER.get(p.get("runtime.powerState") or ""),
+        id=p.get("config.instanceUuid") or o.ref,
+        moref=o.ref,
+        instance_uuid=p.get("config.instanceUuid"),
+        datacenter=dc,
+        vcenter=vcenter,
+        committed_gib=round(committed / GIB, 3) if committed else None,
+        tools=_tools_status(p.get("guest.toolsRunningStatus"), p.get("guest.toolsVersionStatus2")),
+        consolidation_needed=p.get("runtime.consolidationNeeded"),
+        snapshots=_snapshots(p),
+    )
+
+
+def _disambiguate(vms: list[tuple[_Obj, VM]], tree: _Tree, vcenter: str) -> int:
+    """Make VM names unique; a renamed VM keeps its vCenter name in display_name. -> renamed."""
     names = unique_names(
         [
             Named(
                 vm.name,
                 f"{vcenter}/{o.ref}",
-                _vm_qualifiers(vcenter, vm.datacenter, folder_path(o.ref), o.ref),
+                _vm_qualifiers(vcenter, vm.datacenter, tree.folder_path(o.ref), o.ref),
             )
             for o, vm in vms
         ]
@@ -838,14 +827,58 @@ def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
             renamed += 1
             vm.display_name = vm.name  # the name vCenter (and backup software) knows
             vm.name = n
+    return renamed
+
+
+def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
+    """Turn retrieved objects into a Topology (templates skipped, names made unique).
+
+    ``vcenter`` is the server's normalised host name (:func:`parse_server`); every VM carries
+    it with its MoRef id and instance UUID, and its real name in ``display_name`` when ``name``
+    had to be disambiguated.
+    """
+    refuse_control_chars(objs, vcenter)
+    tree = _Tree(objs)
+    fields: dict[int, str] = {
+        f.key: f.name
+        for o in objs
+        if o.type == "CustomFieldsManager"
+        for f in o.props.get("field") or []
+    }
+    compute = _compute(objs, tree, vcenter)
+    storage = _storage(objs, tree, vcenter)
+    warnings: list[str] = []
+    vms: list[tuple[_Obj, VM]] = []
+    templates = 0
+    for o in objs:
+        if o.type != "VirtualMachine":
+            continue
+        name = str(o.props.get("name"))
+        if o.props.get("config.template"):
+            templates += 1
+            continue
+        host_ref = o.props.get("runtime.host")
+        host = compute.host_of_ref.get(host_ref._moId) if host_ref is not None else None
+        if host is None:
+            warnings.append(
+                f"vm {name!r} ({o.ref}): no host known (orphaned or inaccessible): skipped"
+            )
+            continue
+        dc = tree.datacenter_of(o.ref)
+        disks = _disks(o, dc, storage, warnings)
+        if not disks:
+            warnings.append(f"vm {name!r} ({o.ref}): no virtual disks: skipped")
+            continue
+        vms.append((o, _vm(o, host, disks, dc, fields, vcenter)))
+    renamed = _disambiguate(vms, tree, vcenter)
     if renamed:
         warnings.append(
             f"{renamed} VMs share a display name with another VM: renamed 'name (qualifier)'"
         )
     topo = Topology(
-        clusters=topo_clusters,
-        hosts=topo_hosts,
-        datastores=topo_ds,
+        clusters=compute.clusters,
+        hosts=compute.hosts,
+        datastores=storage.datastores,
         vms=sorted((vm for _, vm in vms), key=lambda v: v.name),
     )
     return VCenterInventory(
