@@ -61,6 +61,8 @@ GIB = float(1 << 30)
 MIB = 1 << 20
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_RESPONSE_MIB = 1024
+# A DNS name (IDN letters too), IPv4 or IPv6 address: what may reach the connection and files.
+_HOST = re.compile(r"[\w.:-]+")
 _DS_PATH = re.compile(r"^\s*\[([^\]]+)\]")
 
 # guest.toolsVersionStatus2 -> ToolsStatus (when the tools are running)
@@ -162,11 +164,12 @@ def parse_server(text: str) -> tuple[str, int | None]:
         host, port = parts.hostname, parts.port
     except ValueError as exc:
         raise InputError(f"not a server name: {shown} ({exc})", field="--vcenter") from None
-    if parts.scheme not in ("", "https") or not host:
+    host = (host or "").lower().rstrip(".")
+    if parts.scheme not in ("", "https") or "@" in raw or not _HOST.fullmatch(host):
         raise InputError(
             f"not a server name: {shown} (use HOST or https://HOST)", field="--vcenter"
         )
-    return host.rstrip("."), port
+    return host, port
 
 
 def _has_control(text: str) -> bool:

@@ -195,3 +195,11 @@ def test_any_server_text_parses_or_is_refused_in_one_line(text: str) -> None:
         return
     assert host and host == host.lower() and not CONTROL.search(host)
     assert port is None or 0 <= port <= 65535
+
+
+@pytest.mark.parametrize(
+    "text", ["", " ", "http://vc", "admin@vc", "vc%41", "a b", "v\nc", "vc\x1b[2J", "https://"]
+)
+def test_server_texts_refused(text: str) -> None:
+    with pytest.raises(InputError, match="--vcenter"):
+        parse_server(text)
