@@ -26,15 +26,52 @@ spec.loader.exec_module(harness)
 from stagger.sources.vcenter import VCenterOptions, load_vcenter  # noqa: E402
 
 
+def ab_ratio(sim: object, repeat: int) -> None:
+    """Median wall of loads with the budget's socket class over loads with ssl.SSLSocket."""
+    import ssl
+
+    from stagger.sources import vcenter
+
+    bounded = vcenter._bounded_socket_class
+    walls: dict[str, list[float]] = {"bounded": [], "plain": []}
+    for _ in range(repeat):
+        for kind in ("bounded", "plain"):
+            vcenter._bounded_socket_class = (  # type: ignore[assignment]
+                bounded if kind == "bounded" else (lambda budget: ssl.SSLSocket)
+            )
+            opts = VCenterOptions(
+                server=sim.host,  # type: ignore[attr-defined]
+                port=sim.port,  # type: ignore[attr-defined]
+                user=sim.user,  # type: ignore[attr-defined]
+                password=sim.password,  # type: ignore[attr-defined]
+                ca_file=str(sim.ca_file),  # type: ignore[attr-defined]
+            )
+            start = time.monotonic()
+            load_vcenter(opts)
+            walls[kind].append(time.monotonic() - start)
+    vcenter._bounded_socket_class = bounded
+    b, p = statistics.median(walls["bounded"]), statistics.median(walls["plain"])
+    print(
+        f"bounded socket vs plain SSLSocket, {repeat} interleaved loads each:"
+        f" median {b:.2f} s / {p:.2f} s = ratio {b / p:.3f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--vms", type=int, default=2000)
     ap.add_argument("--page-size", type=int, nargs="+", default=[1000, 100])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--ab",
+        action="store_true",
+        help="Also time the bounded socket (deadline + byte cap) against a plain SSLSocket,"
+        " interleaved in one run, and print the ratio.",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="stagger-bench-") as tmp:
         t0 = time.monotonic()
-        build = harness.build_vcsim(Path(tmp) / "build")
+        build = harness.build_vcsim(harness.shared_cache_dir(Path(tmp) / "build"))
         print(
             f"vcsim build: {build.seconds:.1f} s (cold GOCACHE)"
             if not build.cached
@@ -46,8 +83,10 @@ def main() -> None:
             f" {sim.startup_seconds:.1f} s"
         )
         try:
+            if args.ab:
+                ab_ratio(sim, args.repeat)
             for page in args.page_size:
-                walls, trips, objects, vms = [], 0, 0, 0
+                walls, trips, objects, vms, read = [], 0, 0, 0, 0
                 for _ in range(args.repeat):
                     opts = VCenterOptions(
                         server=sim.host,
@@ -65,13 +104,17 @@ def main() -> None:
                         inv.stats.objects,
                         len(inv.topology.vms),
                     )
+                    read = inv.stats.bytes_read
                     retrieval = inv.stats.seconds
                 print(
                     f"page size {page}: {vms} VMs ({objects} objects) in {trips}"
                     " PropertyCollector round trips"
                     f" (1 RetrievePropertiesEx + {trips - 1} ContinueRetrievePropertiesEx);"
                     f" total wall (login..topology) median {statistics.median(walls):.2f} s,"
-                    f" min {min(walls):.2f} s; last retrieval alone {retrieval:.2f} s"
+                    f" min {min(walls):.2f} s; last retrieval alone {retrieval:.2f} s;"
+                    f" read from the server {read / (1 << 20):.1f} MiB"
+                    f" ({read / max(vms, 1) / 1024:.1f} KiB per VM, counted against"
+                    " --max-response-mib)"
                 )
         finally:
             sim.stop()

@@ -42,9 +42,33 @@ class InputError(StaggerError):
 
 
 class SourceError(StaggerError):
-    """An inventory source (vCenter, RVTools export) could not be read."""
+    """An inventory source (vCenter, RVTools export) could not be read.
+
+    The subclasses below say why a live source failed; each keeps exit code 3. Which low-level
+    error becomes which subclass is decided in one table (``stagger.sources.vcenter``).
+    """
 
     exit_code = 3
+
+
+class SourceRefusedError(SourceError):
+    """The server could not be reached: connection refused, unknown host, no route."""
+
+
+class SourceTimeoutError(SourceError):
+    """No answer within the time allowed (one read, or the whole retrieval's deadline)."""
+
+
+class SourceTLSError(SourceError):
+    """TLS failed: certificate not trusted, handshake or protocol error."""
+
+
+class SourceAuthError(SourceError):
+    """The server refused the credentials or the user lacks a permission."""
+
+
+class SourceProtocolError(SourceError):
+    """The server answered, but not as a vSphere API does (not vSphere, cut off, too large)."""
 
 
 class InfeasibleError(StaggerError):

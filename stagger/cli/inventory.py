@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -13,15 +11,16 @@ from rich.table import Table
 from stagger.atomic import check_target, write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit
 from stagger.cli.app import app, console, err_console, handle_errors
+from stagger.cli.vcenter_options import (
+    VCenterArgs,
+    print_warnings,
+    read_estate,
+    vcenter_options,
+)
 from stagger.errors import InputError
 from stagger.model.topology import Topology
 from stagger.sources.raidmap import apply_raid_map_file
-from stagger.sources.yamlfile import dump_yaml, load_topology
-
-if TYPE_CHECKING:
-    from stagger.sources.vcenter import VCenterOptions
-
-PASSWORD_ENV = "STAGGER_VSPHERE_PASSWORD"
+from stagger.sources.yamlfile import dump_yaml
 
 inventory_app = typer.Typer(
     help="Read the estate from vCenter/ESXi or an RVTools export into a topology file.",
@@ -30,19 +29,8 @@ inventory_app = typer.Typer(
 app.add_typer(inventory_app, name="inventory")
 
 
-def _password(user: str, server: str) -> str:
-    pw = os.environ.get(PASSWORD_ENV)
-    if pw:
-        return pw
-    try:
-        return str(typer.prompt(f"Password for {user}@{server}", hide_input=True))
-    except (typer.Abort, EOFError):
-        raise InputError(f"no password: set {PASSWORD_ENV} or run interactively") from None
-
-
 def _warn(warnings: list[str]) -> None:
-    for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    print_warnings(warnings)  # names as text, never Rich markup
 
 
 def _with_raid_map(topo: Topology, raid_map: Path | None) -> Topology:
@@ -79,79 +67,20 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
     console.print(tbl)
 
 
-def vcenter_options(
-    server: str, port: int, user: str, insecure: bool, ca_file: Path | None, timeout: float
-) -> VCenterOptions:
-    from stagger.sources.vcenter import VCenterOptions
-
-    if insecure and ca_file is not None:
-        raise InputError("--insecure and --ca-file exclude each other")
-    return VCenterOptions(
-        server=server,
-        port=port,
-        user=user,
-        password=_password(user, server),
-        insecure=insecure,
-        ca_file=str(ca_file) if ca_file else None,
-        timeout=timeout,
-    )
-
-
-def estate_from(
-    topology: Path | None,
-    vcenter: str | None,
-    user: str | None,
-    port: int,
-    insecure: bool,
-    ca_file: Path | None,
-) -> Topology:
-    """The current estate from a topology file or, with ``--vcenter``, the live server."""
-    if (topology is None) == (vcenter is None):
-        raise InputError("give either a topology file or --vcenter SERVER")
-    if topology is not None:
-        return load_topology(topology)
-    from stagger.sources.vcenter import load_vcenter
-
-    assert vcenter is not None
-    if not user:
-        raise InputError("--vcenter needs --user")
-    opts = vcenter_options(vcenter, port, user, insecure, ca_file, timeout=60.0)
-    with console.status(f"reading the estate from {vcenter}..."):
-        inv = load_vcenter(opts)
-    _warn(inv.warnings)
-    return inv.topology
-
-
 @inventory_app.command("vcenter")
+@vcenter_options(required=True)
 def inventory_vcenter(
-    server: str = typer.Option(..., "--server", help="vCenter or ESXi host name."),
-    user: str = typer.Option(
-        ..., "--user", help="User name; password from $STAGGER_VSPHERE_PASSWORD or a prompt."
-    ),
-    port: int = typer.Option(443, "--port"),
-    insecure: bool = typer.Option(False, "--insecure", help="Do not verify the TLS certificate."),
-    ca_file: Path | None = typer.Option(None, "--ca-file", help="PEM file of the CA to trust."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for an answer."),
+    vc: VCenterArgs,
     raid_map: Path | None = typer.Option(None, "--raid-map", help="RAID group map (YAML or CSV)."),
     output: Path = typer.Option(..., "-o", "--output", help="Topology file to write."),
 ) -> None:
     """Read VMs, hosts, clusters and datastores from a live vCenter in one bulk retrieval."""
     with handle_errors():
-        from stagger.sources.vcenter import load_vcenter
-
         check_target(output)  # before the retrieval, not after it
-        opts = vcenter_options(server, port, user, insecure, ca_file, timeout)
-        inv = load_vcenter(opts)
-        _warn(inv.warnings)
-        topo = _with_raid_map(inv.topology, raid_map)
+        estate = read_estate(None, vc)
+        topo = _with_raid_map(estate.topology, raid_map)
         write_text_atomic(output, dump_yaml(topo))
-        st = inv.stats
-        _summary(
-            topo,
-            output,
-            f"{server}: {st.objects} objects in {st.round_trips} round trips, {st.seconds:.2f} s; "
-            f"{inv.templates_skipped} templates skipped",
-        )
+        _summary(topo, output, estate.detail)
 
 
 @inventory_app.command("rvtools")
@@ -194,17 +123,13 @@ def _render_report(report: AuditReport) -> None:
 
 
 @app.command("audit")
+@vcenter_options()
 def audit_cmd(
+    vc: VCenterArgs,
     topology: Path | None = typer.Option(None, "--topology", "-t", help="A topology file."),
     rvtools: Path | None = typer.Option(
         None, "--rvtools", help="An RVTools export (xlsx or CSV folder)."
     ),
-    server: str | None = typer.Option(None, "--server", help="A live vCenter/ESXi."),
-    user: str | None = typer.Option(None, "--user"),
-    port: int = typer.Option(443, "--port"),
-    insecure: bool = typer.Option(False, "--insecure"),
-    ca_file: Path | None = typer.Option(None, "--ca-file"),
-    timeout: float = typer.Option(60.0, "--timeout"),
     raid_map: Path | None = typer.Option(None, "--raid-map", help="RAID group map (YAML or CSV)."),
     snapshot_days: float = typer.Option(
         3, "--snapshot-days", help="Flag snapshots older than this."
@@ -227,27 +152,11 @@ def audit_cmd(
                 raise InputError(
                     f"unknown check '{c}' (known: any, {', '.join(CHECKS)})", field="--fail-on"
                 )
-        sources = [x for x in (topology, rvtools, server) if x is not None]
+        sources = [x for x in (topology, rvtools, vc.vcenter) if x is not None]
         if len(sources) != 1:
-            raise InputError("give exactly one of --topology, --rvtools, --server")
-        if topology is not None:
-            topo, source = load_topology(topology), str(topology)
-        elif rvtools is not None:
-            from stagger.sources.rvtools import load_rvtools
-
-            inv = load_rvtools(rvtools)
-            _warn(inv.warnings)
-            topo, source = inv.topology, str(rvtools)
-        else:
-            from stagger.sources.vcenter import load_vcenter
-
-            if not user:
-                raise InputError("--server needs --user")
-            assert server is not None
-            opts = vcenter_options(server, port, user, insecure, ca_file, timeout)
-            vinv = load_vcenter(opts)
-            _warn(vinv.warnings)
-            topo, source = vinv.topology, server
+            raise InputError("give exactly one of --topology, --rvtools, --vcenter")
+        estate = read_estate(topology, vc, rvtools=rvtools)
+        topo, source = estate.topology, estate.source
         topo = _with_raid_map(topo, raid_map)
         settings = AuditSettings(
             snapshot_age_days=snapshot_days,

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from stagger.atomic import OutputSet, write_text_atomic
 from stagger.cli.app import app, console, err_console, handle_errors
-from stagger.cli.inventory import estate_from
 from stagger.cli.outputs import commit, parse_export_spec
+from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.errors import InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
@@ -91,7 +91,9 @@ def run_plan(topology: Topology, policy: Policy, options: PlanOptions) -> PlanRe
 
 
 @app.command("plan")
+@vcenter_options()
 def plan_cmd(
+    vc: VCenterArgs,
     topology: Path | None = typer.Argument(
         None, help="Topology file (YAML or JSON); or plan straight from --vcenter."
     ),
@@ -101,15 +103,6 @@ def plan_cmd(
     raid_map: Path | None = typer.Option(
         None, "--raid-map", help="RAID group map (YAML/CSV) to apply to TOPOLOGY first."
     ),
-    vcenter: str | None = typer.Option(
-        None, "--vcenter", help="Read the estate from this vCenter/ESXi instead of TOPOLOGY."
-    ),
-    user: str | None = typer.Option(
-        None, "--user", help="With --vcenter; password from $STAGGER_VSPHERE_PASSWORD or a prompt."
-    ),
-    port: int = typer.Option(443, "--port", help="With --vcenter."),
-    insecure: bool = typer.Option(False, "--insecure", help="With --vcenter: skip TLS checks."),
-    ca_file: Path | None = typer.Option(None, "--ca-file", help="With --vcenter: CA to trust."),
     time_limit: float | None = typer.Option(
         None, "--time-limit", help="Solver seconds (default: by estate size, 10-240)."
     ),
@@ -138,11 +131,11 @@ def plan_cmd(
         outputs = OutputSet()
         # Refuse bad output paths before a long solve, and again when writing.
         outputs.check([output, *([csv] if csv else []), *(out for _, out in exports)])
-        if topology is not None and vcenter is None:
+        if topology is not None and not vc.given:
             topo, pol = load_inputs(topology, policy, raid_map)
         else:
-            estate = estate_from(topology, vcenter, user, port, insecure, ca_file)
-            topo, pol = with_policy(estate, policy, raid_map)
+            estate = read_estate(topology, vc)
+            topo, pol = with_policy(estate.topology, policy, raid_map)
         warn_if_empty(topo)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)

@@ -9,9 +9,9 @@ from rich.table import Table
 
 from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, handle_errors
-from stagger.cli.inventory import estate_from
 from stagger.cli.outputs import commit
 from stagger.cli.plan import load_baseline
+from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.errors import InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.fmt import hm
@@ -222,16 +222,11 @@ def headroom_cmd(
 
 
 @app.command("check")
+@vcenter_options()
 def check_cmd(
+    vc: VCenterArgs,
     schedule: Path = typer.Argument(..., help="Schedule JSON to check."),
     topology: Path | None = typer.Option(None, "--topology", "-t", help="The current topology."),
-    vcenter: str | None = typer.Option(
-        None, "--vcenter", help="Or read the current estate from this vCenter/ESXi."
-    ),
-    user: str | None = typer.Option(None, "--user", help="With --vcenter."),
-    port: int = typer.Option(443, "--port", help="With --vcenter."),
-    insecure: bool = typer.Option(False, "--insecure", help="With --vcenter: skip TLS checks."),
-    ca_file: Path | None = typer.Option(None, "--ca-file", help="With --vcenter: CA to trust."),
     raid_map: Path | None = typer.Option(
         None, "--raid-map", help="RAID group map to apply to the current estate."
     ),
@@ -250,7 +245,7 @@ def check_cmd(
     with handle_errors():
         OutputSet().check(_targets(output, csv))
         sched = load_schedule(schedule)
-        topo = estate_from(topology, vcenter, user, port, insecure, ca_file)
+        topo = read_estate(topology, vc).topology
         if raid_map is not None:
             topo = apply_raid_map_file(topo, raid_map).topology
         pol = load_policy(policy) if policy else sched.inputs.policy

@@ -5,9 +5,15 @@ One bulk retrieval: a ContainerView over the root folder and one PropertyCollect
 back a paging token) for every VM, host, cluster, datastore, folder and datacenter, and the
 custom-attribute definitions. No call per VM, and no lazy property access on managed objects.
 
-Every failure becomes a one-line :class:`~stagger.errors.SourceError` (exit code 3): connection
-refused, timeout, untrusted certificate, wrong credentials, a server that drops during the
-retrieval. The password is only passed to the login call; it is never logged or stored.
+Bounded: every TLS socket of one load (the API-version probe, the login, the retrieval, the
+logout) reads through :class:`_Budget`, so the whole load ends by ``timeout`` seconds after it
+started (a server that drips one byte at a time is cut off) and never reads more than
+``max_response_mib`` from the server (an endless answer does not grow memory without bound).
+
+Every failure becomes a one-line :class:`~stagger.errors.SourceError` subclass (exit code 3)
+chosen in one table, :data:`_ERROR_TABLE`. A name holding a control character is refused with
+one :class:`~stagger.errors.InputError` line naming the object (exit code 1). The password is
+only passed to the login call; it is never logged or stored.
 """
 
 from __future__ import annotations
@@ -18,13 +24,27 @@ import re
 import socket
 import ssl
 import time
+import xml.etree.ElementTree
+import xml.parsers.expat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from stagger.errors import SourceError
+from pydantic import ValidationError
+
+from stagger.errors import (
+    InputError,
+    SourceAuthError,
+    SourceError,
+    SourceProtocolError,
+    SourceRefusedError,
+    SourceTimeoutError,
+    SourceTLSError,
+)
+from stagger.model.text import no_control_chars
 from stagger.model.topology import (
     VM,
     Cluster,
@@ -36,9 +56,13 @@ from stagger.model.topology import (
     Topology,
 )
 from stagger.sources.naming import Named, unique_names
-from stagger.sources.rvtools import _qualifiers
 
 GIB = float(1 << 30)
+MIB = 1 << 20
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MAX_RESPONSE_MIB = 1024
+# A DNS name (IDN letters too), IPv4 or IPv6 address: what may reach the connection and files.
+_HOST = re.compile(r"[\w.:-]+")
 _DS_PATH = re.compile(r"^\s*\[([^\]]+)\]")
 
 # guest.toolsVersionStatus2 -> ToolsStatus (when the tools are running)
@@ -84,12 +108,16 @@ _PROPS: dict[str, list[str]] = {
 @dataclass
 class VCenterOptions:
     server: str
+    """Host name or address, as :func:`parse_server` normalised it (no scheme, no port)."""
     user: str
     password: str = field(repr=False)
     port: int = 443
     insecure: bool = False
     ca_file: str | None = None
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT_S
+    """Seconds for the whole load: login, retrieval and logout together, not per read."""
+    max_response_mib: int = DEFAULT_MAX_RESPONSE_MIB
+    """The most the server may send in one load (every answer together)."""
     page_size: int = 1000
 
 
@@ -99,6 +127,7 @@ class RetrievalStats:
     continue_calls: int = 0
     objects: int = 0
     seconds: float = 0.0
+    bytes_read: int = 0
 
     @property
     def round_trips(self) -> int:
@@ -120,82 +149,303 @@ class _Obj:
     props: dict[str, Any]
 
 
-def _where(opts: VCenterOptions) -> str:
-    return f"{opts.server}:{opts.port}"
+def parse_server(text: str) -> tuple[str, int | None]:
+    """``vc.example.com``, ``VC.example.com.``, ``https://vc:8443/sdk`` -> (host, port or None).
+
+    The host is the server's normalised name: lower case, no scheme, path or trailing dot. It is
+    also what a VM's ``vcenter`` field holds, so that every source names a server the same way.
+    """
+    raw = text.strip()
+    shown = repr(text)
+    if not raw or any(c.isspace() for c in raw) or _has_control(raw):
+        raise InputError(f"not a server name: {shown}", field="--vcenter")
+    try:
+        parts = urlsplit(raw if "://" in raw else f"//{raw}")
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise InputError(f"not a server name: {shown} ({exc})", field="--vcenter") from None
+    host = (host or "").lower().rstrip(".")
+    if parts.scheme not in ("", "https") or "@" in raw or not _HOST.fullmatch(host):
+        raise InputError(
+            f"not a server name: {shown} (use HOST or https://HOST)", field="--vcenter"
+        )
+    return host, port
 
 
-def _ssl_context(opts: VCenterOptions) -> ssl.SSLContext:
+def _has_control(text: str) -> bool:
+    try:
+        no_control_chars(text)
+    except ValueError:
+        return True
+    return False
+
+
+# --- bounded reading ----------------------------------------------------------------------------
+
+
+class _DeadlinePassed(TimeoutError):
+    """The load's overall deadline passed (a TimeoutError, so every timeout path sees it)."""
+
+
+class _AnswerTooLarge(Exception):
+    """The server sent more than the load may read."""
+
+
+class _Budget:
+    """One load's deadline and byte allowance, shared by every socket the load opens.
+
+    Both are sticky: once spent, every later read fails too, so a caller inside pyvmomi that
+    swallows one error (the version probe does) cannot go on reading.
+    """
+
+    def __init__(self, timeout_s: float, max_bytes: int) -> None:
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
+        self.max_bytes = max_bytes
+        self.bytes_read = 0
+
+    def seconds_left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed("deadline passed")
+        return left
+
+    def count(self, n: int) -> None:
+        self.bytes_read += n
+        if self.bytes_read > self.max_bytes:
+            raise _AnswerTooLarge(f"more than {self.max_bytes} bytes")
+
+
+def _bounded_socket_class(budget: _Budget) -> type[ssl.SSLSocket]:
+    """An SSLSocket whose every blocking step waits at most until the budget's deadline.
+
+    A per-socket timeout alone restarts with every byte received, so a server sending one byte
+    a second would be waited on for ever; here each step's timeout is what is left of the whole
+    load, and every byte received is counted against the cap as it is read.
+    """
+
+    class _BoundedSSLSocket(ssl.SSLSocket):
+        def _bound(self) -> None:
+            self.settimeout(budget.seconds_left())
+
+        def do_handshake(self, block: bool = False) -> None:
+            self._bound()
+            super().do_handshake(block)
+
+        def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+            if budget.bytes_read > budget.max_bytes:
+                raise _AnswerTooLarge(f"more than {budget.max_bytes} bytes")
+            self._bound()
+            data = super().recv(buflen, flags)
+            budget.count(len(data))
+            return data
+
+        def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+            if budget.bytes_read > budget.max_bytes:
+                raise _AnswerTooLarge(f"more than {budget.max_bytes} bytes")
+            self._bound()
+            n = super().recv_into(buffer, nbytes, flags)
+            budget.count(n)
+            return n
+
+        def sendall(self, data: Any, flags: int = 0) -> None:
+            self._bound()
+            super().sendall(data, flags)
+
+        def send(self, data: Any, flags: int = 0) -> int:
+            self._bound()
+            return super().send(data, flags)
+
+    return _BoundedSSLSocket
+
+
+def _ssl_context(opts: VCenterOptions, budget: _Budget) -> ssl.SSLContext:
     if opts.insecure:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    try:
-        return ssl.create_default_context(cafile=opts.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise SourceError(f"cannot read CA file: {exc}", file=opts.ca_file) from None
+    else:
+        try:
+            ctx = ssl.create_default_context(cafile=opts.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise InputError(f"cannot read CA file: {exc}", file=opts.ca_file) from None
+    # Every connection made with this context (pyvmomi's version probe and its SOAP stub both
+    # take it) reads through the budget.
+    ctx.sslsocket_class = _bounded_socket_class(budget)
+    return ctx
 
 
-def _network_error(exc: BaseException, opts: VCenterOptions, during: str) -> SourceError:
-    where = _where(opts)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or str(exc)
-        return SourceError(
-            f"{where}: TLS certificate not trusted ({reason}); pass --ca-file with the "
-            "vCenter CA certificate, or --insecure to skip verification"
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return SourceError(
-            f"{where}: connection refused (is this a vCenter/ESXi address and port?)"
-        )
-    if isinstance(exc, socket.gaierror):
-        return SourceError(f"{where}: cannot resolve host name ({exc.strerror})")
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return SourceError(f"{where}: no answer within {opts.timeout:g} s {during} (timeout)")
-    if isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError):
-        return SourceError(f"{where}: server closed the connection {during}; nothing was written")
-    if isinstance(exc, ssl.SSLError):
-        return SourceError(f"{where}: TLS error {during}: {exc.reason or exc}")
-    if isinstance(exc, http.client.HTTPException):
-        return SourceError(f"{where}: bad HTTP answer {during}: {type(exc).__name__}")
-    return SourceError(f"{where}: {getattr(exc, 'strerror', None) or exc} {during}".strip())
+# --- one table: low-level error -> SourceError subclass and its line ---------------------------
+
+
+@dataclass
+class _Failure:
+    opts: VCenterOptions
+    budget: _Budget
+    during: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.opts.server}:{self.opts.port}"
+
+
+def _text(exc: BaseException) -> str:
+    """An exception's message as one escaped line (servers choose what it holds)."""
+    msg = getattr(exc, "msg", None) or getattr(exc, "strerror", None) or str(exc)
+    shown = repr(str(msg))[1:-1]
+    return shown[:300] + ("..." if len(shown) > 300 else "")
+
+
+def _too_large(exc: BaseException, f: _Failure) -> str:
+    return (
+        f"{f.where}: the server sent more than {f.opts.max_response_mib} MiB {f.during}"
+        " (raise --max-response-mib if this vCenter is that large)"
+    )
+
+
+def _untrusted(exc: BaseException, f: _Failure) -> str:
+    reason = getattr(exc, "verify_message", None) or _text(exc)
+    return (
+        f"{f.where}: TLS certificate not trusted ({reason}); pass --ca-file with the "
+        "vCenter CA certificate, or --insecure to skip verification"
+    )
+
+
+def _timeout(exc: BaseException, f: _Failure) -> str:
+    # One figure bounds both a silent server and a dripping one: --timeout is the deadline of
+    # the whole load, and no single read may wait past it.
+    return (
+        f"{f.where}: not finished within {f.opts.timeout:g} s {f.during} "
+        "(timeout for the whole retrieval: raise --timeout for a slow vCenter)"
+    )
+
+
+def _not_vsphere(exc: BaseException, f: _Failure) -> str:
+    return (
+        f"{f.where}: does not answer as a vSphere API (vCenter/ESXi) {f.during}: "
+        f"{type(exc).__name__}: {_text(exc)}"
+    )
+
+
+_Rule = tuple[
+    tuple[type[BaseException], ...], type[SourceError], Callable[[BaseException, _Failure], str]
+]
+
+# First match wins: specific before general (SSLCertVerificationError is an SSLError is an
+# OSError; ConnectionRefusedError is an OSError). pyvmomi's faults are added by _rules().
+_ERROR_TABLE: list[_Rule] = [
+    ((_AnswerTooLarge,), SourceProtocolError, _too_large),
+    ((ssl.SSLCertVerificationError,), SourceTLSError, _untrusted),
+    (
+        (ConnectionRefusedError,),
+        SourceRefusedError,
+        lambda e, f: f"{f.where}: connection refused (is this a vCenter/ESXi address and port?)",
+    ),
+    (
+        (socket.gaierror,),
+        SourceRefusedError,
+        lambda e, f: f"{f.where}: cannot resolve host name ({_text(e)})",
+    ),
+    ((TimeoutError,), SourceTimeoutError, _timeout),
+    (
+        (
+            http.client.RemoteDisconnected,
+            http.client.IncompleteRead,
+            ConnectionResetError,
+            BrokenPipeError,
+            ssl.SSLEOFError,
+        ),
+        SourceProtocolError,
+        lambda e, f: f"{f.where}: server closed the connection {f.during}; nothing was written",
+    ),
+    ((ssl.SSLError,), SourceTLSError, lambda e, f: f"{f.where}: TLS error {f.during}: {_text(e)}"),
+    (
+        (http.client.HTTPException,),
+        SourceProtocolError,
+        lambda e, f: f"{f.where}: bad HTTP answer {f.during}: {type(e).__name__}: {_text(e)}",
+    ),
+    (
+        (OSError,),
+        SourceRefusedError,
+        lambda e, f: f"{f.where}: cannot reach the server {f.during}: {_text(e)}",
+    ),
+    (
+        (xml.parsers.expat.ExpatError, xml.etree.ElementTree.ParseError),
+        SourceProtocolError,
+        _not_vsphere,
+    ),
+]
+
+
+def _rules() -> list[_Rule]:
+    from pyVmomi import vim, vmodl
+
+    auth: list[_Rule] = [
+        (
+            (vim.fault.InvalidLogin,),
+            SourceAuthError,
+            lambda e, f: (
+                f"{f.where}: login refused for user {f.opts.user!r}: wrong user name or password"
+            ),
+        ),
+        (
+            (vim.fault.NoPermission,),
+            SourceAuthError,
+            lambda e, f: f"{f.where}: user {f.opts.user!r} lacks permission: {_text(e)}",
+        ),
+        (
+            (vmodl.MethodFault,),
+            SourceProtocolError,
+            lambda e, f: f"{f.where}: vSphere fault {f.during}: {_text(e)}",
+        ),
+    ]
+    # Anything else pyvmomi raises (its probe says "... is not a VIM server" with a bare
+    # Exception; a non-SOAP answer fails deep in its deserialiser): the server is not vSphere.
+    return [*auth, *_ERROR_TABLE, ((Exception,), SourceProtocolError, _not_vsphere)]
+
+
+def source_error(exc: BaseException, f: _Failure) -> SourceError:
+    """The SourceError subclass and one-line message for a low-level error (the table)."""
+    for types, kind, message in _rules():
+        if isinstance(exc, types):
+            return kind(message(exc, f))
+    return SourceProtocolError(_not_vsphere(exc, f))
 
 
 @contextmanager
-def _translate(opts: VCenterOptions, during: str) -> Iterator[None]:
-    from pyVmomi import vim, vmodl
-
+def _translate(opts: VCenterOptions, budget: _Budget, during: str) -> Iterator[None]:
     try:
         yield
-    except SourceError:
+    except (SourceError, InputError):
         raise
-    except vim.fault.InvalidLogin:
-        raise SourceError(
-            f"{_where(opts)}: login refused for user '{opts.user}': wrong user name or password"
-        ) from None
-    except vim.fault.NoPermission as exc:
-        raise SourceError(
-            f"{_where(opts)}: user '{opts.user}' lacks permission: {getattr(exc, 'msg', '')}"
-        ) from None
-    except vmodl.MethodFault as exc:
-        msg = getattr(exc, "msg", "") or type(exc).__name__
-        raise SourceError(f"{_where(opts)}: vSphere fault {during}: {msg}") from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise _network_error(exc, opts, during) from None
+    except Exception as exc:
+        raise source_error(exc, _Failure(opts, budget, during)) from None
 
 
-def connect(opts: VCenterOptions) -> Any:
-    """Log in; return the pyvmomi ServiceInstance. Raises SourceError."""
-    ctx = _ssl_context(opts)
-    # SmartConnect's API-version probe opens its own connection without a timeout: bound it
-    # with the default socket timeout for the duration of the login.
+# --- connecting and retrieving -----------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    si: Any
+    opts: VCenterOptions
+    budget: _Budget
+
+
+def connect(opts: VCenterOptions, budget: _Budget | None = None) -> _Session:
+    """Log in. Raises a SourceError subclass (or InputError for an unreadable CA file)."""
+    budget = budget or _Budget(opts.timeout, opts.max_response_mib * MIB)
+    ctx = _ssl_context(opts, budget)
+    # SmartConnect's API-version probe opens its own connection without a timeout: bound its
+    # TCP connect with the default socket timeout for the duration of the login (the reads
+    # after it are bounded by the budget's socket class).
     previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(opts.timeout)
-    try:
-        with _translate(opts, "while connecting"):
-            return _smart_connect(opts, ctx)
-    finally:
-        socket.setdefaulttimeout(previous)
+    with _translate(opts, budget, "while connecting"):
+        socket.setdefaulttimeout(min(opts.timeout, budget.seconds_left()))
+        try:
+            return _Session(_smart_connect(opts, ctx), opts, budget)
+        finally:
+            socket.setdefaulttimeout(previous)
 
 
 def _smart_connect(opts: VCenterOptions, ctx: ssl.SSLContext) -> Any:
@@ -212,26 +462,26 @@ def _smart_connect(opts: VCenterOptions, ctx: ssl.SSLContext) -> Any:
     )
 
 
-def disconnect(si: Any) -> None:
+def disconnect(session: _Session) -> None:
     from pyVim.connect import Disconnect
 
     with contextlib.suppress(Exception):  # logging out is best effort
-        Disconnect(si)
+        Disconnect(session.si)
 
 
 def retrieve(
-    si: Any,
-    opts: VCenterOptions,
+    session: _Session,
     stats: RetrievalStats,
     on_page: Callable[[int], None] | None = None,
 ) -> list[_Obj]:
     """All inventory objects with the properties in _PROPS, in one paged bulk retrieval."""
     from pyVmomi import vim, vmodl
 
+    si, opts = session.si, session.opts
     pcq = vmodl.query.PropertyCollector
     out: list[_Obj] = []
     start = time.monotonic()
-    with _translate(opts, "during retrieval"):
+    with _translate(opts, session.budget, "during retrieval"):
         content = si.RetrieveContent()
         types = [getattr(vim, t) for t in _PROPS]
         view = content.viewManager.CreateContainerView(content.rootFolder, types, True)
@@ -276,6 +526,7 @@ def retrieve(
             with contextlib.suppress(Exception):  # a dead server is reported by the caller
                 view.Destroy()
     stats.seconds = time.monotonic() - start
+    stats.bytes_read = session.budget.bytes_read
     return out
 
 
@@ -333,97 +584,166 @@ def _chain_keys(disks: Any) -> set[int]:
     return keys
 
 
-def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
-    """Turn retrieved objects into a Topology (templates skipped, names made unique)."""
-    from pyVmomi import vim
+# Folder nesting deeper than this is taken as a parent cycle (a server bug or a hostile one).
+_MAX_DEPTH = 64
 
-    by_ref = {(o.type, o.ref): o for o in objs}
-    parent_of: dict[str, Any] = {}
-    kinds: dict[str, _Obj] = {}
+
+def _texts_of(o: _Obj) -> Iterator[tuple[str, Any]]:
+    """(field, value) for every text of an object that reaches the topology."""
+    p = o.props
+    yield "name", p.get("name")
+    if o.type == "CustomFieldsManager":
+        for f in p.get("field") or []:
+            yield f"field[{f.key}].name", f.name
+    if o.type == "Datastore":
+        vmfs = getattr(p.get("info"), "vmfs", None)
+        for i, e in enumerate(getattr(vmfs, "extent", None) or []):
+            yield f"info.vmfs.extent[{i}].diskName", e.diskName
+    if o.type != "VirtualMachine":
+        return
+    p_uuid = p.get("config.instanceUuid")
+    yield "config.instanceUuid", p_uuid
+    for cv in p.get("customValue") or []:
+        yield f"customValue[{cv.key}].value", getattr(cv, "value", None)
+    for i, dev in enumerate(p.get("config.hardware.device") or []):
+        info = getattr(dev, "deviceInfo", None)
+        yield f"config.hardware.device[{i}].deviceInfo.label", getattr(info, "label", None)
+        backing = getattr(dev, "backing", None)
+        yield f"config.hardware.device[{i}].backing.fileName", getattr(backing, "fileName", None)
+    snap = p.get("snapshot")
+    stack = list(getattr(snap, "rootSnapshotList", None) or [])
+    while stack:
+        tree = stack.pop()
+        yield "snapshot.name", tree.name
+        stack.extend(tree.childSnapshotList or [])
+
+
+def refuse_control_chars(objs: list[_Obj], vcenter: str) -> None:
+    """One InputError line for the first name or tag holding a control character.
+
+    Names come from whoever can create a VM; a newline in one would become a new line in a
+    crontab or a Bacula config. The offending name is shown escaped so the line stays one line.
+    """
     for o in objs:
-        kinds[o.ref] = o
-        p = o.props.get("parent")
-        parent_of[o.ref] = p._moId if p is not None else None
-    del by_ref
+        name = o.props.get("name")
+        for fld, value in _texts_of(o):
+            if not isinstance(value, str):
+                continue
+            try:
+                no_control_chars(value)
+            except ValueError as exc:
+                what = f"{o.type} {o.ref}" + (f" {name!r}" if isinstance(name, str) else "")
+                shown = "" if fld == "name" else f" {value!r}"
+                raise InputError(
+                    f"{exc}{shown}: rename it in vCenter; nothing was written",
+                    file=f"vCenter {vcenter}",
+                    obj=what,
+                    field=fld,
+                ) from None
 
-    def datacenter_of(ref: str) -> str | None:
-        seen = 0
+
+def _vm_qualifiers(
+    vcenter: str, dc: str | None, folder: str | None, key: str
+) -> tuple[str | None, ...]:
+    """datacenter, datacenter/folder, vcenter/datacenter/folder, key (see naming.py)."""
+    dc_folder = "/".join(x for x in (dc, folder) if x) or None
+    full = "/".join(x for x in (vcenter, dc, folder) if x) or None
+    return (dc, dc_folder, full, key)
+
+
+class _Tree:
+    """The inventory tree by MoRef id: which datacenter and VM folder an object is in."""
+
+    def __init__(self, objs: list[_Obj]) -> None:
+        self.kinds: dict[str, _Obj] = {o.ref: o for o in objs}
+        self.parent_of: dict[str, str | None] = {}
+        for o in objs:
+            p = o.props.get("parent")
+            self.parent_of[o.ref] = p._moId if p is not None else None
+
+    def datacenter_of(self, ref: str) -> str | None:
         cur: str | None = ref
-        while cur is not None and seen < 64:
-            o = kinds.get(cur)
+        for _ in range(_MAX_DEPTH):
+            o = self.kinds.get(cur) if cur is not None else None
             if o is None:
                 return None
             if o.type == "Datacenter":
                 return str(o.props.get("name"))
-            cur = parent_of.get(cur)
-            seen += 1
+            cur = self.parent_of.get(o.ref)
         return None
 
-    def folder_path(ref: str) -> str:
+    def folder_path(self, ref: str) -> str:
         names: list[str] = []
-        cur = parent_of.get(ref)
-        while cur is not None:
-            o = kinds.get(cur)
+        cur = self.parent_of.get(ref)
+        while cur is not None and len(names) < _MAX_DEPTH:
+            o = self.kinds.get(cur)
             if o is None or o.type != "Folder":
                 break
             names.append(str(o.props.get("name")))
-            cur = parent_of.get(cur)
+            cur = self.parent_of.get(cur)
         # The datacenter's top VM folder ("vm") is not a user folder.
         return "/".join(reversed(names[:-1])) if names else ""
 
-    warnings: list[str] = []
-    fields: dict[int, str] = {}
-    for o in objs:
-        if o.type == "CustomFieldsManager":
-            for f in o.props.get("field") or []:
-                fields[f.key] = f.name
+    def unique(self, objs: list[_Obj], vcenter: str) -> list[str]:
+        """Unique names for hosts, clusters or datastores (qualified by datacenter, server)."""
+        return unique_names(
+            [
+                Named(
+                    str(o.props["name"]), f"{vcenter}/{o.ref}", (self.datacenter_of(o.ref), vcenter)
+                )
+                for o in objs
+            ]
+        )
 
-    # Clusters and hosts.
+
+@dataclass
+class _Compute:
+    clusters: list[Cluster]
+    hosts: list[Host]
+    host_of_ref: dict[str, str]
+
+
+def _compute(objs: list[_Obj], tree: _Tree, vcenter: str) -> _Compute:
     clusters = [o for o in objs if o.type == "ClusterComputeResource"]
-    cluster_names = unique_names(
-        [
-            Named(str(c.props["name"]), f"{vcenter}/{c.ref}", (datacenter_of(c.ref), vcenter))
-            for c in clusters
-        ]
-    )
+    cluster_names = tree.unique(clusters, vcenter)
     cluster_of_ref = {c.ref: n for c, n in zip(clusters, cluster_names, strict=True)}
     hosts = [o for o in objs if o.type == "HostSystem"]
-    host_names = unique_names(
-        [
-            Named(str(h.props["name"]), f"{vcenter}/{h.ref}", (datacenter_of(h.ref), vcenter))
-            for h in hosts
-        ]
+    host_names = tree.unique(hosts, vcenter)
+    return _Compute(
+        clusters=[
+            Cluster(name=n, datacenter=tree.datacenter_of(c.ref))
+            for c, n in zip(clusters, cluster_names, strict=True)
+        ],
+        hosts=[
+            Host(name=n, cluster=cluster_of_ref.get(tree.parent_of.get(h.ref) or ""))
+            for h, n in zip(hosts, host_names, strict=True)
+        ],
+        host_of_ref={h.ref: n for h, n in zip(hosts, host_names, strict=True)},
     )
-    host_of_ref = {h.ref: n for h, n in zip(hosts, host_names, strict=True)}
-    topo_clusters = [
-        Cluster(name=n, datacenter=datacenter_of(c.ref))
-        for c, n in zip(clusters, cluster_names, strict=True)
-    ]
-    topo_hosts = [
-        Host(name=n, cluster=cluster_of_ref.get(parent_of.get(h.ref) or ""))
-        for h, n in zip(hosts, host_names, strict=True)
-    ]
 
-    # Datastores, named uniquely; VMs refer to them by (datacenter, display name).
+
+@dataclass
+class _Storage:
+    datastores: list[Datastore]
+    by_dc_name: dict[tuple[str | None, str], str]
+    """(datacenter, vCenter name) -> unique name: how a disk's "[DS] path" finds its datastore."""
+    by_ref: dict[str, str]
+
+
+def _storage(objs: list[_Obj], tree: _Tree, vcenter: str) -> _Storage:
+    from pyVmomi import vim
+
     dss = [o for o in objs if o.type == "Datastore"]
-    ds_names = unique_names(
-        [
-            Named(str(d.props["name"]), f"{vcenter}/{d.ref}", (datacenter_of(d.ref), vcenter))
-            for d in dss
-        ]
-    )
-    ds_by_dc_name: dict[tuple[str | None, str], str] = {}
-    ds_by_ref: dict[str, str] = {}
-    topo_ds: list[Datastore] = []
-    for d, n in zip(dss, ds_names, strict=True):
-        ds_by_dc_name[(datacenter_of(d.ref), str(d.props["name"]))] = n
-        ds_by_ref[d.ref] = n
+    out = _Storage([], {}, {})
+    for d, n in zip(dss, tree.unique(dss, vcenter), strict=True):
+        out.by_dc_name[(tree.datacenter_of(d.ref), str(d.props["name"]))] = n
+        out.by_ref[d.ref] = n
         extents: list[str] = []
         info = d.props.get("info")
         if isinstance(info, vim.host.VmfsDatastoreInfo) and info.vmfs is not None:
             extents = [e.diskName for e in info.vmfs.extent or [] if e.diskName]
         cap = d.props.get("summary.capacity")
-        topo_ds.append(
+        out.datastores.append(
             Datastore(
                 name=n,
                 naa=extents[0] if extents else None,
@@ -431,82 +751,75 @@ def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
                 capacity_gib=round(cap / GIB, 3) if cap else None,
             )
         )
+    return out
 
-    # VMs.
-    vms: list[tuple[_Obj, VM]] = []
-    templates = 0
-    for o in objs:
-        if o.type != "VirtualMachine":
+
+def _disks(o: _Obj, dc: str | None, storage: _Storage, warnings: list[str]) -> list[Disk]:
+    from pyVmomi import vim
+
+    name = str(o.props.get("name"))
+    disks: list[Disk] = []
+    for dev in o.props.get("config.hardware.device") or []:
+        if not isinstance(dev, vim.vm.device.VirtualDisk):
             continue
-        p = o.props
-        name = str(p.get("name"))
-        if p.get("config.template"):
-            templates += 1
+        size = dev.capacityInBytes or (dev.capacityInKB or 0) * 1024
+        backing = dev.backing
+        fname = getattr(backing, "fileName", None)
+        ds: str | None = None
+        m = _DS_PATH.match(fname or "")
+        if m:
+            ds = storage.by_dc_name.get((dc, m.group(1)))
+        backing_ds = getattr(backing, "datastore", None)
+        if ds is None and backing_ds is not None:
+            ds = storage.by_ref.get(backing_ds._moId)
+        label = dev.deviceInfo.label if dev.deviceInfo is not None else None
+        if size <= 0:
+            warnings.append(f"vm {name!r} ({o.ref}): disk {label!r} has no capacity: skipped")
             continue
-        host_ref = p.get("runtime.host")
-        host = host_of_ref.get(host_ref._moId) if host_ref is not None else None
-        if host is None:
+        if ds is None:
             warnings.append(
-                f"vm '{name}' ({o.ref}): no host known (orphaned or inaccessible): skipped"
+                f"vm {name!r} ({o.ref}): disk {label!r}: datastore unknown, planned by host only"
             )
-            continue
-        dc = datacenter_of(o.ref)
-        disks: list[Disk] = []
-        for dev in p.get("config.hardware.device") or []:
-            if not isinstance(dev, vim.vm.device.VirtualDisk):
-                continue
-            size = dev.capacityInBytes or (dev.capacityInKB or 0) * 1024
-            backing = dev.backing
-            fname = getattr(backing, "fileName", None)
-            ds: str | None = None
-            m = _DS_PATH.match(fname or "")
-            if m:
-                ds = ds_by_dc_name.get((dc, m.group(1)))
-            backing_ds = getattr(backing, "datastore", None)
-            if ds is None and backing_ds is not None:
-                ds = ds_by_ref.get(backing_ds._moId)
-            label = dev.deviceInfo.label if dev.deviceInfo is not None else None
-            if size <= 0:
-                warnings.append(f"vm '{name}' ({o.ref}): disk '{label}' has no capacity: skipped")
-                continue
-            if ds is None:
-                warnings.append(
-                    f"vm '{name}' ({o.ref}): disk '{label}': datastore unknown,"
-                    " planned by host only"
-                )
-            disks.append(Disk(datastore=ds, size_gib=round(size / GIB, 3), label=label, file=fname))
-        if not disks:
-            warnings.append(f"vm '{name}' ({o.ref}): no virtual disks: skipped")
-            continue
-        tags = sorted(
-            f"{fields.get(cv.key, str(cv.key))}={cv.value}"
-            for cv in p.get("customValue") or []
-            if getattr(cv, "value", None)
-        )
-        committed = p.get("summary.storage.committed")
-        vm = VM(
-            name=name,
-            host=host,
-            disks=disks,
-            tags=tags,
-            power_state=_POWER.get(p.get("runtime.powerState") or ""),
-            id=p.get("config.instanceUuid") or o.ref,
-            datacenter=dc,
-            vcenter=vcenter,
-            committed_gib=round(committed / GIB, 3) if committed else None,
-            tools=_tools_status(
-                p.get("guest.toolsRunningStatus"), p.get("guest.toolsVersionStatus2")
-            ),
-            consolidation_needed=p.get("runtime.consolidationNeeded"),
-            snapshots=_snapshots(p),
-        )
-        vms.append((o, vm))
+        disks.append(Disk(datastore=ds, size_gib=round(size / GIB, 3), label=label, file=fname))
+    return disks
+
+
+def _vm(
+    o: _Obj, host: str, disks: list[Disk], dc: str | None, fields: dict[int, str], vcenter: str
+) -> VM:
+    p = o.props
+    tags = sorted(
+        f"{fields.get(cv.key, str(cv.key))}={cv.value}"
+        for cv in p.get("customValue") or []
+        if getattr(cv, "value", None)
+    )
+    committed = p.get("summary.storage.committed")
+    return VM(
+        name=str(p.get("name")),
+        host=host,
+        disks=disks,
+        tags=tags,
+        power_state=_POWER.get(p.get("runtime.powerState") or ""),
+        id=p.get("config.instanceUuid") or o.ref,
+        moref=o.ref,
+        instance_uuid=p.get("config.instanceUuid"),
+        datacenter=dc,
+        vcenter=vcenter,
+        committed_gib=round(committed / GIB, 3) if committed else None,
+        tools=_tools_status(p.get("guest.toolsRunningStatus"), p.get("guest.toolsVersionStatus2")),
+        consolidation_needed=p.get("runtime.consolidationNeeded"),
+        snapshots=_snapshots(p),
+    )
+
+
+def _disambiguate(vms: list[tuple[_Obj, VM]], tree: _Tree, vcenter: str) -> int:
+    """Make VM names unique; a renamed VM keeps its vCenter name in display_name. -> renamed."""
     names = unique_names(
         [
             Named(
                 vm.name,
                 f"{vcenter}/{o.ref}",
-                _qualifiers(vcenter, vm.datacenter, folder_path(o.ref), o.ref),
+                _vm_qualifiers(vcenter, vm.datacenter, tree.folder_path(o.ref), o.ref),
             )
             for o, vm in vms
         ]
@@ -515,15 +828,60 @@ def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
     for (_, vm), n in zip(vms, names, strict=True):
         if vm.name != n:
             renamed += 1
+            vm.display_name = vm.name  # the name vCenter (and backup software) knows
             vm.name = n
+    return renamed
+
+
+def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
+    """Turn retrieved objects into a Topology (templates skipped, names made unique).
+
+    ``vcenter`` is the server's normalised host name (:func:`parse_server`); every VM carries
+    it with its MoRef id and instance UUID, and its real name in ``display_name`` when ``name``
+    had to be disambiguated.
+    """
+    refuse_control_chars(objs, vcenter)
+    tree = _Tree(objs)
+    fields: dict[int, str] = {
+        f.key: f.name
+        for o in objs
+        if o.type == "CustomFieldsManager"
+        for f in o.props.get("field") or []
+    }
+    compute = _compute(objs, tree, vcenter)
+    storage = _storage(objs, tree, vcenter)
+    warnings: list[str] = []
+    vms: list[tuple[_Obj, VM]] = []
+    templates = 0
+    for o in objs:
+        if o.type != "VirtualMachine":
+            continue
+        name = str(o.props.get("name"))
+        if o.props.get("config.template"):
+            templates += 1
+            continue
+        host_ref = o.props.get("runtime.host")
+        host = compute.host_of_ref.get(host_ref._moId) if host_ref is not None else None
+        if host is None:
+            warnings.append(
+                f"vm {name!r} ({o.ref}): no host known (orphaned or inaccessible): skipped"
+            )
+            continue
+        dc = tree.datacenter_of(o.ref)
+        disks = _disks(o, dc, storage, warnings)
+        if not disks:
+            warnings.append(f"vm {name!r} ({o.ref}): no virtual disks: skipped")
+            continue
+        vms.append((o, _vm(o, host, disks, dc, fields, vcenter)))
+    renamed = _disambiguate(vms, tree, vcenter)
     if renamed:
         warnings.append(
             f"{renamed} VMs share a display name with another VM: renamed 'name (qualifier)'"
         )
     topo = Topology(
-        clusters=topo_clusters,
-        hosts=topo_hosts,
-        datastores=topo_ds,
+        clusters=compute.clusters,
+        hosts=compute.hosts,
+        datastores=storage.datastores,
         vms=sorted((vm for _, vm in vms), key=lambda v: v.name),
     )
     return VCenterInventory(
@@ -534,13 +892,37 @@ def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
 def load_vcenter(
     opts: VCenterOptions, on_page: Callable[[int], None] | None = None
 ) -> VCenterInventory:
-    """Connect, retrieve everything in one bulk call, log out, build the topology."""
+    """Connect, retrieve everything in one bulk call, log out, build the topology.
+
+    Raises a :class:`SourceError` subclass when the server fails (exit 3) and
+    :class:`InputError` when what it holds cannot be used (exit 1). Either way nothing is
+    returned, so a caller writes nothing.
+    """
+    host, port = parse_server(opts.server)
+    opts = replace(opts, server=host, port=port or opts.port)
+    if not opts.timeout > 0:
+        raise InputError(f"must be more than 0 seconds, not {opts.timeout:g}", field="--timeout")
+    if opts.max_response_mib < 1:
+        raise InputError(
+            f"must be at least 1, not {opts.max_response_mib}", field="--max-response-mib"
+        )
     stats = RetrievalStats()
-    si = connect(opts)
+    session = connect(opts)
     try:
-        objs = retrieve(si, opts, stats, on_page)
+        objs = retrieve(session, stats, on_page)
     finally:
-        disconnect(si)
-    inv = build_topology(objs, opts.server)
+        disconnect(session)
+    try:
+        inv = build_topology(objs, opts.server)
+    except ValidationError as exc:
+        # refuse_control_chars names the usual cases; this keeps anything else to one line.
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise InputError(
+            f"{err['msg']} (input {str(err.get('input'))[:200]!r})",
+            file=f"vCenter {opts.server}",
+            obj=exc.title,
+            field=loc,
+        ) from None
     inv.stats = stats
     return inv

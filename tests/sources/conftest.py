@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +34,7 @@ def vcsim_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(
             "vcsim tests need Go: apt-get install golang-go golang-github-vmware-govmomi-dev"
         )
-    cache = Path(
-        os.environ.get("STAGGER_VCSIM_CACHE", tmp_path_factory.getbasetemp() / "vcsim-build")
-    )
+    cache = harness.shared_cache_dir(tmp_path_factory.getbasetemp() / "vcsim-build")
     build = harness.build_vcsim(cache)  # fails (not skips) when Go is there but the build breaks
     return Path(build.binary)
 

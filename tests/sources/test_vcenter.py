@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stagger.errors import SourceError
+from stagger.errors import SourceAuthError, SourceError, SourceProtocolError, SourceTLSError
 from stagger.model.policy import Policy
 from stagger.planner import PlanOptions, plan
 from stagger.sources.vcenter import VCenterOptions, load_vcenter
@@ -121,6 +121,15 @@ def test_one_bulk_retrieval_paged(vcsim: Any, pulled: Any) -> None:
     assert stats.continue_calls == -(-stats.objects // 64) - 1 >= 4
     whole = load_vcenter(_opts(vcsim, page_size=100_000)).stats
     assert whole.round_trips == 1 and whole.objects == stats.objects
+    # Every byte read is counted (the --max-response-mib cap applies to this figure).
+    assert stats.bytes_read > 0 and whole.bytes_read > 0
+
+
+def test_response_cap_applies_to_a_real_retrieval(vcsim: Any, pulled: Any) -> None:
+    """A cap below what the 300-VM estate needs stops the load with one line, exit 3."""
+    assert pulled.stats.bytes_read > 1 << 20  # more than the 1 MiB allowed below
+    with pytest.raises(SourceProtocolError, match=r"sent more than 1 MiB during retrieval"):
+        load_vcenter(_opts(vcsim, max_response_mib=1))
 
 
 def test_written_topology_loads(tmp_path: Path, pulled: Any) -> None:
@@ -154,12 +163,12 @@ def test_wrong_password(vcsim: Any) -> None:
         SourceError, match=r"login refused for user .* wrong user name or password"
     ) as e:
         load_vcenter(_opts(vcsim, password="not-the-password"))
-    assert e.value.exit_code == 3
+    assert e.value.exit_code == 3 and isinstance(e.value, SourceAuthError)
     assert "not-the-password" not in str(e.value)
 
 
 def test_untrusted_certificate(vcsim: Any) -> None:
-    with pytest.raises(SourceError, match=r"TLS certificate not trusted.*--ca-file.*--insecure"):
+    with pytest.raises(SourceTLSError, match=r"TLS certificate not trusted.*--ca-file.*--insecure"):
         load_vcenter(_opts(vcsim, ca_file=None))
 
 
@@ -177,7 +186,7 @@ def test_server_that_never_answers_times_out() -> None:
     srv.listen(8)  # accepts connections (kernel backlog) but never speaks TLS
     try:
         port = srv.getsockname()[1]
-        with pytest.raises(SourceError, match=r"no answer within 1 s .*timeout"):
+        with pytest.raises(SourceError, match=r"not finished within 1 s .*timeout"):
             load_vcenter(
                 VCenterOptions(server="127.0.0.1", port=port, user="u", password="p", timeout=1)
             )
@@ -196,7 +205,7 @@ def test_server_dies_mid_retrieval(fresh_vcsim: Any) -> None:
     with pytest.raises(SourceError, match="during retrieval") as e:
         load_vcenter(_opts(fresh_vcsim, page_size=10, timeout=5), on_page=kill_after_first_page)
     assert pages == [10]
-    assert e.value.exit_code == 3
+    assert e.value.exit_code == 3 and isinstance(e.value, SourceProtocolError)
 
 
 def test_parallel_pulls_agree(vcsim: Any) -> None:

@@ -84,6 +84,11 @@ class Build:
     cached: bool
 
 
+def shared_cache_dir(fallback: Path) -> Path:
+    """Where every test that starts the simulator caches its build: $STAGGER_VCSIM_CACHE."""
+    return Path(os.environ.get("STAGGER_VCSIM_CACHE", fallback))
+
+
 def build_vcsim(cache_dir: Path) -> Build:
     """Compile main.go (cached by the hash of its inputs). Raises HarnessError on failure."""
     go = go_binary()
