@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stagger.errors import SourceError
+from stagger.errors import InputError, SourceError
 from stagger.sources.rvtools import load_rvtools
 from stagger.sources.yamlfile import dump_yaml, load_topology
 
@@ -202,13 +202,13 @@ def test_errors(tmp_path: Path) -> None:
         load_rvtools(tmp_path / "nope.xlsx")
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(SourceError, match="cannot read xlsx"):
+    with pytest.raises(InputError, match="not a readable xlsx"):
         load_rvtools(bad)
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="no RVTools CSV tabs"):
         load_rvtools(tmp_path / "empty")
     _write_csvs(tmp_path / "nohost", {"vInfo": [["VM", "Powerstate"], ["a", "poweredOn"]]})
-    with pytest.raises(SourceError, match="no 'Host' column"):
+    with pytest.raises(InputError, match="no 'Host' column"):
         load_rvtools(tmp_path / "nohost")
 
 
