@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from stagger.atomic import write_text_atomic
-from stagger.audit import CHECKS, AuditReport, AuditSettings, audit
+from stagger.audit import CHECKS, AuditReport, AuditSettings, TabCoverage, audit, parse_fail_on
 from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.errors import InputError
 from stagger.model.topology import Topology
@@ -214,17 +214,20 @@ def audit_cmd(
     fail_on: str | None = typer.Option(
         None,
         "--fail-on",
-        help=f"Exit 2 if any finding of these checks (comma list, or 'any'): {', '.join(CHECKS)}",
+        help=(
+            "Exit 2 on findings of this severity or worse (info, warning, error; 'any' ="
+            f" warning), or of these checks (comma list): {', '.join(CHECKS)}"
+        ),
     ),
 ) -> None:
     """The pre-flight checklist: stale/large snapshots, consolidation, VMware Tools, layout."""
     with handle_errors():
         wanted = [c.strip() for c in (fail_on or "").split(",") if c.strip()]
-        for c in wanted:
-            if c != "any" and c not in CHECKS:
-                raise InputError(
-                    f"unknown check '{c}' (known: any, {', '.join(CHECKS)})", field="--fail-on"
-                )
+        try:
+            parse_fail_on(wanted)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--fail-on") from None
+        joins: dict[str, TabCoverage] = {}
         sources = [x for x in (topology, rvtools, server) if x is not None]
         if len(sources) != 1:
             raise InputError("give exactly one of --topology, --rvtools, --server")
@@ -235,7 +238,7 @@ def audit_cmd(
 
             inv = load_rvtools(rvtools)
             _warn(inv.warnings)
-            topo, source = inv.topology, str(rvtools)
+            topo, source, joins = inv.topology, str(rvtools), dict(inv.joins)
         else:
             from stagger.sources.vcenter import load_vcenter
 
@@ -252,7 +255,7 @@ def audit_cmd(
             snapshot_size_gib=snapshot_gib,
             check_raid_groups=raid_map is not None or bool(topo.raid_groups),
         )
-        report = audit(topo, source=source, settings=settings)
+        report = audit(topo, source=source, settings=settings, joins=joins)
         if as_json:
             typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
         else:
@@ -261,6 +264,7 @@ def audit_cmd(
         if failing:
             if not as_json:
                 err_console.print(
-                    f"[bold red]audit failed:[/] {len(failing)} findings in {fail_on}"
+                    f"[bold red]audit failed:[/] {len(failing)} findings match --fail-on",
+                    highlight=False,
                 )
             raise typer.Exit(2)

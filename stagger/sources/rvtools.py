@@ -164,6 +164,7 @@ class TabJoin:
     rows: int
     matched: int
     ambiguous: int = 0
+    missing: bool = False  # the export has no such tab: nothing is known, not "nothing found"
 
     @property
     def unmatched(self) -> int:
@@ -657,6 +658,8 @@ def build_topology(
     grouped: dict[str, dict[str, list[Row]]] = {}
     for tab in ("vDisk", "vSnapshot", "vTools"):
         grouped[tab], joins[tab] = _join(tab, tabs.get(tab) or [], index, warnings)
+        if tab not in tabs:
+            joins[tab] = TabJoin(tab, 0, 0, missing=True)
 
     host_name, cluster_name, cl_dc, hkeys, ckeys, host_rows = _hosts(tabs, vm_rows, servers)
     ds_rows, luns = _datastores(tabs, servers, vm_rows, warnings)

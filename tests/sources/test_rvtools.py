@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openpyxl
@@ -10,9 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stagger.audit import audit
 from stagger.errors import InputError, SourceError
-from stagger.sources.rvtools import load_rvtools
+from stagger.instance import compile_instance
+from stagger.sources.raidmap import apply_raid_map_file
+from stagger.sources.rvtools import load_rvtools, normalise_server
 from stagger.sources.yamlfile import dump_yaml, load_topology
+from tests.factories import make_policy
+from tests.sources.rvtools_fixture import Shape, usfq_export, write_csvs, write_xlsx
 
 INFO4 = [
     "VM",
@@ -248,3 +254,113 @@ def test_every_row_becomes_one_uniquely_named_vm(
     assert {(v.vcenter, v.id, v.name) for v in topo.vms} == {
         (v.vcenter, v.id, v.name) for v in again.vms
     }
+
+
+# --- the real export's shape: server spelled three ways -----------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "csv"])
+def test_real_shape_joins_every_tab(tmp_path: Path, kind: str) -> None:
+    tabs, truth = usfq_export()
+    assert len(tabs["vDisk"]) - 1 == 242 and len(tabs["vSnapshot"]) - 1 == 198
+    path = (
+        write_xlsx(tmp_path / "rv.xlsx", tabs)
+        if kind == "xlsx"
+        else write_csvs(tmp_path / "rv", tabs)
+    )
+    inv = load_rvtools(path)
+    topo = inv.topology
+    assert {t: (j.rows, j.matched) for t, j in inv.joins.items()} == {
+        "vDisk": (242, 242),
+        "vSnapshot": (198, 198),
+        "vTools": (150, 150),
+    }
+    assert not [w for w in inv.warnings if "matched" in w], inv.warnings
+    # One datastore per real datastore: no "DS (https://...)" twin from another spelling.
+    assert sorted(d.name for d in topo.datastores) == truth.datastore_names
+    assert all(d.capacity_gib == 4096.0 and d.naa for d in topo.datastores)
+    by_name = {v.name: v for v in topo.vms}
+    assert len(by_name) == 150
+    for name, stores in truth.datastores_of.items():
+        assert by_name[name].datastores == stores
+    assert sum(len(s) > 1 for s in truth.datastores_of.values()) >= 40
+    assert {v.name for v in topo.vms if v.snapshots} == truth.snapshot_vms
+    assert sum(len(v.snapshots) for v in topo.vms) == 198
+    assert all(v.tools == "ok" for v in topo.vms)
+    vm = by_name["S2-SRV-3001"]
+    assert (vm.moref, vm.instance_uuid, vm.vcenter) == (
+        "vm-12001",
+        truth.uuid_of["S2-SRV-3001"],
+        "p-vc-01.usfq.edu.ec",
+    )
+    assert vm.display_name is None  # not renamed: the name is the vCenter name
+    assert len(topo.hosts) == 6 and {c.name for c in topo.clusters} == {"CL-PROD", "CL-DEV"}
+
+
+def test_real_shape_plans_every_datastore_and_raid_map_applies(tmp_path: Path) -> None:
+    tabs, truth = usfq_export()
+    topo = load_rvtools(write_csvs(tmp_path / "rv", tabs)).topology
+    raid = tmp_path / "raid.yaml"
+    raid.write_text('raid_groups:\n  RG-A: ["DS-SAN-01", "DS-SAN-02"]\n  RG-B: ["DS-SAN-0[3-8]"]\n')
+    res = apply_raid_map_file(topo, raid)
+    assert not res.unmapped and not res.unused_members
+    assert res.mapped["DS-SAN-01"] == "RG-A" and res.mapped["DS-SAN-08"] == "RG-B"
+    inst = compile_instance(res.topology, make_policy(cycle={"start": "2026-12-01", "nights": 7}))
+    for job in inst.jobs:
+        used = {
+            inst.resources[r].name for r in job.resources if inst.resources[r].kind == "datastore"
+        }
+        assert used == set(truth.datastores_of[job.vm]), job.vm
+    spread = next(v for v, s in truth.datastores_of.items() if len(s) > 1)
+    groups = {res.mapped[d] for d in truth.datastores_of[spread]}
+    job = next(j for j in inst.jobs if j.vm == spread)
+    assert groups <= {
+        inst.resources[r].name for r in job.resources if inst.resources[r].kind == "raid_group"
+    }
+
+
+def test_real_shape_audit_sees_2024_snapshots(tmp_path: Path) -> None:
+    tabs, truth = usfq_export()
+    inv = load_rvtools(write_csvs(tmp_path / "rv", tabs))
+    report = audit(inv.topology, now=datetime(2026, 11, 25, tzinfo=UTC), joins=inv.joins)
+    old = {f.object for f in report.findings if f.check == "snapshot_old"}
+    assert len(old) == 84 == len(truth.snapshot_vms)
+    assert report.counts["source_incomplete"] == 0
+
+
+def test_unjoinable_rows_warn_with_counts_and_audit_is_incomplete(tmp_path: Path) -> None:
+    tabs, _ = usfq_export(Shape(vms=20, disk_rows=30, snapshot_vms=5, snapshot_rows=9))
+    # Snapshot rows from another vCenter's VMs: nothing to join them to.
+    for row in tabs["vSnapshot"][1:]:
+        row[0], row[-3], row[-2], row[-1] = "gone", "vm-1", "", "other-vc"
+    inv = load_rvtools(write_csvs(tmp_path / "rv", tabs))
+    assert inv.joins["vSnapshot"].rows == 9 and inv.joins["vSnapshot"].matched == 0
+    assert any(w.startswith("vSnapshot: 9 rows, 0 matched a VM") for w in inv.warnings)
+    report = audit(inv.topology, now=datetime(2026, 11, 25, tzinfo=UTC), joins=inv.joins)
+    (gap,) = [f for f in report.findings if f.check == "source_incomplete"]
+    assert gap.severity == "error" and "snapshot" in gap.detail and "9 rows" in gap.detail
+    assert report.failing_at("warning")
+
+
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("https://P-VC-01.usfq.edu.ec/", "p-vc-01.usfq.edu.ec"),
+        ("p-vc-01.usfq.edu.ec:443", "p-vc-01.usfq.edu.ec"),
+        ("https://root@p-vc-01.usfq.edu.ec:443/sdk", "p-vc-01.usfq.edu.ec"),
+        (" p-vc-01.usfq.edu.ec. ", "p-vc-01.usfq.edu.ec"),
+        ("https://[fe80::1]:443/", "fe80::1"),
+        ("", ""),
+    ],
+)
+def test_normalise_server(raw: str, norm: str) -> None:
+    assert normalise_server(raw) == norm
+
+
+def test_empty_server_is_ambiguous_with_two_vcenters(tmp_path: Path) -> None:
+    tabs = _estate()
+    # vTools rows with no server: vc1 and vc2 both have a 'web01' with VM ID vm-1.
+    tabs["vTools"] = [["VM", "Tools", "VM ID", "VI SDK Server"], ["web01", "toolsOld", "vm-1", ""]]
+    inv = load_rvtools(_write_csvs(tmp_path / "rv", tabs))
+    assert inv.joins["vTools"].matched == 0 and inv.joins["vTools"].ambiguous == 1
+    assert all(v.tools is None for v in inv.topology.vms)
