@@ -462,6 +462,11 @@ def _gib(mib: float | None) -> float | None:
     return round(mib / 1024, 3) if mib is not None else None
 
 
+def _disk_gib(mib: float) -> float:
+    """A positive size in GiB: a disk of a few KiB must not round to zero (and be refused)."""
+    return max(round(mib / 1024, 3), 0.001)
+
+
 def _date(s: str) -> datetime | None:
     if not s:
         return None
@@ -690,7 +695,7 @@ def build_topology(
                 (
                     disk_ds(server, path),
                     Disk(
-                        size_gib=round(mib / 1024, 3),
+                        size_gib=_disk_gib(mib),
                         label=_get(d, "Disk") or None,
                         file=path or None,
                     ),
@@ -703,7 +708,7 @@ def build_topology(
                 continue
             if vdisk_present:
                 warnings.append(f"vm {name!a} ({k}): no vDisk rows: one disk from vInfo")
-            disks.append((disk_ds(server, _get(row, "Path")), Disk(size_gib=round(mib / 1024, 3))))
+            disks.append((disk_ds(server, _get(row, "Path")), Disk(size_gib=_disk_gib(mib))))
         if all(ds is None for ds, _ in disks):
             no_ds.append(name)
         tools: ToolsStatus | None = None

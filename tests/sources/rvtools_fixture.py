@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import csv
 import random
+import struct
 import uuid
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -195,3 +198,72 @@ def write_csvs(
         with open(folder / f"{prefix}{name}.csv", "w", newline="", encoding=encoding) as fh:
             csv.writer(fh, delimiter=delimiter).writerows(rows)
     return folder
+
+
+def _zip_member(name: str, raw: bytes, crc: int, size: int, offset: int) -> tuple[bytes, bytes]:
+    """(local header + data, central directory entry) of one deflated member."""
+    fname = name.encode()
+    common = struct.pack("<HHHHHIIIHH", 20, 0, 8, 0, 0x21, crc, len(raw), size, len(fname), 0)
+    local = b"PK\x03\x04" + common + fname + raw
+    central = (
+        b"PK\x01\x02"
+        + struct.pack("<H", 20)
+        + common
+        + struct.pack("<HHHII", 0, 0, 0, 0, offset)
+        + fname
+    )
+    return local, central
+
+
+def xlsx_with_huge_cell(path: Path, mib: int = 1024) -> Path:
+    """A real xlsx whose vInfo sheet holds one cell of ``mib`` MiB of 'A' (inline string).
+
+    The deflate stream is built from one compressed 1 MiB block repeated (full flushes make
+    the blocks identical), so a 1 GiB cell costs about a second and a 1 MB file."""
+    tmp = path.with_suffix(".base.xlsx")
+    write_xlsx(tmp, {"vInfo": [["VM", "Host", "In Use MiB"], ["a", "esx1", 1024]]})
+    with zipfile.ZipFile(tmp) as zf:
+        parts = {i.filename: zf.read(i.filename) for i in zf.infolist()}
+    tmp.unlink()
+    sheet = next(n for n in parts if n.startswith("xl/worksheets/"))
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats'
+        b'.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>'
+        b'VM</t></is></c><c r="B1" t="inlineStr"><is><t>Host</t></is></c><c r="C1" t="inlineStr">'
+        b'<is><t>In Use MiB</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>'
+    )
+    tail = (
+        b'</t></is></c><c r="B2" t="inlineStr"><is><t>esx1</t></is></c><c r="C2"><v>1024</v>'
+        b"</c></row></sheetData></worksheet>"
+    )
+    chunk = b"A" * (1 << 20)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = comp.compress(head + chunk) + comp.flush(zlib.Z_FULL_FLUSH)
+    block = comp.compress(chunk) + comp.flush(zlib.Z_FULL_FLUSH)
+    again = comp.compress(chunk) + comp.flush(zlib.Z_FULL_FLUSH)
+    assert block == again  # identical after a full flush: safe to repeat
+    end = comp.compress(tail) + comp.flush()
+    crc = zlib.crc32(head)
+    for _ in range(mib):
+        crc = zlib.crc32(chunk, crc)
+    crc = zlib.crc32(tail, crc)
+    members: dict[str, tuple[bytes, int, int]] = {}
+    for name, data in parts.items():
+        if name == sheet:
+            raw = first + block * (mib - 1) + end
+            members[name] = (raw, crc, len(head) + mib * len(chunk) + len(tail))
+        else:
+            c = zlib.compressobj(9, zlib.DEFLATED, -15)
+            members[name] = (c.compress(data) + c.flush(), zlib.crc32(data), len(data))
+    out, central, offset = bytearray(), bytearray(), 0
+    for name, (raw, c32, size) in members.items():
+        local, entry = _zip_member(name, raw, c32, size, offset)
+        out += local
+        central += entry
+        offset += len(local)
+    out += central
+    out += b"PK\x05\x06" + struct.pack(
+        "<HHHHIIH", 0, 0, len(members), len(members), len(central), offset, 0
+    )
+    path.write_bytes(bytes(out))
+    return path

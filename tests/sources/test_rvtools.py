@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import csv
+import tracemalloc
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from stagger.audit import audit
-from stagger.errors import InputError, SourceError
+from stagger.cli import app
+from stagger.errors import InputError, SourceError, StaggerError
 from stagger.instance import compile_instance
 from stagger.sources.raidmap import apply_raid_map_file
-from stagger.sources.rvtools import load_rvtools, normalise_server
+from stagger.sources.rvtools import (
+    Row,
+    RVToolsLimits,
+    detect_decimal,
+    load_rvtools,
+    normalise_server,
+    parse_number,
+)
 from stagger.sources.yamlfile import dump_yaml, load_topology
 from tests.factories import make_policy
-from tests.sources.rvtools_fixture import Shape, usfq_export, write_csvs, write_xlsx
+from tests.sources.rvtools_fixture import (
+    Shape,
+    usfq_export,
+    write_csvs,
+    write_xlsx,
+    xlsx_with_huge_cell,
+)
 
 INFO4 = [
     "VM",
@@ -364,3 +382,257 @@ def test_empty_server_is_ambiguous_with_two_vcenters(tmp_path: Path) -> None:
     inv = load_rvtools(_write_csvs(tmp_path / "rv", tabs))
     assert inv.joins["vTools"].matched == 0 and inv.joins["vTools"].ambiguous == 1
     assert all(v.tools is None for v in inv.topology.vms)
+
+
+# --- robustness: encodings, dialects, orphans, corrupt and oversized files, control characters ---
+
+INFO_MIN = ["VM", "Host", "In Use MiB", "Path"]
+
+
+def _one_line_cli(args: list[str]) -> tuple[int, str]:
+    res = CliRunner().invoke(app, args)
+    return res.exit_code, res.output
+
+
+def test_csv_in_neither_utf8_nor_cp1252_is_one_line_exit_1(tmp_path: Path) -> None:
+    folder = tmp_path / "rv"
+    folder.mkdir()
+    # 0x81 is undefined in cp1252 and starts no UTF-8 sequence.
+    (folder / "vInfo.csv").write_bytes(b"VM,Host,In Use MiB\nweb\x81,esx1,1024\n")
+    with pytest.raises(InputError, match=r"neither UTF-8 nor Windows-1252.*0x81 at offset 22"):
+        load_rvtools(folder)
+    out = tmp_path / "t.yaml"
+    code, text = _one_line_cli(["inventory", "rvtools", str(folder), "-o", str(out)])
+    assert code == 1 and len(text.strip().splitlines()) == 1 and "Traceback" not in text
+    assert not out.exists()
+
+
+def test_utf16_csv_with_bom_is_read(tmp_path: Path) -> None:
+    folder = tmp_path / "rv"
+    folder.mkdir()
+    text = "VM\tHost\tIn Use MiB\tPath\nwéb\tesx1\t2048\t[DS1] w/w.vmx\n"
+    (folder / "vInfo.csv").write_bytes(text.encode("utf-16"))
+    (vm,) = load_rvtools(folder).topology.vms
+    assert vm.name == "wéb" and vm.size_gib == 2.0
+
+
+def test_semicolon_decimal_comma_cp1252_export(tmp_path: Path) -> None:
+    """What Excel / RVTools write on a German or Spanish Windows: ';', '1.234,5', cp1252."""
+    tabs: dict[str, list[list[object]]] = {
+        "vInfo": [
+            [*INFO_MIN, "VM ID", "VI SDK Server"],
+            ["Café-01", "esx1", "2.048,0", "[Almacén] c/c.vmx", "vm-1", "vc"],
+            ["Niño", "esx1", "1.024", "[Almacén] n/n.vmx", "vm-2", "vc"],
+        ],
+        "vDisk": [
+            ["VM", "Disk", "Capacity MiB", "Path", "VM ID", "VI SDK Server"],
+            ["Café-01", "Disco 1", "1.234,5", "[Almacén] c/c.vmdk", "vm-1", "vc"],
+            ["Café-01", "Disco 2", "10.240", "[Otro] c/c_1.vmdk", "vm-1", "vc"],
+        ],
+        "vSnapshot": [
+            ["VM", "Name", "Date / time", "Size MiB (total)", "VM ID", "VI SDK Server"],
+            ["Café-01", "antes", "2024/03/01 10:00:00", "2.560,25", "vm-1", "vc"],
+        ],
+    }
+    folder = write_csvs(tmp_path / "rv", tabs, delimiter=";", encoding="cp1252")
+    assert b"Caf\xe9-01" in (folder / "RVTools_tabvInfo.csv").read_bytes()  # é in cp1252
+    topo = load_rvtools(folder).topology
+    vms = {v.name: v for v in topo.vms}
+    cafe = vms["Café-01"]
+    assert [d.size_gib for d in cafe.disks] == [round(1234.5 / 1024, 3), 10.0]
+    assert cafe.datastores == ["Almacén", "Otro"]
+    assert cafe.snapshots[0].size_gib == round(2560.25 / 1024, 3)
+    # "1.024" in a ';' file: thousands point (the file's other numbers have decimal commas).
+    assert vms["Niño"].size_gib == 1.0
+
+
+@pytest.mark.parametrize(
+    ("cells", "delimiter", "decimal"),
+    [
+        (["1.234,5"], ",", ","),
+        (["12,5"], ",", ","),
+        (["1,234.5"], ";", "."),
+        (["12.5"], ";", "."),
+        (["1,234"], ";", ","),  # ambiguous alone: the ';' locale decides
+        (["1,234"], ",", "."),
+        (["1.234", "7,25"], ";", ","),
+    ],
+)
+def test_detect_decimal(cells: list[str], delimiter: str, decimal: str) -> None:
+    rows = [Row({"Capacity MiB": c}, "vDisk", i + 2) for i, c in enumerate(cells)]
+    assert detect_decimal(rows, delimiter) == decimal
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal", "value"),
+    [
+        ("1.234,5", ",", 1234.5),
+        ("1 234,5", ",", 1234.5),
+        ("1\u00a0234,5", ",", 1234.5),
+        ("1,234.5", ".", 1234.5),
+        ("1'234.5", ".", 1234.5),
+        ("61440.0", ".", 61440.0),
+        ("1e309", ".", None),
+        ("nan", ".", None),
+        ("", ".", None),
+        ("abc", ",", None),
+    ],
+)
+def test_parse_number(text: str, decimal: Literal[".", ","], value: float | None) -> None:
+    assert parse_number(text, decimal) == value
+
+
+def test_orphaned_vms_without_host_are_reported_and_skipped(tmp_path: Path) -> None:
+    tabs = {
+        "vInfo": [
+            INFO_MIN,
+            ["ok", "esx1", 1024, "[DS1] ok/ok.vmx"],
+            ["orphan1", "", 1024, "[DS1] o1/o1.vmx"],
+            ["orphan2", "", 1024, "[DS1] o2/o2.vmx"],
+        ]
+    }
+    inv = load_rvtools(_write_csvs(tmp_path / "rv", tabs))
+    assert [v.name for v in inv.topology.vms] == ["ok"]
+    assert inv.orphaned_skipped == ["orphan1", "orphan2"]
+    assert any(w.startswith("2 VMs have no Host (orphaned") for w in inv.warnings)
+    assert [h.name for h in inv.topology.hosts] == ["esx1"]
+
+
+def test_corrupt_xlsx_sheet_is_one_line(tmp_path: Path) -> None:
+    good = _write_xlsx(tmp_path / "good.xlsx", _estate())
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet2.xml":  # vDisk
+                data = data[: len(data) // 2] + b"<c r='A9'><v>1</c></row>"
+            dst.writestr(info, data)
+    with pytest.raises(InputError, match=r"vDisk: sheet is corrupt: ParseError"):
+        load_rvtools(bad)
+    code, text = _one_line_cli(["inventory", "rvtools", str(bad), "-o", str(tmp_path / "o")])
+    assert code == 1 and len(text.strip().splitlines()) == 1
+
+
+def test_one_gib_cell_in_a_1_mb_xlsx_is_refused_before_parsing(tmp_path: Path) -> None:
+    bomb = xlsx_with_huge_cell(tmp_path / "bomb.xlsx", mib=1024)
+    assert bomb.stat().st_size < 2 * 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"unpacks to 1,024 MiB, over the limit of 256 MiB"):
+            load_rvtools(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20  # the zip directory only: nothing was unpacked
+
+
+def test_size_limits_are_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = xlsx_with_huge_cell(tmp_path / "big.xlsx", mib=2)
+    with pytest.raises(InputError, match="over the limit of 1 MiB"):
+        load_rvtools(big, limits=RVToolsLimits(max_mib=1))
+    with pytest.raises(InputError, match=r"vInfo row 2: field 'VM': cell of 2,097,152 characters"):
+        load_rvtools(big)  # under the part limit: Excel's own cell limit refuses it
+    monkeypatch.setenv("STAGGER_RVTOOLS_MAX_CELL_CHARS", "3000000")
+    assert load_rvtools(big).topology.vms[0].name == "A" * 2**21
+    monkeypatch.setenv("STAGGER_RVTOOLS_MAX_MIB", "0.5")
+    with pytest.raises(InputError, match="over the limit"):
+        load_rvtools(big)
+    monkeypatch.setenv("STAGGER_RVTOOLS_MAX_MIB", "lots")
+    with pytest.raises(InputError, match=r"\$STAGGER_RVTOOLS_MAX_MIB must be a positive number"):
+        load_rvtools(big)
+    monkeypatch.delenv("STAGGER_RVTOOLS_MAX_MIB")
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "vInfo.csv").write_text("VM,Host\n" + "a,esx1\n" * 100_000)
+    with pytest.raises(InputError, match="over the limit of 0 MiB"):
+        load_rvtools(folder, limits=RVToolsLimits(max_mib=0.1))
+
+
+@pytest.mark.parametrize(
+    ("tab", "column", "value"),
+    [
+        ("vInfo", "VM", "web\n* * * * * id>/tmp/p;#"),
+        ("vInfo", "Host", "esx\x1b]0;x\x07"),
+        ("vInfo", "Folder", "f\rx"),
+        ("vDisk", "Path", "[DS\x85] a/a.vmdk"),
+        ("vSnapshot", "Name", "snap\x00"),
+    ],
+)
+def test_control_characters_name_tab_row_and_column(
+    tmp_path: Path, tab: str, column: str, value: str
+) -> None:
+    tabs = _estate()
+    header = tabs[tab][0]
+    tabs[tab][2 if len(tabs[tab]) > 2 else 1][header.index(column)] = value
+    row = 3 if len(tabs[tab]) > 2 else 2
+    folder = _write_csvs(tmp_path / "rv", tabs)
+    with pytest.raises(InputError) as exc:
+        load_rvtools(folder)
+    msg = str(exc.value)
+    assert f"{tab} row {row}: field '{column}': holds control character" in msg
+    assert "\n" not in msg and "\r" not in msg and "\x1b" not in msg
+    code, text = _one_line_cli(["inventory", "rvtools", str(folder), "-o", str(tmp_path / "o")])
+    assert code == 1 and len(text.strip().splitlines()) == 1
+
+
+def test_annotations_may_hold_newlines(tmp_path: Path) -> None:
+    tabs = _estate()
+    tabs["vInfo"][0].append("Annotation")
+    for r in tabs["vInfo"][1:]:
+        r.append("owner: ops\nticket 42")
+    assert len(load_rvtools(_write_csvs(tmp_path / "rv", tabs)).topology.vms) == 3
+
+
+_cells = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "esx1", "1.234,5", "1e309", "-5", "0", "nan", "[DS1] a/a.vmdk", "vm-1"]),
+    st.from_regex(r"\[[^\]]{0,8}\] ?.{0,8}", fullmatch=True),
+    st.integers(-(2**70), 2**70).map(str),
+)
+_HEADERS = {
+    "vInfo": [*INFO4, "VM UUID", "Template"],
+    "vDisk": DISK4,
+    "vSnapshot": ["VM", "Name", "Date / time", "Size MiB (total)", "VM ID", "VI SDK Server"],
+    "vTools": ["VM", "Tools", "VM ID", "VI SDK Server"],
+    "vDatastore": ["Name", "Capacity MiB", "Address", "VI SDK Server"],
+    "vHost": ["Host", "Cluster", "Datacenter", "VI SDK Server"],
+}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data(), delimiter=st.sampled_from([",", ";"]))
+def test_arbitrary_cells_load_or_fail_in_one_line(
+    tmp_path: Path, data: st.DataObject, delimiter: str
+) -> None:
+    tabs: dict[str, list[list[object]]] = {}
+    for tab, header in _HEADERS.items():
+        n = data.draw(st.integers(0 if tab != "vInfo" else 1, 4), label=f"{tab} rows")
+        tabs[tab] = [header] + [[data.draw(_cells) for _ in header] for _ in range(n)]
+    folder = write_csvs(tmp_path / f"f{len(list(tmp_path.iterdir()))}", tabs, delimiter=delimiter)
+    try:
+        inv = load_rvtools(folder)
+    except StaggerError as exc:
+        assert "\n" not in str(exc) and "\r" not in str(exc)
+        return
+    assert all(v.size_gib > 0 for v in inv.topology.vms)
+    assert all("\n" not in w for w in inv.warnings)
+    dump_yaml(inv.topology)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(blob=st.binary(max_size=400), keep_header=st.booleans())
+def test_arbitrary_bytes_load_or_fail_in_one_line(
+    tmp_path: Path, blob: bytes, keep_header: bool
+) -> None:
+    folder = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    head = b"VM,Host,In Use MiB,Path,VM ID,VI SDK Server\n" if keep_header else b""
+    (folder / "vInfo.csv").write_bytes(head + blob)
+    try:
+        load_rvtools(folder)
+    except StaggerError as exc:
+        assert "\n" not in str(exc)
