@@ -125,7 +125,7 @@ class RVToolsLimits:
     """Bounds on what is read, checked before anything is parsed (zip directory, file size).
 
     ``max_mib``: a CSV file, or one unpacked part of the xlsx (a sheet, the shared strings).
-    A 10,000-VM vInfo sheet unpacks to about 40 MiB. ``max_cell_chars``: Excel itself stores
+    A 10,000-VM vInfo sheet (90 columns) unpacks to about 45 MiB. ``max_cell_chars``: Excel itself stores
     at most 32,767 characters in a cell."""
 
     max_mib: float = 256.0
