@@ -125,8 +125,8 @@ class RVToolsLimits:
     """Bounds on what is read, checked before anything is parsed (zip directory, file size).
 
     ``max_mib``: a CSV file, or one unpacked part of the xlsx (a sheet, the shared strings).
-    A 10,000-VM vInfo sheet (90 columns) unpacks to about 45 MiB. ``max_cell_chars``: Excel itself stores
-    at most 32,767 characters in a cell."""
+    A 10,000-VM vInfo sheet (90 columns) unpacks to about 45 MiB. ``max_cell_chars``: Excel
+    itself stores at most 32,767 characters in a cell."""
 
     max_mib: float = 256.0
     max_cell_chars: int = 32_767
