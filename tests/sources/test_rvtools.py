@@ -19,6 +19,7 @@ from stagger.audit import audit
 from stagger.cli import app
 from stagger.errors import InputError, SourceError, StaggerError
 from stagger.instance import compile_instance
+from stagger.planner import PlanOptions, plan
 from stagger.sources.raidmap import apply_raid_map_file
 from stagger.sources.rvtools import (
     Row,
@@ -29,6 +30,7 @@ from stagger.sources.rvtools import (
     parse_number,
 )
 from stagger.sources.yamlfile import dump_yaml, load_topology
+from stagger.validate import find_violations
 from tests.factories import make_policy
 from tests.sources.rvtools_fixture import (
     Shape,
@@ -636,3 +638,60 @@ def test_arbitrary_bytes_load_or_fail_in_one_line(
         load_rvtools(folder)
     except StaggerError as exc:
         assert "\n" not in str(exc)
+
+
+def test_real_shape_end_to_end_inventory_raid_map_and_plan(tmp_path: Path) -> None:
+    """CLI: inventory with a --raid-map by datastore name, then plan: every job of a
+    multi-datastore VM holds all its datastores and RAID groups, and the plan validates."""
+    tabs, truth = usfq_export()
+    xlsx = write_xlsx(tmp_path / "rv.xlsx", tabs)
+    raid = tmp_path / "raid.yaml"
+    raid.write_text('raid_groups:\n  RG-A: ["DS-SAN-01", "DS-SAN-02"]\n  RG-B: ["DS-SAN-0[3-8]"]\n')
+    topo_file = tmp_path / "t.yaml"
+    res = CliRunner().invoke(
+        app, ["inventory", "rvtools", str(xlsx), "--raid-map", str(raid), "-o", str(topo_file)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "matched" not in res.output and "no RAID group" not in res.output
+    topo = load_topology(topo_file)
+    assert {g.name: len(g.datastores) for g in topo.raid_groups} == {"RG-A": 2, "RG-B": 6}
+    pol = make_policy(cycle={"start": "2026-12-01", "nights": 7})
+    sched = plan(topo, pol, PlanOptions(solver="greedy", workers=1)).schedule
+    assert not sched.unscheduled and len(sched.jobs) == 150
+    group = {d: g.name for g in topo.raid_groups for d in g.datastores}
+    for job in sched.jobs:
+        assert job.datastores == truth.datastores_of[job.vm]
+        assert set(job.raid_groups) == {group[d] for d in truth.datastores_of[job.vm]}
+    assert find_violations(sched, topo, pol) == []
+
+
+_xlsx_cells = st.one_of(
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\x0b\x0c"),
+        max_size=20,
+    ).filter(lambda t: not any(0 < ord(c) < 32 and c not in "\t\n\r" for c in t)),
+    st.integers(-(2**60), 2**60),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.datetimes(min_value=datetime(1900, 3, 1), max_value=datetime(9999, 1, 1)),
+    st.sampled_from(["esx1", "[DS1] a/a.vmdk", "vm-1", "https://VC/", "toolsOld"]),
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_arbitrary_xlsx_cells_load_or_fail_in_one_line(tmp_path: Path, data: st.DataObject) -> None:
+    tabs: dict[str, list[list[object]]] = {}
+    for tab, header in _HEADERS.items():
+        n = data.draw(st.integers(0 if tab != "vInfo" else 1, 3), label=f"{tab} rows")
+        tabs[tab] = [header] + [[data.draw(_xlsx_cells) for _ in header] for _ in range(n)]
+    path = write_xlsx(tmp_path / f"x{len(list(tmp_path.iterdir()))}.xlsx", tabs)
+    try:
+        inv = load_rvtools(path)
+    except StaggerError as exc:
+        assert "\n" not in str(exc) and "\r" not in str(exc)
+        return
+    assert all(v.size_gib > 0 for v in inv.topology.vms)
+    dump_yaml(inv.topology)
