@@ -459,7 +459,8 @@ def _mib(row: Row, base: str) -> float | None:
 
 
 def _gib(mib: float | None) -> float | None:
-    return round(mib / 1024, 3) if mib is not None else None
+    """MiB -> GiB for facts (capacity, snapshot size); a negative size is unknown."""
+    return round(mib / 1024, 3) if mib is not None and mib >= 0 else None
 
 
 def _disk_gib(mib: float) -> float:
@@ -775,7 +776,7 @@ def build_topology(
                 name=ds_name[dk],
                 naa=ext[0] if ext else None,
                 extents=ext,
-                capacity_gib=round(cap / 1024, 3) if cap else None,
+                capacity_gib=_gib(cap) or None,
             )
         )
     for _, vm, vdisks in built:

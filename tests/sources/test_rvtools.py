@@ -695,3 +695,17 @@ def test_arbitrary_xlsx_cells_load_or_fail_in_one_line(tmp_path: Path, data: st.
         return
     assert all(v.size_gib > 0 for v in inv.topology.vms)
     dump_yaml(inv.topology)
+
+
+def test_negative_sizes_are_unknown_not_a_crash(tmp_path: Path) -> None:
+    """Found by the xlsx property test: a negative datastore capacity raised a pydantic
+    ValidationError (traceback) when building the Datastore."""
+    tabs = _estate()
+    tabs["vDatastore"][1][1] = -1
+    tabs["vSnapshot"][1][3] = -5
+    tabs["vInfo"][1][7] = -30000  # In Use MiB
+    topo = load_rvtools(_write_xlsx(tmp_path / "neg.xlsx", tabs)).topology
+    ds = {d.name: d for d in topo.datastores}
+    assert ds["DS1 (vc1)"].capacity_gib is None
+    vm1 = next(v for v in topo.vms if v.moref == "vm-1" and v.vcenter == "vc1")
+    assert vm1.snapshots[0].size_gib is None and vm1.committed_gib is None
