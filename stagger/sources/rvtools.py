@@ -27,7 +27,7 @@ import os
 import re
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -311,6 +311,15 @@ def _check_xlsx_sizes(p: Path, lim: RVToolsLimits) -> None:
             )
 
 
+def sheet_rows(ws: Any) -> Iterator[tuple[Any, ...]]:
+    """The cell values of a read-only worksheet, row by row, as wide as its cells.
+
+    The declared ``<dimension>`` is not trusted: openpyxl pads every row (and every missing
+    row between two present ones) to it, so "A1:XFD1048576" turns each row into 16,384 cells."""
+    ws.reset_dimensions()
+    return iter(ws.iter_rows(values_only=True))
+
+
 def _read_xlsx(p: Path, lim: RVToolsLimits) -> dict[str, list[Row]]:
     _check_xlsx_sizes(p, lim)
     tabs: dict[str, list[Row]] = {}
@@ -327,12 +336,8 @@ def _read_xlsx(p: Path, lim: RVToolsLimits) -> dict[str, list[Row]]:
             tab = next((t for t in TABS if t.lower() == ws.title.strip().lower()), None)
             if tab is None or tab in tabs:
                 continue
-            # Declared dimensions are not trusted: "A1:XFD1048576" would pad every row.
-            ws.reset_dimensions()
             try:
-                tabs[tab] = _rows_from_table(
-                    ws.iter_rows(values_only=True), tab, str(p), lim, decimal="."
-                )
+                tabs[tab] = _rows_from_table(sheet_rows(ws), tab, str(p), lim, decimal=".")
             except InputError:
                 raise
             except Exception as exc:  # a corrupt sheet fails inside openpyxl's XML parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import tracemalloc
 import zipfile
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from stagger.sources.rvtools import (
     load_rvtools,
     normalise_server,
     parse_number,
+    sheet_rows,
 )
 from stagger.sources.yamlfile import dump_yaml, load_topology
 from stagger.validate import find_violations
@@ -709,3 +711,40 @@ def test_negative_sizes_are_unknown_not_a_crash(tmp_path: Path) -> None:
     assert ds["DS1 (vc1)"].capacity_gib is None
     vm1 = next(v for v in topo.vms if v.moref == "vm-1" and v.vcenter == "vc1")
     assert vm1.snapshots[0].size_gib is None and vm1.committed_gib is None
+
+
+def test_declared_sheet_dimensions_are_not_trusted(tmp_path: Path) -> None:
+    """openpyxl pads every row, and every missing row between two present ones, to the
+    declared <dimension>: "A1:XFD5" makes each row 16,384 cells (a sheet of 10,000 VMs: 164
+    million). The reader resets the dimensions and reads rows as wide as their cells."""
+    rows: list[list[object]] = [INFO_MIN, ["a", "esx1", 1024, ""], [], [], ["b", "esx1", 2048, ""]]
+    good = _write_xlsx(tmp_path / "good.xlsx", {"vInfo": rows})
+    lying = tmp_path / "lying.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(lying, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.startswith("xl/worksheets/"):
+                data, n = re.subn(
+                    rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:XFD5"/>', data
+                )
+                assert n == 1
+            dst.writestr(info, data)
+    wb = openpyxl.load_workbook(lying, read_only=True)
+    try:
+        widths = [len(r) for r in sheet_rows(wb["vInfo"])]
+    finally:
+        wb.close()
+    assert max(widths) == 4
+    assert sorted(v.name for v in load_rvtools(lying).topology.vms) == ["a", "b"]
+
+
+def test_rows_join_by_instance_uuid_whatever_the_server_spelling(tmp_path: Path) -> None:
+    """vDisk names the vCenter by IP address, vInfo by name: no normalisation makes them
+    equal, the instance UUID still joins every row."""
+    tabs, truth = usfq_export(Shape(vms=10, disk_rows=15, snapshot_vms=3, snapshot_rows=4))
+    for row in tabs["vDisk"][1:]:
+        row[-1] = "10.20.30.40"
+    inv = load_rvtools(write_csvs(tmp_path / "rv", tabs))
+    assert (inv.joins["vDisk"].rows, inv.joins["vDisk"].matched) == (15, 15)
+    for vm in inv.topology.vms:
+        assert vm.datastores == truth.datastores_of[vm.name]
