@@ -531,6 +531,7 @@ class _VMIndex:
     def __init__(self, servers: _Servers) -> None:
         self.servers = servers
         self.by_uuid: dict[str, list[str]] = defaultdict(list)
+        # (server, MoRef or name) -> keys; server "" holds every server (a row without one).
         self.by_moref: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.by_name: dict[tuple[str, str], list[str]] = defaultdict(list)
 
@@ -540,15 +541,15 @@ class _VMIndex:
         if uuid:
             self.by_uuid[uuid].append(key)
         vid = _get(row, "VM ID")
-        if vid:
-            self.by_moref[(server, vid)].append(key)
-        self.by_name[(server, _get(row, "VM"))].append(key)
+        for table, value in ((self.by_moref, vid), (self.by_name, _get(row, "VM"))):
+            if value:
+                table[(server, value)].append(key)
+                if server:
+                    table[("", value)].append(key)
 
     @staticmethod
     def _pick(table: dict[tuple[str, str], list[str]], server: str, value: str) -> list[str]:
-        if server:
-            return table.get((server, value), [])
-        return [k for (_, v), ks in table.items() if v == value for k in ks]
+        return table.get((server, value), [])
 
     def find(self, row: Row) -> tuple[str | None, bool]:
         """(key, ambiguous): by instance UUID, else MoRef on the server, else unique name."""
