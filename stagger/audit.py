@@ -10,12 +10,19 @@ Checks (ids used by ``--fail-on``):
 - ``multi_datastore``: a VM whose disks span several datastores: its job occupies all of them.
 - ``no_datastore``: a VM whose datastore is unknown: planned by host only.
 - ``no_raid_group``: a datastore no RAID group covers: only datastore and host limits apply.
+- ``source_incomplete``: rows of an inventory tab (RVTools vSnapshot, vDisk, vTools) that
+  matched no VM: the checks fed by that tab are incomplete, so the report is no all-clear. Its
+  severity is that of the worst check the tab feeds, and at least ``warning``.
+
+Severities, worst first: ``error``, ``warning``, ``info``. ``info`` findings are facts about the
+layout (a VM on several datastores), not problems: they fail ``--fail-on info`` only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -31,10 +38,15 @@ CheckId = Literal[
     "multi_datastore",
     "no_datastore",
     "no_raid_group",
+    "source_incomplete",
 ]
 CHECKS: tuple[str, ...] = CheckId.__args__  # type: ignore[attr-defined]
 
-_SEVERITY: dict[str, Literal["error", "warning", "info"]] = {
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")  # least to most severe
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+_SEVERITY: dict[str, Severity] = {
     "snapshot_old": "error",
     "snapshot_large": "error",
     "consolidation": "error",
@@ -44,12 +56,31 @@ _SEVERITY: dict[str, Literal["error", "warning", "info"]] = {
     "multi_datastore": "info",
     "no_datastore": "warning",
     "no_raid_group": "info",
+    "source_incomplete": "warning",  # raised per tab, see _TAB_FEEDS
 }
+
+# Which checks each joined inventory tab feeds: rows it could not join leave them incomplete.
+_TAB_FEEDS: dict[str, tuple[tuple[CheckId, ...], str]] = {
+    "vSnapshot": (("snapshot_old", "snapshot_large"), "snapshot checks"),
+    "vDisk": (("multi_datastore", "no_datastore"), "datastores of VMs (and the plan's)"),
+    "vTools": (("tools_not_running", "tools_not_installed", "tools_old"), "VMware Tools checks"),
+}
+
+
+class TabCoverage(Protocol):
+    """Rows of an inventory tab and how many joined a VM (e.g. ``rvtools.TabJoin``)."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def matched(self) -> int: ...
+    @property
+    def missing(self) -> bool: ...
 
 
 class Finding(BaseModel):
     check: CheckId
-    severity: Literal["error", "warning", "info"]
+    severity: Severity
     object: str = Field(description="vm 'name' or datastore 'name'")
     detail: str
 
@@ -72,8 +103,43 @@ class AuditReport(BaseModel):
     findings: list[Finding]
 
     def failing(self, fail_on: list[str]) -> list[Finding]:
-        wanted = set(CHECKS) if "any" in fail_on else set(fail_on)
-        return [f for f in self.findings if f.check in wanted]
+        """Findings that ``--fail-on`` items select (see :func:`parse_fail_on`)."""
+        threshold, checks = parse_fail_on(fail_on)
+        return [
+            f
+            for f in self.findings
+            if f.check in checks or (threshold is not None and _RANK[f.severity] >= threshold)
+        ]
+
+    def failing_at(self, severity: Severity) -> list[Finding]:
+        """Findings of ``severity`` or worse."""
+        return [f for f in self.findings if _RANK[f.severity] >= _RANK[severity]]
+
+
+FAIL_ON_ANY = "any"
+"""``--fail-on any``: any problem, i.e. ``warning`` or worse (``info`` findings are facts)."""
+
+
+def parse_fail_on(items: list[str]) -> tuple[int | None, set[str]]:
+    """``--fail-on`` items -> (lowest failing severity rank or None, check ids).
+
+    Each item is a severity (``info``, ``warning``, ``error``: that severity or worse),
+    ``any`` (= ``warning``) or a check id. Raises ``ValueError`` naming an unknown item."""
+    threshold: int | None = None
+    checks: set[str] = set()
+    for item in items:
+        key = "warning" if item == FAIL_ON_ANY else item
+        if key in _RANK:
+            rank = _RANK[key]
+            threshold = rank if threshold is None else min(threshold, rank)
+        elif key in CHECKS:
+            checks.add(key)
+        else:
+            raise ValueError(
+                f"unknown check or severity {item!a} (severities: error, warning, info, any;"
+                f" checks: {', '.join(CHECKS)})"
+            )
+    return threshold, checks
 
 
 def audit(
@@ -82,13 +148,35 @@ def audit(
     source: str = "",
     settings: AuditSettings | None = None,
     now: datetime | None = None,
+    joins: Mapping[str, TabCoverage] | None = None,
 ) -> AuditReport:
+    """``joins``: per inventory tab, rows read and rows joined to a VM; unjoined rows give a
+    ``source_incomplete`` finding, so a report never reads as clean over rows it could not use."""
     s = settings or AuditSettings()
     now = now or datetime.now(UTC)
     findings: list[Finding] = []
 
-    def add(check: CheckId, obj: str, detail: str) -> None:
-        findings.append(Finding(check=check, severity=_SEVERITY[check], object=obj, detail=detail))
+    def add(check: CheckId, obj: str, detail: str, severity: Severity | None = None) -> None:
+        findings.append(
+            Finding(check=check, severity=severity or _SEVERITY[check], object=obj, detail=detail)
+        )
+
+    for tab, cov in sorted((joins or {}).items()):
+        if cov.matched >= cov.rows and not cov.missing:
+            continue
+        fed, what = _TAB_FEEDS.get(tab, ((), "checks fed by this tab"))
+        worst: Severity = "warning"
+        for c in fed:
+            if _RANK[_SEVERITY[c]] > _RANK[worst]:
+                worst = _SEVERITY[c]
+        add(
+            "source_incomplete",
+            f"tab '{tab}'",
+            f"tab missing from the export: {what} not done"
+            if cov.missing
+            else f"{cov.rows - cov.matched} of {cov.rows} rows matched no VM: {what} incomplete",
+            worst,
+        )
 
     for vm in topology.vms:
         if not vm.needs_backup:

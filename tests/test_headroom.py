@@ -33,3 +33,38 @@ def test_headroom_counts_free_minutes_and_fitting_vms() -> None:
     empty = rows[("datastore", "DS-02")]
     assert (empty.free_min, empty.busy_min, empty.more_vms) == (600, 0, 5)
     assert first_saturated(topo, pol) == ("datastore DS-01", 44.4)
+
+
+def test_blackout_on_one_host_of_a_raid_group_leaves_the_group_its_whole_window() -> None:
+    """Hand-computed: RG holds a (esx01, DS-01, 2 h) and b (esx02, DS-02, 3 h). av blocks
+    esx01 01:00-02:00: DS-01 (only a) has 10 h - 1 h = 540 min; RG and DS-02 keep 600 min,
+    since b may run during av. Busy: RG 300 min."""
+    topo = make_topology(
+        raid_groups=[{"name": "RG", "datastores": ["DS-01", "DS-02"]}],
+        vms=[
+            {
+                "name": n,
+                "host": h,
+                "disks": [{"datastore": d, "size_gib": GIB_PER_HOUR * hours}],
+            }
+            for n, h, d, hours in (("a", "esx01", "DS-01", 2), ("b", "esx02", "DS-02", 3))
+        ],
+    )
+    pol = make_policy(
+        blackouts=[
+            {
+                "name": "av",
+                "scope": {"host": "esx01"},
+                "rrule": "FREQ=DAILY;BYHOUR=1;BYMINUTE=0",
+                "duration": "60m",
+            }
+        ]
+    )
+    rows = {(h.kind, h.name): h for h in headroom(topo, pol, size_gib=GIB_PER_HOUR)}
+    assert (rows[("datastore", "DS-01")].free_min, rows[("datastore", "DS-01")].busy_min) == (
+        540,
+        120,
+    )
+    assert (rows[("raid_group", "RG")].free_min, rows[("raid_group", "RG")].busy_min) == (600, 300)
+    assert rows[("raid_group", "RG")].more_vms == 5  # 300 min spare, one 1 h VM at a time
+    assert rows[("host", "esx01")].free_min == 540 and rows[("host", "esx02")].free_min == 600

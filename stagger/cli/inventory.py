@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from stagger.atomic import check_target, write_text_atomic
-from stagger.audit import CHECKS, AuditReport, AuditSettings, audit
+from stagger.audit import CHECKS, AuditReport, AuditSettings, audit, parse_fail_on
 from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.vcenter_options import (
     VCenterArgs,
@@ -141,29 +141,31 @@ def audit_cmd(
     fail_on: str | None = typer.Option(
         None,
         "--fail-on",
-        help=f"Exit 2 if any finding of these checks (comma list, or 'any'): {', '.join(CHECKS)}",
+        help=(
+            "Exit 2 on findings of this severity or worse (info, warning, error; 'any' ="
+            f" warning), or of these checks (comma list): {', '.join(CHECKS)}"
+        ),
     ),
 ) -> None:
     """The pre-flight checklist: stale/large snapshots, consolidation, VMware Tools, layout."""
     with handle_errors():
         wanted = [c.strip() for c in (fail_on or "").split(",") if c.strip()]
-        for c in wanted:
-            if c != "any" and c not in CHECKS:
-                raise InputError(
-                    f"unknown check '{c}' (known: any, {', '.join(CHECKS)})", field="--fail-on"
-                )
+        try:
+            parse_fail_on(wanted)
+        except ValueError as exc:
+            raise InputError(str(exc), field="--fail-on") from None
         sources = [x for x in (topology, rvtools, vc.vcenter) if x is not None]
         if len(sources) != 1:
             raise InputError("give exactly one of --topology, --rvtools, --vcenter")
         estate = read_estate(topology, vc, rvtools=rvtools)
-        topo, source = estate.topology, estate.source
+        topo, source, joins = estate.topology, estate.source, estate.joins
         topo = _with_raid_map(topo, raid_map)
         settings = AuditSettings(
             snapshot_age_days=snapshot_days,
             snapshot_size_gib=snapshot_gib,
             check_raid_groups=raid_map is not None or bool(topo.raid_groups),
         )
-        report = audit(topo, source=source, settings=settings)
+        report = audit(topo, source=source, settings=settings, joins=joins)
         if as_json:
             typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
         else:
@@ -172,6 +174,7 @@ def audit_cmd(
         if failing:
             if not as_json:
                 err_console.print(
-                    f"[bold red]audit failed:[/] {len(failing)} findings in {fail_on}"
+                    f"[bold red]audit failed:[/] {len(failing)} findings match --fail-on",
+                    highlight=False,
                 )
             raise typer.Exit(2)

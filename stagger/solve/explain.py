@@ -25,8 +25,8 @@ from ortools.sat.python import cp_model
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.instance import compile_instance
 from stagger.jobs import job_slots
-from stagger.model.policy import Policy
-from stagger.model.topology import Topology
+from stagger.model.policy import Limits, Policy
+from stagger.model.topology import Topology, TopologyIndex
 from stagger.scope import affected_vms
 
 
@@ -180,6 +180,24 @@ def explain_unscheduled(
     return _phrase(topology, policy, wanted, members, sorted(core), pins, b_slots, b_members)
 
 
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, e in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((a, e))
+    return out
+
+
+def _capacity(idx: TopologyIndex, lim: Limits, kind: str, name: str) -> int:
+    if kind == "host":
+        return idx.hosts[name].max_jobs or lim.per_host
+    if kind == "datastore":
+        return idx.datastores[name].max_jobs or lim.per_datastore
+    return idx.raid_groups[name].max_jobs or lim.per_raid_group
+
+
 def _phrase(
     topology: Topology,
     policy: Policy,
@@ -199,38 +217,82 @@ def _phrase(
     win = _h(window_min) if n_nights == 1 else f"{n_nights} nights, {_h(window_min)}"
     rules: list[Rule] = []
     parts: list[str] = []
-    blackouts = [k.removeprefix("blackout ") for k in core if k.startswith("blackout ")]
-    lost = []
-    for b in blackouts:
-        minutes = 0
-        for a, e in b_slots[b]:
-            for n in nights:
-                minutes += max(0, min(e, n.end) - max(a, n.start)) * slot
-        lost.append(f"{b} {_h(minutes)}")
-        rules.append(Rule("blackout", b, f"blackout '{b}' takes {_h(minutes)} of the window"))
+    lim = policy.limits
+
+    def users(kind: str, name: str) -> list[str]:
+        return [
+            v
+            for v in members
+            if (kind == "host" and idx.vms[v].host == name)
+            or (kind == "datastore" and name in idx.vms[v].datastores)
+            or (kind == "raid group" and name in idx.raid_groups_of(idx.vms[v]))
+        ]
+
+    capacity: list[tuple[str, str, list[str]]] = []
     for key in core:
-        if key.startswith("capacity "):
-            _, kind, name = (
-                key.split(" ", 2)
-                if not key.startswith("capacity raid group")
-                else (
-                    "capacity",
-                    "raid group",
-                    key.removeprefix("capacity raid group "),
+        if key.startswith("capacity raid group "):
+            kind, name = "raid group", key.removeprefix("capacity raid group ")
+        elif key.startswith("capacity "):
+            kind, name = key.removeprefix("capacity ").split(" ", 1)
+        else:
+            continue
+        capacity.append((kind, name, users(kind, name)))
+    blackouts = [k.removeprefix("blackout ") for k in core if k.startswith("blackout ")]
+    # The jobs the conflict is about: those sharing a capacity rule of it, else the VMs asked
+    # about and the jobs its blackouts hold back. Only a blackout that applies to every one of
+    # them shortens their common window; one that covers some (a blackout on one host of a
+    # RAID group) is reported for those jobs, never subtracted from the whole group's window.
+    scope = {v for _, _, us in capacity for v in us} or (
+        set(wanted) | {v for b in blackouts for v in b_members[b] & set(members)}
+    )
+
+    def in_window(spans: list[tuple[int, int]]) -> int:
+        return sum(max(0, min(e, n.end) - max(a, n.start)) for a, e in spans for n in nights)
+
+    lost: list[str] = []
+    whole: list[tuple[int, int]] = []
+    partial: list[str] = []
+    for b in blackouts:
+        minutes = in_window(b_slots[b]) * slot
+        hit = sorted(b_members[b] & scope)
+        if set(hit) >= scope:
+            lost.append(f"{b} {_h(minutes)}")
+            whole += b_slots[b]
+            rules.append(Rule("blackout", b, f"blackout '{b}' takes {_h(minutes)} of the window"))
+        else:
+            shown = ", ".join(hit[:3]) + (" ..." if len(hit) > 3 else "")
+            partial.append(
+                f"{b} blocks {_h(minutes)} for {len(hit)} of {len(scope)} jobs ({shown})"
+            )
+            rules.append(
+                Rule(
+                    "blackout",
+                    b,
+                    f"blackout '{b}' takes {_h(minutes)} of the window of {len(hit)} of"
+                    f" {len(scope)} jobs: {', '.join(hit)}",
                 )
             )
-            users = [
-                v
-                for v in members
-                if (kind == "host" and idx.vms[v].host == name)
-                or (kind == "datastore" and name in idx.vms[v].datastores)
-                or (kind == "raid group" and name in idx.raid_groups_of(idx.vms[v]))
-            ]
-            load = sum(job_slots(idx.vms[v], policy) for v in users) * slot
-            label = f"{kind} {name}"
-            parts.append(f"{label} needs {_h(load)} for {len(users)} jobs")
-            rules.append(Rule("capacity", label, f"{label} runs its jobs one at a time"))
-        elif key.startswith("pin "):
+    if len(lost) > 1:
+        merged = _merge_spans(whole)
+        if in_window(merged) < in_window(whole):  # overlapping blackouts: do not count twice
+            lost.append(f"{_h(in_window(merged) * slot)} in all")
+    for kind, name, us in capacity:
+        load = sum(job_slots(idx.vms[v], policy) for v in us) * slot
+        label = f"{kind} {name}"
+        cap = _capacity(idx, lim, kind, name)
+        at_once = f", {cap} at a time" if cap > 1 else ""
+        parts.append(f"{label} needs {_h(load)} for {len(us)} jobs{at_once}")
+        rules.append(
+            Rule(
+                "capacity",
+                label,
+                f"{label} runs its jobs one at a time"
+                if cap == 1
+                else f"{label} runs at most {cap} jobs at a time",
+            )
+        )
+    for key in core:
+        if key.startswith("pin "):
             vm = key.removeprefix("pin ")
             when = inst.to_datetime(pins[vm]).astimezone(policy.tz)
             parts.append(f"{vm} is pinned at {when:%H:%M}")
@@ -250,4 +312,5 @@ def _phrase(
         )
     elif lost:
         parts.append("blackouts " + ", ".join(lost))
+    parts += partial
     return Explanation(list(wanted), rules, "; ".join(parts))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stagger.errors import InputError
 from stagger.model.topology import Topology
@@ -27,6 +27,9 @@ class Estate:
     warnings: list[str] = field(default_factory=list)
     detail: str = ""
     """How it was read, for a summary line (round trips, templates skipped)."""
+    joins: dict[str, Any] = field(default_factory=dict)
+    """RVTools only: per tab, its rows and how many joined a VM (``rvtools.TabJoin``); the
+    audit turns unjoined rows into a finding instead of an all-clear."""
 
 
 def open_estate(
@@ -56,6 +59,7 @@ def open_estate(
             str(rvtools),
             list(rv.warnings),
             f"{rvtools}: {rv.templates_skipped} templates skipped",
+            dict(rv.joins),
         )
     assert vcenter is not None
     from stagger.sources.vcenter import load_vcenter, parse_server
