@@ -104,7 +104,7 @@ def test_other_formats_show_or_refuse(fmt: str, field: str) -> None:
 def test_bad_zone_and_prefix_are_refused() -> None:
     sched = estate_schedule()
     sched.timezone = "Europe/Berlin\n* * * * * id"
-    with pytest.raises(InputError, match="timezone"):
+    with pytest.raises(InputError, match="is not a time zone name"):
         render(sched, "cron", ExportOptions())
     sched.timezone = "Europe"
     with pytest.raises(InputError, match="time zone"):
@@ -119,3 +119,28 @@ def test_bad_zone_and_prefix_are_refused() -> None:
 def test_cron_template_fields_are_checked(template: str) -> None:
     with pytest.raises(InputError, match="--command"):
         render(estate_schedule(), "cron", ExportOptions(command=f"/bin/true {template}"))
+
+
+def test_csv_keeps_one_row_per_job_with_a_cr_in_a_name() -> None:
+    """The csv module quotes a cell holding CR only if CR is in its line terminator."""
+    import csv
+    import io
+
+    from stagger.exporters.jsoncsv import schedule_csv
+
+    sched = _poisoned("host", "esx\rinjected")
+    rows = list(csv.reader(io.StringIO(schedule_csv(sched), newline="")))
+    assert len(rows) == len(sched.jobs) + 1
+    assert {len(r) for r in rows} == {len(rows[0])}
+
+
+def test_no_output_with_a_control_character(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last check in render(): whatever an exporter writes, no control character
+    other than tab/CR/LF (e.g. ESC, which drives a terminal) leaves stagger."""
+    from stagger.exporters import registry
+
+    fmts = registry.formats()
+    leaky = registry.Format("md", lambda s, o: "ok\x1b]0;title\x07", ".md", "leaky")
+    monkeypatch.setattr(registry, "_formats", lambda: {**fmts, "md": leaky})
+    with pytest.raises(InputError, match="U\\+001B"):
+        render(estate_schedule(), "md", ExportOptions())

@@ -383,3 +383,25 @@ def test_slugs_are_unique_ignoring_case(values: list[str]) -> None:
     out = slugs(values)
     assert set(out) == set(values)
     assert len({s.lower() for s in out.values()}) == len(out)
+
+
+@given(st.lists(texts, max_size=10), texts)
+@example(["web_100"], "web 100%")
+@example(["web 100&"], "web 100%")
+def test_a_slug_does_not_depend_on_the_other_names(others: list[str], name: str) -> None:
+    """Adding or removing a VM never renames another VM's job or log file (unless the two
+    differ only by case)."""
+    alone = slugs([name])[name]
+    assert alone == slug(name)
+    together = slugs([*others, name])
+    if all(slug(o).lower() != slug(name).lower() or o == name for o in others):
+        assert together[name] == alone
+
+
+@given(texts, texts)
+@example("web 100%", "web_100")
+@example("web 100%", "web 100&")
+@example("a", "a-" + "0" * 12)
+def test_distinct_names_get_distinct_slugs(a: str, b: str) -> None:
+    if a.lower() != b.lower():
+        assert slug(a).lower() != slug(b).lower()
