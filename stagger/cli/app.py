@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
+from stagger.cli.text import shown
 from stagger.errors import StaggerError
 
 app = typer.Typer(
@@ -45,7 +46,8 @@ def handle_errors() -> Iterator[None]:
     except StaggerError as exc:
         if state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Messages quote names (from files, vCenter): shown as text, one line.
+        err_console.print(f"[bold red]error:[/] {shown(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

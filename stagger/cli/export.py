@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from stagger.cli.app import app, console, handle_errors
+from stagger.cli.text import shown
 from stagger.exporters.registry import ExportOptions, export_to, formats, get_format, render
 from stagger.sources.yamlfile import load_schedule
 from stagger.validate import validate
@@ -58,4 +59,6 @@ def export_cmd(
             typer.echo(render(sched, chosen.name, options), nl=False)
             return
         export_to(sched, chosen.name, output, options, trust=trust, source=str(schedule))
-        console.print(f"wrote {output} ({chosen.name}, {len(sched.jobs)} jobs)", highlight=False)
+        console.print(
+            f"wrote {shown(output)} ({chosen.name}, {len(sched.jobs)} jobs)", highlight=False
+        )

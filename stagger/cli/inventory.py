@@ -13,6 +13,7 @@ from rich.table import Table
 from stagger.atomic import write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit
 from stagger.cli.app import app, console, err_console, handle_errors
+from stagger.cli.text import shown
 from stagger.errors import InputError
 from stagger.model.topology import Topology
 from stagger.sources.raidmap import apply_raid_map_file
@@ -42,7 +43,7 @@ def _password(user: str, server: str) -> str:
 
 def _warn(warnings: list[str]) -> None:
     for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {shown(w)}", highlight=False, soft_wrap=True)
 
 
 def _with_raid_map(topo: Topology, raid_map: Path | None) -> Topology:
@@ -51,13 +52,14 @@ def _with_raid_map(topo: Topology, raid_map: Path | None) -> Topology:
     res = apply_raid_map_file(topo, raid_map)
     for m in res.unused_members:
         err_console.print(
-            f"[yellow]warning:[/] raid map member matches no datastore: {m}", highlight=False
+            f"[yellow]warning:[/] raid map member matches no datastore: {shown(m)}",
+            highlight=False,
         )
     if res.unmapped:
-        shown = ", ".join(res.unmapped[:8]) + (" ..." if len(res.unmapped) > 8 else "")
+        listed = ", ".join(res.unmapped[:8]) + (" ..." if len(res.unmapped) > 8 else "")
         err_console.print(
             f"[yellow]warning:[/] {len(res.unmapped)} datastores in no RAID group "
-            f"(only datastore and host limits apply): {shown}",
+            f"(only datastore and host limits apply): {shown(listed)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -73,9 +75,9 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
     tbl.add_row("hosts / clusters", f"{len(topo.hosts)} / {len(topo.clusters)}")
     tbl.add_row("datastores / RAID groups", f"{len(topo.datastores)} / {len(topo.raid_groups)}")
     if extra:
-        tbl.add_row("source", extra)
+        tbl.add_row("source", shown(extra))
     if out is not None:
-        tbl.add_row("written", str(out))
+        tbl.add_row("written", shown(out))
     console.print(tbl)
 
 
@@ -116,7 +118,7 @@ def estate_from(
     if not user:
         raise InputError("--vcenter needs --user")
     opts = vcenter_options(vcenter, port, user, insecure, ca_file, timeout=60.0)
-    with console.status(f"reading the estate from {vcenter}..."):
+    with console.status(f"reading the estate from {shown(vcenter)}..."):
         inv = load_vcenter(opts)
     _warn(inv.warnings)
     return inv.topology
@@ -180,7 +182,9 @@ def _render_report(report: AuditReport) -> None:
         tbl.add_column(c)
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     for f in report.findings:
-        tbl.add_row(f.check, f"[{colour[f.severity]}]{f.severity}[/]", f.object, f.detail)
+        tbl.add_row(
+            f.check, f"[{colour[f.severity]}]{f.severity}[/]", shown(f.object), shown(f.detail)
+        )
     if report.findings:
         console.print(tbl)
     counts = Table(title="Summary", title_justify="left")

@@ -12,6 +12,7 @@ from rich.table import Table
 from stagger.atomic import write_text_atomic
 from stagger.cli.app import app, console, handle_errors
 from stagger.cli.inventory import estate_from
+from stagger.cli.text import shown
 from stagger.exporters.jsoncsv import write_csv, write_json
 from stagger.exporters.registry import export_to, parse_spec
 from stagger.fmt import hm
@@ -56,7 +57,7 @@ def render_summary(result: PlanResult) -> None:
         busy.add_column(c)
     for u in s.utilisation[:5]:
         busy.add_row(
-            f"{u.kind.replace('_', ' ')} {u.name}",
+            shown(f"{u.kind.replace('_', ' ')} {u.name}"),
             str(u.jobs),
             hm(u.busy_min),
             hm(u.free_min),
@@ -64,9 +65,11 @@ def render_summary(result: PlanResult) -> None:
         )
     console.print(busy)
     for b in s.bottlenecks:
-        console.print(f"[bold yellow]bottleneck:[/] {b}", highlight=False)
+        console.print(f"[bold yellow]bottleneck:[/] {shown(b)}", highlight=False)
     for miss in s.unscheduled[:20]:
-        console.print(f"[yellow]unscheduled[/] {miss.vm}: {miss.reason}", highlight=False)
+        console.print(
+            f"[yellow]unscheduled[/] {shown(miss.vm)}: {shown(miss.reason)}", highlight=False
+        )
     if len(s.unscheduled) > 20:
         console.print(f"[yellow]... and {len(s.unscheduled) - 20} more unscheduled VMs[/]")
 
@@ -158,7 +161,7 @@ def plan_cmd(
         for fmt, out in exports:
             export_to(result.schedule, fmt, out, trust=True)  # plan() already validated it
         render_summary(result)
-        console.print(f"wrote {output}" + (f" and {csv}" if csv else ""))
+        console.print(f"wrote {shown(output)}" + (f" and {shown(csv)}" if csv else ""))
         if result.schedule.unscheduled:
             raise typer.Exit(2)
 
@@ -179,8 +182,8 @@ def validate_cmd(
         violations = find_violations(sched, topo, pol)
         if violations:
             for v in violations:
-                console.print(f"[red]violation[/] {v}", highlight=False)
-            console.print(f"[bold red]{schedule}: {len(violations)} violation(s)[/]")
+                console.print(f"[red]violation[/] {shown(v)}", highlight=False)
+            console.print(f"[bold red]{shown(schedule)}: {len(violations)} violation(s)[/]")
             raise typer.Exit(4)
         console.print(
             f"[green]valid[/]: {len(sched.jobs)} jobs, {len(sched.unscheduled)} unscheduled,"
@@ -206,16 +209,17 @@ def show_cmd(
             and (night is None or j.night == night)
         ]
         tbl = Table(
-            title=f"{schedule} ({len(jobs)} of {len(sched.jobs)} jobs)", title_justify="left"
+            title=f"{shown(schedule)} ({len(jobs)} of {len(sched.jobs)} jobs)",
+            title_justify="left",
         )
         for c in ("vm", "host", "datastores", "raid groups", "start", "end", "min", "GiB"):
             tbl.add_column(c)
         for j in jobs:
             tbl.add_row(
-                j.vm,
-                j.host,
-                ", ".join(j.datastores),
-                ", ".join(j.raid_groups),
+                shown(j.vm),
+                shown(j.host),
+                shown(", ".join(j.datastores)),
+                shown(", ".join(j.raid_groups)),
                 f"{j.start:%a %H:%M}",
                 f"{j.end:%H:%M}",
                 str(j.duration_min),
@@ -223,7 +227,9 @@ def show_cmd(
             )
         console.print(tbl)
         for u in sched.unscheduled:
-            console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}", highlight=False)
+            console.print(
+                f"[yellow]unscheduled[/] {shown(u.vm)}: {shown(u.reason)}", highlight=False
+            )
 
 
 @app.command("schema")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from stagger.cli.app import app, console, handle_errors
 from stagger.cli.inventory import estate_from
+from stagger.cli.text import shown
 from stagger.exporters.jsoncsv import write_csv, write_json
 from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
@@ -50,19 +51,21 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         for c in ("vm", "host", "start", "end"):
             t.add_column(c)
         for j in diff.added:
-            t.add_row(j.vm, j.host, f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
+            t.add_row(shown(j.vm), shown(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
         console.print(t)
     if diff.moved:
         t = Table(title="Moved", title_justify="left")
         for c in ("vm", "old start", "new start", "why"):
             t.add_column(c)
         for m in diff.moved:
-            t.add_row(m.vm, f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", m.why)
+            t.add_row(
+                shown(m.vm), f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", shown(m.why)
+            )
         console.print(t)
     for vm in diff.removed:
-        console.print(f"removed {vm}", highlight=False)
+        console.print(f"removed {shown(vm)}", highlight=False)
     for u in diff.unscheduled:
-        console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}", highlight=False)
+        console.print(f"[yellow]unscheduled[/] {shown(u.vm)}: {shown(u.reason)}", highlight=False)
 
 
 def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
@@ -72,9 +75,9 @@ def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
     why = explain_unscheduled(topology, policy, [u.vm for u in schedule.unscheduled])
     if why is None:
         return
-    console.print(f"[bold red]why it does not fit:[/] {why.summary}", highlight=False)
+    console.print(f"[bold red]why it does not fit:[/] {shown(why.summary)}", highlight=False)
     for rule in why.rules:
-        console.print(f"  - {rule.text}", highlight=False)
+        console.print(f"  - {shown(rule.text)}", highlight=False)
 
 
 def _write(schedule: Schedule, output: Path | None, csv: Path | None) -> None:
@@ -83,7 +86,7 @@ def _write(schedule: Schedule, output: Path | None, csv: Path | None) -> None:
     if csv is not None:
         write_csv(schedule, csv)
     if output or csv:
-        console.print("wrote " + " and ".join(str(p) for p in (output, csv) if p))
+        console.print("wrote " + " and ".join(shown(p) for p in (output, csv) if p))
 
 
 @app.command("whatif")
@@ -131,7 +134,7 @@ def whatif_cmd(
         changes.grow_pct = steps[0] if steps else None
         new_topo, new_pol, said = apply_changes(topo, pol, changes)
         for line in said:
-            console.print(f"change: {line}", highlight=False)
+            console.print(f"change: {shown(line)}", highlight=False)
         with console.status("re-planning..."):
             result = replan(new_topo, new_pol, base, opts, tolerance_min=tolerance)
         diff = diff_schedules(base, result.schedule)
@@ -168,7 +171,7 @@ def _grow_table(
             hm(s.makespan_min),
             str(result.stats.moved),
             str(len(s.unscheduled)),
-            f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else ""),
+            shown(f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else "")),
         )
     console.print(t)
     if worst:
@@ -192,7 +195,7 @@ def headroom_cmd(
             t.add_column(c)
         for h in rows[: limit or None]:
             t.add_row(
-                f"{h.kind.replace('_', ' ')} {h.name}",
+                shown(f"{h.kind.replace('_', ' ')} {h.name}"),
                 str(h.jobs),
                 hm(h.free_min),
                 hm(h.busy_min),
@@ -238,9 +241,9 @@ def check_cmd(
         drift = find_drift(sched, topo)
         violations = find_violations(sched, topo, pol)
         for d in drift:
-            console.print(f"[yellow]drift[/] {d.vm}: {d.detail}", highlight=False)
+            console.print(f"[yellow]drift[/] {shown(d.vm)}: {shown(d.detail)}", highlight=False)
         for v in violations:
-            console.print(f"[red]invalid[/] {v}", highlight=False)
+            console.print(f"[red]invalid[/] {shown(v)}", highlight=False)
         if not drift and not violations:
             console.print(f"[green]ok[/]: {len(sched.jobs)} jobs still match the estate")
             return
