@@ -139,7 +139,7 @@ def check_zone(schedule: Schedule) -> ZoneInfo:
     into crontabs, Bacula comments and scripts)."""
     name = schedule.timezone
     if len(name) > 64 or not _ZONE.fullmatch(name):
-        raise InputError(f"{visible(name)!r} is not a time zone name", field="timezone")
+        raise InputError(f"{visible(name[:80])!r} is not a time zone name", field="timezone")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:

@@ -98,7 +98,8 @@ def ps_str(text: str) -> str:
     Nothing inside a single-quoted string is special except the five single-quote
     characters, each of which is doubled. The script must be read as UTF-8 (the Veeam
     exporter writes a byte-order mark): Windows PowerShell 5.1 reads a script without one in
-    the ANSI code page, where UTF-8 bytes such as D1 92 ('ђ') decode to 'Ñ’'.
+    the ANSI code page, where UTF-8 bytes such as D1 92 ('ђ') decode to 'Ñ’'. A NUL is
+    refused (PowerShell would read on, but other tools take the file for binary).
     """
     if "\x00" in text:
         raise UnquotableError(f"{visible(text)!r}: a NUL byte cannot be written into a script")

@@ -79,9 +79,10 @@ if (-not (Get-Command Get-VBRJob -ErrorAction SilentlyContinue)) {
 $repo = Get-VBRBackupRepository -Name $Repository
 if (-not $repo) { throw "backup repository '$Repository' not found" }
 
-# Every VM and template Veeam sees, read once and matched exactly below: Find-VBRViEntity
-# -Name takes wildcards, and a name can hold [ ] * ?.
-$inventory = @(Find-VBRViEntity -VMsAndTemplates)
+# Every VM and template Veeam sees (not the folders, datacenters and vCenters of that
+# tree), read once and matched exactly below: Find-VBRViEntity -Name takes wildcards, and a
+# name can hold [ ] * ?.
+$inventory = @(Find-VBRViEntity -VMsAndTemplates | Where-Object { $_.Type -eq 'Vm' })
 
 function Find-PlanVM($VM) {
     $found = @($inventory | Where-Object { $_.Name -ceq $VM.Name })
