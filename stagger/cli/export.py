@@ -30,7 +30,9 @@ def export_cmd(
         False, "--per-vm", help="veeam/bacula: one job or schedule per VM, not per start slot."
     ),
     command: str | None = typer.Option(
-        None, "--command", help="cron: command template with {vm}, {host}, {datastores}."
+        None,
+        "--command",
+        help="cron: command template with {vm} (vCenter name), {slug}, {host}, {datastores}.",
     ),
     utc: bool = typer.Option(False, "--utc", help="cron: UTC times (ESXi's crond has no TZ)."),
     prefix: str = typer.Option("stagger", "--prefix", help="Name prefix of created jobs."),
