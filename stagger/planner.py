@@ -107,6 +107,11 @@ def build_schedule(
         jobs.append(
             ScheduledJob(
                 vm=vm.name,
+                # How vCenter (and so the backup software) knows the VM: exporters use these.
+                vm_display_name=vm.display_name if vm.display_name != vm.name else None,
+                vm_moref=vm.moref,
+                vm_instance_uuid=vm.instance_uuid,
+                vcenter=vm.vcenter,
                 host=vm.host,
                 cluster=idx.cluster_of(vm),
                 datastores=vm.datastores,

@@ -17,11 +17,11 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from stagger import __version__
+from stagger.cli.text import shown
 from stagger.errors import StaggerError
 
 # sysexits.h EX_USAGE. Click's own usage code is 2, which `plan` uses for "planned with
@@ -92,9 +92,7 @@ def handle_errors() -> Iterator[None]:
         if state["debug"]:
             traceback.print_exc(file=sys.stderr)
         # The message may quote a name or an option value: never read it as Rich markup.
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        err_console.print(f"[bold red]error:[/] {shown(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

@@ -9,6 +9,7 @@ import typer
 from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.outputs import commit
+from stagger.cli.text import shown
 from stagger.errors import InputError
 from stagger.exporters.registry import ExportOptions, formats, get_format, render
 from stagger.model.schedule import ScheduleInputs
@@ -66,7 +67,9 @@ def export_cmd(
         False, "--per-vm", help="veeam/bacula: one job or schedule per VM, not per start slot."
     ),
     command: str | None = typer.Option(
-        None, "--command", help="cron: command template with {vm}, {host}, {datastores}."
+        None,
+        "--command",
+        help="cron: command template with {vm} (vCenter name), {slug}, {host}, {datastores}.",
     ),
     utc: bool = typer.Option(False, "--utc", help="cron: UTC times (ESXi's crond has no TZ)."),
     prefix: str = typer.Option("stagger", "--prefix", help="Name prefix of created jobs."),
@@ -134,4 +137,6 @@ def export_cmd(
         outputs.add_text(output, text)
         commit(outputs)
         console.print(checked, highlight=False, soft_wrap=True)
-        console.print(f"wrote {output} ({chosen.name}, {len(sched.jobs)} jobs)", highlight=False)
+        console.print(
+            f"wrote {shown(output)} ({chosen.name}, {len(sched.jobs)} jobs)", highlight=False
+        )

@@ -11,6 +11,7 @@ from rich.table import Table
 from stagger.atomic import check_target, write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit, parse_fail_on
 from stagger.cli.app import app, console, err_console, handle_errors
+from stagger.cli.text import shown
 from stagger.cli.vcenter_options import (
     VCenterArgs,
     print_warnings,
@@ -39,13 +40,14 @@ def _with_raid_map(topo: Topology, raid_map: Path | None) -> Topology:
     res = apply_raid_map_file(topo, raid_map)
     for m in res.unused_members:
         err_console.print(
-            f"[yellow]warning:[/] raid map member matches no datastore: {m}", highlight=False
+            f"[yellow]warning:[/] raid map member matches no datastore: {shown(m)}",
+            highlight=False,
         )
     if res.unmapped:
-        shown = ", ".join(res.unmapped[:8]) + (" ..." if len(res.unmapped) > 8 else "")
+        listed = ", ".join(res.unmapped[:8]) + (" ..." if len(res.unmapped) > 8 else "")
         err_console.print(
             f"[yellow]warning:[/] {len(res.unmapped)} datastores in no RAID group "
-            f"(only datastore and host limits apply): {shown}",
+            f"(only datastore and host limits apply): {shown(listed)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -61,9 +63,9 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
     tbl.add_row("hosts / clusters", f"{len(topo.hosts)} / {len(topo.clusters)}")
     tbl.add_row("datastores / RAID groups", f"{len(topo.datastores)} / {len(topo.raid_groups)}")
     if extra:
-        tbl.add_row("source", extra)
+        tbl.add_row("source", shown(extra))
     if out is not None:
-        tbl.add_row("written", str(out))
+        tbl.add_row("written", shown(out))
     console.print(tbl)
 
 
@@ -111,7 +113,9 @@ def _render_report(report: AuditReport) -> None:
         tbl.add_column(c)
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     for f in report.findings:
-        tbl.add_row(f.check, f"[{colour[f.severity]}]{f.severity}[/]", f.object, f.detail)
+        tbl.add_row(
+            f.check, f"[{colour[f.severity]}]{f.severity}[/]", shown(f.object), shown(f.detail)
+        )
     if report.findings:
         console.print(tbl)
     counts = Table(title="Summary", title_justify="left")

@@ -13,6 +13,7 @@ from rich.table import Table
 from stagger.atomic import OutputSet, write_text_atomic
 from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.outputs import commit, parse_export_spec
+from stagger.cli.text import shown
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.errors import InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
@@ -59,7 +60,7 @@ def render_summary(result: PlanResult) -> None:
         busy.add_column(c)
     for u in s.utilisation[:5]:
         busy.add_row(
-            f"{u.kind.replace('_', ' ')} {u.name}",
+            shown(f"{u.kind.replace('_', ' ')} {u.name}"),
             str(u.jobs),
             hm(u.busy_min),
             hm(u.free_min),
@@ -67,9 +68,11 @@ def render_summary(result: PlanResult) -> None:
         )
     console.print(busy)
     for b in s.bottlenecks:
-        console.print(f"[bold yellow]bottleneck:[/] {b}", highlight=False)
+        console.print(f"[bold yellow]bottleneck:[/] {shown(b)}", highlight=False)
     for miss in s.unscheduled[:20]:
-        console.print(f"[yellow]unscheduled[/] {miss.vm}: {miss.reason}", highlight=False)
+        console.print(
+            f"[yellow]unscheduled[/] {shown(miss.vm)}: {shown(miss.reason)}", highlight=False
+        )
     if len(s.unscheduled) > 20:
         console.print(f"[yellow]... and {len(s.unscheduled) - 20} more unscheduled VMs[/]")
 
@@ -162,7 +165,7 @@ def plan_cmd(
         commit(outputs)
         render_summary(result)
         written = [output, *([csv] if csv else []), *(out for _, out in exports)]
-        console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+        console.print("wrote " + ", ".join(shown(p) for p in written), highlight=False)
         if result.schedule.unscheduled:
             raise typer.Exit(2)
 
@@ -201,8 +204,8 @@ def validate_cmd(
         violations = find_violations(sched, topo, pol)
         if violations:
             for v in violations:
-                console.print(f"[red]violation[/] {v}", highlight=False)
-            console.print(f"[bold red]{schedule}: {len(violations)} violation(s)[/]")
+                console.print(f"[red]violation[/] {shown(v)}", highlight=False)
+            console.print(f"[bold red]{shown(schedule)}: {len(violations)} violation(s)[/]")
             raise typer.Exit(4)
         console.print(
             f"[green]valid[/]: {len(sched.jobs)} jobs, {len(sched.unscheduled)} unscheduled,"
@@ -248,14 +251,15 @@ def show_cmd(
             given = " ".join(f"{opt} {value!r}" for opt, value, _ in active)
             raise InputError(f"no job matches all of {given}", file=str(schedule))
         tbl = Table(
-            title=f"{schedule} ({len(jobs)} of {len(sched.jobs)} jobs, {tz.key})",
+            title=f"{shown(schedule)} ({len(jobs)} of {len(sched.jobs)} jobs, {tz.key})",
             title_justify="left",
         )
-        # Times and numbers never wrap; long names and lists do.
+        # Times and numbers never wrap; long names and lists fold (never cut off: an admin
+        # must see the whole name).
         for c in ("night", "date"):
             tbl.add_column(c, no_wrap=True)
         for c in ("vm", "host", "datastores", "raid groups"):
-            tbl.add_column(c)
+            tbl.add_column(c, overflow="fold")
         for c in ("start", "end"):
             tbl.add_column(c, no_wrap=True)
         tbl.add_column("min", justify="right", no_wrap=True)
@@ -265,10 +269,10 @@ def show_cmd(
             tbl.add_row(
                 str(j.night),
                 f"{start:%a %d %b}",
-                j.vm,
-                j.host,
-                ", ".join(j.datastores),
-                ", ".join(j.raid_groups),
+                shown(j.vm),
+                shown(j.host),
+                shown(", ".join(j.datastores)),
+                shown(", ".join(j.raid_groups)),
                 f"{start:%H:%M}",
                 f"{end:%H:%M}" + (f" {end:%a}" if end.date() != start.date() else ""),
                 str(j.duration_min),
@@ -277,7 +281,9 @@ def show_cmd(
         console.print(tbl)
         for u in sched.unscheduled:
             if vm is None or u.vm == vm:
-                console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}", highlight=False)
+                console.print(
+                    f"[yellow]unscheduled[/] {shown(u.vm)}: {shown(u.reason)}", highlight=False
+                )
 
 
 @app.command("schema")

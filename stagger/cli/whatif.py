@@ -11,6 +11,7 @@ from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, handle_errors
 from stagger.cli.outputs import commit
 from stagger.cli.plan import load_baseline
+from stagger.cli.text import shown
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.errors import InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
@@ -55,21 +56,25 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         for c in ("vm", "host", "start", "end"):
             t.add_column(c)
         for j in diff.added:
-            t.add_row(j.vm, j.host, f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
+            t.add_row(shown(j.vm), shown(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
         console.print(t)
     if diff.moved:
         t = Table(title="Moved", title_justify="left")
         for c in ("vm", "old start", "new start", "why"):
             t.add_column(c)
         for m in diff.moved:
-            t.add_row(m.vm, f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", m.why)
+            t.add_row(
+                shown(m.vm), f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", shown(m.why)
+            )
         console.print(t)
     for vm in diff.removed:
-        console.print(f"removed {vm}", highlight=False)
+        console.print(f"removed {shown(vm)}", highlight=False)
     dropped = set(diff.dropped)
     for u in diff.unscheduled:
         had = " (it had a job in the baseline)" if u.vm in dropped else ""
-        console.print(f"[yellow]unscheduled[/] {u.vm}: {u.reason}{had}", highlight=False)
+        console.print(
+            f"[yellow]unscheduled[/] {shown(u.vm)}: {shown(u.reason)}{had}", highlight=False
+        )
 
 
 def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
@@ -79,9 +84,9 @@ def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
     why = explain_unscheduled(topology, policy, [u.vm for u in schedule.unscheduled])
     if why is None:
         return
-    console.print(f"[bold red]why it does not fit:[/] {why.summary}", highlight=False)
+    console.print(f"[bold red]why it does not fit:[/] {shown(why.summary)}", highlight=False)
     for rule in why.rules:
-        console.print(f"  - {rule.text}", highlight=False)
+        console.print(f"  - {shown(rule.text)}", highlight=False)
 
 
 def _targets(output: Path | None, csv: Path | None) -> list[Path]:
@@ -97,7 +102,7 @@ def _write(schedule: Schedule, output: Path | None, csv: Path | None) -> None:
         outputs.add_text(csv, schedule_csv(schedule))
     if outputs.items:
         commit(outputs)
-        console.print("wrote " + " and ".join(str(p) for p in _targets(output, csv)))
+        console.print("wrote " + " and ".join(shown(p) for p in _targets(output, csv)))
 
 
 @app.command("whatif")
@@ -149,7 +154,7 @@ def whatif_cmd(
         changes.grow_pct = steps[0] if steps else None
         new_topo, new_pol, said = apply_changes(topo, pol, changes)
         for line in said:
-            console.print(f"change: {line}", highlight=False)
+            console.print(f"change: {shown(line)}", highlight=False)
         with console.status("re-planning..."):
             result = replan(new_topo, new_pol, base, opts, tolerance_min=tolerance)
         diff = diff_schedules(base, result.schedule)
@@ -186,7 +191,7 @@ def _grow_table(
             hm(s.makespan_min),
             str(result.stats.moved),
             str(len(s.unscheduled)),
-            f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else ""),
+            shown(f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else "")),
         )
     console.print(t)
     if worst:
@@ -210,7 +215,7 @@ def headroom_cmd(
             t.add_column(c)
         for h in rows[: limit or None]:
             t.add_row(
-                f"{h.kind.replace('_', ' ')} {h.name}",
+                shown(f"{h.kind.replace('_', ' ')} {h.name}"),
                 str(h.jobs),
                 hm(h.free_min),
                 hm(h.busy_min),
@@ -252,9 +257,9 @@ def check_cmd(
         drift = find_drift(sched, topo)
         violations = find_violations(sched, topo, pol)
         for d in drift:
-            console.print(f"[yellow]drift[/] {d.vm}: {d.detail}", highlight=False)
+            console.print(f"[yellow]drift[/] {shown(d.vm)}: {shown(d.detail)}", highlight=False)
         for v in violations:
-            console.print(f"[red]invalid[/] {v}", highlight=False)
+            console.print(f"[red]invalid[/] {shown(v)}", highlight=False)
         if not drift and not violations:
             console.print(f"[green]ok[/]: {len(sched.jobs)} jobs still match the estate")
             return

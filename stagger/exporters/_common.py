@@ -1,4 +1,4 @@
-"""Helpers the exporters share: local times, the cycle's repetition, safe names.
+"""Helpers the exporters share: local times, the cycle's repetition, VM identity.
 
 Exporters only read the validated :class:`~stagger.model.schedule.Schedule`; nothing here
 re-plans or moves a job. Times are converted to the policy's zone, never re-derived.
@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from stagger.errors import InputError
+from stagger.exporters.quoting import visible
 from stagger.model.schedule import Schedule, ScheduledJob
 
 Repeat = Literal["daily", "weekly", "dated"]
@@ -70,22 +72,78 @@ def peak_concurrency(schedule: Schedule) -> int:
     return peak
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
+@dataclass(frozen=True)
+class Identity:
+    """How the backup software finds a VM: its name in vCenter and, when known, its
+    managed object id, instance UUID and server. ``ScheduledJob.vm`` may be disambiguated
+    for people (``web01 (dc1/folder)``) and exists nowhere in vCenter."""
+
+    name: str
+    moref: str | None = None
+    instance_uuid: str | None = None
+    vcenter: str | None = None
 
 
-def unique_names(raw: list[str], max_len: int = 100) -> dict[str, str]:
-    """Map each raw name to a name of safe characters, unique (suffixes on collisions)."""
-    out: dict[str, str] = {}
-    used: set[str] = set()
-    for name in raw:
-        base = _UNSAFE.sub("_", name).strip("_")[:max_len] or "vm"
-        cand, n = base, 2
-        while cand.lower() in used:
-            cand = f"{base}_{n}"
-            n += 1
-        used.add(cand.lower())
-        out[name] = cand
+_ID_FIELDS = {
+    "name": "vm_display_name",
+    "moref": "vm_moref",
+    "instance_uuid": "vm_instance_uuid",
+    "vcenter": "vcenter",
+}
+
+
+def identities(schedule: Schedule) -> dict[str, Identity]:
+    """Per job's VM: its identity, from the job and checked against the embedded topology.
+
+    The planner copies the identity from the topology into each job. A field the job does
+    not carry (a schedule from before these fields) is taken from the topology; a job that
+    says otherwise than its own inputs (a hand-edited file) is refused rather than exported.
+    """
+    vms = {v.name: v for v in schedule.inputs.topology.vms}
+    out: dict[str, Identity] = {}
+    for j in schedule.jobs:
+        job_id = {
+            "name": j.vm_display_name,
+            "moref": j.vm_moref,
+            "instance_uuid": j.vm_instance_uuid,
+            "vcenter": j.vcenter,
+        }
+        vm = vms.get(j.vm)
+        topo_id = {
+            "name": vm.vcenter_name if vm else j.vm,
+            "moref": vm.moref if vm else None,
+            "instance_uuid": vm.instance_uuid if vm else None,
+            "vcenter": vm.vcenter if vm else None,
+        }
+        for field, job_field in _ID_FIELDS.items():
+            if job_id[field] is not None and vm is not None and job_id[field] != topo_id[field]:
+                raise InputError(
+                    f"job {visible(j.vm)!r}: its vCenter {field} differs from the VM in the"
+                    " schedule's topology; re-plan, or export a plan that was not edited",
+                    field=f"jobs[].{job_field}",
+                )
+        out[j.vm] = Identity(
+            name=job_id["name"] or topo_id["name"] or j.vm,
+            moref=job_id["moref"] or topo_id["moref"],
+            instance_uuid=job_id["instance_uuid"] or topo_id["instance_uuid"],
+            vcenter=job_id["vcenter"] or topo_id["vcenter"],
+        )
     return out
+
+
+_ZONE = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
+
+
+def check_zone(schedule: Schedule) -> ZoneInfo:
+    """The schedule's zone, refused unless it is a plain IANA name that loads (it is written
+    into crontabs, Bacula comments and scripts)."""
+    name = schedule.timezone
+    if len(name) > 64 or not _ZONE.fullmatch(name):
+        raise InputError(f"{visible(name[:80])!r} is not a time zone name", field="timezone")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise InputError(f"unknown time zone {name!r}", field="timezone") from exc
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""The schedule's own formats: schema-versioned JSON and a flat CSV for spreadsheets."""
+"""The schedule's own formats: schema-versioned JSON and a flat CSV for spreadsheets.
+
+Every text cell of the CSV goes through :func:`~stagger.exporters.quoting.csv_cell`: a cell a
+spreadsheet would read as a formula (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading
+``'``, as does one that starts with ``'``; strip one leading ``'`` to read the value back.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import io
 from pathlib import Path
 
 from stagger.atomic import write_text_atomic
+from stagger.exporters.quoting import csv_cell
 from stagger.model.schedule import Schedule
 
 CSV_COLUMNS = [
@@ -20,6 +26,11 @@ CSV_COLUMNS = [
     "duration_min",
     "size_gib",
     "night",
+    # How vCenter knows the VM (empty when `vm` is its vCenter name / not known).
+    "vm_display_name",
+    "vm_moref",
+    "vm_instance_uuid",
+    "vcenter",
 ]
 
 
@@ -29,21 +40,27 @@ def schedule_json(schedule: Schedule) -> str:
 
 def schedule_csv(schedule: Schedule) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    # CRLF (RFC 4180): the writer then quotes a cell holding a CR as well as one holding a
+    # newline; with "\n" a bare CR is written unquoted and splits the row on reading.
+    w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for j in schedule.jobs:
         w.writerow(
             [
-                j.vm,
-                j.host,
-                j.cluster or "",
-                ";".join(j.datastores),
-                ";".join(j.raid_groups),
+                csv_cell(j.vm),
+                csv_cell(j.host),
+                csv_cell(j.cluster or ""),
+                csv_cell(";".join(j.datastores)),
+                csv_cell(";".join(j.raid_groups)),
                 j.start.isoformat(),
                 j.end.isoformat(),
                 j.duration_min,
                 f"{j.size_gib:g}",
                 j.night,
+                csv_cell(j.vm_display_name or ""),
+                csv_cell(j.vm_moref or ""),
+                csv_cell(j.vm_instance_uuid or ""),
+                csv_cell(j.vcenter or ""),
             ]
         )
     return buf.getvalue()

@@ -1,18 +1,31 @@
-"""A short Markdown report for a change ticket: what runs when, what limits it, what is left."""
+"""A short Markdown report for a change ticket: what runs when, what limits it, what is left.
+
+Every name, reason and bottleneck goes through :func:`~stagger.exporters.quoting.md_text`, so
+it renders as text: no HTML, link, emphasis or code span, and no ``|`` that splits a cell.
+"""
 
 from __future__ import annotations
 
-from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters._common import (
+    check_zone,
+    identities,
+    local,
+    peak_concurrency,
+    repeat_of,
+    utc,
+)
+from stagger.exporters.quoting import md_text
+from stagger.exporters.registry import ExportOptions, check_options
 from stagger.fmt import hm
 from stagger.model.schedule import Schedule
 
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_cell = md_text
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
+    check_options(options)
+    zone = check_zone(schedule).key
+    ids = identities(schedule)
     pol = schedule.inputs.policy
     lim = pol.limits
     s = schedule
@@ -22,7 +35,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "## Summary",
         "",
         f"- **Jobs**: {len(s.jobs)} planned, {len(s.unscheduled)} not scheduled",
-        f"- **Window**: {pol.window.start:%H:%M}-{pol.window.end:%H:%M} {s.timezone},"
+        f"- **Window**: {pol.window.start:%H:%M}-{pol.window.end:%H:%M} {zone},"
         f" {len(s.nights)} night(s), repeated {repeat_of(s)}",
         f"- **Makespan**: {hm(s.makespan_min)} (worst night); lower bound"
         f" {hm(s.lower_bound_min)}; gap {s.gap_pct:.1f} %",
@@ -31,8 +44,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         + (f", {lim.concurrent_jobs} concurrent" if lim.concurrent_jobs else "")
         + f"; peak {peak_concurrency(s)} jobs at once",
         f"- **Solver**: {s.solver.name} {s.solver.status}",
-        "- **Blackouts respected**: "
-        + (", ".join(f"`{_cell(b.name)}`" for b in pol.blackouts) or "none"),
+        "- **Blackouts respected**: " + (", ".join(_cell(b.name) for b in pol.blackouts) or "none"),
         "",
     ]
     if s.bottlenecks:
@@ -57,13 +69,16 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "",
         "## Jobs",
         "",
-        "| start | end | VM | host | datastores | RAID groups | GiB | min |",
-        "| --- | --- | --- | --- | --- | --- | ---: | ---: |",
+        "| start | end | VM | vCenter name | host | datastores | RAID groups | GiB | min |",
+        "| --- | --- | --- | --- | --- | --- | --- | ---: | ---: |",
     ]
     for j in sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)):
+        ident = ids[j.vm]
+        known = ", ".join(x for x in (ident.name, ident.moref) if x)
         out.append(
             f"| {local(s, j.start):%a %Y-%m-%d %H:%M} | {local(s, j.end):%H:%M} |"
-            f" {_cell(j.vm)} | {_cell(j.host)} | {_cell(', '.join(j.datastores) or '-')} |"
+            f" {_cell(j.vm)} | {_cell(known)} | {_cell(j.host)} |"
+            f" {_cell(', '.join(j.datastores) or '-')} |"
             f" {_cell(', '.join(j.raid_groups) or '-')} | {j.size_gib:,.0f} | {j.duration_min} |"
         )
     out += [

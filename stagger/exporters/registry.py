@@ -1,11 +1,15 @@
 """Format name -> exporter. Used by ``stagger export`` and ``stagger plan --export FMT:OUT``.
 
 Every exporter is a pure function ``(schedule, options) -> str`` over a validated schedule;
-:func:`export_to` writes its text atomically, optionally re-validating first.
+:func:`export_to` writes its text atomically, optionally re-validating first. :func:`render`
+checks what every exporter relies on (the options, the zone) before it runs, and refuses an
+output that would hold a control character other than tab/newline/CR or a lone surrogate,
+whatever exporter wrote it: a last line of defence behind the quoting functions.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +17,8 @@ from pathlib import Path
 
 from stagger.atomic import write_text_atomic
 from stagger.errors import InputError
+from stagger.exporters._common import check_zone
+from stagger.exporters.quoting import visible
 from stagger.model.schedule import Schedule
 from stagger.validate import validate
 
@@ -69,8 +75,35 @@ def get_format(name: str) -> Format:
     return fmts[key]
 
 
+# Job, schedule and client names are built from it (Bacula allows [A-Za-z0-9 :._-], 127
+# characters; Veeam job names end up in Windows paths).
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+_BAD_OUTPUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def check_options(options: ExportOptions) -> None:
+    if not _PREFIX.fullmatch(options.prefix):
+        raise InputError(
+            f"{visible(options.prefix)!r}: use 1-32 of A-Z a-z 0-9 _ . - (starting with a"
+            " letter or digit)",
+            field="--prefix",
+        )
+
+
 def render(schedule: Schedule, fmt: str, options: ExportOptions | None = None) -> str:
-    return get_format(fmt).render(schedule, options or ExportOptions())
+    opts = options or ExportOptions()
+    chosen = get_format(fmt)
+    check_options(opts)
+    check_zone(schedule)
+    text = chosen.render(schedule, opts)
+    bad = _BAD_OUTPUT.search(text)
+    if bad:
+        raise InputError(
+            f"the {chosen.name} export would hold character U+{ord(bad.group()):04X} at"
+            f" offset {bad.start()} (from a name?); nothing written",
+            field="--format",
+        )
+    return text
 
 
 def export_to(

@@ -13,6 +13,7 @@ from schedules import POLICY, STARTS, estate_schedule, make_schedule, policy, re
 
 from stagger.exporters._common import local, peak_concurrency
 from stagger.exporters.bacula import render
+from stagger.exporters.quoting import slugs
 from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Schedule
 
@@ -77,9 +78,8 @@ def test_one_run_line_per_planned_start_with_local_time(tmp_path: Path) -> None:
     conf = render(sched, ExportOptions())
     runs = _runs_by_vm(conf, sched)
     jobs = _resources(conf, "Job")
-    assert sorted(j["Name"] for j in jobs) == sorted(
-        "stagger-" + re.sub(r"[^A-Za-z0-9_.:-]+", "_", j.vm).strip("_") for j in sched.jobs
-    )
+    names = slugs(j.vm for j in sched.jobs)
+    assert sorted(j["Name"] for j in jobs) == sorted("stagger-" + names[j.vm] for j in sched.jobs)
     schedules = _resources(conf, "Schedule")
     assert len(schedules) == len({j.start for j in sched.jobs})
     for j in sched.jobs:

@@ -90,7 +90,8 @@ def test_utc_mode_for_esxi() -> None:
 def test_percent_and_spaces_are_safe() -> None:
     text = render(estate_schedule(), ExportOptions())
     line = next(e for e in _entries(text) if "web 100" in e[2])[2]
-    assert "\\%" in line and "'web 100\\%'" in line  # quoted for the shell, % escaped for cron
+    # Quoted for the shell, each % escaped for cron outside the quotes.
+    assert "'web 100'\\%''" in line
     assert _vm_of(line) == "web 100%"
     custom = render(estate_schedule(), ExportOptions(command="/opt/bk.sh -m {vm} --host {host}"))
-    assert any("--host esx01" in c and _vm_of(c) == "sql01" for _, _, c in _entries(custom))
+    assert any("--host 'esx01'" in c and _vm_of(c) == "sql01" for _, _, c in _entries(custom))

@@ -1,14 +1,15 @@
 """Veeam exporter: golden files, and every VM and start time exactly once.
 
-No PowerShell here: the script is checked by structure, not run (see docs/exports.md).
-Regenerate the golden files with STAGGER_UPDATE_GOLDEN=1 after a deliberate change.
+No PowerShell here: the script is read back with the tree-sitter PowerShell grammar and
+PowerShell's own quote rules (pwsh.py), not run (see docs/exports.md). Regenerate the golden
+files with STAGGER_UPDATE_GOLDEN=1 after a deliberate change.
 """
 
 from __future__ import annotations
 
 import os
-import re
 
+import pwsh
 import pytest
 from schedules import GOLDEN, estate_schedule
 
@@ -16,23 +17,13 @@ from stagger.exporters._common import local
 from stagger.exporters.registry import ExportOptions
 from stagger.exporters.veeam import render
 
-_ENTRY = re.compile(
-    r"^    @\{ Name = '((?:[^']|'')*)'; VMs = @\(((?:'(?:[^']|'')*'(?:, )?)*)\);"
-    r" Kind = '(\w+)'; At = '(\d\d:\d\d)';",
-    re.M,
-)
-
-
-def _unquote(s: str) -> str:
-    return s[1:-1].replace("''", "'")
-
 
 def _plan(text: str) -> list[tuple[str, list[str], str, str]]:
-    out = []
-    for m in _ENTRY.finditer(text):
-        vms = [_unquote(v) for v in re.findall(r"'(?:[^']|'')*'", m.group(2))]
-        out.append((m.group(1).replace("''", "'"), vms, m.group(3), m.group(4)))
-    return out
+    """(job name, VM names, kind, start) per $Plan entry, read as PowerShell data."""
+    return [
+        (e["Name"], [vm["Name"] for vm in e["VMs"]], e["Kind"], e["At"])
+        for e in pwsh.plan_data(text, "$Plan")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -43,8 +34,8 @@ def test_golden(per_vm: bool, golden: str) -> None:
     path = GOLDEN / golden
     if os.environ.get("STAGGER_UPDATE_GOLDEN"):
         path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text()
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("per_vm", [False, True])
@@ -53,6 +44,7 @@ def test_every_vm_and_start_exactly_once(per_vm: bool) -> None:
     text = render(sched, ExportOptions(per_vm=per_vm))
     plan = _plan(text)
     assert len(plan) == text.count("    @{ Name = ")
+    assert pwsh.errors(pwsh.parse(text)) == []
     vms = [vm for _, members, _, _ in plan for vm in members]
     assert sorted(vms) == sorted(j.vm for j in sched.jobs)  # each VM once, none extra
     starts = {j.vm: f"{local(sched, j.start):%H:%M}" for j in sched.jobs}
@@ -63,8 +55,9 @@ def test_every_vm_and_start_exactly_once(per_vm: bool) -> None:
         # One job per distinct start: each start time appears in exactly one entry.
         ats = [at for _, _, _, at in plan]
         assert sorted(ats) == sorted(set(starts.values()))
-    for u in sched.unscheduled:
-        assert u.vm not in vms and f"NOT SCHEDULED: {u.vm}" in text
+    missed = pwsh.plan_data(text, "$NotScheduled")
+    assert missed == [{"VM": u.vm, "Reason": u.reason} for u in sched.unscheduled]
+    assert not {u.vm for u in sched.unscheduled} & set(vms)
 
 
 def test_script_shape() -> None:

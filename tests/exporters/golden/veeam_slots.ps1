@@ -1,4 +1,4 @@
-<#
+﻿<#
 .SYNOPSIS
     stagger: Veeam B&R backup jobs for the plan of 2026-12-01 (5 VMs, 4 jobs).
 .DESCRIPTION
@@ -6,13 +6,14 @@
     What it changes, on the Veeam server it runs on:
       - creates the backup jobs named 'stagger ...' below that do not exist yet
         (Add-VBRViBackupJob into -Repository),
-      - adds/removes VMs so each job holds exactly the VMs listed for it,
+      - adds/removes VMs so each job holds exactly the VMs listed for it (each VM
+        found by its vCenter name and, when known, its MoRef),
       - sets each job's schedule (Set-VBRJobSchedule) and enables it,
       - disables the schedule of 'stagger ...' jobs this plan no longer lists.
     Nothing is deleted. Re-running it changes nothing once applied.
     Times are local to the Veeam server; the plan's zone is Europe/Berlin, window 20:00-06:00, cycle of 1 night(s) repeated daily.
     Veeam must not hold jobs back: keep enough proxy/repository task slots (the plan allows 4).
-    NOT SCHEDULED: huge01: does not fit: 90000 GiB needs 15h in a 10h window
+    VMs the plan could not schedule: 1 (listed in $NotScheduled, warned at the end).
 .EXAMPLE
     .\stagger-veeam.ps1 -WhatIf    # show the changes only
 .EXAMPLE
@@ -25,11 +26,15 @@ param(
 )
 
 $Plan = @(
-    @{ Name = 'stagger n0 2000 Full'; VMs = @('sql01'); Kind = 'Daily'; At = '20:00'; Days = @(); DayOfMonth = ''; Month = ''; Description = 'stagger plan 2026-12-01: night 0 Tue 20:00 Europe/Berlin, hosts esx01' },
-    @{ Name = 'stagger n0 2115 Full'; VMs = @('o''brien app', 'web01'); Kind = 'Daily'; At = '21:15'; Days = @(); DayOfMonth = ''; Month = ''; Description = 'stagger plan 2026-12-01: night 0 Tue 21:15 Europe/Berlin, hosts esx02, esx03' },
-    @{ Name = 'stagger n0 2135 Full'; VMs = @('web 100%'); Kind = 'Daily'; At = '21:35'; Days = @(); DayOfMonth = ''; Month = ''; Description = 'stagger plan 2026-12-01: night 0 Tue 21:35 Europe/Berlin, hosts esx03' },
-    @{ Name = 'stagger n0 2150 Full'; VMs = @('mail01'); Kind = 'Daily'; At = '21:50'; Days = @(); DayOfMonth = ''; Month = ''; Description = 'stagger plan 2026-12-01: night 0 Tue 21:50 Europe/Berlin, hosts esx02' }
+    @{ Name = 'stagger n0 2000 Full'; VMs = @(@{ Name = 'sql01'; MoRef = ''; VCenter = '' }); Kind = 'Daily'; At = '20:00'; Days = @(); DayOfMonth = ''; Month = ''; Description = 'stagger plan 2026-12-01: night 0 Tue 20:00 Europe/Berlin, hosts esx01' },
+    @{ Name = 'stagger n0 2115 Full'; VMs = @(@{ Name = 'o''brien app'; MoRef = ''; VCenter = '' }, @{ Name = 'web01'; MoRef = ''; VCenter = '' }); Kind = 'Daily'; At = '21:15'; Days = @(); DayOfMonth = ''; Month = ''; Description = 'stagger plan 2026-12-01: night 0 Tue 21:15 Europe/Berlin, hosts esx02, esx03' },
+    @{ Name = 'stagger n0 2135 Full'; VMs = @(@{ Name = 'web 100%'; MoRef = ''; VCenter = '' }); Kind = 'Daily'; At = '21:35'; Days = @(); DayOfMonth = ''; Month = ''; Description = 'stagger plan 2026-12-01: night 0 Tue 21:35 Europe/Berlin, hosts esx03' },
+    @{ Name = 'stagger n0 2150 Full'; VMs = @(@{ Name = 'mail01'; MoRef = ''; VCenter = '' }); Kind = 'Daily'; At = '21:50'; Days = @(); DayOfMonth = ''; Month = ''; Description = 'stagger plan 2026-12-01: night 0 Tue 21:50 Europe/Berlin, hosts esx02' }
 )
+$NotScheduled = @(
+    @{ VM = 'huge01'; Reason = 'does not fit: 90000 GiB needs 15h in a 10h window' }
+)
+
 $ErrorActionPreference = 'Stop'
 if (-not (Get-Command Get-VBRJob -ErrorAction SilentlyContinue)) {
     Import-Module Veeam.Backup.PowerShell -ErrorAction Stop
@@ -37,18 +42,33 @@ if (-not (Get-Command Get-VBRJob -ErrorAction SilentlyContinue)) {
 $repo = Get-VBRBackupRepository -Name $Repository
 if (-not $repo) { throw "backup repository '$Repository' not found" }
 
-function Find-PlanVM([string]$Name) {
-    $found = @(Find-VBRViEntity -VMsAndTemplates -Name $Name | Where-Object { $_.Name -eq $Name })
-    if ($found.Count -ne 1) { throw "VM '$Name': found $($found.Count) entities in vCenter, expected 1" }
+# Every VM and template Veeam sees (not the folders, datacenters and vCenters of that
+# tree), read once and matched exactly below: Find-VBRViEntity -Name takes wildcards, and a
+# name can hold [ ] * ?.
+$inventory = @(Find-VBRViEntity -VMsAndTemplates | Where-Object { $_.Type -eq 'Vm' })
+
+function Find-PlanVM($VM) {
+    $found = @($inventory | Where-Object { $_.Name -ceq $VM.Name })
+    if ($VM.MoRef) {
+        $byRef = @($found | Where-Object { $_.Reference -ceq $VM.MoRef })
+        if ($byRef.Count -eq 0 -and $found.Count -gt 0) {
+            throw "VM '$($VM.Name)': found by name, but not as $($VM.MoRef) on $($VM.VCenter); re-read the estate and re-plan"
+        }
+        $found = $byRef
+    }
+    if ($found.Count -ne 1) {
+        throw "VM '$($VM.Name)' $($VM.MoRef): found $($found.Count) entities in Veeam's inventory, expected 1"
+    }
     return $found[0]
 }
 
 $changed = 0
 foreach ($slot in $Plan) {
+    $names = @($slot.VMs | ForEach-Object { $_.Name })
     $entities = @($slot.VMs | ForEach-Object { Find-PlanVM $_ })
     $job = Get-VBRJob -Name $slot.Name
     if (-not $job) {
-        if ($PSCmdlet.ShouldProcess($slot.Name, "create backup job for $($slot.VMs -join ', ')")) {
+        if ($PSCmdlet.ShouldProcess($slot.Name, "create backup job for $($names -join ', ')")) {
             $job = Add-VBRViBackupJob -Name $slot.Name -BackupRepository $repo -Entity $entities `
                 -Description $slot.Description
         }
@@ -56,14 +76,14 @@ foreach ($slot in $Plan) {
     } else {
         $current = @(Get-VBRJobObject -Job $job)
         foreach ($obj in $current) {
-            if ($slot.VMs -notcontains $obj.Name -and
+            if ($names -cnotcontains $obj.Name -and
                 $PSCmdlet.ShouldProcess($slot.Name, "remove VM $($obj.Name)")) {
                 Remove-VBRJobObject -Objects $obj | Out-Null
                 $changed++
             }
         }
         $have = @($current | ForEach-Object { $_.Name })
-        $missing = @($entities | Where-Object { $have -notcontains $_.Name })
+        $missing = @($entities | Where-Object { $have -cnotcontains $_.Name })
         if ($missing.Count -gt 0 -and
             $PSCmdlet.ShouldProcess($slot.Name, "add VMs $(($missing | ForEach-Object { $_.Name }) -join ', ')")) {
             Add-VBRViJobObject -Job $job -Entities $missing | Out-Null
@@ -89,10 +109,12 @@ foreach ($slot in $Plan) {
 
 # Jobs with our prefix that this plan no longer has: disable (never delete) them.
 $planned = @($Plan | ForEach-Object { $_.Name })
-foreach ($old in @(Get-VBRJob | Where-Object { $_.Name -like "$Prefix *" -and $planned -notcontains $_.Name })) {
+$ours = @(Get-VBRJob | Where-Object { $_.Name.StartsWith("$Prefix ", [StringComparison]::Ordinal) })
+foreach ($old in @($ours | Where-Object { $planned -cnotcontains $_.Name })) {
     if ($old.IsScheduleEnabled -and $PSCmdlet.ShouldProcess($old.Name, 'disable schedule (not in the plan)')) {
         Disable-VBRJobSchedule -Job $old | Out-Null
         $changed++
     }
 }
+foreach ($miss in $NotScheduled) { Write-Warning "not scheduled by the plan: $($miss.VM): $($miss.Reason)" }
 Write-Host "stagger: $changed job/VM change(s), $($Plan.Count) job schedule(s) set"
