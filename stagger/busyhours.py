@@ -179,7 +179,8 @@ def _covered_hours(
     end: datetime, interval_s: int, tz: ZoneInfo
 ) -> list[tuple[int, tuple[int, int]]]:
     """The local (hour of week, week) buckets the interval ``(end - interval, end]`` touches."""
-    start = end - timedelta(seconds=max(interval_s, 1))
+    # A sample longer than a week covers every hour once: no need to walk further.
+    start = end - timedelta(seconds=min(max(interval_s, 1), HOURS_PER_WEEK * 3600))
     out: list[tuple[int, tuple[int, int]]] = []
     # Walk the interval in whole hours; the last second of it decides the final bucket.
     t = start + timedelta(seconds=1)

@@ -49,6 +49,7 @@ from stagger.sources.vcenter import (
 
 MAX_QUERY_METRICS = 64
 MAX_DAYS = 366
+MAX_INTERVAL_S = 86400
 
 HOST_COUNTERS: tuple[Counter, ...] = (CPU, DISK_LATENCY, NET)
 DATASTORE_COUNTERS: tuple[Counter, ...] = (DATASTORE_LATENCY, DATASTORE_IO)
@@ -86,7 +87,11 @@ class PerfHistory:
 def choose_interval(intervals: list[tuple[int, int, bool]], days: int) -> tuple[int, list[str]]:
     """(samplingPeriod, warnings): the shortest enabled interval that keeps ``days``."""
     warnings: list[str] = []
-    usable = sorted((p, keep) for p, keep, enabled in intervals if enabled and p > 0)
+    # Samples longer than a day say nothing about an hour of the week (and a server listing
+    # absurd periods must not make the profile walk them hour by hour).
+    usable = sorted(
+        (p, keep) for p, keep, enabled in intervals if enabled and 0 < p <= MAX_INTERVAL_S
+    )
     if not usable:
         usable = list(DEFAULT_INTERVALS)
         warnings.append(

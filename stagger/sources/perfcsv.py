@@ -49,6 +49,9 @@ MAX_CSV_BYTES = 512 << 20
 """Refuse a bigger file: a week of esxtop at 5 s on a large host is about 200 MiB."""
 MAX_FIELD_CHARS = 4096
 MAX_COLUMNS = 200_000
+MAX_INTERVAL_S = 86400
+"""vCenter's longest statistics level; longer samples say nothing about an hour of the week."""
+_YEARS = (1971, 2200)
 
 _PDH = re.compile(r"^\(PDH-CSV [\d.]+\)(?:\s*\((?P<zone>[^()]*)\)\s*\((?P<bias>-?\d+)\))?")
 _ESXTOP_COLUMN = re.compile(
@@ -169,6 +172,8 @@ def _time(value: str, tz: timezone | ZoneInfo, file: str, obj: str) -> datetime:
                 continue
         else:
             raise InputError(f"{text[:40]!r} is not a time stamp", file=file, obj=obj) from None
+    if not _YEARS[0] <= when.year <= _YEARS[1]:
+        raise InputError(f"{text[:40]!r} is not a plausible time stamp", file=file, obj=obj)
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz)
     return when.astimezone(UTC)
@@ -182,9 +187,14 @@ def _number(value: str) -> float | None:
     return v if math.isfinite(v) and v >= 0 else None
 
 
-def _interval_s(stamps: list[datetime]) -> int:
+def _interval_s(stamps: list[datetime], file: str) -> int:
     steps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps) if b > a]
-    return max(1, round(median(steps))) if steps else 1
+    interval = max(1, round(median(steps))) if steps else 1
+    if interval > MAX_INTERVAL_S:
+        raise InputError(
+            f"samples are {interval} s apart, more than a day: no hour-of-week profile", file=file
+        )
+    return interval
 
 
 # --- esxtop -b ---------------------------------------------------------------------------------
@@ -257,7 +267,7 @@ def _esxtop(rows: list[list[str]], file: str) -> CsvHistory:
             acc[(host, role)].setdefault(when, []).append(v)
     if blanks:
         warnings.append(f"{file}: {blanks} empty or non-numeric cells skipped")
-    interval = _interval_s(sorted(stamps))
+    interval = _interval_s(sorted(stamps), file)
     series = []
     for (host, role), at in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][1].key)):
         samples = []
@@ -317,6 +327,13 @@ def _getstat(rows: list[list[str]], file: str, naive_tz: ZoneInfo) -> CsvHistory
         when = _time(cell(row, "Timestamp"), naive_tz, file, obj)
         acc[(kind, name, metric)].append((when, value))
         interval_s = _number(cell(row, "IntervalSecs"))
+        if interval_s is not None and interval_s > MAX_INTERVAL_S:
+            raise InputError(
+                f"{interval_s:g} s is more than a day ({MAX_INTERVAL_S} s)",
+                file=file,
+                obj=obj,
+                field="IntervalSecs",
+            )
         if interval_s:
             intervals[(kind, name, metric)].add(int(interval_s))
     warnings = [
@@ -327,7 +344,7 @@ def _getstat(rows: list[list[str]], file: str, naive_tz: ZoneInfo) -> CsvHistory
         kind, name, metric = key
         samples.sort()
         stated = intervals.get(key)
-        interval = max(stated) if stated else _interval_s([t for t, _ in samples])
+        interval = max(stated) if stated else _interval_s([t for t, _ in samples], file)
         series.append(Series(kind, name, COUNTERS[metric], interval, samples))
     if not series:
         raise InputError(

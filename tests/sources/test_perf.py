@@ -244,6 +244,41 @@ def test_csv_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         load_perf_csv(p)
 
 
+_GETSTAT_HEAD = '"Value","Timestamp","MetricId","Entity","EntityId","IntervalSecs"\r\n'
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        # An interval of 30 000 years would be walked hour by hour: refused at the edge.
+        (
+            '"5","2026-11-02T00:00:00","cpu.usage.average","h","HostSystem-1","1e12"',
+            "more than a day",
+        ),
+        # Year 1 with a zone would overflow the arithmetic (OverflowError, a traceback).
+        (
+            '"5","0001-01-01T00:00:00+10:00","cpu.usage.average","h","HostSystem-1","300"',
+            "plausible",
+        ),
+    ],
+)
+def test_hostile_intervals_and_times_are_refused(row: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_perf_csv(_GETSTAT_HEAD + row + "\r\n", "g.csv", UTC_ZONE)
+
+
+def test_esxtop_samples_a_year_apart_are_refused() -> None:
+    text = _csv(
+        [
+            ["(PDH-CSV 4.0) (UTC)(0)", "\\\\h\\Physical Cpu(_Total)\\% Util Time"],
+            ["01/01/2025 00:00:00", "5"],
+            ["01/01/2026 00:00:00", "5"],
+        ]
+    )
+    with pytest.raises(InputError, match="more than a day"):
+        parse_perf_csv(text, "b.csv", UTC_ZONE)
+
+
 def test_csv_cli_errors_exit_1_nothing_written(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"\xff\xfe not utf-8")
@@ -292,6 +327,8 @@ def test_interval_choice() -> None:
     period, warnings = choose_interval([(300, day, True)], 14)
     assert period == 300 and "no statistics interval keeps 14 days" in warnings[0]
     assert "assuming vCenter's defaults" in choose_interval([], 14)[1][0]
+    # A period longer than a day is no hour-of-week evidence: never chosen.
+    assert choose_interval([(10**9, 10**12, True), (7200, month, True)], 60)[0] == 7200
 
 
 # --- the simulator's PerformanceManager ----------------------------------------------------------
