@@ -121,6 +121,11 @@ def plan_cmd(
     tolerance: int = typer.Option(
         0, "--makespan-tolerance", help="With --baseline: minutes a night may grow to avoid moves."
     ),
+    blackouts: list[Path] = typer.Option(
+        [],
+        "--blackouts",
+        help="Extra blackouts file (e.g. from busy-hours), added to the policy's; repeatable.",
+    ),
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
@@ -135,10 +140,10 @@ def plan_cmd(
         # Refuse bad output paths before a long solve, and again when writing.
         outputs.check([output, *([csv] if csv else []), *(out for _, out in exports)])
         if topology is not None and not vc.given:
-            topo, pol = load_inputs(topology, policy, raid_map)
+            topo, pol = load_inputs(topology, policy, raid_map, blackouts)
         else:
             estate = read_estate(topology, vc)
-            topo, pol = with_policy(estate.topology, policy, raid_map)
+            topo, pol = with_policy(estate.topology, policy, raid_map, blackouts)
         warn_if_empty(topo)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
         opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
@@ -193,13 +198,16 @@ def validate_cmd(
     topology: Path = typer.Argument(..., help="Topology file."),
     policy: Path = typer.Argument(..., help="Policy file."),
     schedule: Path = typer.Argument(..., help="Schedule JSON."),
+    blackouts: list[Path] = typer.Option(
+        [], "--blackouts", help="Extra blackouts file, added to the policy's; repeatable."
+    ),
 ) -> None:
     """Re-check SCHEDULE against TOPOLOGY and POLICY without the solver.
 
     Exit codes: 0 valid, 1 bad input, 4 the schedule breaks a rule (each one is listed).
     """
     with handle_errors():
-        topo, pol = load_inputs(topology, policy)
+        topo, pol = load_inputs(topology, policy, blackouts=blackouts)
         sched = load_schedule(schedule)
         violations = find_violations(sched, topo, pol)
         if violations:

@@ -7,14 +7,15 @@ Every failure becomes an :class:`InputError` naming the file, the object (``vm '
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stagger.errors import InputError
-from stagger.model.policy import Policy
+from stagger.model.policy import Blackout, Policy
 from stagger.model.schedule import SCHEMA_VERSION, Schedule
 from stagger.model.topology import ReferenceProblem, Topology
 
@@ -133,18 +134,64 @@ def load_policy(path: str | Path) -> Policy:
     return parse_model(Policy, read_data(path), str(path))
 
 
+class BlackoutFile(BaseModel):
+    """A file of extra blackouts (``stagger busy-hours`` writes one): merged into the policy."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str | None = None
+    """The zone the RRULEs were computed in; must be the policy's when given."""
+    blackouts: list[Blackout] = []
+
+
+def load_blackouts(path: str | Path) -> BlackoutFile:
+    return parse_model(BlackoutFile, read_data(path), str(path))
+
+
+def add_blackouts(policy: Policy, files: Sequence[str | Path]) -> Policy:
+    """The policy with every blackout of ``files`` appended (zones and names checked)."""
+    merged = list(policy.blackouts)
+    origin = {str(b.name): "the policy" for b in merged}
+    for f in files:
+        extra = load_blackouts(f)
+        if extra.timezone is not None and extra.timezone != policy.timezone:
+            raise InputError(
+                f"blackouts were computed for time zone {extra.timezone!r}, the policy uses"
+                f" {policy.timezone!r} (re-run busy-hours with --timezone {policy.timezone})",
+                file=str(f),
+                field="timezone",
+            )
+        for b in extra.blackouts:
+            if str(b.name) in origin:
+                raise InputError(
+                    f"duplicate blackout name (also in {origin[str(b.name)]})",
+                    file=str(f),
+                    obj=f"blackout {str(b.name)!r}",
+                    field="name",
+                )
+            origin[str(b.name)] = str(f)
+            merged.append(b)
+    return policy.model_copy(update={"blackouts": merged})
+
+
 def load_inputs(
-    topology_path: str | Path, policy_path: str | Path, raid_map: str | Path | None = None
+    topology_path: str | Path,
+    policy_path: str | Path,
+    raid_map: str | Path | None = None,
+    blackouts: Sequence[str | Path] = (),
 ) -> tuple[Topology, Policy]:
-    """Both planning inputs, with the RAID map applied (if any) and the policy's references
-    into the estate checked."""
-    return with_policy(load_topology(topology_path), policy_path, raid_map)
+    """Both planning inputs, with the RAID map applied (if any), the blackouts of the
+    ``blackouts`` files added to the policy and its references into the estate checked."""
+    return with_policy(load_topology(topology_path), policy_path, raid_map, blackouts)
 
 
 def with_policy(
-    topology: Topology, policy_path: str | Path, raid_map: str | Path | None = None
+    topology: Topology,
+    policy_path: str | Path,
+    raid_map: str | Path | None = None,
+    blackouts: Sequence[str | Path] = (),
 ) -> tuple[Topology, Policy]:
-    """A topology from any source, its RAID map applied, and the policy checked against it."""
+    """A topology from any source, its RAID map applied, and the policy (plus the blackouts
+    of the ``blackouts`` files) checked against it."""
     from stagger.scope import check_scopes
     from stagger.sources.raidmap import apply_raid_map_file
 
@@ -156,7 +203,15 @@ def with_policy(
     except InputError as exc:
         exc.file = str(policy_path)
         raise
-    return topology, policy
+    for f in blackouts:
+        # Checked file by file so that an unknown host names the file it came from.
+        own = policy.model_copy(update={"blackouts": load_blackouts(f).blackouts})
+        try:
+            check_scopes(own, topology)
+        except InputError as exc:
+            exc.file = str(f)
+            raise
+    return topology, add_blackouts(policy, blackouts)
 
 
 def load_schedule(path: str | Path) -> Schedule:
