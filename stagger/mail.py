@@ -18,11 +18,13 @@ says the report was not sent; success is returned only after the server accepted
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import smtplib
 import socket
 import ssl
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -299,8 +301,54 @@ def _tls_context(ca_file: str | None) -> ssl.SSLContext:
         ) from None
 
 
+class _Deadline:
+    """Cuts the connection when the whole delivery takes longer than ``seconds``.
+
+    A socket timeout bounds each read only: a server that sends a byte every few seconds
+    would hold the run for ever. At the deadline the socket is shut down from a timer thread,
+    which ends the blocked read; ``expired`` then turns whatever error that gives into a
+    time-out."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self.smtp: smtplib.SMTP | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.expired = True
+        sock = getattr(self.smtp, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                # The plain socket's shutdown, also under TLS: no TLS alert from this thread.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 def send(message: EmailMessage, settings: SmtpSettings) -> SendResult:
-    """Deliver ``message`` to the SMTP server; a :class:`SourceError` when it was not accepted."""
+    """Deliver ``message`` to the SMTP server; a :class:`SourceError` when it was not accepted.
+
+    ``settings.timeout_s`` bounds the whole delivery (connect to accepted) and each read."""
+    with _Deadline(settings.timeout_s) as deadline:
+        try:
+            return _send(message, settings, deadline)
+        except SourceError as exc:
+            if not deadline.expired or isinstance(exc, SourceTimeoutError):
+                raise
+            raise SourceTimeoutError(
+                f"SMTP server {settings.host}:{settings.port}: delivery not done within"
+                f" {settings.timeout_s:g} s: report not sent"
+            ) from None
+
+
+def _send(message: EmailMessage, settings: SmtpSettings, deadline: _Deadline) -> SendResult:
     if settings.user is not None and settings.security == "plain":
         # smtplib would send the password in the clear; refuse before connecting.
         raise InputError(
@@ -314,12 +362,18 @@ def send(message: EmailMessage, settings: SmtpSettings) -> SendResult:
     stage = "connect"
     smtp: smtplib.SMTP | None = None
     try:
+        # Built unconnected so that the deadline sees the socket while the greeting is read.
         if settings.security == "ssl":
-            smtp = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout_s, context=context
-            )
+            smtp = smtplib.SMTP_SSL(timeout=settings.timeout_s, context=context)
         else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s)
+            smtp = smtplib.SMTP(timeout=settings.timeout_s)
+        deadline.smtp = smtp
+        # smtplib sets the TLS server name (_host) only when the constructor connects; the
+        # certificate's host name is checked against it (STARTTLS and SMTPS).
+        smtp._host = settings.host  # type: ignore[attr-defined]
+        code, greeting = smtp.connect(settings.host, settings.port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, greeting)
         stage = "EHLO"
         smtp.ehlo()
         if settings.security == "starttls":

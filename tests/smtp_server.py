@@ -11,6 +11,8 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
@@ -87,10 +89,14 @@ class Pki:
     other_ca_file: Path  # a CA that did not sign the server's certificate
     cert_file: Path
     key_file: Path
+    elsewhere: tuple[Path, Path]  # certificate + key from the test CA for another host name
 
-    def server_context(self) -> ssl.SSLContext:
+    def server_context(self, *, wrong_name: bool = False) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.cert_file, self.key_file)
+        if wrong_name:
+            ctx.load_cert_chain(*self.elsewhere)
+        else:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
         return ctx
 
 
@@ -132,26 +138,24 @@ def _ca(folder: Path, cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
     return cert, key, path
 
 
-def make_pki(folder: Path) -> Pki:
-    """A test CA, a server certificate it signs for 127.0.0.1 and localhost, and a second CA."""
-    ca_cert, ca_key, ca_file = _ca(folder, "stagger-test-ca")
-    _, _, other_ca_file = _ca(folder, "stagger-other-ca")
+def _leaf(
+    folder: Path,
+    stem: str,
+    names: list[x509.GeneralName],
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
+        .subject_name(_name(stem))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
@@ -162,8 +166,8 @@ def make_pki(folder: Path) -> Pki:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    cert_file = folder / "server.pem"
-    key_file = folder / "server.key"
+    cert_file = folder / f"{stem}.pem"
+    key_file = folder / f"{stem}.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
         key.private_bytes(
@@ -172,7 +176,20 @@ def make_pki(folder: Path) -> Pki:
             serialization.NoEncryption(),
         )
     )
-    return Pki(ca_file, other_ca_file, cert_file, key_file)
+    return cert_file, key_file
+
+
+def make_pki(folder: Path) -> Pki:
+    """A test CA, a server certificate it signs for 127.0.0.1 and localhost, one it signs for
+    another host name only, and a second CA."""
+    ca_cert, ca_key, ca_file = _ca(folder, "stagger-test-ca")
+    _, _, other_ca_file = _ca(folder, "stagger-other-ca")
+    ip = x509.IPAddress(ipaddress.ip_address(HOST))
+    cert_file, key_file = _leaf(folder, "server", [x509.DNSName("localhost"), ip], ca_cert, ca_key)
+    elsewhere = _leaf(
+        folder, "elsewhere", [x509.DNSName("mail.elsewhere.example")], ca_cert, ca_key
+    )
+    return Pki(ca_file, other_ca_file, cert_file, key_file, elsewhere)
 
 
 def free_port() -> int:
@@ -195,13 +212,14 @@ def smtp_server(
     pki: Pki | None = None,
     auth: bool = False,
     drop: bool = False,
+    wrong_name: bool = False,
 ) -> Iterator[Server]:
     """``mode``: ``plain``, ``starttls`` (STARTTLS offered and required) or ``ssl`` (SMTPS)."""
     recorder = Recorder(drop=drop)
     kwargs: dict[str, Any] = {}
     if mode in ("starttls", "ssl"):
         assert pki is not None
-        ctx = pki.server_context()
+        ctx = pki.server_context(wrong_name=wrong_name)
         if mode == "starttls":
             kwargs.update(tls_context=ctx, require_starttls=True)
         else:
@@ -217,3 +235,34 @@ def smtp_server(
         yield Server(port=port, recorder=recorder, controller=controller)
     finally:
         controller.stop()
+
+
+@contextlib.contextmanager
+def dripping_server(interval_s: float = 0.2, give_up_s: float = 30.0) -> Iterator[int]:
+    """A server that never finishes its greeting: one continuation line every ``interval_s``.
+
+    Each read of the client gets a byte well within any per-read timeout, so only a deadline
+    for the whole delivery ends it. Gives up after ``give_up_s`` so a broken client test ends."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(1)
+    listener.settimeout(give_up_s)
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                end = time.monotonic() + give_up_s
+                while not stop.is_set() and time.monotonic() < end:
+                    conn.sendall(b"220-still greeting\r\n")
+                    stop.wait(interval_s)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(give_up_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from stagger.errors import (
     SourceAuthError,
     SourceProtocolError,
     SourceRefusedError,
+    SourceTimeoutError,
     SourceTLSError,
 )
 from stagger.mail import (
@@ -34,7 +36,16 @@ from stagger.mail import (
     subject,
 )
 from stagger.model.topology import VM, Datastore, Disk, Host, Snapshot, Topology
-from tests.smtp_server import HOST, PASSWORD, USER, Pki, free_port, make_pki, smtp_server
+from tests.smtp_server import (
+    HOST,
+    PASSWORD,
+    USER,
+    Pki,
+    dripping_server,
+    free_port,
+    make_pki,
+    smtp_server,
+)
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 HOSTILE = [
@@ -281,6 +292,24 @@ def test_send_refuses_a_certificate_of_another_ca(
     assert srv.recorder.received == []
 
 
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+def test_send_refuses_a_certificate_for_another_host_name(
+    mode: str, pki: Pki, message: EmailMessage
+) -> None:
+    # Signed by the trusted CA, but for mail.elsewhere.example, not 127.0.0.1.
+    with smtp_server(mode=mode, pki=pki, wrong_name=True) as srv:
+        settings = SmtpSettings(
+            host=HOST,
+            port=srv.port,
+            security=mode,  # type: ignore[arg-type]
+            ca_file=str(pki.ca_file),
+            timeout_s=10,
+        )
+        with pytest.raises(SourceTLSError, match=r"certificate not trusted.*mismatch"):
+            send(message, settings)
+    assert srv.recorder.received == []
+
+
 def test_send_refused_login(pki: Pki, message: EmailMessage) -> None:
     with smtp_server(mode="starttls", pki=pki, auth=True) as srv:
         settings = SmtpSettings(
@@ -366,3 +395,21 @@ def test_bad_ca_file_is_input_error(tmp_path: Path, message: EmailMessage) -> No
     bad.write_text("not a certificate")
     with pytest.raises(InputError, match="--smtp-ca-file"):
         send(message, SmtpSettings(host=HOST, port=1, security="ssl", ca_file=str(bad)))
+
+
+def test_a_dripping_server_is_cut_off_at_the_deadline(message: EmailMessage) -> None:
+    # A line every 0.2 s never trips the per-read timeout: only the whole-delivery deadline.
+    with (
+        dripping_server() as port,
+        pytest.raises(SourceTimeoutError, match=r"not done within 1\.5 s") as exc,
+    ):
+        send(message, SmtpSettings(host=HOST, port=port, timeout_s=1.5))
+    assert "report not sent" in str(exc.value)
+
+
+def test_a_silent_server_times_out(message: EmailMessage) -> None:
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(1)  # accepts (backlog) and never says a word
+        with pytest.raises(SourceTimeoutError, match="report not sent"):
+            send(message, SmtpSettings(host=HOST, port=listener.getsockname()[1], timeout_s=1))
