@@ -237,32 +237,47 @@ def smtp_server(
         controller.stop()
 
 
+@dataclass
+class Drip:
+    port: int
+    outcome: str = "no connection"  # then "client left" or "gave up"
+
+
 @contextlib.contextmanager
-def dripping_server(interval_s: float = 0.2, give_up_s: float = 30.0) -> Iterator[int]:
+def dripping_server(interval_s: float = 0.2, give_up_s: float = 30.0) -> Iterator[Drip]:
     """A server that never finishes its greeting: one continuation line every ``interval_s``.
 
     Each read of the client gets a byte well within any per-read timeout, so only a deadline
-    for the whole delivery ends it. Gives up after ``give_up_s`` so a broken client test ends."""
+    for the whole delivery ends it. ``outcome`` says whether the client hung up or the server
+    gave up after ``give_up_s`` (so a broken client test ends)."""
     listener = socket.socket()
     listener.bind((HOST, 0))
     listener.listen(1)
     listener.settimeout(give_up_s)
     stop = threading.Event()
+    drip = Drip(port=int(listener.getsockname()[1]))
 
     def serve() -> None:
-        with contextlib.suppress(OSError):
+        try:
             conn, _ = listener.accept()
-            with conn:
-                end = time.monotonic() + give_up_s
-                while not stop.is_set() and time.monotonic() < end:
+        except OSError:
+            return
+        with conn:
+            drip.outcome = "gave up"
+            end = time.monotonic() + give_up_s
+            while not stop.is_set() and time.monotonic() < end:
+                try:
                     conn.sendall(b"220-still greeting\r\n")
-                    stop.wait(interval_s)
+                except OSError:
+                    drip.outcome = "client left"
+                    return
+                stop.wait(interval_s)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield int(listener.getsockname()[1])
+        yield drip
     finally:
+        thread.join(give_up_s + 5)
         stop.set()
         listener.close()
-        thread.join(give_up_s)

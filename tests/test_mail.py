@@ -400,10 +400,11 @@ def test_bad_ca_file_is_input_error(tmp_path: Path, message: EmailMessage) -> No
 def test_a_dripping_server_is_cut_off_at_the_deadline(message: EmailMessage) -> None:
     # A line every 0.2 s never trips the per-read timeout: only the whole-delivery deadline.
     with (
-        dripping_server() as port,
+        dripping_server() as drip,
         pytest.raises(SourceTimeoutError, match=r"not done within 1\.5 s") as exc,
     ):
-        send(message, SmtpSettings(host=HOST, port=port, timeout_s=1.5))
+        send(message, SmtpSettings(host=HOST, port=drip.port, timeout_s=1.5))
+    assert drip.outcome == "client left"  # stagger hung up; the server did not give up first
     assert "report not sent" in str(exc.value)
 
 
