@@ -414,3 +414,29 @@ def test_a_silent_server_times_out(message: EmailMessage) -> None:
         listener.listen(1)  # accepts (backlog) and never says a word
         with pytest.raises(SourceTimeoutError, match="report not sent"):
             send(message, SmtpSettings(host=HOST, port=listener.getsockname()[1], timeout_s=1))
+
+
+@given(st.text(max_size=60))
+def test_parse_smtp_server_refuses_or_gives_a_usable_address(value: str) -> None:
+    try:
+        host, port = parse_smtp_server(value, "starttls")
+    except InputError as exc:
+        assert "\n" not in str(exc) and "--smtp" in str(exc)
+        return
+    assert 0 < port < 65536 and host and host.isascii()
+    assert not any(c in host for c in " \r\n/@")
+
+
+@given(st.text(max_size=130))
+def test_subject_prefix_refuses_or_stays_one_header_line(value: str) -> None:
+    try:
+        check_subject_prefix(value)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    report = hostile_report()
+    msg = build_message(
+        report, "{}", mail_from="a@b.example", mail_to=["c@d.example"], subject_prefix=value
+    )
+    assert str(msg["Subject"]).startswith(value) and len(msg.get_all("Subject") or []) == 1
+    assert msg.get_all("Bcc") is None
