@@ -287,7 +287,10 @@ def audit_cmd(
         None, "--smtp-ca-file", help="CA bundle that signed the SMTP server's certificate."
     ),
     smtp_timeout: float = typer.Option(
-        60, "--smtp-timeout", min=1, help="Seconds to wait for each answer of the SMTP server."
+        60,
+        "--smtp-timeout",
+        min=1,
+        help="Seconds for the whole delivery (connect to accepted) and each answer.",
     ),
     subject: str = typer.Option(
         DEFAULT_SUBJECT, "--subject", help="Subject prefix; the counts are appended."
