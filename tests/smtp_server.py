@@ -50,6 +50,7 @@ class Recorder:
     """Accepts every message and keeps it; ``drop`` cuts the connection instead of answering."""
 
     drop: bool = False
+    drop_on_quit: bool = False  # accept the message, then cut the connection at QUIT
     received: list[Received] = field(default_factory=list)
     dropped: int = 0
 
@@ -62,6 +63,11 @@ class Recorder:
             Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
         )
         return "250 OK queued"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.drop_on_quit:
+            server.transport.abort()
+        return "221 Bye"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -212,10 +218,11 @@ def smtp_server(
     pki: Pki | None = None,
     auth: bool = False,
     drop: bool = False,
+    drop_on_quit: bool = False,
     wrong_name: bool = False,
 ) -> Iterator[Server]:
     """``mode``: ``plain``, ``starttls`` (STARTTLS offered and required) or ``ssl`` (SMTPS)."""
-    recorder = Recorder(drop=drop)
+    recorder = Recorder(drop=drop, drop_on_quit=drop_on_quit)
     kwargs: dict[str, Any] = {}
     if mode in ("starttls", "ssl"):
         assert pki is not None

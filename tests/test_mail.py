@@ -337,6 +337,13 @@ def test_send_connection_dropped_before_the_server_accepted(message: EmailMessag
     assert "report not sent" in str(exc.value)
 
 
+def test_a_connection_dropped_after_acceptance_is_still_sent(message: EmailMessage) -> None:
+    # The server said 250 to the message: a lost QUIT answer does not undo the delivery.
+    with smtp_server(drop_on_quit=True) as srv:
+        res = send(message, SmtpSettings(host=HOST, port=srv.port, timeout_s=10))
+    assert res.refused == {} and len(srv.recorder.received) == 1
+
+
 def test_starttls_asked_but_not_offered_sends_nothing(message: EmailMessage) -> None:
     with (
         smtp_server() as srv,
