@@ -276,3 +276,15 @@ def test_mail_options_need_each_other(topo_file: Path) -> None:
     ):
         res = runner.invoke(app, [*base, *extra])
         assert res.exit_code == 1 and msg in _one_error_line(res.stderr), res.output
+
+
+def test_default_sender_is_stagger_at_this_host(
+    topo_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("socket.getfqdn", lambda *a: "backup01.example.com")
+    with smtp_server() as srv:
+        res = runner.invoke(app, ["audit", "-t", str(topo_file), *_mail(srv.port)])
+    assert res.exit_code == 0, res.output
+    (got,) = srv.recorder.received
+    assert got.mail_from == "stagger@backup01.example.com"
+    assert got.message()["From"] == "stagger@backup01.example.com"
