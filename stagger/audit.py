@@ -20,6 +20,7 @@ layout (a VM on several datastores), not problems: they fail ``--fail-on info`` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -110,6 +111,10 @@ class AuditReport(BaseModel):
             for f in self.findings
             if f.check in checks or (threshold is not None and _RANK[f.severity] >= threshold)
         ]
+
+    def to_json(self) -> str:
+        """The report as ``stagger audit --json`` prints it (and the mail attaches it)."""
+        return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
 
     def failing_at(self, severity: Severity) -> list[Finding]:
         """Findings of ``severity`` or worse."""

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   golang-go golang-github-vmware-govmomi-dev   # vcsim, the real vCenter simulator
   bacula-director bacula-director-sqlite3      # bacula-dir -t checks generated configs
   chromium                                     # headless browser for the HTML Gantt
+  systemd                                      # systemd-analyze checks the documented audit timer
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import os
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -18,7 +20,17 @@ from stagger.cli.vcenter_options import (
     read_estate,
     vcenter_options,
 )
-from stagger.errors import InputError
+from stagger.errors import InputError, SourceProtocolError
+from stagger.mail import (
+    DEFAULT_SUBJECT,
+    Security,
+    SmtpSettings,
+    build_message,
+    check_address,
+    check_subject_prefix,
+    parse_smtp_server,
+    send,
+)
 from stagger.model.topology import Topology
 from stagger.sources.raidmap import apply_raid_map_file
 from stagger.sources.yamlfile import dump_yaml
@@ -126,6 +138,109 @@ def _render_report(report: AuditReport) -> None:
     console.print(counts)
 
 
+SMTP_PASSWORD_ENV = "STAGGER_SMTP_PASSWORD"
+_DEFAULT_FROM_HINT = "stagger@ this host's FQDN"
+
+
+@dataclass(frozen=True)
+class _MailRequest:
+    mail_from: str
+    mail_to: list[str]
+    subject: str
+    smtp: SmtpSettings
+
+
+def _mail_request(
+    mail_to: list[str],
+    mail_from: str | None,
+    smtp: str | None,
+    starttls: bool,
+    smtps: bool,
+    smtp_user: str | None,
+    smtp_ca_file: Path | None,
+    smtp_timeout: float,
+    subject: str,
+) -> _MailRequest | None:
+    """The mail options checked as one, or None when no mail is asked for."""
+    mail_only = (mail_from, smtp_user, smtp_ca_file)
+    if not mail_to and smtp is None:
+        if starttls or smtps or any(x is not None for x in mail_only):
+            raise InputError("mail options need --mail-to and --smtp")
+        return None
+    if not mail_to:
+        raise InputError("--smtp needs at least one --mail-to")
+    if smtp is None:
+        raise InputError("--mail-to needs --smtp HOST[:PORT]")
+    if starttls and smtps:
+        raise InputError("give one of --starttls and --ssl")
+    if (starttls or smtps) is False and (smtp_user is not None or smtp_ca_file is not None):
+        what = "--smtp-user" if smtp_user is not None else "--smtp-ca-file"
+        # A login without TLS would send the password in the clear.
+        raise InputError(f"{what} needs --starttls or --ssl")
+    if smtp_ca_file is not None and not smtp_ca_file.is_file():
+        raise InputError(f"not a file: {str(smtp_ca_file)!a}", field="--smtp-ca-file")
+    security: Security = "ssl" if smtps else "starttls" if starttls else "plain"
+    host, port = parse_smtp_server(smtp, security)
+    recipients = [check_address(a, "--mail-to") for a in mail_to]
+    sender = check_address(mail_from or f"stagger@{socket.getfqdn()}", "--mail-from")
+    check_subject_prefix(subject)
+    password = None
+    if smtp_user is not None:
+        if not smtp_user or any(ord(c) < 32 or ord(c) == 127 for c in smtp_user):
+            raise InputError(f"not a user name: {smtp_user!a}", field="--smtp-user")
+        password = _smtp_password(smtp_user, host)
+    return _MailRequest(
+        mail_from=sender,
+        mail_to=recipients,
+        subject=subject,
+        smtp=SmtpSettings(
+            host=host,
+            port=port,
+            security=security,
+            user=smtp_user,
+            password=password,
+            ca_file=str(smtp_ca_file) if smtp_ca_file is not None else None,
+            timeout_s=smtp_timeout,
+        ),
+    )
+
+
+def _smtp_password(user: str, host: str) -> str:
+    pw = os.environ.get(SMTP_PASSWORD_ENV)
+    if pw:
+        return pw
+    try:
+        return str(typer.prompt(f"SMTP password for {user!a} at {host}", hide_input=True))
+    except (typer.Abort, EOFError):
+        raise InputError(
+            f"no SMTP password: set {SMTP_PASSWORD_ENV} or run interactively"
+        ) from None
+
+
+def _send_report(report: AuditReport, report_json: str, mail: _MailRequest) -> None:
+    msg = build_message(
+        report,
+        report_json,
+        mail_from=mail.mail_from,
+        mail_to=mail.mail_to,
+        subject_prefix=mail.subject,
+    )
+    result = send(msg, mail.smtp)
+    where = f"{mail.smtp.host}:{mail.smtp.port}"
+    if result.refused:
+        refused = "; ".join(f"{a!a}: {r}" for a, r in result.refused.items())
+        raise SourceProtocolError(
+            f"report sent through {where} to {', '.join(result.accepted)} only; refused: {refused}"
+        )
+    # Printed only now: the server has accepted the message for every recipient.
+    err_console.print(
+        f"report sent through {where} to {', '.join(result.accepted)}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 @app.command("audit")
 @vcenter_options()
 def audit_cmd(
@@ -150,6 +265,36 @@ def audit_cmd(
             f" warning), or of these checks (comma list): {', '.join(CHECKS)}"
         ),
     ),
+    mail_to: list[str] | None = typer.Option(
+        None, "--mail-to", help="E-mail the report to this address (repeatable); needs --smtp."
+    ),
+    mail_from: str | None = typer.Option(
+        None, "--mail-from", help=f"Sender address (default {_DEFAULT_FROM_HINT})."
+    ),
+    smtp: str | None = typer.Option(
+        None,
+        "--smtp",
+        help="SMTP server HOST[:PORT] (default port 25, 587 with --starttls, 465 with --ssl).",
+    ),
+    starttls: bool = typer.Option(False, "--starttls", help="Upgrade to TLS with STARTTLS."),
+    smtps: bool = typer.Option(False, "--ssl", help="TLS from the first byte (SMTPS)."),
+    smtp_user: str | None = typer.Option(
+        None,
+        "--smtp-user",
+        help=f"SMTP login; password from ${SMTP_PASSWORD_ENV} or a prompt (needs TLS).",
+    ),
+    smtp_ca_file: Path | None = typer.Option(
+        None, "--smtp-ca-file", help="CA bundle that signed the SMTP server's certificate."
+    ),
+    smtp_timeout: float = typer.Option(
+        60,
+        "--smtp-timeout",
+        min=1,
+        help="Seconds for the whole delivery (connect to accepted) and each answer.",
+    ),
+    subject: str = typer.Option(
+        DEFAULT_SUBJECT, "--subject", help="Subject prefix; the counts are appended."
+    ),
 ) -> None:
     """The pre-flight checklist: stale/large snapshots, consolidation, VMware Tools, layout."""
     with handle_errors():
@@ -161,6 +306,18 @@ def audit_cmd(
         sources = [x for x in (topology, rvtools, vc.vcenter) if x is not None]
         if len(sources) != 1:
             raise InputError("give exactly one of --topology, --rvtools, --vcenter")
+        # Every mail option is checked (and the password asked for) before the estate is read.
+        mail = _mail_request(
+            mail_to or [],
+            mail_from,
+            smtp,
+            starttls,
+            smtps,
+            smtp_user,
+            smtp_ca_file,
+            smtp_timeout,
+            subject,
+        )
         estate = read_estate(topology, vc, rvtools=rvtools)
         topo, source, joins = estate.topology, estate.source, estate.joins
         topo = _with_raid_map(topo, raid_map)
@@ -170,10 +327,13 @@ def audit_cmd(
             check_raid_groups=raid_map is not None or bool(topo.raid_groups),
         )
         report = audit(topo, source=source, settings=settings, joins=joins)
+        report_json = report.to_json()
         if as_json:
-            typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+            typer.echo(report_json, nl=False)
         else:
             _render_report(report)
+        if mail is not None:
+            _send_report(report, report_json, mail)
         failing = report.failing(wanted) if wanted else []
         if failing:
             if not as_json:
