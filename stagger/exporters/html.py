@@ -121,7 +121,7 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
             "window": f"{pol.window.start:%H:%M}-{pol.window.end:%H:%M}",
             "makespan": s.makespan_min,
             "lower_bound": s.lower_bound_min,
-            "gap": round(s.gap_pct, 2),
+            "gap": s.gap_text(),
             "peak": peak_concurrency(s),
             "solver": f"{s.solver.name} {s.solver.status}",
             "limits": pol.limits.model_dump(),
@@ -205,7 +205,7 @@ _JS = r"""
   var S = D.summary, cards = [
     ["jobs planned", S.jobs], ["unscheduled", S.unscheduled], ["nights", S.nights + " (" + S.repeat + ")"],
     ["window", S.window + " " + D.tz], ["makespan", hm(S.makespan)], ["lower bound", hm(S.lower_bound)],
-    ["gap", S.gap.toFixed(2) + " %"], ["peak at once", S.peak], ["solver", S.solver]];
+    ["gap", S.gap], ["peak at once", S.peak], ["solver", S.solver]];
   document.getElementById("cards").innerHTML = cards.map(function (c) {
     return '<div class="card"><span>' + esc(c[0]) + "</span><b>" + esc(c[1]) + "</b></div>";
   }).join("");
