@@ -112,8 +112,10 @@ class Schedule(_Strict):
         " never clamped (with VMs unscheduled it may exceed makespan_min)."
     )
     gap_pct: float | None = Field(
-        description="(makespan - lower bound) / lower bound * 100; null when VMs are"
-        " unscheduled (the bound is for a plan with all of them; see unscheduled_gap_pct)."
+        description="(makespan - lower bound) / lower bound * 100; null when VMs that could"
+        " run are unscheduled (the bound is for a plan with all of them; see"
+        " unscheduled_gap_pct). VMs that cannot run at all (too long for any free stretch, a"
+        " pin that breaks a rule) are outside both the plan and the bound."
     )
     unscheduled_min: int = Field(
         default=0,
@@ -143,6 +145,11 @@ class Schedule(_Strict):
         number of unscheduled VMs otherwise (a makespan gap would compare a partial plan with
         a bound for the full one)."""
         if self.gap_pct is not None:
+            if self.unscheduled:  # only VMs no plan can run (each with its reason)
+                return (
+                    f"{self.gap_pct:.2f} % (of the VMs that can run;"
+                    f" {len(self.unscheduled)} cannot run at all)"
+                )
             return f"{self.gap_pct:.2f} %"
         gap = self.unscheduled_gap_pct
         return (
