@@ -12,6 +12,7 @@ import traceback
 from collections import Counter
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
@@ -34,11 +35,12 @@ def main() -> None:
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(estates())
-    def run(case: tuple[Topology, Policy]) -> None:
+    @given(estates(), st.booleans())
+    def run(case: tuple[Topology, Policy], decompose: bool) -> None:
         counts["instances"] += 1
+        counts["decomposition path requested"] += decompose
         try:
-            seen = check_against_exact(*case)
+            seen = check_against_exact(*case, decompose=decompose)
         except AssertionError:
             counts["failed"] += 1
             failures.append(traceback.format_exc(limit=2) + repr(case))

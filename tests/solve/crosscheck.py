@@ -31,8 +31,8 @@ def _clock(hhmm: str, plus_min: int) -> tuple[int, int]:
 @st.composite
 def estates(draw: st.DrawFn) -> tuple[Topology, Policy]:
     n_clusters = draw(st.integers(1, 2))
-    n_hosts = draw(st.integers(1, 3))
-    n_ds = draw(st.integers(1, 4))
+    n_hosts = draw(st.integers(1, 4))
+    n_ds = draw(st.integers(1, 5))
     clusters = [{"name": f"C{i}"} for i in range(n_clusters)]
     hosts: list[dict[str, Any]] = [
         {"name": f"h{i}", "cluster": f"C{draw(st.integers(0, n_clusters - 1))}"}
@@ -112,7 +112,7 @@ def estates(draw: st.DrawFn) -> tuple[Topology, Policy]:
             s = datetime(day.year, day.month, day.day, hour, minute)
             blackouts.append({"name": f"b{b}", "scope": scope, "start": s.isoformat(),
                               "end": (s + timedelta(minutes=length)).isoformat()})  # fmt: skip
-    conc = draw(st.sampled_from([None, None, 1, 2, 3]))
+    conc = draw(st.sampled_from([None, 1, 1, 2, 3]))
     policy = Policy.model_validate(
         {
             "timezone": draw(st.sampled_from(ZONES)),

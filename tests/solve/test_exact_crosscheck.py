@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
+from stagger import planner
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
@@ -18,9 +20,17 @@ from tests.solve.exact import solve_exact
 EXAMPLES = int(os.environ.get("STAGGER_CROSSCHECK_EXAMPLES", "25"))
 
 
-def check_against_exact(topo: Topology, policy: Policy) -> dict[str, bool]:
-    """Plan, solve exactly, assert every claim; returns what was checked."""
-    s = plan(topo, policy, PlanOptions(time_limit_s=120, processes=1)).schedule
+def check_against_exact(
+    topo: Topology, policy: Policy, *, decompose: bool = False
+) -> dict[str, bool]:
+    """Plan, solve exactly, assert every claim; returns what was checked. ``decompose``: take
+    the decomposition path even on these small estates (it is the one for large ones)."""
+    saved = planner.WHOLE_MODEL_MAX_JOBS
+    planner.WHOLE_MODEL_MAX_JOBS = 0 if decompose else saved
+    try:
+        s = plan(topo, policy, PlanOptions(time_limit_s=120, processes=1)).schedule
+    finally:
+        planner.WHOLE_MODEL_MAX_JOBS = saved
     assert not find_violations(s, topo, policy)
     exact = solve_exact(topo, policy)
     assert exact.proven
@@ -51,6 +61,8 @@ def check_against_exact(topo: Topology, policy: Policy) -> dict[str, bool]:
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(estates())
-def test_planner_claims_match_the_exact_optimum(case: tuple[Topology, Policy]) -> None:
-    check_against_exact(*case)
+@given(estates(), st.booleans())
+def test_planner_claims_match_the_exact_optimum(
+    case: tuple[Topology, Policy], decompose: bool
+) -> None:
+    check_against_exact(*case, decompose=decompose)
