@@ -394,7 +394,7 @@ def plan(
     if on_stage:
         on_stage(f"{len(inst.jobs)} jobs, lower bound {bound.makespan * inst.slot_minutes} min")
     if deadline is not None and limit is not None:
-        deadline -= min(0.1 * limit, 2.0 + len(inst.jobs) * 2e-4)
+        deadline -= min(0.15 * limit, 2.0 + len(inst.jobs) * 1e-3)
     out = solve_instance(inst, bound, opts, min_jobs_dropped=must_drop, deadline=deadline)
     if out.proven_dropped:
         must_drop = len(out.solution.dropped)

@@ -276,7 +276,8 @@ def test_every_planned_schedule_passes_the_validator(
     s = result.schedule
     assert find_violations(s, topo, policy) == []
     assert len(s.jobs) + len(s.unscheduled) == len(topo.vms)
-    assert s.lower_bound_min <= s.makespan_min
+    if s.gap_pct is not None:  # every VM that can run is planned: the bound is for this plan
+        assert s.lower_bound_min <= s.makespan_min
     # The validator is not vacuous: moving a job onto another job of the same host (limit 1)
     # must be reported.
     for a, b in zip(s.jobs, s.jobs[1:], strict=False):

@@ -313,8 +313,8 @@ _PLAN_TWICE = """
 import sys
 from benchmarks.generate import EstateSpec, generate
 from stagger.planner import PlanOptions, plan
-topo, pol = generate(EstateSpec(600, "balanced", "full", 3))
-s = plan(topo, pol, PlanOptions(deterministic_budget=0.5, time_limit_s=600, seed=1)).schedule
+topo, pol = generate(EstateSpec(400, "balanced", "full", 3))
+s = plan(topo, pol, PlanOptions(deterministic_budget=0.3, time_limit_s=600, seed=1)).schedule
 assert not s.solver.wall_limit_hit
 sys.stdout.write(s.model_dump_json())
 """
