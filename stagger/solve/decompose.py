@@ -51,6 +51,10 @@ from stagger.solve.greedy import Solution
 
 ProgressFn = Callable[[int, float, float], None]
 CRITICAL_SHARE = 0.5  # of the budget left to rounds one and two when round zero runs
+# Round zero's hard components: their nights capped at the floor (a feasibility problem that
+# may be infeasible, so solved without a hint), or (False) minimised down to the floor from the
+# warm start, which respects the global limit and so is a valid hint.
+CRITICAL_HARD_CAP = True
 Profile = tuple[tuple[int, int, int], ...]  # (start slot, end slot, capacity) steps
 
 
@@ -659,7 +663,7 @@ def _critical_first(
             workers=workers,
             target=floor,
             span_only=True,
-            span_cap=floor,
+            span_cap=floor if CRITICAL_HARD_CAP else 0,
             deadline=deadline,
         )
         for k in critical
@@ -668,7 +672,7 @@ def _critical_first(
     for res in _run(tasks, processes):
         used += res.deterministic_time / DTIME_PER_SECOND
         _record(stats, res, len(groups[res.key]))
-        if res.status not in ("OPTIMAL", "FEASIBLE") or res.dropped:
+        if res.status not in ("OPTIMAL", "FEASIBLE") or res.dropped or res.span > floor:
             return used
         for j, gj in enumerate(groups[res.key]):
             new[gj] = res.starts[j]
