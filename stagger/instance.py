@@ -1,9 +1,13 @@
 """Compile topology + policy into the problem the solvers take.
 
-Time is counted in whole planning slots from ``anchor`` (the first window's start, UTC). Each
-job gets its duration in slots, the resources it occupies, and the start slots it may use in
-each night: inside that night's window and clear of every blackout that applies to it. Solvers
-need nothing else, so an instance can be pickled and solved anywhere.
+Time is counted in whole planning slots, anchored per night: slot ``nights[n].start`` is night
+``n``'s window start (``night_origins[n]``, UTC) and each later slot of the night is
+``slot_minutes`` after the previous one, so every night's first slot is its window start even
+when ``slot_minutes`` does not divide the day (25 min) or a night has 23 or 25 hours. Nights
+are numbered in order and never share a slot (a job lies inside one night). Each job gets its
+duration in slots, the resources it occupies, and the start slots it may use in each night:
+inside that night's window and clear of every blackout that applies to it. Solvers need
+nothing else, so an instance can be pickled and solved anywhere.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Job:
     size_gib: float
     minutes: float
     blackouts: tuple[str, ...] = ()  # names of the blackouts that apply to it
+    priority: int = 100  # lower = more important (kept when not every job fits)
 
     def can_start(self, night: int, slot: int) -> bool:
         return any(lo <= slot <= hi for lo, hi in self.allowed[night])
@@ -84,10 +89,20 @@ class Instance:
     # Per resource, the slot ranges [start, end) in which some blackout applies to every job
     # using it: time the resource cannot spend on backups at all. Used by bounds and reports.
     resource_blocked: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    # UTC start of each night's window: the time of slot nights[n].start. Empty: slots are
+    # counted from ``anchor`` alone (hand-built instances in tests).
+    night_origins: list[datetime] = field(default_factory=list)
 
     @property
     def horizon(self) -> int:
         return self.nights[-1].end if self.nights else 0
+
+    def _night_at_slot(self, slot: float) -> int | None:
+        """Night whose slots (end included: a job may end at the window end) hold ``slot``."""
+        for n in self.nights:
+            if n.start <= slot <= n.end:
+                return n.index
+        return None
 
     def night_of(self, slot: int) -> int:
         for n in self.nights:
@@ -96,7 +111,22 @@ class Instance:
         raise ValueError(f"slot {slot} lies in no window")
 
     def to_datetime(self, slot: int) -> datetime:
-        return self.anchor + timedelta(minutes=slot * self.slot_minutes)
+        """UTC time of a slot boundary (a start, or an end up to its night's window end)."""
+        n = self._night_at_slot(slot) if self.night_origins else None
+        if n is None:
+            return self.anchor + timedelta(minutes=slot * self.slot_minutes)
+        return self.night_origins[n] + timedelta(
+            minutes=(slot - self.nights[n].start) * self.slot_minutes
+        )
+
+    def slot_at(self, t: datetime) -> float:
+        """Inverse of :meth:`to_datetime`: the (fractional) slot of ``t`` on its night's grid;
+        outside every window, counted from ``anchor``."""
+        size = timedelta(minutes=self.slot_minutes)
+        for n, origin in zip(self.nights, self.night_origins, strict=False):
+            if origin <= t <= origin + (n.end - n.start) * size + size:
+                return n.start + (t - origin) / size
+        return (t - self.anchor) / size
 
     def jobs_by_resource(self) -> dict[int, list[int]]:
         out: dict[int, list[int]] = defaultdict(list)
@@ -156,7 +186,7 @@ def _capacity(kind: ResourceKind, name: str, idx: TopologyIndex, policy: Policy)
 
 
 def _pin_slot(
-    vm: VM, policy: Policy, occurrences: list[WindowOccurrence], anchor: datetime
+    vm: VM, policy: Policy, occurrences: list[WindowOccurrence], nights: list[NightSlots]
 ) -> tuple[int | None, str | None]:
     """Start slot asked for by ``vm.pin``, or a reason why it lies in no window."""
     assert vm.pin is not None
@@ -179,8 +209,9 @@ def _pin_slot(
                 field="pin",
             ) from None
     for when in sorted(candidates):
-        if any(o.start <= when < o.end for o in occurrences):
-            return math.ceil((when - anchor) / slot), None
+        for o, n in zip(occurrences, nights, strict=True):
+            if o.start <= when < o.end:
+                return n.start + math.ceil((when - o.start) / slot), None
     return None, f"pinned at {vm.pin}, which lies in no backup window of the cycle"
 
 
@@ -191,19 +222,24 @@ def _apply_pin(
     policy: Policy,
     occurrences: list[WindowOccurrence],
     nights: list[NightSlots],
-    anchor: datetime,
 ) -> str | None:
     """Narrow ``job`` to the start its pin (or kept baseline slot) asks for; or say why not."""
     if vm.pin is not None:
-        pin, why = _pin_slot(vm, policy, occurrences, anchor)
+        pin, why = _pin_slot(vm, policy, occurrences, nights)
         asked = vm.pin
     else:
         assert kept is not None
         asked = f"its baseline slot {kept.astimezone(policy.tz):%Y-%m-%d %H:%M}"
-        exact = (kept - anchor) / timedelta(minutes=policy.slot_minutes)
+        home = next(
+            ((o, n) for o, n in zip(occurrences, nights, strict=True) if o.start <= kept < o.end),
+            None,
+        )
+        if home is None:
+            return f"pinned to {asked}, which lies in no backup window of the cycle"
+        exact = (kept - home[0].start) / timedelta(minutes=policy.slot_minutes)
         if exact != int(exact):
             return f"pinned to {asked}, which is not on a {policy.slot_minutes}-minute slot"
-        pin, why = int(exact), None
+        pin, why = home[1].start + int(exact), None
     if pin is None:
         return why
     n = next((n.index for n in nights if n.start <= pin < n.end), None)
@@ -227,13 +263,24 @@ def compile_instance(
     anchor = occurrences[0].start
     slot = timedelta(minutes=policy.slot_minutes)
 
-    def floor_slot(t: datetime) -> int:
-        return math.floor((t - anchor) / slot)
+    # Slots anchored per night: night n's first slot is its window start. Numbering keeps
+    # roughly the absolute distance between nights (at least one past the previous night).
+    nights: list[NightSlots] = []
+    after = 0
+    for o in occurrences:
+        first = max(after, math.floor((o.start - anchor) / slot))
+        nights.append(NightSlots(o.index, first, first + math.floor((o.end - o.start) / slot)))
+        after = nights[-1].end + 1
 
-    def ceil_slot(t: datetime) -> int:
-        return math.ceil((t - anchor) / slot)
-
-    nights = [NightSlots(o.index, ceil_slot(o.start), floor_slot(o.end)) for o in occurrences]
+    def night_slots(start: datetime, end: datetime) -> list[tuple[int, int]]:
+        """[lo, hi) slots of every night that the interval [start, end) touches."""
+        out = []
+        for o, n in zip(occurrences, nights, strict=True):
+            if start < o.end and end > o.start:
+                lo = n.start + math.floor((max(start, o.start) - o.start) / slot)
+                hi = n.start + math.ceil((min(end, o.end) - o.start) / slot)
+                out.append((lo, min(hi, n.end)))
+        return out
 
     # Blackouts: absolute intervals once per blackout, then which VMs each one touches.
     span = cycle_span(policy)
@@ -241,10 +288,13 @@ def compile_instance(
     blackout_slots: list[list[tuple[int, int]]] = []
     for b_i, b in enumerate(policy.blackouts):
         blackout_slots.append(
-            [
-                (floor_slot(iv.start), ceil_slot(iv.end))
-                for iv in blackout_intervals(b, policy, span)
-            ]
+            _merge(
+                [
+                    sl
+                    for iv in blackout_intervals(b, policy, span)
+                    for sl in night_slots(iv.start, iv.end)
+                ]
+            )
         )
         for name in sorted(affected_vms(b, idx)):
             vm_blackouts[name].append(b_i)
@@ -290,10 +340,11 @@ def compile_instance(
             size_gib=job_size_gib(vm, policy),
             minutes=minutes,
             blackouts=tuple(policy.blackouts[b].name for b in b_key),
+            priority=vm.priority,
         )
         kept = baseline_starts.get(vm.name) if baseline_starts and vm.pinned else None
         if vm.pin is not None or kept is not None:
-            why = _apply_pin(job, vm, kept, policy, occurrences, nights, anchor)
+            why = _apply_pin(job, vm, kept, policy, occurrences, nights)
             if why is not None:
                 unschedulable.append((vm.name, why))
                 continue
@@ -315,6 +366,7 @@ def compile_instance(
         jobs.append(job)
 
     inst = Instance(policy.slot_minutes, anchor, nights, resources, jobs, unschedulable)
+    inst.night_origins = [o.start for o in occurrences]
     by_res = inst.jobs_by_resource()
     for r, members in by_res.items():
         keys = {tuple(vm_blackouts.get(jobs[j].vm, ())) for j in members}

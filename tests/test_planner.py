@@ -185,10 +185,13 @@ def test_same_inputs_same_schedule(estate_paths: Any) -> None:
     from stagger.sources.yamlfile import load_policy, load_topology
 
     topo, policy = load_topology(estate_paths[0]), load_policy(estate_paths[1])
-    opts = PlanOptions(time_limit_s=2, seed=7)
+    # The deterministic budget ends the search; the wall limit (a promise, which would cost
+    # determinism if hit) is far away.
+    opts = PlanOptions(time_limit_s=300, deterministic_budget=0.2, seed=7)
     a = plan(topo, policy, opts).schedule
-    b = plan(topo, policy, PlanOptions(time_limit_s=2, seed=7)).schedule
-    assert a.model_dump_json() == b.model_dump_json()
+    b = plan(topo, policy, PlanOptions(time_limit_s=300, deterministic_budget=0.2, seed=7))
+    assert not a.solver.wall_limit_hit
+    assert a.model_dump_json() == b.schedule.model_dump_json()
 
 
 # --- property: every schedule the planner returns passes the validator ------------------
@@ -273,7 +276,8 @@ def test_every_planned_schedule_passes_the_validator(
     s = result.schedule
     assert find_violations(s, topo, policy) == []
     assert len(s.jobs) + len(s.unscheduled) == len(topo.vms)
-    assert s.lower_bound_min <= s.makespan_min
+    if s.gap_pct is not None:  # every VM that can run is planned: the bound is for this plan
+        assert s.lower_bound_min <= s.makespan_min
     # The validator is not vacuous: moving a job onto another job of the same host (limit 1)
     # must be reported.
     for a, b in zip(s.jobs, s.jobs[1:], strict=False):

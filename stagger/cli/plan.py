@@ -36,10 +36,12 @@ def render_summary(result: PlanResult) -> None:
     tbl.add_row("nights", str(len(s.nights)))
     tbl.add_row("makespan", f"{hm(s.makespan_min)} (worst night)")
     tbl.add_row("lower bound", hm(s.lower_bound_min))
-    tbl.add_row("gap", f"{s.gap_pct:.2f} %")
+    tbl.add_row("gap", s.gap_text())
     solver = s.solver
     greedy = f", greedy {hm(solver.greedy_makespan_min)}" if solver.greedy_makespan_min else ""
     stopped = " (interrupted: best plan so far)" if solver.interrupted else ""
+    if solver.wall_limit_hit:
+        stopped += " (stopped on the wall-clock limit: may not be reproducible)"
     tbl.add_row("solver", f"{solver.name} {solver.status}{greedy}, {result.wall_s:.1f} s{stopped}")
     console.print(tbl)
     if len(s.nights) > 1:
@@ -107,7 +109,16 @@ def plan_cmd(
         None, "--raid-map", help="RAID group map (YAML/CSV) to apply to TOPOLOGY first."
     ),
     time_limit: float | None = typer.Option(
-        None, "--time-limit", help="Solver seconds (default: by estate size, 10-240)."
+        None,
+        "--time-limit",
+        help="Wall seconds for the whole plan, kept (default: no wall limit; a deterministic"
+        " budget by estate size, 10-240 s x 0.1).",
+    ),
+    deterministic_budget: float | None = typer.Option(
+        None,
+        "--deterministic-budget",
+        help="CP-SAT deterministic time for the search (reproducible work count; default:"
+        " 0.1 per second of --time-limit).",
     ),
     solver: str = typer.Option("cpsat", "--solver", help="cpsat or greedy."),
     seed: int = typer.Option(0, "--seed", help="Solver seed; same inputs + seed = same plan."),
@@ -146,7 +157,13 @@ def plan_cmd(
             topo, pol = with_policy(estate.topology, policy, raid_map, blackouts)
         warn_if_empty(topo)
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
-        opts = PlanOptions(solver=chosen, time_limit_s=time_limit, seed=seed, workers=workers)
+        opts = PlanOptions(
+            solver=chosen,
+            time_limit_s=time_limit,
+            deterministic_budget=deterministic_budget,
+            seed=seed,
+            workers=workers,
+        )
         if baseline is not None:
             from stagger.whatif import replan
 

@@ -285,7 +285,7 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
             "window": f"{pol.window.start:%H:%M}-{pol.window.end:%H:%M}",
             "makespan": s.makespan_min,
             "lower_bound": s.lower_bound_min,
-            "gap": _finite(s.gap_pct),
+            "gap": s.gap_text(),
             "peak": peak_concurrency(s),
             "solver": f"{s.solver.name} {s.solver.status}",
             "limits": pol.limits.model_dump(),
@@ -438,7 +438,7 @@ _JS = r"""
   [["jobs planned", S.jobs], ["unscheduled", S.unscheduled, S.unscheduled > 0],
    ["nights", S.nights + " (" + S.repeat + ")"], ["window", S.window + " " + D.tz],
    ["makespan", hm(S.makespan)], ["lower bound", hm(S.lower_bound)],
-   ["gap", S.gap === null ? "n/a" : S.gap.toFixed(2) + " %"],
+   ["gap", S.gap],
    ["peak at once", S.peak + (D.cap_all ? " of " + D.cap_all : "")], ["solver", S.solver]
   ].forEach(function (c) {
     var card = el("div", c[2] ? "card bad" : "card");

@@ -38,7 +38,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         f"- **Window**: {pol.window.start:%H:%M}-{pol.window.end:%H:%M} {zone},"
         f" {len(s.nights)} night(s), repeated {repeat_of(s)}",
         f"- **Makespan**: {hm(s.makespan_min)} (worst night); lower bound"
-        f" {hm(s.lower_bound_min)}; gap {s.gap_pct:.1f} %",
+        f" {hm(s.lower_bound_min)}; gap {s.gap_text()}",
         f"- **Limits**: {lim.per_host} per host, {lim.per_datastore} per datastore,"
         f" {lim.per_raid_group} per RAID group"
         + (f", {lim.concurrent_jobs} concurrent" if lim.concurrent_jobs else "")

@@ -81,6 +81,16 @@ class SolverInfo(_Strict):
     interrupted: bool = Field(
         default=False, description="The search was stopped (Ctrl-C): best plan found so far."
     )
+    wall_limit_hit: bool = Field(
+        default=False,
+        description="A solve stopped on the wall-clock time limit rather than on its"
+        " deterministic budget: the same inputs may then give a different plan.",
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Solver runs that failed (e.g. a worker process aborted) and whose part"
+        " of the plan kept the previous (greedy or earlier) plan instead.",
+    )
 
 
 class ScheduleInputs(_Strict):
@@ -97,8 +107,26 @@ class Schedule(_Strict):
     unscheduled: list[UnscheduledVM] = Field(default_factory=list)
     solver: SolverInfo
     makespan_min: int = Field(description="Largest per-night makespan, minutes.")
-    lower_bound_min: int = Field(description="Proven lower bound on makespan_min.")
-    gap_pct: float = Field(description="(makespan - lower bound) / lower bound * 100.")
+    lower_bound_min: int = Field(
+        description="Proven lower bound on the makespan of a plan that schedules every VM;"
+        " never clamped (with VMs unscheduled it may exceed makespan_min)."
+    )
+    gap_pct: float | None = Field(
+        description="(makespan - lower bound) / lower bound * 100; null when VMs that could"
+        " run are unscheduled (the bound is for a plan with all of them; see"
+        " unscheduled_gap_pct). VMs that cannot run at all (too long for any free stretch, a"
+        " pin that breaks a rule) are outside both the plan and the bound."
+    )
+    unscheduled_min: int = Field(
+        default=0,
+        ge=0,
+        description="Proven lower bound on how many VMs no plan can schedule.",
+    )
+    unscheduled_gap_pct: float | None = Field(
+        default=None,
+        description="(unscheduled - unscheduled_min) / max(unscheduled_min, 1) * 100 when VMs"
+        " are unscheduled, else null.",
+    )
     utilisation: list[ResourceUse] = Field(default_factory=list)
     bottlenecks: list[str] = Field(
         default_factory=list, description="Resources whose load cannot fit, in admin words."
@@ -111,3 +139,20 @@ class Schedule(_Strict):
     @property
     def complete(self) -> bool:
         return not self.unscheduled
+
+    def gap_text(self) -> str:
+        """The gap as a claim people read: on the makespan when every VM is planned; on the
+        number of unscheduled VMs otherwise (a makespan gap would compare a partial plan with
+        a bound for the full one)."""
+        if self.gap_pct is not None:
+            if self.unscheduled:  # only VMs no plan can run (each with its reason)
+                return (
+                    f"{self.gap_pct:.2f} % (of the VMs that can run;"
+                    f" {len(self.unscheduled)} cannot run at all)"
+                )
+            return f"{self.gap_pct:.2f} %"
+        gap = self.unscheduled_gap_pct
+        return (
+            f"{len(self.unscheduled)} VMs unscheduled, at least {self.unscheduled_min} must be"
+            + (f" (gap {gap:.2f} % on that count)" if gap is not None else "")
+        )

@@ -99,6 +99,13 @@ class VM(_Strict):
         description='Fixed start: local "HH:MM" (first night it fits) or ISO local date-time.',
     )
     pinned: bool = Field(default=False, description="Keep this VM's start from the baseline.")
+    priority: int = Field(
+        default=100,
+        ge=0,
+        le=1_000_000,
+        description="Lower = more important: when not every VM fits, the most VMs are planned"
+        " and, among plans with as many, the higher-numbered (less important) ones are dropped.",
+    )
     # Identity in vCenter: what backup software resolves. `name` may be disambiguated for
     # people ("web01 (dc1/folder)"); exporters address the VM by these instead.
     display_name: Text | None = Field(

@@ -158,3 +158,31 @@ def describe_overload(inst: Instance, load: ResourceLoad) -> str:
         f"{res.label}: {load.load * hours:.1f} h of backups, "
         f"{load.free * hours:.1f} h of window{cap} left after blackouts"
     )
+
+
+def min_dropped(inst: Instance) -> tuple[int, str]:
+    """A lower bound on how many of ``inst.jobs`` no plan can schedule, and why.
+
+    Per resource of capacity c: its jobs, shortest first, while their slots fit in c times the
+    window time its blackouts (those applying to all of its jobs) leave; every job beyond that
+    count cannot be placed. Valid because every placed job holds the resource for its whole
+    duration inside some night's free time."""
+    best, reason = 0, ""
+    profiles: dict[tuple[tuple[int, int], ...], int] = {}
+    for r, members in sorted(inst.jobs_by_resource().items()):
+        res = inst.resources[r]
+        if not res.capacity or res.capacity >= len(members):
+            continue
+        key = tuple(inst.resource_blocked.get(r, []))
+        if key not in profiles:
+            profiles[key] = int(_free_profile(inst, list(key))[-1])
+        room = res.capacity * profiles[key]
+        durations = np.sort(np.array([inst.jobs[j].duration for j in members], dtype=np.int64))
+        fit = int(np.searchsorted(np.cumsum(durations), room, side="right"))
+        if len(members) - fit > best:
+            best = len(members) - fit
+            reason = (
+                f"{res.label}: only {fit} of its {len(members)} jobs fit in its window time,"
+                " shortest first"
+            )
+    return best, reason

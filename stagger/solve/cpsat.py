@@ -6,19 +6,22 @@ places every job, presence is fixed to true (the first goal is met) and the mode
 
 Runs are deterministic: interleaved search with a fixed seed and worker count, stopped by
 CP-SAT's deterministic time (a count of work, not of seconds). On these models one
-deterministic unit costs about five to ten wall seconds on 2 cores, so a wall-clock budget is turned
-into ``DTIME_PER_SECOND`` units; a wall-clock cap stays as a safety net for slow machines.
+deterministic unit costs about five to ten wall seconds on 2 cores (up to 30 on large busy
+runs), so the time limit is turned into ``DTIME_PER_SECOND`` units, and the planner also caps
+wall time at what is left of the user's limit: a time limit is a promise. A run that stops on
+the wall clock (not on deterministic time) is flagged, as it may not be reproducible.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ortools.sat.python import cp_model
 
 from stagger.instance import Instance
-from stagger.solve.greedy import Solution
+from stagger.solve.greedy import Solution, importance
 
 # Deterministic time per wall second with 4 interleaved workers on 2 cores, measured with
 # benchmarks/calibrate.py: 0.10 (example estate, 146 jobs), 0.10-0.17 (benchmark components of
@@ -36,6 +39,7 @@ class CpSatResult:
     objective: float | None
     wall_s: float
     interrupted: bool = False  # Ctrl-C: the best solution found so far
+    wall_limit_hit: bool = False  # stopped on wall time (see stopped_on_wall)
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
@@ -121,14 +125,20 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
         else:
             m.add_cumulative(ivs, [1] * len(ivs), cap)
 
-    # Weights make the sum objective lexicographic: one more scheduled job beats any makespan,
-    # one slot less on the worst night beats any saving on the others.
+    # Weights make the sum objective lexicographic: one more scheduled job beats anything
+    # else, then keeping more important jobs (importance of the dropped ones), then one slot
+    # less on the worst night beats any saving on the others.
     sum_weight = 1
     max_weight = sum(n.end - n.start for n in inst.nights) + 1
-    drop_weight = max_weight * (longest + 1)
+    prio_weight = max_weight * (longest + 1)
     terms: list[cp_model.LinearExprT] = [max_weight * span_max, sum_weight * sum(spans)]
     if not all_present:
-        terms.append(drop_weight * sum(1 - p for p in present if not isinstance(p, bool)))
+        weight = importance(inst)
+        drop_weight = prio_weight * (sum(weight) + 1)
+        lits = [(j, p) for j, p in enumerate(present) if not isinstance(p, bool)]
+        terms.append(drop_weight * sum(1 - p for _, p in lits))
+        if any(weight):
+            terms.append(prio_weight * sum(weight[j] * (1 - p) for j, p in lits))
     if hint is not None:
         for j, s in enumerate(starts):
             if j in hint.starts:
@@ -147,16 +157,33 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
     return CpSatModel(m, starts, present, night_of, span_max, spans, terms)
 
 
-def solver_parameters(time_limit_s: float, seed: int, workers: int) -> cp_model.CpSolver:
+def solver_parameters(
+    time_limit_s: float, seed: int, workers: int, wall_s: float | None = None
+) -> cp_model.CpSolver:
+    """``time_limit_s`` is turned into deterministic time (the budget that keeps plans
+    reproducible); ``wall_s`` caps wall time (the user's time limit; hitting it costs
+    determinism). Without ``wall_s``: ten times the limit plus a minute, a safety net."""
     solver = cp_model.CpSolver()
     p = solver.parameters
     p.random_seed = seed
     p.num_workers = workers
     p.interleave_search = True
     p.max_deterministic_time = time_limit_s * DTIME_PER_SECOND
-    # Safety net on slow machines; hitting it (not the deterministic limit) loses determinism.
-    p.max_time_in_seconds = time_limit_s * 3 + 5
+    # Without a wall limit from the user only a safety net applies: generous, since hitting it
+    # costs determinism and a shared machine can run ten times slower than the calibration.
+    p.max_time_in_seconds = max(0.05, wall_s) if wall_s is not None else time_limit_s * 10 + 60
     return solver
+
+
+def stopped_on_wall(solver: cp_model.CpSolver, status: Any) -> bool:
+    """True when the search ended on the wall-clock limit, not on deterministic time or a
+    proof: the one way the same inputs can give another plan."""
+    if status in (cp_model.OPTIMAL, cp_model.INFEASIBLE):
+        return False
+    p = solver.parameters
+    return solver.deterministic_time < p.max_deterministic_time * 0.999 and (
+        solver.wall_time >= p.max_time_in_seconds * 0.98
+    )
 
 
 def solve_cpsat(
@@ -168,12 +195,15 @@ def solve_cpsat(
     workers: int = 4,
     progress: ProgressFn | None = None,
     extra_objective: Callable[[CpSatModel], list[cp_model.LinearExprT]] | None = None,
+    wall_s: float | None = None,
 ) -> CpSatResult:
+    """Whole instance, one model. ``hint`` must be a valid plan of ``inst`` (a hint to an
+    infeasible model can abort OR-Tools); with every job in it, presence is fixed."""
     all_present = hint is not None and not hint.dropped
     built = build_model(inst, hint, all_present)
     terms = built.objective_terms + (extra_objective(built) if extra_objective else [])
     built.model.minimize(sum(terms))
-    solver = solver_parameters(time_limit_s, seed, workers)
+    solver = solver_parameters(time_limit_s, seed, workers, wall_s)
     callback = _Progress(built.span_max, progress) if progress else None
     try:
         status = solver.solve(built.model, callback)
@@ -181,10 +211,11 @@ def solve_cpsat(
         return CpSatResult(hint or Solution({}), "UNKNOWN", None, solver.wall_time, True)
     name = solver.status_name(status)
     interrupted = callback is not None and callback.interrupted
+    wall = stopped_on_wall(solver, status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return CpSatResult(hint or Solution({}), name, None, solver.wall_time, interrupted)
+        return CpSatResult(hint or Solution({}), name, None, solver.wall_time, interrupted, wall)
     sol = extract_solution(solver, built)
-    return CpSatResult(sol, name, solver.objective_value, solver.wall_time, interrupted)
+    return CpSatResult(sol, name, solver.objective_value, solver.wall_time, interrupted, wall)
 
 
 def extract_solution(solver: cp_model.CpSolver, built: CpSatModel) -> Solution:

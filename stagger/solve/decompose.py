@@ -45,11 +45,16 @@ from stagger.solve.cpsat import (
     build_model,
     extract_solution,
     solver_parameters,
+    stopped_on_wall,
 )
 from stagger.solve.greedy import Solution
 
 ProgressFn = Callable[[int, float, float], None]
 CRITICAL_SHARE = 0.5  # of the budget left to rounds one and two when round zero runs
+# Round zero's hard components: their nights capped at the floor (a feasibility problem that
+# may be infeasible, so solved without a hint), or (False) minimised down to the floor from the
+# warm start, which respects the global limit and so is a valid hint.
+CRITICAL_HARD_CAP = True
 Profile = tuple[tuple[int, int, int], ...]  # (start slot, end slot, capacity) steps
 
 
@@ -106,9 +111,11 @@ def sub_instance(inst: Instance, jobs: list[int]) -> Instance:
                 size_gib=job.size_gib,
                 minutes=job.minutes,
                 blackouts=job.blackouts,
+                priority=job.priority,
             )
         )
     sub = Instance(inst.slot_minutes, inst.anchor, inst.nights, resources, new_jobs)
+    sub.night_origins = inst.night_origins
     sub.resource_blocked = {
         res_map[r]: spans for r, spans in inst.resource_blocked.items() if r in res_map
     }
@@ -162,19 +169,7 @@ class ComponentTask:
     target: int = 0  # stop as soon as the component's makespan is at most this (a lower bound)
     span_only: bool = False  # minimise the worst night's span alone (not the sum of spans)
     span_cap: int = 0  # if > 0: every night's span at most this (hard), else keep the hint
-
-
-class _StopAtTarget(cp_model.CpSolverSolutionCallback):
-    """Stops the search once the makespan reaches a known lower bound: nothing to gain."""
-
-    def __init__(self, span_max: cp_model.IntVar, target: int) -> None:
-        super().__init__()
-        self._span_max = span_max
-        self._target = target
-
-    def on_solution_callback(self) -> None:
-        if self.Value(self._span_max) <= self._target:
-            self.StopSearch()
+    deadline: float | None = None  # time.time() by which the solve must end (wall clock)
 
 
 @dataclass
@@ -182,9 +177,14 @@ class ComponentResult:
     key: int
     starts: dict[int, int]
     dropped: list[int]
-    status: str
+    status: str  # CP-SAT's, "OPTIMAL" also when the target was met; "CRASHED": see _run
     deterministic_time: float
     wall_s: float
+    wall_limit_hit: bool = False
+    span: int = 0  # worst night's span of the returned plan
+    # Proven optimal for the component's own sub-instance with no profile, cap or drops: its
+    # worst night's span is then a lower bound on the whole plan's makespan.
+    proven_alone: bool = False
 
 
 def _add_profile(built: CpSatModel, inst: Instance, profile: Profile) -> None:
@@ -208,38 +208,71 @@ def _add_profile(built: CpSatModel, inst: Instance, profile: Profile) -> None:
     m.add_cumulative(ivs, demands, cmax)
 
 
+def _hint_fits(task: ComponentTask) -> bool:
+    """Whether the warm start satisfies every constraint the task adds (span cap, profile):
+    only then may it be given as a hint (hinting an infeasible model can abort OR-Tools)."""
+    inst = task.inst
+    if (
+        task.span_cap
+        and not task.hint_dropped
+        and max(spans_of(inst, task.hint), default=0) > task.span_cap
+    ):
+        return False
+    if task.concurrency is not None:
+        use = _usage(inst, task.hint, list(task.hint))
+        for s, e, c in task.concurrency:
+            if (use[s:e] > c).any():
+                return False
+    return True
+
+
 def solve_component(task: ComponentTask) -> ComponentResult:
-    """CP-SAT on one component, warm-started; returns the hint if it finds nothing better."""
+    """CP-SAT on one component, warm-started when the warm start is a plan of the model;
+    returns the warm start if it finds nothing better.
+
+    The stop at the target is part of the model (``span_max >= target`` while minimising
+    ``span_max``), so CP-SAT proves optimality itself when it reaches the bound: no callback
+    stops the search, which keeps multi-worker runs deterministic."""
     inst = task.inst
     hint = Solution(dict(task.hint), list(task.hint_dropped))
     all_present = not task.hint_dropped
-    built = build_model(inst, hint, all_present)
+    built = build_model(inst, hint if _hint_fits(task) else None, all_present)
     m = built.model
     if task.concurrency is not None:
         _add_profile(built, inst, task.concurrency)
     if task.span_cap and all_present:
         m.add(built.span_max <= task.span_cap)
     if task.span_only and all_present:
+        if task.target:
+            m.add(built.span_max >= task.target)
         m.minimize(built.span_max)
     else:
         m.minimize(sum(built.objective_terms))
-    solver = solver_parameters(task.time_limit_s, task.seed, task.workers)
-    stop = _StopAtTarget(built.span_max, task.target) if all_present else None
-    status = solver.solve(m, stop)
+    wall = None if task.deadline is None else task.deadline - time.time()
+    solver = solver_parameters(task.time_limit_s, task.seed, task.workers, wall)
+    status = solver.solve(m)
     dtime = solver.deterministic_time
     name = solver.status_name(status)
-    if (
-        stop is not None
-        and status == cp_model.FEASIBLE
-        and solver.value(built.span_max) <= task.target
-    ):
-        name = "OPTIMAL"  # meets a lower bound
+    on_wall = stopped_on_wall(solver, status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ComponentResult(
-            task.key, dict(task.hint), list(task.hint_dropped), name, dtime, solver.wall_time
-        )
+            task.key, dict(task.hint), list(task.hint_dropped), name, dtime, solver.wall_time,
+            on_wall,
+        )  # fmt: skip
     sol = extract_solution(solver, built)
-    return ComponentResult(task.key, sol.starts, sol.dropped, name, dtime, solver.wall_time)
+    # Optimal for the component alone: its model is the sub-instance, no more; with the target
+    # constraint, "optimal" at the target is optimal too (the target is a valid bound).
+    alone = (
+        status == cp_model.OPTIMAL
+        and task.concurrency is None
+        and not task.span_cap
+        and not sol.dropped
+        and all_present
+    )
+    span = max(spans_of(inst, sol.starts), default=0)
+    return ComponentResult(
+        task.key, sol.starts, sol.dropped, name, dtime, solver.wall_time, on_wall, span, alone
+    )
 
 
 @dataclass
@@ -248,6 +281,11 @@ class DecomposeStats:
     solved: list[tuple[int, int, str]] = field(default_factory=list)  # (key, jobs, status)
     interrupted: bool = False
     optimal: bool = False  # every re-solved component proven optimal (or met its bound)
+    # Largest worst-night span of a component proven optimal on its own: a lower bound on
+    # the makespan of the whole plan (0: none).
+    proven_bound: int = 0
+    wall_limit_hit: bool = False
+    fallbacks: list[str] = field(default_factory=list)
 
 
 def _score(inst: Instance, starts: dict[int, int], dropped: int) -> tuple[int, int, int]:
@@ -264,20 +302,57 @@ def _usage(inst: Instance, starts: dict[int, int], jobs: list[int]) -> np.ndarra
     return np.cumsum(diff)[: inst.horizon + 1]
 
 
+def _fallback(task: ComponentTask, why: str) -> ComponentResult:
+    return ComponentResult(
+        task.key, dict(task.hint), list(task.hint_dropped), f"CRASHED ({why})", 0.0, 0.0
+    )
+
+
+def _record(stats: DecomposeStats, res: ComponentResult, jobs: int) -> None:
+    stats.solved.append((res.key, jobs, res.status))
+    stats.wall_limit_hit |= res.wall_limit_hit
+    if res.proven_alone:
+        stats.proven_bound = max(stats.proven_bound, res.span)
+    if res.status.startswith("CRASHED"):
+        stats.fallbacks.append(
+            f"component {res.key} ({jobs} jobs): solver process failed, {res.status}; kept its"
+            " previous plan"
+        )
+
+
 def _run(tasks: list[ComponentTask], processes: int) -> Iterator[ComponentResult]:
-    if processes <= 1 or len(tasks) <= 1:
-        for t in tasks:
-            yield solve_component(t)
+    """Solve ``tasks`` in worker processes, results in task order. A worker that dies (an
+    OR-Tools abort kills the process, not just the call) cannot take the plan down: the tasks
+    it took are re-run one per fresh process, and one that fails again keeps its warm start
+    (status ``CRASHED``)."""
+    if not tasks:
         return
-    with ProcessPoolExecutor(max_workers=min(processes, len(tasks))) as pool:
+    pool = ProcessPoolExecutor(max_workers=max(1, min(processes, len(tasks))))
+    try:
         futures: list[Future[ComponentResult]] = [pool.submit(solve_component, t) for t in tasks]
-        try:
-            for f in futures:
+        for t, f in zip(tasks, futures, strict=True):
+            try:
                 yield f.result()
+            except KeyboardInterrupt:
+                raise
+            except Exception:
+                yield _run_alone(t)
+    except KeyboardInterrupt:
+        for f in futures:
+            f.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_alone(task: ComponentTask) -> ComponentResult:
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        try:
+            return pool.submit(solve_component, task).result()
         except KeyboardInterrupt:
-            for f in futures:
-                f.cancel()
             raise
+        except Exception as exc:
+            return _fallback(task, type(exc).__name__)
 
 
 def solve_decomposed(
@@ -290,12 +365,14 @@ def solve_decomposed(
     processes: int = 2,
     progress: ProgressFn | None = None,
     max_components: int = 64,
+    deadline: float | None = None,
 ) -> tuple[Solution, DecomposeStats]:
     """Improve ``greedy`` (a valid plan of the whole instance) component by component.
 
     Deterministic for the same inputs and seed: which components are solved, their order and
-    their budgets depend only on the instance and the warm start, never on wall time. Ctrl-C
-    stops the search and returns the best plan merged so far (always valid).
+    their budgets depend only on the instance and the warm start, never on wall time, unless
+    the wall-clock ``deadline`` (``time.time()``) cuts a solve short (``stats.wall_limit_hit``).
+    Ctrl-C stops the search and returns the best plan merged so far (always valid).
     """
     t0 = time.perf_counter()
     stats = DecomposeStats()
@@ -353,7 +430,7 @@ def solve_decomposed(
             _critical_first(
                 inst, groups, subs, critical, floor0, starts, conc,
                 (time_limit_s * 0.8 * z, time_limit_s * 0.2 * z),
-                seed, workers, processes, status, stats,
+                seed, workers, processes, status, stats, deadline,
             )  # fmt: skip
             report()
         for r_i, fraction in enumerate((0.1, 0.9)):
@@ -380,7 +457,7 @@ def solve_decomposed(
                 _round(
                     inst, groups, subs, own_lbs, todo, rest * fraction, starts,
                     dropped, conc, global_lb, seed, workers, processes, status, stats, report,
-                    span_only=True,
+                    span_only=True, deadline=deadline,
                 )  # fmt: skip
                 continue
             # One by one, smallest first; what a component leaves unused (it met its bound
@@ -388,10 +465,13 @@ def solve_decomposed(
             left = rest * fraction
             todo.sort(key=lambda k: (len(groups[k]), k))
             for i, k in enumerate(todo):
+                if deadline is not None and time.time() >= deadline:
+                    stats.wall_limit_hit = True
+                    break
                 share = left / (len(todo) - i)
                 used = _round(
                     inst, groups, subs, own_lbs, [k], share, starts, dropped, conc, global_lb,
-                    seed, workers, 1, status, stats, report, span_only=True,
+                    seed, workers, 1, status, stats, report, span_only=True, deadline=deadline,
                 )  # fmt: skip
                 left = max(0.0, left - used)
     except KeyboardInterrupt:
@@ -430,6 +510,7 @@ def _round(
     stats: DecomposeStats,
     report: Callable[[], None],
     span_only: bool = False,
+    deadline: float | None = None,
 ) -> float:
     """Re-solve the components ``todo`` in parallel and merge what improves; returns the
     budget used, in seconds of deterministic time."""
@@ -459,13 +540,14 @@ def _round(
             workers=workers,
             target=max(global_lb, own_lbs[k]),
             span_only=span_only,
+            deadline=deadline,
         )
         for k in todo
     ]
     used = 0.0
     for res in _run(tasks, processes):
         _merge(inst, groups[res.key], subs[res.key], res, starts, dropped)
-        stats.solved.append((res.key, len(groups[res.key]), res.status))
+        _record(stats, res, len(groups[res.key]))
         status[res.key] = res.status
         used += res.deterministic_time / DTIME_PER_SECOND
         report()
@@ -557,6 +639,7 @@ def _critical_first(
     processes: int,
     status: dict[int, str],
     stats: DecomposeStats,
+    deadline: float | None = None,
 ) -> float:
     """The components whose own bound is the makespan's floor are the hard ones: solve each
     alone, ignoring the global limit, to a plan with every night within ``floor``; then make
@@ -580,15 +663,16 @@ def _critical_first(
             workers=workers,
             target=floor,
             span_only=True,
-            span_cap=floor,
+            span_cap=floor if CRITICAL_HARD_CAP else 0,
+            deadline=deadline,
         )
         for k in critical
     ]
     new = dict(starts)
     for res in _run(tasks, processes):
         used += res.deterministic_time / DTIME_PER_SECOND
-        stats.solved.append((res.key, len(groups[res.key]), res.status))
-        if res.status not in ("OPTIMAL", "FEASIBLE") or res.dropped:
+        _record(stats, res, len(groups[res.key]))
+        if res.status not in ("OPTIMAL", "FEASIBLE") or res.dropped or res.span > floor:
             return used
         for j, gj in enumerate(groups[res.key]):
             new[gj] = res.starts[j]
@@ -610,13 +694,14 @@ def _critical_first(
                 target=floor,
                 span_only=True,
                 span_cap=floor,
+                deadline=deadline,
             )
             for k, prof in sorted(profiles.items())
         ]
         results = []
         for res in _run(tasks, processes):
             used += res.deterministic_time / DTIME_PER_SECOND
-            stats.solved.append((res.key, len(groups[res.key]), res.status))
+            _record(stats, res, len(groups[res.key]))
             if res.status not in ("OPTIMAL", "FEASIBLE") or res.dropped:
                 return used
             results.append(res)

@@ -30,6 +30,27 @@ def job_order(inst: Instance) -> list[int]:
     )
 
 
+def importance(inst: Instance) -> list[int]:
+    """Per job, the cost of dropping it beyond the count: with L distinct priorities, L for the
+    most important (lowest number) down to 1 for the least; all 0 when every job has the same
+    priority (then only the count matters)."""
+    levels = sorted({job.priority for job in inst.jobs})
+    if len(levels) < 2:
+        return [0] * len(inst.jobs)
+    rank = {p: len(levels) - i for i, p in enumerate(levels)}
+    return [rank[job.priority] for job in inst.jobs]
+
+
+def count_orders(inst: Instance) -> list[list[int]]:
+    """Orders for when not every job fits: shortest first places the most jobs on a shared
+    resource; the same within priority levels keeps the important ones."""
+    jobs = range(len(inst.jobs))
+    key = [(inst.jobs[j].duration, inst.jobs[j].vm) for j in jobs]
+    shortest = sorted(jobs, key=lambda j: (key[j], inst.jobs[j].priority))
+    by_priority = sorted(jobs, key=lambda j: (inst.jobs[j].priority, key[j]))
+    return [shortest, by_priority]
+
+
 def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
     horizon = inst.horizon
     usage = np.zeros((len(inst.resources), horizon + 1), dtype=np.int32)
@@ -63,8 +84,11 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
     return Solution(starts, sorted(dropped))
 
 
-def _score(inst: Instance, sol: Solution, jobs: list[int] | None = None) -> tuple[int, int, int]:
-    """(dropped, largest night span, sum of night spans) over ``jobs`` (default: all)."""
+def _score(
+    inst: Instance, sol: Solution, jobs: list[int] | None = None
+) -> tuple[int, int, int, int]:
+    """(dropped, importance dropped, largest night span, sum of night spans) over ``jobs``
+    (default: all)."""
     keep = set(jobs) if jobs is not None else None
     spans = [0] * len(inst.nights)
     for j, s in sol.starts.items():
@@ -74,8 +98,9 @@ def _score(inst: Instance, sol: Solution, jobs: list[int] | None = None) -> tupl
             if n.start <= s < n.end:
                 spans[n.index] = max(spans[n.index], s + inst.jobs[j].duration - n.start)
                 break
-    dropped = sum(1 for j in sol.dropped if keep is None or j in keep)
-    return (dropped, max(spans, default=0), sum(spans))
+    lost = [j for j in sol.dropped if keep is None or j in keep]
+    weight = importance(inst) if lost else []
+    return (len(lost), sum(weight[j] for j in lost), max(spans, default=0), sum(spans))
 
 
 def bottleneck_orders(inst: Instance) -> list[list[int]]:
@@ -106,6 +131,10 @@ def solve_greedy_best(inst: Instance, groups: list[list[int]] | None = None) -> 
     re-run over the whole instance (shared limits stay respected). The best plan overall wins."""
     orders = [job_order(inst), *bottleneck_orders(inst)]
     runs = [solve_greedy(inst, o) for o in orders]
+    if any(r.dropped for r in runs):
+        extra = count_orders(inst)
+        orders += extra
+        runs += [solve_greedy(inst, o) for o in extra]
     best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
     if not groups or len(groups) < 2:
         return runs[best]

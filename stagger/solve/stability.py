@@ -53,12 +53,11 @@ class BaselineMap:
 
 
 def map_baseline(inst: Instance, baseline: Schedule) -> BaselineMap:
-    slot_s = inst.slot_minutes * 60
     by_vm: dict[str, tuple[int, int]] = {}
     exact: dict[str, bool] = {}
     for job in baseline.jobs:
-        s = (job.start - inst.anchor).total_seconds() / slot_s
-        e = (job.end - inst.anchor).total_seconds() / slot_s
+        s = inst.slot_at(job.start)
+        e = inst.slot_at(job.end)
         by_vm[job.vm] = (math.floor(s), math.ceil(e))
         exact[job.vm] = s == math.floor(s)
     starts = {

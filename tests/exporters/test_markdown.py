@@ -42,5 +42,5 @@ def test_report_tables() -> None:
         assert r[4] == j.host and int(r[8]) == j.duration_min
     unsched = next(t for t in tables if t[0] == ["VM", "reason"])
     assert [r[0] for r in unsched[1:]] == ["huge01"]
-    assert f"gap {sched.gap_pct:.1f} %" in text
+    assert f"gap {sched.gap_text()}" in text
     assert "# Backup schedule change" in text.splitlines()[0]
