@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from stagger.errors import StaggerError
 
@@ -39,13 +40,17 @@ def _main(
 
 @contextlib.contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn a StaggerError into one line on stderr and its exit code."""
+    """Turn a StaggerError into one line per problem on stderr and its exit code."""
     try:
         yield
     except StaggerError as exc:
         if state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # One line per problem (a file may have several); a name is text, never markup.
+        for line in exc.lines():
+            err_console.print(
+                f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True
+            )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from stagger.model.policy import Policy
+from stagger.model.policy import Policy, check_zone
 from stagger.model.text import Text
 from stagger.model.topology import Topology
 
@@ -22,7 +22,7 @@ SolverStatus = Literal["OPTIMAL", "FEASIBLE", "GREEDY", "INFEASIBLE", "UNKNOWN",
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ScheduledJob(_Strict):
@@ -104,6 +104,12 @@ class Schedule(_Strict):
         default_factory=list, description="Resources whose load cannot fit, in admin words."
     )
     inputs: ScheduleInputs
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        # Exporters turn times into this zone: a bogus one must be a field error, not a crash.
+        return check_zone(v)
 
     def job(self, vm: str) -> ScheduledJob | None:
         return next((j for j in self.jobs if j.vm == vm), None)
