@@ -80,7 +80,7 @@ def read_bytes(path: str | Path) -> bytes:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=str(p)) from None
     if len(data) > limit:
         raise InputError(
-            f"file is larger than {limit / 1024 / 1024:g} MiB; raise {MAX_INPUT_MB_ENV} to read it",
+            f"file is larger than {limit:,} bytes; raise {MAX_INPUT_MB_ENV} (MiB) to read it",
             file=str(p),
         )
     return data
