@@ -307,12 +307,15 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return list(current.model_fields) if current is not None else []
 
 
-def _reference_problems(exc: ValidationError) -> list[ReferenceProblem]:
+def _reference_problems(exc: ValidationError) -> tuple[str, list[ReferenceProblem]]:
+    """The topology's cross-reference problems, and where that topology sits in the file
+    (``inputs.topology`` in a schedule; empty at the top of a topology file)."""
     for err in exc.errors():
         found = (err.get("ctx") or {}).get("error")
         if isinstance(found, ReferenceProblem):
-            return [found, *found.others]
-    return []
+            where = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
+            return where, [found, *found.others]
+    return "", []
 
 
 def _value_at(data: Any, parts: list[int | str]) -> Any:
@@ -380,9 +383,14 @@ def parse_model(model: type[M], data: Any, file: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        refs = _reference_problems(exc)
+        where, refs = _reference_problems(exc)
         if refs:
-            found = [InputError(r.message, file=file, obj=r.obj, field=r.field) for r in refs]
+            found = [
+                InputError(
+                    r.message, file=file, obj=f"{where}: {r.obj}" if where else r.obj, field=r.field
+                )
+                for r in refs
+            ]
         else:
             errors = sorted(
                 _drop_union_noise(data, exc.errors()),
