@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -145,9 +146,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def check_shape(data: Any, file: str) -> None:
-    """Refuse nesting deeper than :data:`MAX_NESTING`, recursive aliases, and aliases that
-    expand to far more nodes than the file holds (billion laughs).
+    """Refuse nesting deeper than :data:`MAX_NESTING`, recursive aliases, aliases that
+    expand to far more nodes than the file holds (billion laughs), and lone surrogates
+    (JSON ``"\ud800"``: no UTF-8 output could hold them).
 
     One pass over the distinct containers (iterative, so no recursion limit), memoised by
     identity: a node shared through aliases is visited once but counted at every use.
@@ -159,6 +164,12 @@ def check_shape(data: Any, file: str) -> None:
     stack: list[tuple[Any, bool]] = [(data, False)]
     while stack:
         node, done = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                raise InputError(
+                    f"holds an unpaired surrogate in {shown(node)}: not valid Unicode", file=file
+                )
+            continue
         if not isinstance(node, dict | list | tuple | set):
             continue
         key = id(node)
@@ -184,7 +195,9 @@ def check_shape(data: Any, file: str) -> None:
         distinct += 1 + len(children)
         stack.append((node, True))
         for child in children:
-            if isinstance(child, dict | list | tuple | set) and id(child) not in expanded:
+            if isinstance(child, str):
+                stack.append((child, False))
+            elif isinstance(child, dict | list | tuple | set) and id(child) not in expanded:
                 if id(child) in on_stack:
                     raise InputError(
                         "a YAML alias refers to itself (recursive structure)", file=file
