@@ -7,13 +7,15 @@ cross-references (unknown host, datastore in two RAID groups, duplicate names) b
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stagger.errors import shown
+from stagger.model.policy import EARLIEST, LATEST
 from stagger.model.text import Text
 
 Name = Text
@@ -134,6 +136,26 @@ class VM(_Strict):
     tools: ToolsStatus | None = None
     consolidation_needed: bool | None = None
     snapshots: list[Snapshot] = Field(default_factory=list)
+
+    @field_validator("pin")
+    @classmethod
+    def _pin(cls, v: str | None) -> str | None:
+        # Checked here so that a pin the planner cannot use is a field error at load, not an
+        # OverflowError/ValueError traceback when the instance is built.
+        if v is None:
+            return v
+        clock = re.fullmatch(r"(\d{1,2}):(\d{2})", v.strip())
+        if clock:
+            if int(clock.group(1)) > 23 or int(clock.group(2)) > 59:
+                raise ValueError(f"{shown(v)} is not a clock time HH:MM")
+            return v
+        try:
+            when = datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"{shown(v)} is neither HH:MM nor an ISO date-time") from None
+        if not (EARLIEST <= when.date() <= LATEST):
+            raise ValueError(f"pin date must be between {EARLIEST} and {LATEST}")
+        return v
 
     @property
     def size_gib(self) -> float:

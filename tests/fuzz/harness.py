@@ -638,9 +638,11 @@ def mutate_data(data: Any, rng: random.Random) -> Any:
             if isinstance(parent, list):
                 parent.append(copy.deepcopy(parent[key]))
             else:
-                parent[rng.choice(["nmae", "dsks", "extra", str(key) + "s", str(key)[:-1]])] = (
-                    copy.deepcopy(parent[key])
-                )
+                parent[
+                    rng.choice(
+                        ["nmae", "dsks", "extra", "pin", "dtstart", str(key) + "s", str(key)[:-1]]
+                    )
+                ] = copy.deepcopy(parent[key])
         else:
             value = parent[key]
             if isinstance(value, str):

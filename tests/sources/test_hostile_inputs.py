@@ -523,3 +523,21 @@ def test_lone_surrogate_is_refused_at_load(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match="unpaired surrogate U\\+D800"):
         Datastore(name="DS", naa="naa.6\ud800")
+
+
+@pytest.mark.parametrize(
+    ("pin", "needle"),
+    [
+        ("99:99", "field 'pin': '99:99' is not a clock time HH:MM"),  # was ValueError traceback
+        ("0001-01-01T00:00", "field 'pin': pin date must be between 1900-01-01"),  # OverflowError
+        ("soon", "field 'pin': 'soon' is neither HH:MM nor an ISO date-time"),
+    ],
+)
+def test_unusable_pins_are_refused_at_load(tmp_path: Path, pin: str, needle: str) -> None:
+    data = _topology_data()
+    data["vms"][1]["pin"] = pin
+    p = _write_yaml(tmp_path / "t.yaml", data)
+    with pytest.raises(InputError) as err:
+        load_topology(p)
+    (line,) = _refused(err.value, p)
+    assert line == f"{p}: vm 'web01': {needle}" or needle in line
