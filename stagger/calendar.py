@@ -21,7 +21,8 @@ from stagger.errors import InputError, shown
 from stagger.model.policy import Blackout, Policy
 
 RRULE_BUDGET = 100_000
-"""Steps dateutil may take expanding one blackout: candidate days/hours/minutes it examines.
+"""Steps dateutil may take expanding one blackout: candidate periods (days, hours, minutes) it
+examines, each weighted by the candidate times it builds in that period.
 
 Counted, not timed, so the same policy is accepted or refused on every machine. A rule
 that needs more (``FREQ=SECONDLY`` over a cycle, a filter that never matches and so runs
@@ -38,6 +39,17 @@ class _OverBudget(Exception):
     pass
 
 
+def _step_weight(rule: rrule | rruleset) -> int:
+    """Candidate times dateutil builds per period: BYHOUR x BYMINUTE x BYSECOND (an upper
+    bound: for sub-daily rules some of them filter instead). A step that builds 3,600
+    candidates counts as 3,600 steps."""
+    weight = 1
+    for attr in ("_byhour", "_byminute", "_bysecond"):
+        values = getattr(rule, attr, None)
+        weight *= max(1, len(values or ()))
+    return weight
+
+
 def _budgeted(rule: rrule | rruleset, budget: int) -> Iterator[datetime]:
     """Iterate ``rule``, raising _OverBudget once dateutil took more than ``budget`` steps.
 
@@ -46,11 +58,12 @@ def _budgeted(rule: rrule | rruleset, budget: int) -> Iterator[datetime]:
     is ours only while dateutil runs; a debugger's or coverage's hook is put back each time.
     """
     steps = 0
+    weight = _step_weight(rule)
 
     def tracer(frame: FrameType, event: str, _arg: Any) -> None:
         nonlocal steps
         if event == "call" and frame.f_code.co_name in _RRULE_STEPS:
-            steps += 1
+            steps += weight
             if steps > budget:
                 raise _OverBudget
         return None

@@ -541,3 +541,25 @@ def test_unusable_pins_are_refused_at_load(tmp_path: Path, pin: str, needle: str
         load_topology(p)
     (line,) = _refused(err.value, p)
     assert line == f"{p}: vm 'web01': {needle}" or needle in line
+
+
+def test_rrule_budget_weighs_the_candidates_built_per_period(tmp_path: Path) -> None:
+    # BYSETPOS=1 yields one time an hour, but dateutil builds 3,600 candidates per hour
+    # first: 7 s for 30 nights before the weighting, refused now.
+    every = ",".join(str(n) for n in range(60))
+    p = _policy_file(
+        tmp_path,
+        'rrule: "FREQ=DAILY;BYHOUR=1;BYMINUTE=0", duration: 60m',
+        f'rrule: "FREQ=HOURLY;BYSETPOS=1;BYMINUTE={every};BYSECOND={every}", duration: 1m',
+    )
+    p.write_text(p.read_text().replace("nights: 1", "nights: 30"))
+    with pytest.raises(InputError, match="expanding this rule takes more than 100,000 steps"):
+        load_inputs(MINIMAL_TOPOLOGY, p)
+    # Reasonable rules over the longest cycle stay accepted.
+    p = _policy_file(
+        tmp_path,
+        'rrule: "FREQ=DAILY;BYHOUR=1;BYMINUTE=0", duration: 60m',
+        'rrule: "FREQ=HOURLY;BYMINUTE=0,15,30,45", duration: 5m',
+    )
+    p.write_text(p.read_text().replace("nights: 1", "nights: 366"))
+    load_inputs(MINIMAL_TOPOLOGY, p)
