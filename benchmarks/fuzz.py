@@ -67,7 +67,12 @@ def worker(target_name: str, seconds: float, seed: int, report: Path, timeout_s:
     deadline = time.monotonic() + seconds
     last_write = 0.0
     while time.monotonic() < deadline:
-        data = make_input(target, rng)
+        try:
+            data = make_input(target, rng)
+        except Exception as exc:  # a bug of the mutators, not of stagger: counted apart
+            state["harness_errors"] = state.get("harness_errors", 0) + 1
+            state["harness_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            continue
         current.write_bytes(data)
         started = time.perf_counter()
         signal.setitimer(signal.ITIMER_REAL, timeout_s)

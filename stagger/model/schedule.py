@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stagger.model.policy import Policy, check_zone
 from stagger.model.text import Text
@@ -104,6 +104,20 @@ class Schedule(_Strict):
         default_factory=list, description="Resources whose load cannot fit, in admin words."
     )
     inputs: ScheduleInputs
+
+    @model_validator(mode="after")
+    def _nights_of_jobs_exist(self) -> Schedule:
+        # Structure only (a hand-edited file): exporters index nights by jobs[].night.
+        # Whether the nights match the policy is stagger.validate's job.
+        if not self.nights:
+            raise ValueError("a schedule has at least one night (field 'nights' is empty)")
+        indices = [n.index for n in self.nights]
+        if len(set(indices)) != len(indices):
+            raise ValueError("two nights share one index (field 'nights')")
+        missing = sorted({j.night for j in self.jobs} - set(indices))
+        if missing:
+            raise ValueError(f"jobs refer to night {missing[0]}, which 'nights' does not list")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -348,7 +348,7 @@ def rvtools_tabs() -> dict[str, list[list[Any]]]:
 def _csv_bytes(rows: list[list[Any]]) -> bytes:
     buf = io.StringIO()
     csv.writer(buf).writerows(rows)
-    return buf.getvalue().encode("utf-8-sig")
+    return buf.getvalue().encode("utf-8-sig", "surrogatepass")
 
 
 @cache

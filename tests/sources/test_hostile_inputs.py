@@ -563,3 +563,24 @@ def test_rrule_budget_weighs_the_candidates_built_per_period(tmp_path: Path) -> 
     )
     p.write_text(p.read_text().replace("nights: 1", "nights: 366"))
     load_inputs(MINIMAL_TOPOLOGY, p)
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d.update(nights=[]), "at least one night"),
+        (lambda d: d["jobs"][0].update(night=7), "jobs refer to night 7"),
+        (lambda d: d["nights"].append(dict(d["nights"][0])), "two nights share one index"),
+    ],
+)
+def test_schedule_structure_is_checked_at_load(tmp_path: Path, edit: Any, needle: str) -> None:
+    # Found by tests/fuzz: a schedule with no nights (or a job on a night it does not list)
+    # loaded, and the HTML export then died with KeyError: 0.
+    data = _schedule_data(tmp_path)
+    edit(data)
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(InputError) as err:
+        load_schedule(p)
+    (line,) = _refused(err.value, p)
+    assert needle in line
