@@ -43,8 +43,9 @@ KNOWN_CRASHES: set[tuple[str, str]] = {
     ("TypeError", "_rows_from_table"),  # xlsx: openpyxl on a corrupted style/outline
     ("KeyError", "_rows_from_table"),
     ("ValueError", "_rows_from_table"),
-    ("ValidationError", "<listcomp>"),  # rvtools: control character in a name -> traceback
-    ("ValidationError", "build_topology"),
+    ("ValidationError", "<listcomp>"),  # rvtools: control character / empty host name
+    ("ValidationError", "build_topology"),  # rvtools: a value past the models' bounds
+    ("UnboundLocalError", "_read_csv"),  # rvtools: CSV in neither UTF-8 nor cp1252
 }
 _SIG = re.compile(r"^(\w+)(?: at (\S+):\d+ \((.+)\))?$")
 
