@@ -16,6 +16,8 @@ from stagger.model.text import Text
 from stagger.model.topology import Topology
 
 SCHEMA_VERSION = "stagger.schedule/1"
+MAX_WINDOW = dt.timedelta(hours=25)
+"""Longest nightly window: under 24 hours, plus the hour a daylight-saving night gains."""
 
 ResourceKind = Literal["host", "datastore", "raid_group", "concurrent"]
 SolverStatus = Literal["OPTIMAL", "FEASIBLE", "GREEDY", "INFEASIBLE", "UNKNOWN", "EMPTY"]
@@ -59,6 +61,14 @@ class Night(_Strict):
     makespan_min: int = Field(
         default=0, description="Minutes from window start to the end of the night's last job."
     )
+
+    @model_validator(mode="after")
+    def _window_is_one_night(self) -> Night:
+        # A hand-edited `window_start: 1` (1970) made the HTML export walk 56 years of ticks.
+        length = self.window_end - self.window_start
+        if not (dt.timedelta(0) < length <= MAX_WINDOW):
+            raise ValueError("window_end must be after window_start, at most 25 hours later")
+        return self
 
 
 class ResourceUse(_Strict):

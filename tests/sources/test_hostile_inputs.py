@@ -571,6 +571,9 @@ def test_rrule_budget_weighs_the_candidates_built_per_period(tmp_path: Path) -> 
         (lambda d: d.update(nights=[]), "at least one night"),
         (lambda d: d["jobs"][0].update(night=7), "jobs refer to night 7"),
         (lambda d: d["nights"].append(dict(d["nights"][0])), "two nights share one index"),
+        # Found by tests/fuzz: a number is a 1970 timestamp to pydantic; the HTML export then
+        # walked 56 years of quarter hours (over 20 s, unbounded for other values).
+        (lambda d: d["nights"][0].update(window_start=1), "at most 25 hours later"),
     ],
 )
 def test_schedule_structure_is_checked_at_load(tmp_path: Path, edit: Any, needle: str) -> None:
