@@ -6,13 +6,80 @@ UTC, so a daylight-saving night simply has more (or fewer) real minutes. Pure fu
 
 from __future__ import annotations
 
+import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rruleset, rrulestr
 
+from stagger.errors import InputError, shown
 from stagger.model.policy import Blackout, Policy
+
+RRULE_BUDGET = 100_000
+"""Steps dateutil may take expanding one blackout: candidate periods (days, hours, minutes) it
+examines, each weighted by the candidate times it builds in that period.
+
+Counted, not timed, so the same policy is accepted or refused on every machine. A rule
+that needs more (``FREQ=SECONDLY`` over a cycle, a filter that never matches and so runs
+dateutil to year 9999) is refused with one line; the worst accepted rule takes a few
+seconds. A daily rule over a 366-night cycle needs about 410.
+"""
+# dateutil builds one of these per candidate period it examines, matching or not.
+_RRULE_STEPS = frozenset(
+    {"ydayset", "mdayset", "wdayset", "ddayset", "htimeset", "mtimeset", "stimeset"}
+)
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _step_weight(rule: rrule | rruleset) -> int:
+    """Candidate times dateutil builds per period: BYHOUR x BYMINUTE x BYSECOND (an upper
+    bound: for sub-daily rules some of them filter instead). A step that builds 3,600
+    candidates counts as 3,600 steps."""
+    weight = 1
+    for attr in ("_byhour", "_byminute", "_bysecond"):
+        values = getattr(rule, attr, None)
+        weight *= max(1, len(values or ()))
+    return weight
+
+
+def _budgeted(rule: rrule | rruleset, budget: int) -> Iterator[datetime]:
+    """Iterate ``rule``, raising _OverBudget once dateutil took more than ``budget`` steps.
+
+    dateutil gives control back only at an occurrence, so a rule that never matches cannot be
+    stopped from outside its loop; a trace hook counting its per-period calls can. The hook
+    is ours only while dateutil runs; a debugger's or coverage's hook is put back each time.
+    """
+    steps = 0
+    weight = _step_weight(rule)
+
+    def tracer(frame: FrameType, event: str, _arg: Any) -> None:
+        nonlocal steps
+        if event == "call" and frame.f_code.co_name in _RRULE_STEPS:
+            steps += weight
+            if steps > budget:
+                raise _OverBudget
+        return None
+
+    it = iter(rule)
+    while True:
+        previous = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            occ = next(it)
+        except StopIteration:
+            return
+        finally:
+            sys.settrace(previous)
+        yield occ
+
 
 # How far before the cycle a recurring rule is anchored when it has no dtstart of its own, so
 # that an occurrence that starts before the first window and runs into it is still found.
@@ -88,9 +155,57 @@ def blackout_intervals(
     lo_local = lo.astimezone(tz).replace(tzinfo=None) - duration - timedelta(days=1)
     hi_local = hi.astimezone(tz).replace(tzinfo=None) + timedelta(days=1)
     out = []
-    for occ in _rule(blackout, policy).between(lo_local, hi_local, inc=True):
+    for occ in _occurrences(blackout, policy, lo_local, hi_local):
         s = local_to_utc(occ, tz)
         e = s + duration
         if s < hi and e > lo:
             out.append(BlackoutInterval(blackout.name, s, e))
     return out
+
+
+def _occurrences(
+    blackout: Blackout, policy: Policy, lo_local: datetime, hi_local: datetime
+) -> list[datetime]:
+    """Local occurrences in [lo_local, hi_local], within :data:`RRULE_BUDGET` steps."""
+    obj = f"blackout {shown(blackout.name)}"
+    try:
+        rule = _rule(blackout, policy)
+        with warnings.catch_warnings():
+            # COUNT and UNTIL together are deprecated by dateutil, and still honoured.
+            warnings.simplefilter("ignore")
+            if isinstance(rule, rrule):
+                # Stop at the cycle's end even when no occurrence comes to check it against.
+                until = getattr(rule, "_until", None)
+                if until is not None and until.tzinfo is not None:
+                    until = until.astimezone(policy.tz).replace(tzinfo=None)
+                rule = rule.replace(until=min(until, hi_local) if until else hi_local)
+        out = []
+        for occ in _budgeted(rule, RRULE_BUDGET):
+            if occ > hi_local:
+                break
+            if occ >= lo_local:
+                out.append(occ)
+        return out
+    except _OverBudget:
+        raise InputError(
+            f"expanding this rule takes more than {RRULE_BUDGET:,} steps up to the end of the "
+            "cycle; use a coarser FREQ (e.g. HOURLY with BYMINUTE), a dtstart closer to the "
+            "cycle, or check that the rule can match at all",
+            obj=obj,
+            field="rrule",
+        ) from None
+    except (ValueError, OverflowError, TypeError) as exc:
+        raise InputError(f"cannot expand: {str(exc)[:200]}", obj=obj, field="rrule") from None
+
+
+def check_blackouts(policy: Policy) -> None:
+    """Expand every blackout over the cycle once: an InputError for each that cannot be."""
+    problems: list[InputError] = []
+    for b in policy.blackouts:
+        try:
+            blackout_intervals(b, policy)
+        except InputError as exc:
+            problems.append(exc)
+    if problems:
+        problems[0].more = problems[1:]
+        raise problems[0]

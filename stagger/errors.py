@@ -1,9 +1,55 @@
 """One small exception tree. Every error a user can cause carries where it happened.
 
-The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``.
+The CLI prints ``error.lines()`` (``str(error)`` is its first line) and exits with
+``error.exit_code``. Names inside messages go through :func:`shown`, so that a name holding a
+newline or a terminal escape can never split or colour an error line.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
+
+# What may not reach an error line raw: controls (C0, DEL, C1), Unicode format characters
+# (bidi overrides can reorder a line on screen), line/paragraph separators, surrogates.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_SHOWN_MAX_CHARS = 120
+"""A name longer than this is cut in messages (with its full length said)."""
+MAX_PROBLEMS = 20
+"""Problems of one file listed at once; the rest are counted."""
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    simple = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+    if ch in simple:
+        return simple[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_text(text: str) -> str:
+    """``text`` with every control, format or separator character written as an escape."""
+
+    def unsafe(ch: str) -> bool:
+        return bool(_UNSAFE.match(ch)) or unicodedata.category(ch) == "Cf"
+
+    if not any(unsafe(ch) for ch in text):
+        return text
+    return "".join(_escape_char(ch) if unsafe(ch) else ch for ch in text)
+
+
+def shown(value: object) -> str:
+    """A name as it appears inside an error line: quoted, escaped, and cut if very long.
+
+    ``shown("web\\n01")`` is ``'web\\\\n01'``: one line whatever the name holds.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    cut = ""
+    if len(text) > _SHOWN_MAX_CHARS:
+        cut = f"... ({len(text)} characters)"
+        text = text[:_SHOWN_MAX_CHARS]
+    body = "".join("\\\\" if ch == "\\" else "\\'" if ch == "'" else escape_text(ch) for ch in text)
+    return f"'{body}'{cut}"
 
 
 class StaggerError(Exception):
@@ -34,11 +80,52 @@ class StaggerError(Exception):
         if self.field:
             parts.append(f"field '{self.field}'")
         where = ": ".join(parts)
-        return f"{where}: {self.message}" if where else self.message
+        # Defence in depth: whatever a message holds, the error stays one line on screen.
+        line = f"{where}: {self.message}" if where else self.message
+        return escape_text(line)
+
+    def lines(self) -> list[str]:
+        """What the CLI prints: one line per problem (one, unless a subclass found several)."""
+        return [str(self)]
 
 
 class InputError(StaggerError):
-    """A topology, policy, schedule or mapping file is wrong."""
+    """A topology, policy, schedule or mapping file is wrong.
+
+    ``more`` holds further problems found in the same file (each an InputError of its own),
+    so that an admin fixes a file in one pass instead of one run per mistake. ``str()`` is
+    the first problem with a count of the others; :meth:`lines` lists them (up to
+    :data:`MAX_PROBLEMS`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        obj: str | None = None,
+        field: str | None = None,
+        more: list[InputError] | None = None,
+    ) -> None:
+        super().__init__(message, file=file, obj=obj, field=field)
+        self.more: list[InputError] = list(more or [])
+
+    def _single(self) -> str:
+        return StaggerError.__str__(self)
+
+    def __str__(self) -> str:
+        line = self._single()
+        if self.more:
+            n = len(self.more)
+            line += f" (and {n} more problem{'s' if n > 1 else ''})"
+        return line
+
+    def lines(self) -> list[str]:
+        problems = [self, *self.more]
+        out = [p._single() for p in problems[:MAX_PROBLEMS]]
+        if len(problems) > MAX_PROBLEMS:
+            out.append(f"... and {len(problems) - MAX_PROBLEMS} more problems")
+        return out
 
 
 class SourceError(StaggerError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from stagger.errors import InputError
+from stagger.errors import InputError, shown
 from stagger.model.policy import Blackout, Policy
 from stagger.model.topology import Topology, TopologyIndex
 
@@ -29,8 +29,8 @@ def affected_vms(blackout: Blackout, idx: TopologyIndex) -> set[str]:
     }
     if kind in known and target not in known[kind]:
         raise InputError(
-            f"unknown {kind.replace('_', ' ')} '{target}'",
-            obj=f"blackout '{blackout.name}'",
+            f"unknown {kind.replace('_', ' ')} {shown(target)}",
+            obj=f"blackout {shown(blackout.name)}",
             field=f"scope.{kind}",
         )
     if kind == "cluster":
@@ -58,7 +58,14 @@ def affected_vms(blackout: Blackout, idx: TopologyIndex) -> set[str]:
 
 
 def check_scopes(policy: Policy, topology: Topology) -> None:
-    """Raise InputError for a blackout whose scope names an object the estate lacks."""
+    """Raise InputError for every blackout whose scope names an object the estate lacks."""
     idx = topology.index()
+    problems: list[InputError] = []
     for b in policy.blackouts:
-        affected_vms(b, idx)
+        try:
+            affected_vms(b, idx)
+        except InputError as exc:
+            problems.append(exc)
+    if problems:
+        problems[0].more = problems[1:]
+        raise problems[0]

@@ -85,14 +85,16 @@ def _main(
 
 @contextlib.contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn a StaggerError into one line on stderr and its exit code (--debug: with traceback)."""
+    """Turn a StaggerError into one line per problem on stderr and its exit code (--debug:
+    with the traceback, same exit code)."""
     try:
         yield
     except StaggerError as exc:
         if state["debug"]:
             traceback.print_exc(file=sys.stderr)
-        # The message may quote a name or an option value: never read it as Rich markup.
-        err_console.print(f"[bold red]error:[/] {shown(exc)}", highlight=False, soft_wrap=True)
+        # One line per problem (a file may have several); a name is text, never markup.
+        for line in exc.lines():
+            err_console.print(f"[bold red]error:[/] {shown(line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

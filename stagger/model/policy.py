@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import rrule, rrulestr
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,34 +21,83 @@ from pydantic import (
     model_validator,
 )
 
-from stagger.model.text import Text
+from stagger.errors import shown
+from stagger.model.text import Text, no_control_chars
+
+# Bounds that keep every date computation (lookback, nights, DST slack) inside datetime's
+# range and every solver integer small; each refusal is one pydantic error naming the field.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2999, 12, 31)
+MAX_LIMIT = 100_000
+"""Largest job limit (per host, datastore, RAID group, task slots): int32-safe."""
+MAX_DURATION = timedelta(days=366)
+"""Longest duration accepted (a blackout of more than a year is a typo)."""
+MAX_RRULE_CHARS = 500
+MAX_RRULE_INTERVAL = 10_000
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*")
+MAX_ZONE_CHARS = 64
 
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*$"
 )
 
 
+def _bounded_duration(value: object, days: float, hours: float, minutes: float) -> timedelta:
+    total_min = days * 1440 + hours * 60 + minutes
+    # Checked before timedelta(): 1e308 minutes would raise OverflowError, not a field error.
+    if not (0 <= total_min <= MAX_DURATION.total_seconds() / 60):
+        raise ValueError(f"{shown(value)} is not a duration of at most {MAX_DURATION.days} days")
+    return timedelta(minutes=total_min)
+
+
 def parse_duration(value: str | int | float | timedelta) -> timedelta:
-    """'60m', '10h', '1h30m', '2d', a bare number of minutes, or ISO 8601 'PT1H30M'."""
+    """'60m', '10h', '1h30m', '2d', a bare number of minutes, or ISO 8601 'PT1H30M'.
+
+    At most :data:`MAX_DURATION`; anything else is a ValueError (never an OverflowError).
+    """
     if isinstance(value, timedelta):
-        return value
+        return _bounded_duration(value, 0, 0, value.total_seconds() / 60)
     if isinstance(value, int | float):
-        return timedelta(minutes=float(value))
+        if isinstance(value, int) and abs(value) > 10**9:
+            raise ValueError(
+                f"{shown(value)} is not a duration of at most {MAX_DURATION.days} days"
+            )
+        return _bounded_duration(value, 0, 0, float(value))
     text = value.strip()
+    if len(text) > 64:
+        raise ValueError(f"{shown(value)} is not a duration (use e.g. 60m, 10h, 1h30m, PT2H)")
     if text.upper().startswith("PT") or text.upper().startswith("P"):
         iso = re.fullmatch(
             r"P(?:(\d+)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?)?", text.upper()
         )
         if iso and any(iso.groups()):
             d, h, m = (float(g) if g else 0.0 for g in iso.groups())
-            return timedelta(days=d, hours=h, minutes=m)
+            return _bounded_duration(value, d, h, m)
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return timedelta(minutes=float(text))
+        return _bounded_duration(value, 0, 0, float(text))
     match = _DURATION.fullmatch(text.lower())
     if not match or not any(match.groups()):
-        raise ValueError(f"'{value}' is not a duration (use e.g. 60m, 10h, 1h30m, PT2H)")
+        raise ValueError(f"{shown(value)} is not a duration (use e.g. 60m, 10h, 1h30m, PT2H)")
     d, h, m = (float(g) if g else 0.0 for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m)
+    return _bounded_duration(value, d, h, m)
+
+
+def check_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone this machine knows; a one-line ValueError if not
+    (a directory such as ``Europe``, a path, a 5,000-character name)."""
+    if len(name) > MAX_ZONE_CHARS or not _ZONE_NAME.fullmatch(name):
+        raise ValueError(f"unknown IANA time zone {shown(name)}")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA time zone {shown(name)}") from None
+    return name
+
+
+def _check_date(value: date, what: str) -> None:
+    day = value.date() if isinstance(value, datetime) else value
+    if not (EARLIEST <= day <= LATEST):
+        raise ValueError(f"{what} must be between {EARLIEST} and {LATEST}")
 
 
 def _parse_clock(value: str | time) -> time:
@@ -56,17 +105,24 @@ def _parse_clock(value: str | time) -> time:
         return value
     m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::00)?", str(value).strip())
     if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-        raise ValueError(f"'{value}' is not a clock time HH:MM")
+        raise ValueError(f"{shown(value)} is not a clock time HH:MM")
     return time(int(m.group(1)), int(m.group(2)))
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No inf/nan: `mb_per_s: .nan` would make every duration meaningless.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Cycle(_Strict):
     start: date = Field(description="Local date of the first night's window start.")
     nights: int = Field(default=1, ge=1, le=366)
+
+    @field_validator("start")
+    @classmethod
+    def _in_range(cls, v: date) -> date:
+        _check_date(v, "cycle start")
+        return v
 
 
 class BackupWindow(_Strict):
@@ -94,9 +150,12 @@ class BackupWindow(_Strict):
 
 
 class Throughput(_Strict):
-    mb_per_s: float = Field(gt=0, description="Sustained backup rate of one job, MB/s.")
+    mb_per_s: float = Field(ge=0.01, le=1e7, description="Sustained backup rate of one job, MB/s.")
     overhead_minutes: float = Field(
-        default=0, ge=0, description="Per-job fixed cost: snapshot create/remove, job start."
+        default=0,
+        ge=0,
+        le=10_080,
+        description="Per-job fixed cost: snapshot create/remove, job start (at most a week).",
     )
     change_rate: float | None = Field(
         default=None, gt=0, le=1, description="Incremental cycle: share of size moved per job."
@@ -104,11 +163,11 @@ class Throughput(_Strict):
 
 
 class Limits(_Strict):
-    per_host: int = Field(default=1, ge=1)
-    per_datastore: int = Field(default=1, ge=1)
-    per_raid_group: int = Field(default=1, ge=1)
+    per_host: int = Field(default=1, ge=1, le=MAX_LIMIT)
+    per_datastore: int = Field(default=1, ge=1, le=MAX_LIMIT)
+    per_raid_group: int = Field(default=1, ge=1, le=MAX_LIMIT)
     concurrent_jobs: int | None = Field(
-        default=None, ge=1, description="Backup proxy task slots across the estate."
+        default=None, ge=1, le=MAX_LIMIT, description="Backup proxy task slots across the estate."
     )
 
 
@@ -152,7 +211,9 @@ class Scope(_Strict):
 class Blackout(_Strict):
     name: Text = Field(min_length=1)
     scope: Literal["global"] | Scope = "global"
-    rrule: str | None = Field(default=None, description="RFC 5545 RRULE, local times.")
+    rrule: Text | None = Field(
+        default=None, max_length=MAX_RRULE_CHARS, description="RFC 5545 RRULE, local times."
+    )
     dtstart: datetime | None = Field(
         default=None, description="Anchor of the RRULE (local); default: cycle start 00:00."
     )
@@ -179,10 +240,25 @@ class Blackout(_Strict):
     def _rrule(cls, v: str | None) -> str | None:
         if v is None:
             return v
+        no_control_chars(v)
         try:
-            rrulestr(v, dtstart=datetime(2000, 1, 1))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"bad RRULE '{v}': {exc}") from None
+            rule = rrulestr(v, dtstart=datetime(2000, 1, 1))
+        except (ValueError, TypeError, OverflowError, KeyError, IndexError) as exc:
+            raise ValueError(f"bad RRULE {shown(v)}: {str(exc)[:200]}") from None
+        if not isinstance(rule, rrule):
+            raise ValueError(f"bad RRULE {shown(v)}: give one RRULE (no RDATE/EXRULE sets)")
+        interval = getattr(rule, "_interval", 1)
+        if not (1 <= interval <= MAX_RRULE_INTERVAL):
+            raise ValueError(
+                f"bad RRULE {shown(v)}: INTERVAL must be between 1 and {MAX_RRULE_INTERVAL}"
+            )
+        return v
+
+    @field_validator("dtstart", "start", "end")
+    @classmethod
+    def _in_range(cls, v: datetime | None) -> datetime | None:
+        if v is not None:
+            _check_date(v, "date")
         return v
 
     @model_validator(mode="after")
@@ -195,6 +271,10 @@ class Blackout(_Strict):
         else:
             if self.start is None or self.end is None:
                 raise ValueError("a blackout needs rrule+duration or start+end")
+            if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+                raise ValueError(
+                    "give start and end both with a UTC offset or both without (local time)"
+                )
             if self.end <= self.start:
                 raise ValueError("blackout end must be after its start")
         return self
@@ -212,18 +292,14 @@ class Policy(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone '{v}'") from None
-        return v
+        return check_zone(v)
 
     @model_validator(mode="after")
     def _unique_blackouts(self) -> Policy:
         seen: set[str] = set()
         for b in self.blackouts:
             if b.name in seen:
-                raise ValueError(f"duplicate blackout name '{b.name}'")
+                raise ValueError(f"duplicate blackout name {shown(b.name)}")
             seen.add(b.name)
         return self
 

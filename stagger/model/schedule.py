@@ -9,20 +9,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stagger.model.policy import Policy
+from stagger.model.policy import Policy, check_zone
 from stagger.model.text import Text
 from stagger.model.topology import Topology
 
 SCHEMA_VERSION = "stagger.schedule/1"
+MAX_WINDOW = dt.timedelta(hours=25)
+"""Longest nightly window: under 24 hours, plus the hour a daylight-saving night gains."""
 
 ResourceKind = Literal["host", "datastore", "raid_group", "concurrent"]
 SolverStatus = Literal["OPTIMAL", "FEASIBLE", "GREEDY", "INFEASIBLE", "UNKNOWN", "EMPTY"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ScheduledJob(_Strict):
@@ -59,6 +61,14 @@ class Night(_Strict):
     makespan_min: int = Field(
         default=0, description="Minutes from window start to the end of the night's last job."
     )
+
+    @model_validator(mode="after")
+    def _window_is_one_night(self) -> Night:
+        # A hand-edited `window_start: 1` (1970) made the HTML export walk 56 years of ticks.
+        length = self.window_end - self.window_start
+        if not (dt.timedelta(0) < length <= MAX_WINDOW):
+            raise ValueError("window_end must be after window_start, at most 25 hours later")
+        return self
 
 
 class ResourceUse(_Strict):
@@ -132,6 +142,26 @@ class Schedule(_Strict):
         default_factory=list, description="Resources whose load cannot fit, in admin words."
     )
     inputs: ScheduleInputs
+
+    @model_validator(mode="after")
+    def _nights_of_jobs_exist(self) -> Schedule:
+        # Structure only (a hand-edited file): exporters index nights by jobs[].night.
+        # Whether the nights match the policy is stagger.validate's job.
+        if not self.nights:
+            raise ValueError("a schedule has at least one night (field 'nights' is empty)")
+        indices = [n.index for n in self.nights]
+        if len(set(indices)) != len(indices):
+            raise ValueError("two nights share one index (field 'nights')")
+        missing = sorted({j.night for j in self.jobs} - set(indices))
+        if missing:
+            raise ValueError(f"jobs refer to night {missing[0]}, which 'nights' does not list")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        # Exporters turn times into this zone: a bogus one must be a field error, not a crash.
+        return check_zone(v)
 
     def job(self, vm: str) -> ScheduledJob | None:
         return next((j for j in self.jobs if j.vm == vm), None)

@@ -13,8 +13,19 @@ from pydantic import AfterValidator
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+# A lone surrogate (JSON "\ud800") is not Unicode at all: no UTF-8 file can hold it, so the
+# schedule JSON, every export and the terminal would fail on it later.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
 def no_control_chars(value: str) -> str:
-    """Refuse a string holding a control character (pydantic validator)."""
+    """Refuse a string holding a control character or a lone surrogate (pydantic validator)."""
+    bad = _SURROGATES.search(value)
+    if bad:
+        raise ValueError(
+            f"holds the unpaired surrogate U+{ord(bad.group()):04X} at position {bad.start()}, "
+            "which is not valid Unicode"
+        )
     m = _CONTROL_CHARS.search(value)
     if m:
         raise ValueError(

@@ -7,12 +7,15 @@ cross-references (unknown host, datastore in two RAID groups, duplicate names) b
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stagger.errors import shown
+from stagger.model.policy import EARLIEST, LATEST
 from stagger.model.text import Text
 
 Name = Text
@@ -26,10 +29,19 @@ class ReferenceProblem(ValueError):
         self.obj = obj
         self.field = field
         self.message = message
+        self.others: list[ReferenceProblem] = []
+        """Further problems of the same topology, so that all are reported at once."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # No inf/nan: `size_gib: .inf` would overflow every duration computed from it.
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
+
+
+MAX_JOBS_LIMIT = 100_000
+"""Largest per-object job limit (far above any real proxy; keeps solver integers small)."""
+MAX_SIZE_GIB = 1024.0**3
+"""Largest size in GiB a disk or datastore may claim (1 EiB)."""
 
 
 class Cluster(_Strict):
@@ -41,7 +53,10 @@ class Host(_Strict):
     name: Name = Field(min_length=1)
     cluster: Name | None = None
     max_jobs: int | None = Field(
-        default=None, ge=1, description="Overrides limits.per_host for this ESXi host."
+        default=None,
+        ge=1,
+        le=MAX_JOBS_LIMIT,
+        description="Overrides limits.per_host for this ESXi host.",
     )
 
 
@@ -49,9 +64,12 @@ class Datastore(_Strict):
     name: Name = Field(min_length=1)
     naa: Text | None = Field(default=None, description="LUN canonical name of the VMFS extent.")
     extents: list[Text] = Field(default_factory=list, description="All extents' naa ids.")
-    capacity_gib: float | None = Field(default=None, ge=0)
+    capacity_gib: float | None = Field(default=None, ge=0, le=MAX_SIZE_GIB)
     max_jobs: int | None = Field(
-        default=None, ge=1, description="Overrides limits.per_datastore for this datastore."
+        default=None,
+        ge=1,
+        le=MAX_JOBS_LIMIT,
+        description="Overrides limits.per_datastore for this datastore.",
     )
 
 
@@ -59,7 +77,10 @@ class RaidGroup(_Strict):
     name: Name = Field(min_length=1)
     datastores: list[Name] = Field(default_factory=list)
     max_jobs: int | None = Field(
-        default=None, ge=1, description="Overrides limits.per_raid_group for this RAID group."
+        default=None,
+        ge=1,
+        le=MAX_JOBS_LIMIT,
+        description="Overrides limits.per_raid_group for this RAID group.",
     )
 
 
@@ -67,7 +88,7 @@ class Disk(_Strict):
     datastore: Name | None = Field(
         default=None, description="Datastore holding the VMDK; unknown means 'plan by host only'."
     )
-    size_gib: float = Field(gt=0)
+    size_gib: float = Field(gt=0, le=MAX_SIZE_GIB)
     label: Text | None = None
     file: Text | None = Field(default=None, description='Backing file, e.g. "[DS-01] vm/vm.vmdk".')
 
@@ -75,7 +96,7 @@ class Disk(_Strict):
 class Snapshot(_Strict):
     name: Text
     created: datetime | None = None
-    size_gib: float | None = Field(default=None, ge=0)
+    size_gib: float | None = Field(default=None, ge=0, le=MAX_SIZE_GIB)
 
 
 ToolsStatus = Literal[
@@ -118,10 +139,30 @@ class VM(_Strict):
     id: Text | None = Field(default=None, description="Source key, e.g. vCenter/VM moref or UUID.")
     datacenter: Text | None = None
     vcenter: Text | None = Field(default=None, description="vCenter server (normalised host name).")
-    committed_gib: float | None = Field(default=None, ge=0)
+    committed_gib: float | None = Field(default=None, ge=0, le=MAX_SIZE_GIB)
     tools: ToolsStatus | None = None
     consolidation_needed: bool | None = None
     snapshots: list[Snapshot] = Field(default_factory=list)
+
+    @field_validator("pin")
+    @classmethod
+    def _pin(cls, v: str | None) -> str | None:
+        # Checked here so that a pin the planner cannot use is a field error at load, not an
+        # OverflowError/ValueError traceback when the instance is built.
+        if v is None:
+            return v
+        clock = re.fullmatch(r"(\d{1,2}):(\d{2})", v.strip())
+        if clock:
+            if int(clock.group(1)) > 23 or int(clock.group(2)) > 59:
+                raise ValueError(f"{shown(v)} is not a clock time HH:MM")
+            return v
+        try:
+            when = datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"{shown(v)} is neither HH:MM nor an ISO date-time") from None
+        if not (EARLIEST <= when.date() <= LATEST):
+            raise ValueError(f"pin date must be between {EARLIEST} and {LATEST}")
+        return v
 
     @property
     def size_gib(self) -> float:
@@ -151,6 +192,11 @@ class Topology(_Strict):
 
     @model_validator(mode="after")
     def _check_references(self) -> Topology:
+        problems: list[ReferenceProblem] = []
+
+        def problem(obj: str, field: str, message: str) -> None:
+            problems.append(ReferenceProblem(obj, field, message))
+
         for kind, items in (
             ("cluster", self.clusters),
             ("host", self.hosts),
@@ -161,41 +207,45 @@ class Topology(_Strict):
             counts = Counter(i.name for i in items)
             for name, n in counts.items():
                 if n > 1:
-                    raise ReferenceProblem(
-                        f"{kind} '{name}'", "name", f"duplicate name ({n} {kind}s share it)"
+                    problem(
+                        f"{kind} {shown(name)}", "name", f"duplicate name ({n} {kind}s share it)"
                     )
         clusters = {c.name for c in self.clusters}
         hosts = {h.name for h in self.hosts}
         datastores = {d.name for d in self.datastores}
         for h in self.hosts:
             if h.cluster is not None and h.cluster not in clusters:
-                raise ReferenceProblem(
-                    f"host '{h.name}'", "cluster", f"unknown cluster '{h.cluster}'"
-                )
+                problem(f"host {shown(h.name)}", "cluster", f"unknown cluster {shown(h.cluster)}")
         owner: dict[str, str] = {}
         for rg in self.raid_groups:
             for ds in rg.datastores:
                 if ds not in datastores:
-                    raise ReferenceProblem(
-                        f"raid_group '{rg.name}'", "datastores", f"unknown datastore '{ds}'"
+                    problem(
+                        f"raid_group {shown(rg.name)}",
+                        "datastores",
+                        f"unknown datastore {shown(ds)}",
                     )
                 if ds in owner and owner[ds] != rg.name:
-                    raise ReferenceProblem(
-                        f"raid_group '{rg.name}'",
+                    problem(
+                        f"raid_group {shown(rg.name)}",
                         "datastores",
-                        f"datastore '{ds}' is already in raid_group '{owner[ds]}'",
+                        f"datastore {shown(ds)} is already in raid_group {shown(owner[ds])}",
                     )
                 owner[ds] = rg.name
         for vm in self.vms:
             if vm.host not in hosts:
-                raise ReferenceProblem(f"vm '{vm.name}'", "host", f"unknown host '{vm.host}'")
+                problem(f"vm {shown(vm.name)}", "host", f"unknown host {shown(vm.host)}")
             for i, d in enumerate(vm.disks):
                 if d.datastore is not None and d.datastore not in datastores:
-                    raise ReferenceProblem(
-                        f"vm '{vm.name}'",
+                    problem(
+                        f"vm {shown(vm.name)}",
                         f"disks[{i}].datastore",
-                        f"unknown datastore '{d.datastore}'",
+                        f"unknown datastore {shown(d.datastore)}",
                     )
+        if problems:
+            first = problems[0]
+            first.others = problems[1:]
+            raise first
         return self
 
     # Lookups used by every stage. Cheap enough to rebuild; callers keep the result.

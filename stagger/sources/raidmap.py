@@ -20,6 +20,7 @@ RAID group, so only the datastore and host limits apply to them; they are report
 from __future__ import annotations
 
 import csv
+import difflib
 import fnmatch
 import io
 from dataclasses import dataclass, field
@@ -27,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from stagger.errors import InputError
-from stagger.model.topology import RaidGroup, Topology
-from stagger.sources.yamlfile import read_text
+from stagger.errors import InputError, shown
+from stagger.model.text import no_control_chars
+from stagger.model.topology import MAX_JOBS_LIMIT, RaidGroup, Topology
+from stagger.sources.yamlfile import StrictLoader, check_shape, read_text
 
 _LUN_PREFIXES = ("naa.", "eui.", "t10.", "mpx.")
 
@@ -62,10 +65,22 @@ def load_raid_map(path: str | Path) -> list[RaidEntry]:
     if p.suffix.lower() == ".csv":
         return parse_raid_csv(text, str(p))
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=StrictLoader)  # StrictLoader is a safe loader
     except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {str(exc).splitlines()[0]}", file=str(p)) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"not valid YAML: {problem}{where}", file=str(p)) from None
+    check_shape(data, str(p))
     return parse_raid_yaml(data, str(p))
+
+
+def _checked(text: str, file: str, obj: str, field: str) -> str:
+    """``text`` if it holds no control character, else a one-line InputError."""
+    try:
+        return no_control_chars(text)
+    except ValueError as exc:
+        raise InputError(str(exc), file=file, obj=obj, field=field) from None
 
 
 def parse_raid_yaml(data: Any, file: str) -> list[RaidEntry]:
@@ -75,16 +90,30 @@ def parse_raid_yaml(data: Any, file: str) -> list[RaidEntry]:
         raise InputError("expected a mapping 'raid_groups: {GROUP: [members]}'", file=file)
     out: list[RaidEntry] = []
     for name, spec in data.items():
-        obj = f"raid_group '{name}'"
+        obj = f"raid_group {shown(name)}"
+        if not isinstance(name, str | int) or isinstance(name, bool) or not str(name).strip():
+            raise InputError("a RAID group name must be a non-empty text", file=file, obj=obj)
+        _checked(str(name), file, obj, "name")
+        if any(e.name == str(name) for e in out):
+            raise InputError("RAID group named twice", file=file, obj=obj)
         max_jobs = None
         if isinstance(spec, dict):
-            unknown = set(spec) - {"members", "max_jobs"}
+            unknown = sorted(map(str, set(spec) - {"members", "max_jobs"}))
             if unknown:
-                raise InputError("unknown field", file=file, obj=obj, field=sorted(unknown)[0])
+                guess = difflib.get_close_matches(unknown[0], ["members", "max_jobs"], n=1)
+                hint = f" (did you mean {shown(guess[0])}?)" if guess else ""
+                raise InputError(f"unknown field {shown(unknown[0])} in {obj}{hint}", file=file)
             max_jobs = spec.get("max_jobs")
-            if max_jobs is not None and (not isinstance(max_jobs, int) or max_jobs < 1):
+            if max_jobs is not None and (
+                not isinstance(max_jobs, int)
+                or isinstance(max_jobs, bool)
+                or not 1 <= max_jobs <= MAX_JOBS_LIMIT
+            ):
                 raise InputError(
-                    "must be a whole number >= 1", file=file, obj=obj, field="max_jobs"
+                    f"must be a whole number from 1 to {MAX_JOBS_LIMIT}",
+                    file=file,
+                    obj=obj,
+                    field="max_jobs",
                 )
             spec = spec.get("members")
         if isinstance(spec, str):
@@ -100,14 +129,18 @@ def parse_raid_yaml(data: Any, file: str) -> list[RaidEntry]:
                 obj=obj,
                 field="members",
             )
-        out.append(RaidEntry(str(name), [m.strip() for m in spec], max_jobs))
+        members = [_checked(m.strip(), file, obj, "members") for m in spec]
+        out.append(RaidEntry(str(name), members, max_jobs))
     return out
 
 
 def parse_raid_csv(text: str, file: str) -> list[RaidEntry]:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     reader = csv.reader(io.StringIO("\n".join(lines)))
-    rows = list(reader)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # a NUL byte, a field over the csv module's size limit
+        raise InputError(f"not valid CSV: {exc}", file=file) from None
     if not rows:
         raise InputError("file is empty", file=file)
     head = [h.strip().lower().replace(" ", "_") for h in rows[0]]
@@ -118,7 +151,9 @@ def parse_raid_csv(text: str, file: str) -> list[RaidEntry]:
     for n, row in enumerate(rows[1:], start=2):
         if len(row) <= max(gi, mi) or not row[gi].strip() or not row[mi].strip():
             raise InputError("needs a raid_group and a member", file=file, obj=f"row {n}")
-        groups.setdefault(row[gi].strip(), []).append(row[mi].strip())
+        group = _checked(row[gi].strip(), file, f"row {n}", "raid_group")
+        member = _checked(row[mi].strip(), file, f"row {n}", "member")
+        groups.setdefault(group, []).append(member)
     return [RaidEntry(g, m) for g, m in groups.items()]
 
 
@@ -143,23 +178,27 @@ def apply_raid_map(
                 hit = True
                 if ds.name in mapped and mapped[ds.name] != e.name:
                     raise InputError(
-                        f"datastore '{ds.name}' matched by raid groups '{mapped[ds.name]}' and "
-                        f"'{e.name}' (member '{member}')",
+                        f"datastore {shown(ds.name)} matched by raid groups "
+                        f"{shown(mapped[ds.name])} and {shown(e.name)} (member {shown(member)})",
                         file=file,
-                        obj=f"raid_group '{e.name}'",
+                        obj=f"raid_group {shown(e.name)}",
                     )
                 if ds.name not in mapped:
                     mapped[ds.name] = e.name
                     members_of[e.name].append(ds.name)
             if not hit:
                 unused.append(f"{e.name}: {member}")
-    groups = [
-        RaidGroup(name=e.name, datastores=members_of[e.name], max_jobs=e.max_jobs)
-        for e in entries
-        if members_of[e.name]
-    ]
-    topo = topology.model_copy(update={"raid_groups": groups})
-    topo = Topology.model_validate(topo.model_dump())
+    try:
+        groups = [
+            RaidGroup(name=e.name, datastores=members_of[e.name], max_jobs=e.max_jobs)
+            for e in entries
+            if members_of[e.name]
+        ]
+        topo = topology.model_copy(update={"raid_groups": groups})
+        topo = Topology.model_validate(topo.model_dump())
+    except ValidationError as exc:  # entries built by a caller, not by load_raid_map
+        err = exc.errors()[0]
+        raise InputError(str(err["msg"]).removeprefix("Value error, "), file=file) from None
     unmapped = [d.name for d in topology.datastores if d.name not in mapped]
     return RaidMapResult(topology=topo, mapped=mapped, unmapped=unmapped, unused_members=unused)
 
