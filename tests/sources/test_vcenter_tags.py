@@ -501,3 +501,11 @@ def test_any_tag_name_survives_the_topology_file(
     out.write_text(dump_yaml(topo), encoding="utf-8")
     assert load_topology(out).vms[0].tags == topo.vms[0].tags
     assert set(strings) <= set(topo.vms[0].tags)
+
+
+def test_no_tags_needs_a_vcenter(tmp_path: Path) -> None:
+    topo = tmp_path / "t.yaml"
+    topo.write_text("hosts: [{name: h}]\nvms: [{name: v, host: h, disks: [{size_gib: 1}]}]\n")
+    res = runner.invoke(app, ["audit", "--topology", str(topo), "--no-tags"])
+    assert res.exit_code == 1 and "--no-tags needs --vcenter HOST" in res.output, res.output
+    assert runner.invoke(app, ["audit", "--topology", str(topo)]).exit_code == 0
