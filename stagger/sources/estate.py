@@ -70,7 +70,7 @@ def open_estate(
     tags = (
         f"; vSphere tags: {st.tags} on {st.tagged_vms} VMs ({st.tag_requests} REST calls)"
         if st.tags is not None
-        else "; vSphere tags: not read"
+        else "; vSphere tags: " + ("not read" if vcenter.read_tags else "skipped (--no-tags)")
     )
     return Estate(
         inv.topology,

@@ -155,9 +155,11 @@ def id_list(value: Any, what: str) -> list[str]:
 
 
 def associations(value: Any, asked: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
-    """``list-attached-objects-on-tags`` -> tag id -> [(object type, MoRef id)].
+    """``list-attached-objects-on-tags`` -> tag id -> [(object type, MoRef id)] for each tag asked.
 
-    Every tag asked about must be answered: a missing one would silently drop its VMs.
+    A tag asked about and not answered is taken as on nothing (the API does not promise an
+    entry for every tag asked, e.g. one the user may not read); an entry for a tag not asked
+    about is ignored.
     """
     what = "tag associations"
     if not isinstance(value, list):
@@ -177,13 +179,7 @@ def associations(value: Any, asked: Iterable[str]) -> dict[str, list[tuple[str, 
             if not isinstance(o, dict):
                 raise TagsUnavailable(f"{what}: an object id is not an object")
             refs.append((_object_id(o.get("type"), what), _object_id(o.get("id"), what)))
-    missing = [t for t in asked if t not in out]
-    if missing:
-        raise TagsUnavailable(
-            f"{what}: {len(missing)} tags asked about are not in the answer "
-            f"(e.g. {_shown(missing[0])!r})"
-        )
-    return out
+    return {t: out.get(t, []) for t in asked}
 
 
 def named(value: Any, what: str, key: str | None = None) -> tuple[str, str | None]:
@@ -205,7 +201,7 @@ def refuse_control_chars(name: str, kind: str, ref: str, vcenter: str) -> None:
         raise InputError(
             f"{exc}: rename it in vCenter (or pass --no-tags); nothing was written",
             file=f"vCenter {vcenter}",
-            obj=f"{kind} {_shown(ref, 120)} {name!r}",
+            obj=f"{kind} {_shown(ref, 120)} '{_shown(name)}'",
             field="name",
         ) from None
 

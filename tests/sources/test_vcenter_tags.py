@@ -464,12 +464,16 @@ def test_deeply_nested_answer_is_not_a_crash() -> None:
         vsphere_tags.decode(200, body, "tag list")
 
 
-def test_association_answer_missing_an_asked_tag_is_refused() -> None:
-    """A tag the server leaves out would silently lose its VMs: the read is refused instead."""
-    answer = [{"tag_id": "t1", "object_ids": [{"type": "VirtualMachine", "id": "vm-1"}]}]
-    assert vsphere_tags.associations(answer, ["t1"]) == {"t1": [("VirtualMachine", "vm-1")]}
-    with pytest.raises(TagsUnavailable, match="1 tags asked about are not in the answer"):
-        vsphere_tags.associations(answer, ["t1", "t2"])
+def test_association_answer_is_read_for_the_tags_asked_only() -> None:
+    """A tag left out of the answer is on nothing the user may read; one not asked is ignored."""
+    answer = [
+        {"tag_id": "t1", "object_ids": [{"type": "VirtualMachine", "id": "vm-1"}]},
+        {"tag_id": "t9", "object_ids": [{"type": "VirtualMachine", "id": "vm-2"}]},
+    ]
+    assert vsphere_tags.associations(answer, ["t1", "t2"]) == {
+        "t1": [("VirtualMachine", "vm-1")],
+        "t2": [],
+    }
 
 
 # --- mapping onto VM tags -----------------------------------------------------------------------
