@@ -513,3 +513,59 @@ def test_no_tags_needs_a_vcenter(tmp_path: Path) -> None:
     res = runner.invoke(app, ["audit", "--topology", str(topo), "--no-tags"])
     assert res.exit_code == 1 and "--no-tags needs --vcenter HOST" in res.output, res.output
     assert runner.invoke(app, ["audit", "--topology", str(topo)]).exit_code == 0
+
+
+def test_plan_from_vcenter_keeps_a_tag_scoped_blackout(tagsim: Any, tmp_path: Path) -> None:
+    """`stagger plan --vcenter`: the tags come through the CLI path and bind the plan."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "timezone: Europe/Berlin\ncycle: {start: 2026-12-01, nights: 2}\n"
+        'window: {start: "18:00", end: "08:00"}\nthroughput: {mb_per_s: 400}\n'
+        "blackouts:\n"
+        '  - {name: payroll, scope: {tag: "BackupWindow:payroll"},'
+        ' rrule: "FREQ=DAILY;BYHOUR=18;BYMINUTE=0", duration: 8h}\n'
+    )
+    out = tmp_path / "schedule.json"
+    args = [
+        "plan",
+        "--vcenter",
+        tagsim.host,
+        "--port",
+        str(tagsim.port),
+        "--user",
+        tagsim.user,
+        "--ca-file",
+        str(tagsim.ca_file),
+        "-p",
+        str(policy),
+        "-o",
+        str(out),
+        "--solver",
+        "greedy",
+    ]
+    res = runner.invoke(app, args, env={"STAGGER_VSPHERE_PASSWORD": tagsim.password})
+    assert res.exit_code == 0, res.output
+    jobs = json.loads(out.read_text())["jobs"]
+    name_of = {v.moref: v.name for v in load_vcenter(_opts(tagsim)).topology.vms}
+    payroll = {
+        name_of[v["moref"]]
+        for v in tagsim.truth["vms"]
+        if any(t["tag"] == "payroll" for t in v["vsphere_tags"] or [])
+    }
+    zone = ZoneInfo("Europe/Berlin")
+    starts = [
+        datetime.fromisoformat(j["start"]).astimezone(zone) for j in jobs if j["vm"] in payroll
+    ]
+    assert len(starts) == len(payroll) > 0
+    assert all(2 <= s.hour < 8 for s in starts), starts  # not in 18:00-02:00
+    # Without the tags the blackout binds no VM: some payroll VM then starts before 02:00.
+    res = runner.invoke(
+        app, [*args, "--no-tags"], env={"STAGGER_VSPHERE_PASSWORD": tagsim.password}
+    )
+    assert res.exit_code == 0, res.output
+    jobs = json.loads(out.read_text())["jobs"]
+    assert any(
+        not 2 <= datetime.fromisoformat(j["start"]).astimezone(zone).hour < 8
+        for j in jobs
+        if j["vm"] in payroll
+    )
