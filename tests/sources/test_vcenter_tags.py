@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stagger.cli import app
-from stagger.errors import InputError, SourceTimeoutError
+from stagger.errors import InputError, SourceProtocolError, SourceTimeoutError
 from stagger.model.policy import Policy
 from stagger.planner import PlanOptions, plan
 from stagger.scope import affected_vms
@@ -282,6 +282,13 @@ def test_hanging_tagging_endpoint_ends_at_the_load_deadline(tagsim: Any, mode: A
     mode("slow")  # every tagging call waits 20 s
     with pytest.raises(SourceTimeoutError, match=r"while reading vSphere tags.*--no-tags"):
         load_vcenter(_opts(tagsim, timeout=8))
+
+
+def test_endless_tagging_answer_ends_at_the_load_byte_cap(tagsim: Any, mode: Any) -> None:
+    """The byte cap is the whole load's too: the tag read's bytes count against it."""
+    mode("endless")  # the tag list streams up to 64 MiB
+    with pytest.raises(SourceProtocolError, match=r"more than 2 MiB while reading vSphere tags"):
+        load_vcenter(_opts(tagsim, max_response_mib=2))
 
 
 def test_endpoint_missing_cli_warns_and_writes_the_inventory(

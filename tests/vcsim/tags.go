@@ -116,6 +116,7 @@ var vapiModes = map[string]string{
 	"html":            "200 with an HTML page for every call (a proxy's login page)",
 	"broken-tag":      "the first tag read by id works, every later one fails with 500 (a partial read)",
 	"slow":            "every tagging call waits until the client gives up (at most 20 s), then 503",
+	"endless":         "the tag list is an endless JSON answer (stops at 64 MiB or when the client leaves)",
 }
 
 type vapiSwitch struct {
@@ -172,6 +173,15 @@ func installVAPIFaults(mux *http.ServeMux) {
 			_, _ = w.Write([]byte("<html><body>vSphere Client: please log in</body></html>"))
 		case mode == "broken-tag" && tagRead && reads > 1:
 			vapiError(w, http.StatusInternalServerError, "internal_server_error", "tagging service failed")
+		case mode == "endless" && !session:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"value":["`))
+			chunk := []byte(strings.Repeat("a", 64<<10))
+			for sent := 0; sent < 64<<20; sent += len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					return // the client stopped reading
+				}
+			}
 		case mode == "slow" && !session:
 			select {
 			case <-r.Context().Done():
