@@ -417,9 +417,14 @@ def test_hostile_name_on_a_tag_of_no_vm_does_not_stop_the_load(tagsim: Any) -> N
 
 # --- the answer parsers: any JSON, any bytes -> a value or TagsUnavailable, nothing else ---------
 
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner)
+
+
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    _containers,
     max_leaves=20,
 )
 _shapes = st.fixed_dictionaries(
