@@ -57,6 +57,37 @@ def ab_ratio(sim: object, repeat: int) -> None:
     )
 
 
+def tags_ratio(sim: object, repeat: int) -> None:
+    """Median wall of loads with the vSphere tag read over loads with --no-tags, interleaved."""
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    calls, tags, tagged, extra = 0, 0, 0, 0
+    for _ in range(repeat):
+        for read_tags in (True, False):
+            opts = VCenterOptions(
+                server=sim.host,  # type: ignore[attr-defined]
+                port=sim.port,  # type: ignore[attr-defined]
+                user=sim.user,  # type: ignore[attr-defined]
+                password=sim.password,  # type: ignore[attr-defined]
+                ca_file=str(sim.ca_file),  # type: ignore[attr-defined]
+                read_tags=read_tags,
+            )
+            start = time.monotonic()
+            inv = load_vcenter(opts)
+            walls[read_tags].append(time.monotonic() - start)
+            if read_tags:
+                calls, tags = inv.stats.tag_requests, inv.stats.tags or 0
+                tagged = inv.stats.tagged_vms
+                extra = inv.stats.bytes_read
+            else:
+                extra -= inv.stats.bytes_read
+    w, wo = statistics.median(walls[True]), statistics.median(walls[False])
+    print(
+        f"vSphere tags: {tags} tags on {tagged} VMs in {calls} REST calls, {extra / 1024:.1f} KiB;"
+        f" load with / without tags, {repeat} interleaved loads each: median {w:.2f} s /"
+        f" {wo:.2f} s = ratio {w / wo:.3f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--vms", type=int, default=2000)
@@ -67,6 +98,11 @@ def main() -> None:
         action="store_true",
         help="Also time the bounded socket (deadline + byte cap) against a plain SSLSocket,"
         " interleaved in one run, and print the ratio.",
+    )
+    ap.add_argument(
+        "--tags",
+        action="store_true",
+        help="Also time loads with the vSphere tag read against --no-tags, interleaved.",
     )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="stagger-bench-") as tmp:
@@ -85,6 +121,8 @@ def main() -> None:
         try:
             if args.ab:
                 ab_ratio(sim, args.repeat)
+            if args.tags:
+                tags_ratio(sim, args.repeat)
             for page in args.page_size:
                 walls, trips, objects, vms, read = [], 0, 0, 0, 0
                 for _ in range(args.repeat):

@@ -1,11 +1,11 @@
 """The vCenter connection options, defined once and shared by every command that reads vCenter.
 
 ``@vcenter_options()`` (in the style of sqlite-utils' shared option decorators) adds
-``--vcenter HOST``, ``--user``, ``--port``, ``--insecure``, ``--ca-file``, ``--timeout`` and
-``--max-response-mib`` to a typer command, and hands the command one :class:`VCenterArgs` in
-its ``vc`` parameter. ``--server`` is kept as a hidden alias of ``--vcenter`` (the old name on
-``inventory vcenter`` and ``audit``). The password is never an option: it comes from
-``$STAGGER_VSPHERE_PASSWORD`` or a hidden prompt, so it never reaches argv.
+``--vcenter HOST``, ``--user``, ``--port``, ``--insecure``, ``--ca-file``, ``--timeout``,
+``--max-response-mib`` and ``--no-tags`` to a typer command, and hands the command one
+:class:`VCenterArgs` in its ``vc`` parameter. ``--server`` is kept as a hidden alias of
+``--vcenter`` (the old name on ``inventory vcenter`` and ``audit``). The password is never an
+option: it comes from ``$STAGGER_VSPHERE_PASSWORD`` or a hidden prompt, so it never reaches argv.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class VCenterArgs:
     ca_file: Path | None
     timeout: float
     max_response_mib: int
+    tags: bool = True
+    """Read vSphere tags (False: ``--no-tags``)."""
 
     @property
     def given(self) -> bool:
@@ -57,7 +59,12 @@ class VCenterArgs:
     def options(self) -> VCenterOptions | None:
         """Library options, or None without --vcenter. Asks for the password if needed."""
         if self.vcenter is None:
-            for name, value in (("--user", self.user), ("--ca-file", self.ca_file)):
+            given = (
+                ("--user", self.user),
+                ("--ca-file", self.ca_file),
+                ("--no-tags", None if self.tags else True),
+            )
+            for name, value in given:
                 if value is not None:
                     raise InputError(f"{name} needs --vcenter HOST")
             return None
@@ -96,6 +103,7 @@ class VCenterArgs:
             ca_file=str(self.ca_file) if self.ca_file else None,
             timeout=self.timeout,
             max_response_mib=self.max_response_mib,
+            read_tags=self.tags,
         )
 
 
@@ -195,6 +203,20 @@ def _params(required: bool) -> list[inspect.Parameter]:
                 rich_help_panel=PANEL,
             ),
         ),
+        inspect.Parameter(
+            "vc_no_tags",
+            kw,
+            annotation=bool,
+            default=typer.Option(
+                False,
+                "--no-tags",
+                help=(
+                    "Do not read vSphere tags (vSphere Automation REST API); VM tags then hold"
+                    " custom attributes only."
+                ),
+                rich_help_panel=PANEL,
+            ),
+        ),
     ]
 
 
@@ -233,6 +255,7 @@ def vcenter_options(*, required: bool = False) -> Callable[[F], F]:
                 ca_file=kwargs.pop("vc_ca_file"),
                 timeout=kwargs.pop("vc_timeout"),
                 max_response_mib=kwargs.pop("vc_max_response_mib"),
+                tags=not kwargs.pop("vc_no_tags"),
             )
             return fn(*args, vc=vc, **kwargs)
 

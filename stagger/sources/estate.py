@@ -67,11 +67,16 @@ def open_estate(
     inv = load_vcenter(vcenter, on_page)
     st = inv.stats
     server = parse_server(vcenter.server)[0]
+    tags = (
+        f"; vSphere tags: {st.tags} on {st.tagged_vms} VMs ({st.tag_requests} REST calls)"
+        if st.tags is not None
+        else "; vSphere tags: " + ("not read" if vcenter.read_tags else "skipped (--no-tags)")
+    )
     return Estate(
         inv.topology,
         server,
         list(inv.warnings),
         f"{server}: {st.objects} objects in {st.round_trips} round trips, "
         f"{st.bytes_read / (1 << 20):.1f} MiB, {st.seconds:.2f} s; "
-        f"{inv.templates_skipped} templates skipped",
+        f"{inv.templates_skipped} templates skipped{tags}",
     )

@@ -4,11 +4,15 @@ One bulk retrieval: a ContainerView over the root folder and one PropertyCollect
 ``RetrievePropertiesEx`` call (then ``ContinueRetrievePropertiesEx`` while the server hands
 back a paging token) for every VM, host, cluster, datastore, folder and datacenter, and the
 custom-attribute definitions. No call per VM, and no lazy property access on managed objects.
+Then the VMs' vSphere tags through the vSphere Automation REST API
+(:mod:`stagger.sources.vsphere_tags`, skipped with ``read_tags=False``): when that endpoint
+fails (none on ESXi, no permission, not JSON) the load warns and goes on without them.
 
 Bounded: every TLS socket of one load (the API-version probe, the login, the retrieval, the
-logout) reads through :class:`_Budget`, so the whole load ends by ``timeout`` seconds after it
-started (a server that drips one byte at a time is cut off) and never reads more than
-``max_response_mib`` from the server (an endless answer does not grow memory without bound).
+logout, the tag read's HTTPS connection) reads through :class:`_Budget`, so the whole load ends
+by ``timeout`` seconds after it started (a server that drips one byte at a time is cut off) and
+never reads more than ``max_response_mib`` from the server (an endless answer does not grow
+memory without bound).
 
 Every failure becomes a one-line :class:`~stagger.errors.SourceError` subclass (exit code 3)
 chosen in one table, :data:`_ERROR_TABLE`. A name holding a control character is refused with
@@ -26,7 +30,7 @@ import ssl
 import time
 import xml.etree.ElementTree
 import xml.parsers.expat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -119,6 +123,8 @@ class VCenterOptions:
     max_response_mib: int = DEFAULT_MAX_RESPONSE_MIB
     """The most the server may send in one load (every answer together)."""
     page_size: int = 1000
+    read_tags: bool = True
+    """Read vSphere tags through the vSphere Automation REST API (``--no-tags``: False)."""
 
 
 @dataclass
@@ -128,6 +134,11 @@ class RetrievalStats:
     objects: int = 0
     seconds: float = 0.0
     bytes_read: int = 0
+    tag_requests: int = 0
+    """REST calls of the tag read (0 when tags were not read)."""
+    tags: int | None = None
+    """vSphere tags applied to VMs; None when they were not read (skipped or unavailable)."""
+    tagged_vms: int = 0
 
     @property
     def round_trips(self) -> int:
@@ -785,14 +796,22 @@ def _disks(o: _Obj, dc: str | None, storage: _Storage, warnings: list[str]) -> l
 
 
 def _vm(
-    o: _Obj, host: str, disks: list[Disk], dc: str | None, fields: dict[int, str], vcenter: str
+    o: _Obj,
+    host: str,
+    disks: list[Disk],
+    dc: str | None,
+    fields: dict[int, str],
+    vcenter: str,
+    vsphere_tags: Sequence[str] = (),
 ) -> VM:
     p = o.props
-    tags = sorted(
+    attributes = [
         f"{fields.get(cv.key, str(cv.key))}={cv.value}"
         for cv in p.get("customValue") or []
         if getattr(cv, "value", None)
-    )
+    ]
+    # Custom attributes (Name=value) and vSphere tags (category:tag, tag) side by side.
+    tags = sorted(dict.fromkeys([*attributes, *vsphere_tags]))
     committed = p.get("summary.storage.committed")
     return VM(
         name=str(p.get("name")),
@@ -833,13 +852,17 @@ def _disambiguate(vms: list[tuple[_Obj, VM]], tree: _Tree, vcenter: str) -> int:
     return renamed
 
 
-def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
+def build_topology(
+    objs: list[_Obj], vcenter: str, vm_tags: Mapping[str, Sequence[str]] | None = None
+) -> VCenterInventory:
     """Turn retrieved objects into a Topology (templates skipped, names made unique).
 
     ``vcenter`` is the server's normalised host name (:func:`parse_server`); every VM carries
     it with its MoRef id and instance UUID, and its real name in ``display_name`` when ``name``
-    had to be disambiguated.
+    had to be disambiguated. ``vm_tags`` (VM MoRef id -> vSphere tag strings) is added to the
+    VMs' custom-attribute tags.
     """
+    vm_tags = vm_tags or {}
     refuse_control_chars(objs, vcenter)
     tree = _Tree(objs)
     fields: dict[int, str] = {
@@ -872,7 +895,7 @@ def build_topology(objs: list[_Obj], vcenter: str) -> VCenterInventory:
         if not disks:
             warnings.append(f"vm {name!r} ({o.ref}): no virtual disks: skipped")
             continue
-        vms.append((o, _vm(o, host, disks, dc, fields, vcenter)))
+        vms.append((o, _vm(o, host, disks, dc, fields, vcenter, vm_tags.get(o.ref, ()))))
     renamed = _disambiguate(vms, tree, vcenter)
     if renamed:
         warnings.append(
@@ -912,8 +935,12 @@ def load_vcenter(
         objs = retrieve(session, stats, on_page)
     finally:
         disconnect(session)
+    vm_tags: dict[str, list[str]] = {}
+    tag_warnings: list[str] = []
+    if opts.read_tags:
+        vm_tags, tag_warnings = read_tags(opts, session.budget, stats)
     try:
-        inv = build_topology(objs, opts.server)
+        inv = build_topology(objs, opts.server, vm_tags)
     except ValidationError as exc:
         # refuse_control_chars names the usual cases; this keeps anything else to one line.
         err = exc.errors()[0]
@@ -925,4 +952,51 @@ def load_vcenter(
             field=loc,
         ) from None
     inv.stats = stats
+    inv.warnings[:0] = tag_warnings
     return inv
+
+
+def read_tags(
+    opts: VCenterOptions, budget: _Budget, stats: RetrievalStats
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The VMs' vSphere tags (MoRef id -> tag strings) and warnings; all of them or none.
+
+    A tagging endpoint that cannot be used (none on ESXi, 401/403, not JSON, dropped) is a
+    warning: the estate read over SOAP stays good and keeps its custom attributes. The load's
+    deadline and byte cap still end the load (exit 3), as they do during the SOAP retrieval.
+    """
+    from stagger.sources.vsphere_tags import TagsUnavailable, read_vm_tags
+
+    ctx = _ssl_context(opts, budget)
+    try:
+        with _translate(opts, budget, "while reading vSphere tags"):
+            try:
+                read = read_vm_tags(
+                    opts.server,
+                    opts.port,
+                    opts.user,
+                    opts.password,
+                    ctx,
+                    budget.seconds_left,
+                    vcenter=opts.server,
+                )
+            except TagsUnavailable as exc:
+                stats.bytes_read = budget.bytes_read
+                return {}, [
+                    f"vSphere tags not read ({exc}): VM tags hold custom attributes only, "
+                    "so blackout scopes on vSphere tags match no VM (--no-tags skips the read)"
+                ]
+    except SourceError as exc:
+        raise type(exc)(f"{exc.message}; --no-tags skips the tag read") from None
+    stats.bytes_read = budget.bytes_read
+    stats.tag_requests = read.requests
+    stats.tags = read.tags
+    stats.tagged_vms = len(read.vm_tags)
+    warnings: list[str] = []
+    if read.other_objects:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(read.other_objects.items()))
+        warnings.append(
+            f"vSphere tags: {sum(read.other_objects.values())} associations with objects other "
+            f"than VMs not used ({kinds}): only a VM's own tags are mapped"
+        )
+    return read.vm_tags, warnings

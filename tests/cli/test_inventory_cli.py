@@ -236,6 +236,7 @@ SHARED = {
     "--ca-file",
     "--timeout",
     "--max-response-mib",
+    "--no-tags",
 }
 
 

@@ -58,7 +58,13 @@ def test_pull_matches_what_the_simulator_created(vcsim: Any, pulled: Any) -> Non
         assert got.power_state == {"poweredOn": "on", "poweredOff": "off"}[want["power_state"]]
         assert got.consolidation_needed is want["consolidation_needed"]
         assert got.committed_gib == pytest.approx(want["committed_bytes"] / GIB, abs=1e-3)
-        assert sorted(got.tags) == sorted(f"{k}={v}" for k, v in want["attributes"].items())
+        # Custom attributes as Name=value; vSphere tags (tests/sources/test_vcenter_tags.py)
+        # as category:tag and tag.
+        attributes = {f"{k}={v}" for k, v in want["attributes"].items()}
+        tagged = {
+            s for t in want["vsphere_tags"] or [] for s in (t["tag"], f"{t['category']}:{t['tag']}")
+        }
+        assert got.tags == sorted(attributes | tagged)
         assert [s.name for s in got.snapshots] == [s["name"] for s in want["snapshots"] or []]
         for s, w in zip(got.snapshots, want["snapshots"] or [], strict=True):
             assert s.created == datetime.fromisoformat(w["created"].replace("Z", "+00:00"))

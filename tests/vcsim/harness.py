@@ -1,6 +1,7 @@
 """Build and run the vCenter simulator used by the vCenter tests and the benchmark.
 
-``main.go`` (beside this file) is compiled in GOPATH mode against Debian's
+``main.go`` and the other ``*.go`` files beside it (``tags.go``: vSphere tags through the
+vAPI simulator) are compiled in GOPATH mode against Debian's
 ``golang-github-vmware-govmomi-dev`` (govmomi 0.24.2):
 ``GO111MODULE=off GOPATH=<cache>/gopath:/usr/share/gocode go build -overlay ...``.
 
@@ -33,6 +34,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 MAIN_GO = HERE / "main.go"
+
+
+def go_sources() -> list[Path]:
+    """main.go and its companions (one package main), in a stable order."""
+    return sorted(HERE.glob("*.go"))
+
+
 GOCODE = Path("/usr/share/gocode")
 PC_FILE = GOCODE / "src/github.com/vmware/govmomi/simulator/property_collector.go"
 
@@ -98,7 +106,9 @@ def build_vcsim(cache_dir: Path) -> Build:
         raise HarnessError(f"{PC_FILE} missing (apt-get install golang-github-vmware-govmomi-dev)")
     patched = patched_property_collector()
     version = subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout
-    digest = hashlib.sha256((MAIN_GO.read_text() + patched + version).encode()).hexdigest()[:16]
+    sources = go_sources()
+    text = "".join(f"{p.name}\n{p.read_text()}" for p in sources)
+    digest = hashlib.sha256((text + patched + version).encode()).hexdigest()[:16]
     cache_dir.mkdir(parents=True, exist_ok=True)
     binary = cache_dir / f"stagger-vcsim-{digest}"
     if binary.exists():
@@ -109,7 +119,8 @@ def build_vcsim(cache_dir: Path) -> Build:
     (work / "overlay.json").write_text(
         json.dumps({"Replace": {str(PC_FILE): str(work / "property_collector.go")}})
     )
-    shutil.copy(MAIN_GO, work / "main.go")
+    for src in sources:
+        shutil.copy(src, work / src.name)
     env = dict(os.environ)
     env.update(
         GO111MODULE="off",
@@ -127,7 +138,7 @@ def build_vcsim(cache_dir: Path) -> Build:
             str(work / "overlay.json"),
             "-o",
             str(binary) + ".tmp",
-            "main.go",
+            *(p.name for p in sources),
         ],
         cwd=work,
         env=env,
@@ -190,6 +201,7 @@ def start_vcsim(
     user: str = "backup@vsphere.local",
     password: str = "s3cret-Pa55",
     timeout: float = 120.0,
+    extra_args: tuple[str, ...] = (),
 ) -> VCSim:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -214,6 +226,7 @@ def start_vcsim(
                 str(ca_file),
                 "-truth",
                 str(truth_file),
+                *extra_args,
             ],
             stdout=subprocess.PIPE,
             stderr=logfh,

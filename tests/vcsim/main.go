@@ -2,7 +2,8 @@
 // and builds a realistic backup-planning estate in it through the vSphere API: two
 // datacenters, clusters of hosts plus a standalone host, VMFS datastores with naa extents,
 // multi-disk VMs spread over datastores, snapshots, templates, mixed VMware Tools states,
-// custom attributes and VMs that share a display name. It then writes a JSON "truth" file
+// custom attributes, vSphere tags (through the vAPI REST endpoints, see tags.go) and VMs that
+// share a display name. It then writes a JSON "truth" file
 // describing what it created, prints "READY <url>" and serves until SIGTERM/SIGINT.
 //
 // Built by the stagger test-suite (tests/vcsim/harness.py) in GOPATH mode against Debian's
@@ -38,6 +39,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/simulator"
+	_ "github.com/vmware/govmomi/vapi/simulator" // registers the /rest endpoints (tags)
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -75,6 +77,7 @@ type truthVM struct {
 	Attributes          map[string]string `json:"attributes"`
 	Disks               []truthDisk       `json:"disks"`
 	Snapshots           []truthSnapshot   `json:"snapshots"`
+	Tags                []truthTag        `json:"vsphere_tags"`
 }
 
 type truthDatastore struct {
@@ -95,6 +98,7 @@ type truth struct {
 	Hosts      []truthHost      `json:"hosts"`
 	Datastores []truthDatastore `json:"datastores"`
 	VMs        []truthVM        `json:"vms"`
+	VAPI       bool             `json:"vapi"`
 }
 
 type hostInfo struct {
@@ -111,6 +115,7 @@ type dcInfo struct {
 	sub     map[string]*object.Folder
 	hosts   []hostInfo
 	ds      []string
+	dsRefs  []types.ManagedObjectReference
 }
 
 func check(err error, what string) {
@@ -156,6 +161,7 @@ func main() {
 	certOut := flag.String("cert-out", "", "write the server's self-signed certificate (PEM) here")
 	truthOut := flag.String("truth", "", "write what was created (JSON) here")
 	workers := flag.Int("workers", 8, "parallel API clients used to build the estate")
+	vapi := flag.Bool("vapi", true, "serve the vSphere Automation REST endpoints (tags); false: 404 as on ESXi")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -172,8 +178,12 @@ func main() {
 
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned(*certOut)}}
+	model.Service.RegisterEndpoints = *vapi
 	server := model.Service.NewServer()
 	defer server.Close()
+	if *vapi {
+		installVAPIFaults(model.Service.ServeMux)
+	}
 
 	ctx := context.Background()
 	u := *server.URL
@@ -181,7 +191,7 @@ func main() {
 	c, err := govmomi.NewClient(ctx, &u, true)
 	check(err, "client")
 
-	t := build(ctx, c, &u, *nvms, *workers)
+	t := build(ctx, c, &u, *nvms, *workers, *vapi)
 	public := *server.URL
 	public.User = nil
 	t.URL = public.String()
@@ -200,8 +210,8 @@ func main() {
 	<-sig
 }
 
-func build(ctx context.Context, c *govmomi.Client, u *url.URL, nvms, workers int) *truth {
-	t := &truth{}
+func build(ctx context.Context, c *govmomi.Client, u *url.URL, nvms, workers int, vapi bool) *truth {
+	t := &truth{VAPI: vapi}
 	finder := view.NewManager(c.Client)
 
 	// Datacenters, their hosts (with cluster and resource pool).
@@ -288,6 +298,7 @@ func build(ctx context.Context, c *govmomi.Client, u *url.URL, nvms, workers int
 				obj.Summary.FreeSpace = capacity / 2
 			})
 			dc.ds = append(dc.ds, name)
+			dc.dsRefs = append(dc.dsRefs, ref)
 			t.Datastores = append(t.Datastores, truthDatastore{Name: name, Datacenter: dc.name, CapacityBytes: capacity, Extents: extents})
 		}
 	}
@@ -352,6 +363,9 @@ func build(ctx context.Context, c *govmomi.Client, u *url.URL, nvms, workers int
 		if i%6 == 1 {
 			v.Attributes["BackupTier"] = "gold"
 		}
+		if vapi {
+			v.Tags = tagsFor(i)
+		}
 		plans[i] = v
 	}
 	dirs := map[string]int{}
@@ -387,6 +401,10 @@ func build(ctx context.Context, c *govmomi.Client, u *url.URL, nvms, workers int
 	}
 	close(jobs)
 	wg.Wait()
+	if vapi {
+		createTags(ctx, c, u, plans, []types.ManagedObjectReference{
+			dcs[0].hosts[0].obj.Reference(), dcs[0].dsRefs[0]})
+	}
 	mu.Lock()
 	for _, v := range plans {
 		t.VMs = append(t.VMs, *v)
