@@ -3,6 +3,7 @@ are planned; component solves cannot take the plan down; slots are anchored per 
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import subprocess
 import sys
@@ -263,6 +264,8 @@ def test_no_hint_to_a_model_the_hint_does_not_satisfy(monkeypatch: Any) -> None:
 
 
 def _abort(task: ComponentTask) -> Any:
+    # pytest's faulthandler, inherited by the worker, would print its stack into the log.
+    faulthandler.disable()
     os.abort()  # what an OR-Tools CHECK failure does to the process
 
 
