@@ -606,7 +606,18 @@ def load_rvtools(
 ) -> RVToolsInventory:
     """Topology from an RVTools export. ``strict``: fail if a VM's datastore is unknown."""
     tabs = read_tabs(path, limits)
-    return build_topology(tabs, str(path), strict=strict)
+    try:
+        return build_topology(tabs, str(path), strict=strict)
+    except ValidationError as exc:
+        # A value past the models' limits (a 4 EiB disk, a NaN size): the models refuse it;
+        # say so in one line naming the file instead of a pydantic traceback.
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        value = repr(err.get("input"))[:60]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InputError(
+            f"{exc.title} field '{where}': {err['msg']} (value {value}){more}", file=str(path)
+        ) from None
 
 
 def _check_vinfo(tabs: dict[str, list[Row]], source: str, warnings: list[str]) -> list[Row]:

@@ -748,3 +748,16 @@ def test_rows_join_by_instance_uuid_whatever_the_server_spelling(tmp_path: Path)
     assert (inv.joins["vDisk"].rows, inv.joins["vDisk"].matched) == (15, 15)
     for vm in inv.topology.vms:
         assert vm.datastores == truth.datastores_of[vm.name]
+
+
+def test_values_past_the_models_limits_are_one_line_errors(tmp_path: Path) -> None:
+    """A size no disk or datastore has (past the 1 EiB limit) is refused in one line naming
+    the file, not a pydantic traceback (found by benchmarks/fuzz.py)."""
+    for tab, row, col, field in (("vDisk", 1, 2, "size_gib"), ("vDatastore", 1, 1, "capacity_gib")):
+        tabs = _estate()
+        tabs[tab][row][col] = 4.2e15  # MiB
+        folder = _write_csvs(tmp_path / tab, tabs)
+        with pytest.raises(InputError) as exc:
+            load_rvtools(folder)
+        msg = str(exc.value)
+        assert str(folder) in msg and field in msg and "\n" not in msg, msg
