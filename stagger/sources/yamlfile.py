@@ -499,22 +499,17 @@ def with_policy(
     if raid_map is not None:
         topology = apply_raid_map_file(topology, raid_map).topology
     policy = load_policy(policy_path)
-    try:
-        check_scopes(policy, topology)
-        check_blackouts(policy)
-    except InputError as exc:
-        for problem in (exc, *exc.more):
-            problem.file = str(policy_path)
-        raise
-    for f in blackouts:
-        # Checked file by file so that an unknown host names the file it came from.
-        own = policy.model_copy(update={"blackouts": load_blackouts(f).blackouts})
+    # Checked file by file so that a bad scope or rule names the file it came from.
+    checked = [(policy_path, policy)] + [
+        (f, policy.model_copy(update={"blackouts": load_blackouts(f).blackouts})) for f in blackouts
+    ]
+    for source, pol in checked:
         try:
-            check_scopes(own, topology)
-            check_blackouts(own)
+            check_scopes(pol, topology)
+            check_blackouts(pol)
         except InputError as exc:
             for problem in (exc, *exc.more):
-                problem.file = str(f)
+                problem.file = str(source)
             raise
     return topology, add_blackouts(policy, blackouts)
 
