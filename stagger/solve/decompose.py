@@ -52,8 +52,9 @@ from stagger.solve.greedy import Solution
 ProgressFn = Callable[[int, float, float], None]
 CRITICAL_SHARE = 0.5  # of the budget left to rounds one and two when round zero runs
 # Round zero's hard components: their nights capped at the floor (a feasibility problem that
-# may be infeasible, so solved without a hint), or (False) minimised down to the floor from the
-# warm start, which respects the global limit and so is a valid hint.
+# may be infeasible, so hinted only with a repaired warm start that meets the cap, see
+# solve_component), or (False) minimised down to the floor from the warm start, which
+# respects the global limit and so is a valid hint.
 CRITICAL_HARD_CAP = True
 Profile = tuple[tuple[int, int, int], ...]  # (start slot, end slot, capacity) steps
 
