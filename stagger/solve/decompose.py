@@ -52,8 +52,9 @@ from stagger.solve.greedy import Solution
 ProgressFn = Callable[[int, float, float], None]
 CRITICAL_SHARE = 0.5  # of the budget left to rounds one and two when round zero runs
 # Round zero's hard components: their nights capped at the floor (a feasibility problem that
-# may be infeasible, so solved without a hint), or (False) minimised down to the floor from the
-# warm start, which respects the global limit and so is a valid hint.
+# may be infeasible, so hinted only with a repaired warm start that meets the cap, see
+# solve_component), or (False) minimised down to the floor from the warm start, which
+# respects the global limit and so is a valid hint.
 CRITICAL_HARD_CAP = True
 Profile = tuple[tuple[int, int, int], ...]  # (start slot, end slot, capacity) steps
 
@@ -226,21 +227,101 @@ def _hint_fits(task: ComponentTask) -> bool:
     return True
 
 
+def _repaired_hint(task: ComponentTask) -> Solution:
+    """A plan that meets every constraint of a capped task (span cap, profile, the
+    component's own resources and allowed starts), built from its warm start, which may break
+    the cap or the profile: the warm start's jobs that still fit are kept, earliest first, then
+    every other job is placed at its earliest start that fits, or left out. It is a valid plan
+    of the task's model with optional jobs (always feasible: every job may be left out), so it
+    may be hinted to that model; with no job left out, it is a plan of the capped model."""
+    inst = task.inst
+    horizon = inst.horizon + 1
+    cap = np.full(horizon, len(inst.jobs), dtype=np.int64)
+    for s, e, c in task.concurrency or ():
+        cap[s:e] = c
+    use = np.zeros(horizon, dtype=np.int64)
+    res_use = np.zeros((len(inst.resources), horizon), dtype=np.int64)
+    res_cap = [r.capacity or len(inst.jobs) for r in inst.resources]
+
+    def fits(j: int, s: int) -> bool:
+        job = inst.jobs[j]
+        e = s + job.duration
+        night = next((n for n in inst.nights if n.start <= s < n.end), None)
+        if night is None or e - night.start > task.span_cap or e > horizon:
+            return False
+        if (use[s:e] >= cap[s:e]).any():
+            return False
+        return all((res_use[r, s:e] < res_cap[r]).all() for r in job.resources)
+
+    def place(j: int, s: int) -> None:
+        e = s + inst.jobs[j].duration
+        use[s:e] += 1
+        for r in inst.jobs[j].resources:
+            res_use[r, s:e] += 1
+
+    starts: dict[int, int] = {}
+    for j, s in sorted(task.hint.items(), key=lambda js: (js[1], js[0])):
+        if fits(j, s):
+            place(j, s)
+            starts[j] = s
+    # The rest longest first, so that the short ones fill the gaps the long ones leave.
+    rest = sorted(
+        (j for j in range(len(inst.jobs)) if j not in starts),
+        key=lambda j: (-inst.jobs[j].duration, j),
+    )
+    for j in rest:
+        for lo, hi in (span for spans in inst.jobs[j].allowed for span in spans):
+            at = next((s for s in range(lo, hi + 1) if fits(j, s)), None)
+            if at is not None:
+                place(j, at)
+                starts[j] = at
+                break
+    return Solution(starts, [j for j in range(len(inst.jobs)) if j not in starts])
+
+
 def solve_component(task: ComponentTask) -> ComponentResult:
     """CP-SAT on one component, warm-started when the warm start is a plan of the model;
     returns the warm start if it finds nothing better.
 
     The stop at the target is part of the model (``span_max >= target`` while minimising
     ``span_max``), so CP-SAT proves optimality itself when it reaches the bound: no callback
-    stops the search, which keeps multi-worker runs deterministic."""
-    inst = task.inst
-    hint = Solution(dict(task.hint), list(task.hint_dropped))
+    stops the search, which keeps multi-worker runs deterministic.
+
+    A capped task whose warm start breaks the cap or the profile may be infeasible, so that
+    warm start cannot be its hint, and without any hint CP-SAT may find no plan at all (round
+    zero's squeezed component of 876 jobs in the 10,000-VM benchmark did not). The warm start
+    is then repaired (:func:`_repaired_hint`): with every job in it, it is a plan of the
+    capped model and its hint. Otherwise the capped model is tried without a hint on half the
+    budget, then, if that finds nothing, a model that may leave jobs out (always feasible, so
+    the partial plan may be its hint) minimises how many it leaves out, on what is left."""
     all_present = not task.hint_dropped
-    built = build_model(inst, hint if _hint_fits(task) else None, all_present)
+    warm = Solution(dict(task.hint), list(task.hint_dropped))
+    if not (task.span_cap and all_present) or _hint_fits(task):
+        return _attempt(task, warm if _hint_fits(task) else None, all_present, task.time_limit_s)
+    repaired = _repaired_hint(task)
+    if not repaired.dropped:
+        return _attempt(task, repaired, True, task.time_limit_s)
+    first = _attempt(task, None, True, task.time_limit_s / 2)
+    if first.status in ("OPTIMAL", "FEASIBLE", "INFEASIBLE") or first.wall_limit_hit:
+        return first
+    left = max(0.05, task.time_limit_s - first.deterministic_time / DTIME_PER_SECOND)
+    second = _attempt(task, repaired, False, left)
+    second.deterministic_time += first.deterministic_time
+    second.wall_s += first.wall_s
+    return second
+
+
+def _attempt(
+    task: ComponentTask, hint: Solution | None, all_present: bool, time_limit_s: float
+) -> ComponentResult:
+    """One CP-SAT solve of the task's model; ``hint`` must be a plan of that model (every
+    job in it when ``all_present``; otherwise the jobs it leaves out may stay out)."""
+    inst = task.inst
+    built = build_model(inst, hint, all_present)
     m = built.model
     if task.concurrency is not None:
         _add_profile(built, inst, task.concurrency)
-    if task.span_cap and all_present:
+    if task.span_cap and not task.hint_dropped:
         m.add(built.span_max <= task.span_cap)
     if task.span_only and all_present:
         if task.target:
@@ -249,7 +330,7 @@ def solve_component(task: ComponentTask) -> ComponentResult:
     else:
         m.minimize(sum(built.objective_terms))
     wall = None if task.deadline is None else task.deadline - time.time()
-    solver = solver_parameters(task.time_limit_s, task.seed, task.workers, wall)
+    solver = solver_parameters(time_limit_s, task.seed, task.workers, wall)
     status = solver.solve(m)
     dtime = solver.deterministic_time
     name = solver.status_name(status)

@@ -20,11 +20,14 @@ from stagger.solve.decompose import (
     ComponentTask,
     DecomposeStats,
     _critical_first,
+    _profile_steps,
+    _repaired_hint,
     _squeeze_profiles,
     components,
     natural_parallelism,
     solve_component,
     solve_decomposed,
+    spans_of,
     sub_instance,
 )
 from stagger.solve.greedy import Solution, solve_greedy
@@ -130,6 +133,50 @@ def test_span_only_solve_keeps_its_profile_and_never_worsens_the_makespan() -> N
     assert not res.dropped
     assert (_usage(sub, res.starts) <= cap).all()
     assert max(night_spans(sub, Solution(res.starts))) <= max(night_spans(sub, hint))
+
+
+def _capped_task(conc: int, budget_s: float) -> tuple[Instance, ComponentTask]:
+    """Round zero's squeezed case: the warm start breaks the task-slot profile (it runs 8 jobs
+    at once, the profile allows ``conc``), every night capped at the warm start's worst night."""
+    inst = _tight_instance()
+    sub = sub_instance(inst, max(components(inst), key=len))
+    hint = solve_greedy(sub)
+    assert not hint.dropped and _usage(sub, hint.starts).max() == 8
+    cap = max(spans_of(sub, hint.starts))
+    profile = _profile_steps(np.full(sub.horizon + 1, conc))
+    return sub, ComponentTask(
+        0, sub, hint.starts, (), profile, budget_s, 0, 2, target=1, span_only=True, span_cap=cap
+    )
+
+
+def _assert_meets_task(sub: Instance, task: ComponentTask, starts: dict[int, int]) -> None:
+    conc = task.concurrency[0][2] if task.concurrency else len(sub.jobs)
+    assert _usage(sub, starts).max(initial=0) <= conc
+    assert max(spans_of(sub, starts), default=0) <= task.span_cap
+    for j, s in starts.items():
+        assert any(lo <= s <= hi for spans in sub.jobs[j].allowed for lo, hi in spans)
+    for r, res in enumerate(sub.resources):
+        on_r = {j: s for j, s in starts.items() if r in sub.jobs[j].resources}
+        assert _usage(sub, on_r).max(initial=0) <= (res.capacity or len(sub.jobs))
+
+
+def test_repaired_hint_meets_the_cap_the_profile_and_every_resource() -> None:
+    for conc in (4, 6, 7, 8):
+        sub, task = _capped_task(conc, 1.0)
+        repaired = _repaired_hint(task)
+        _assert_meets_task(sub, task, repaired.starts)
+        assert sorted([*repaired.starts, *repaired.dropped]) == list(range(len(sub.jobs)))
+        if conc == 8:
+            assert not repaired.dropped  # the warm start itself fits
+
+
+def test_capped_solve_finds_a_plan_when_its_warm_start_breaks_the_profile() -> None:
+    # Without a valid hint (the warm start breaks the profile, so it may not be hinted) this
+    # model returned UNKNOWN in its budget; the repaired warm start gives it a starting point.
+    sub, task = _capped_task(7, 0.2)
+    res = solve_component(task)
+    assert res.status in ("OPTIMAL", "FEASIBLE")
+    _assert_meets_task(sub, task, res.starts)
 
 
 def test_decomposed_solve_keeps_a_binding_global_limit() -> None:
