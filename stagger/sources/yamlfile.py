@@ -127,6 +127,10 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
             ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            # `!!set [a, b]`: PyYAML refuses it with a ConstructorError; the duplicate-key
+            # scan below would fail on it first with a TypeError.
+            return super().construct_mapping(node, deep)
         seen: dict[tuple[str, str], int] = {}
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":

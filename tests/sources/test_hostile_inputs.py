@@ -268,6 +268,9 @@ def test_cli_prints_every_problem_one_line_each(tmp_path: Path) -> None:
         ("x: !!timestamp 2001-12-14x\n", "cannot read the value '2001-12-14x' as timestamp"),
         ("x: !!python/object/apply:os.system [id]\n", "could not determine a constructor"),
         ("x: 2001-02-30\n", "as timestamp (day is out of range for month)"),
+        # Found by benchmarks/fuzz.py: a set tag on a sequence reached the duplicate-key check.
+        ("x: !!set [a, b]\n", "expected a mapping node"),
+        ("x: !!omap {a: 1}\n", "expected a sequence"),
     ],
 )
 def test_malformed_yaml_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
