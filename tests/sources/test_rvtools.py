@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import tracemalloc
 import zipfile
@@ -144,34 +143,13 @@ def _estate() -> dict[str, list[list[object]]]:
     }
 
 
-def _write_xlsx(path: Path, tabs: dict[str, list[list[object]]]) -> Path:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in tabs.items():
-        ws = wb.create_sheet(name)
-        for r in rows:
-            ws.append(r)
-    wb.save(path)
-    return path
-
-
-def _write_csvs(
-    folder: Path, tabs: dict[str, list[list[object]]], prefix: str = "RVTools_tab"
-) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, rows in tabs.items():
-        with open(folder / f"{prefix}{name}.csv", "w", newline="", encoding="utf-8-sig") as fh:
-            csv.writer(fh).writerows(rows)
-    return folder
-
-
 @pytest.mark.parametrize("kind", ["xlsx", "csv"])
 def test_full_export(tmp_path: Path, kind: str) -> None:
     tabs = _estate()
     path = (
-        _write_xlsx(tmp_path / "rv.xlsx", tabs)
+        write_xlsx(tmp_path / "rv.xlsx", tabs)
         if kind == "xlsx"
-        else _write_csvs(tmp_path / "rv", tabs)
+        else write_csvs(tmp_path / "rv", tabs)
     )
     inv = load_rvtools(path)
     topo = inv.topology
@@ -209,7 +187,7 @@ def test_rvtools_3x_headers_and_plain_tab_names(tmp_path: Path) -> None:
             ["db", "Hard disk 1", 3072, "[SAN1] db/db.vmdk"],
         ],
     }
-    inv = load_rvtools(_write_csvs(tmp_path / "rv3", tabs, prefix=""))
+    inv = load_rvtools(write_csvs(tmp_path / "rv3", tabs, prefix=""))
     (vm,) = inv.topology.vms
     assert vm.disks[0].size_gib == 3.0 and vm.disks[0].datastore == "SAN1"
     assert any(w.startswith("vSnapshot missing") for w in inv.warnings)
@@ -217,7 +195,7 @@ def test_rvtools_3x_headers_and_plain_tab_names(tmp_path: Path) -> None:
 
 def test_trimmed_export_degrades_with_one_warning_each(tmp_path: Path) -> None:
     tabs = {"vInfo": [["VM", "Host", "In Use MiB"], ["a", "esx1", 1024], ["b", "esx1", 2048]]}
-    inv = load_rvtools(_write_csvs(tmp_path / "t", tabs))
+    inv = load_rvtools(write_csvs(tmp_path / "t", tabs))
     assert sum(w.startswith("vDisk missing") for w in inv.warnings) == 1
     assert any("2 VMs have no known datastore" in w for w in inv.warnings)
     assert all(d.datastore is None for v in inv.topology.vms for d in v.disks)
@@ -235,7 +213,7 @@ def test_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="no RVTools CSV tabs"):
         load_rvtools(tmp_path / "empty")
-    _write_csvs(tmp_path / "nohost", {"vInfo": [["VM", "Powerstate"], ["a", "poweredOn"]]})
+    write_csvs(tmp_path / "nohost", {"vInfo": [["VM", "Powerstate"], ["a", "poweredOn"]]})
     with pytest.raises(InputError, match="no 'Host' column"):
         load_rvtools(tmp_path / "nohost")
 
@@ -260,7 +238,7 @@ def test_every_row_becomes_one_uniquely_named_vm(
         rows.append(
             [n, "esx1", dc, folder, 1024 * (i + 1), f"[DS{i % 3}] {n}/{n}.vmx", f"vm-{i}", server]
         )
-    folder_path = _write_csvs(tmp_path / f"h{len(list(tmp_path.iterdir()))}", {"vInfo": rows})
+    folder_path = write_csvs(tmp_path / f"h{len(list(tmp_path.iterdir()))}", {"vInfo": rows})
     topo = load_rvtools(folder_path).topology
     assert len(topo.vms) == len(names)  # never merged
     assert len({v.name for v in topo.vms}) == len(names)
@@ -269,7 +247,7 @@ def test_every_row_becomes_one_uniquely_named_vm(
         float(i + 1) for i in range(len(names))
     ]
     # Deterministic: reversing the rows gives the same names for the same ids.
-    rev = _write_csvs(
+    rev = write_csvs(
         tmp_path / f"r{len(list(tmp_path.iterdir()))}", {"vInfo": [rows[0], *rows[:0:-1]]}
     )
     again = load_rvtools(rev).topology
@@ -383,7 +361,7 @@ def test_empty_server_is_ambiguous_with_two_vcenters(tmp_path: Path) -> None:
     tabs = _estate()
     # vTools rows with no server: vc1 and vc2 both have a 'web01' with VM ID vm-1.
     tabs["vTools"] = [["VM", "Tools", "VM ID", "VI SDK Server"], ["web01", "toolsOld", "vm-1", ""]]
-    inv = load_rvtools(_write_csvs(tmp_path / "rv", tabs))
+    inv = load_rvtools(write_csvs(tmp_path / "rv", tabs))
     assert inv.joins["vTools"].matched == 0 and inv.joins["vTools"].ambiguous == 1
     assert all(v.tools is None for v in inv.topology.vms)
 
@@ -495,7 +473,7 @@ def test_orphaned_vms_without_host_are_reported_and_skipped(tmp_path: Path) -> N
             ["orphan2", "", 1024, "[DS1] o2/o2.vmx"],
         ]
     }
-    inv = load_rvtools(_write_csvs(tmp_path / "rv", tabs))
+    inv = load_rvtools(write_csvs(tmp_path / "rv", tabs))
     assert [v.name for v in inv.topology.vms] == ["ok"]
     assert inv.orphaned_skipped == ["orphan1", "orphan2"]
     assert any(w.startswith("2 VMs have no Host (orphaned") for w in inv.warnings)
@@ -503,7 +481,7 @@ def test_orphaned_vms_without_host_are_reported_and_skipped(tmp_path: Path) -> N
 
 
 def test_corrupt_xlsx_sheet_is_one_line(tmp_path: Path) -> None:
-    good = _write_xlsx(tmp_path / "good.xlsx", _estate())
+    good = write_xlsx(tmp_path / "good.xlsx", _estate())
     bad = tmp_path / "bad.xlsx"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
         for info in src.infolist():
@@ -569,7 +547,7 @@ def test_control_characters_name_tab_row_and_column(
     header = tabs[tab][0]
     tabs[tab][2 if len(tabs[tab]) > 2 else 1][header.index(column)] = value
     row = 3 if len(tabs[tab]) > 2 else 2
-    folder = _write_csvs(tmp_path / "rv", tabs)
+    folder = write_csvs(tmp_path / "rv", tabs)
     with pytest.raises(InputError) as exc:
         load_rvtools(folder)
     msg = str(exc.value)
@@ -584,7 +562,7 @@ def test_annotations_may_hold_newlines(tmp_path: Path) -> None:
     tabs["vInfo"][0].append("Annotation")
     for r in tabs["vInfo"][1:]:
         r.append("owner: ops\nticket 42")
-    assert len(load_rvtools(_write_csvs(tmp_path / "rv", tabs)).topology.vms) == 3
+    assert len(load_rvtools(write_csvs(tmp_path / "rv", tabs)).topology.vms) == 3
 
 
 _cells = st.one_of(
@@ -706,7 +684,7 @@ def test_negative_sizes_are_unknown_not_a_crash(tmp_path: Path) -> None:
     tabs["vDatastore"][1][1] = -1
     tabs["vSnapshot"][1][3] = -5
     tabs["vInfo"][1][7] = -30000  # In Use MiB
-    topo = load_rvtools(_write_xlsx(tmp_path / "neg.xlsx", tabs)).topology
+    topo = load_rvtools(write_xlsx(tmp_path / "neg.xlsx", tabs)).topology
     ds = {d.name: d for d in topo.datastores}
     assert ds["DS1 (vc1)"].capacity_gib is None
     vm1 = next(v for v in topo.vms if v.moref == "vm-1" and v.vcenter == "vc1")
@@ -718,7 +696,7 @@ def test_declared_sheet_dimensions_are_not_trusted(tmp_path: Path) -> None:
     declared <dimension>: "A1:XFD5" makes each row 16,384 cells (a sheet of 10,000 VMs: 164
     million). The reader resets the dimensions and reads rows as wide as their cells."""
     rows: list[list[object]] = [INFO_MIN, ["a", "esx1", 1024, ""], [], [], ["b", "esx1", 2048, ""]]
-    good = _write_xlsx(tmp_path / "good.xlsx", {"vInfo": rows})
+    good = write_xlsx(tmp_path / "good.xlsx", {"vInfo": rows})
     lying = tmp_path / "lying.xlsx"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(lying, "w") as dst:
         for info in src.infolist():
@@ -756,7 +734,7 @@ def test_values_past_the_models_limits_are_one_line_errors(tmp_path: Path) -> No
     for tab, row, col, field in (("vDisk", 1, 2, "size_gib"), ("vDatastore", 1, 1, "capacity_gib")):
         tabs = _estate()
         tabs[tab][row][col] = 4.2e15  # MiB
-        folder = _write_csvs(tmp_path / tab, tabs)
+        folder = write_csvs(tmp_path / tab, tabs)
         with pytest.raises(InputError) as exc:
             load_rvtools(folder)
         msg = str(exc.value)
