@@ -2,6 +2,7 @@
 
     python -m benchmarks.fuzz --seconds 600                 # every target, 10 min each
     python -m benchmarks.fuzz --seconds 60 --targets policy,schedule --out /tmp/r.md
+    python -m benchmarks.fuzz --inputs 100000 --seconds 7200 --cpu 1 --targets topology
 
 Runs the harness of tests/fuzz (byte and structured mutation of real seeds; for inputs that
 load: plan, every export, read-backs) target after target, each in a worker subprocess
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.fuzz import harness  # noqa: E402
 from tests.fuzz.harness import TARGETS, make_input, run_input  # noqa: E402
 
 MEMORY_CAP_BYTES = 3 * 1024**3
@@ -48,8 +50,11 @@ def _on_alarm(_sig: int, _frame: Any) -> None:
     raise _InputTimeout
 
 
-def worker(target_name: str, seconds: float, seed: int, report: Path, timeout_s: float) -> None:
-    """Fuzz one target until the deadline; keep ``report`` (JSON) current as it goes."""
+def worker(
+    target_name: str, seconds: float, inputs: int, seed: int, report: Path, timeout_s: float
+) -> None:
+    """Fuzz one target until the deadline or ``inputs`` inputs (0: no count limit); keep
+    ``report`` (JSON) current as it goes."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
     signal.signal(signal.SIGALRM, _on_alarm)
     target = TARGETS[target_name]
@@ -61,12 +66,13 @@ def worker(target_name: str, seconds: float, seed: int, report: Path, timeout_s:
         "details": {},
         "slowest_s": 0.0,
         "slowest": "",
+        "exercised": 0,
         "done": False,
     }
     current = report.with_suffix(".input")
     deadline = time.monotonic() + seconds
     last_write = 0.0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (inputs and state["inputs"] >= inputs):
         try:
             data = make_input(target, rng)
         except Exception as exc:  # a bug of the mutators, not of stagger: counted apart
@@ -96,6 +102,7 @@ def worker(target_name: str, seconds: float, seed: int, report: Path, timeout_s:
         if took > state["slowest_s"]:
             state["slowest_s"] = took
             state["slowest"] = f"{len(data):,} bytes: {what[:160]}"
+        state["exercised"] = len(harness._EXERCISED)
         if time.monotonic() - last_write > 2:
             report.write_text(json.dumps(state))
             last_write = time.monotonic()
@@ -104,20 +111,24 @@ def worker(target_name: str, seconds: float, seed: int, report: Path, timeout_s:
 
 
 def run_target(
-    name: str, seconds: float, seed: int, workdir: Path, timeout_s: float
+    name: str, seconds: float, inputs: int, seed: int, workdir: Path, timeout_s: float
 ) -> dict[str, Any]:
-    """Run workers for ``name`` until ``seconds`` are used; merge their reports."""
+    """Run workers for ``name`` until ``seconds`` are used or ``inputs`` inputs ran (0: no
+    count limit); merge their reports."""
     total: dict[str, Any] = {
         "inputs": 0,
         "loaded": 0,
+        "exercised": 0,
+        "seconds": 0.0,
         "crashes": Counter(),
         "details": {},
         "slowest_s": 0.0,
         "slowest": "",
     }
-    end = time.monotonic() + seconds
+    start = time.monotonic()
+    end = start + seconds
     n = 0
-    while (left := end - time.monotonic()) > 1:
+    while (left := end - time.monotonic()) > 1 and not (inputs and total["inputs"] >= inputs):
         report = workdir / f"{name}-{n}.json"
         cmd = [
             sys.executable,
@@ -127,6 +138,8 @@ def run_target(
             name,
             "--seconds",
             str(left),
+            "--inputs",
+            str(inputs - total["inputs"] if inputs else 0),
             "--seed",
             str(seed + n),
             "--report",
@@ -136,7 +149,7 @@ def run_target(
         ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
         state = json.loads(report.read_text()) if report.exists() else {}
-        for key in ("inputs", "loaded"):
+        for key in ("inputs", "loaded", "exercised"):
             total[key] += state.get(key, 0)
         total["crashes"].update(state.get("crashes", {}))
         for k, v in state.get("details", {}).items():
@@ -152,36 +165,51 @@ def run_target(
             kept = report.with_suffix(".input")
             total["details"].setdefault(why, {"detail": tail[0][:400], "input": str(kept)})
         n += 1
+    total["seconds"] = time.monotonic() - start
     return total
 
 
-def render(results: dict[str, dict[str, Any]], seconds: float, started: str) -> str:
+def render(
+    results: dict[str, dict[str, Any]], seconds: float, inputs: int, cpu: int, started: str
+) -> str:
     lines = [
         "# Fuzzing the file loaders",
         "",
         "Produced by `python -m benchmarks.fuzz` (tests/fuzz/harness.py). Every input is a",
         "real seed (the bundled examples, RVTools tabs and RAID maps generated from them, a",
         "schedule planned from them) through byte or structured mutation; inputs that load",
-        "are planned (greedy), exported in every format, and read back. A crash is anything",
-        "but a one-line StaggerError (traceback, multi-line error, an input over the time",
-        "limit, a dead worker).",
+        "are planned (greedy), exported in every format, and read back (once per distinct",
+        "topology + policy per worker: that part is deterministic). A crash is anything but a",
+        "one-line StaggerError (traceback, multi-line error, an input over the time limit, a",
+        "dead worker).",
         "",
-        f"Run of {started}: about {seconds:g} s per target, one worker process pinned to one",
-        "CPU on the shared 2-core machine (other jobs running), memory capped at 3 GiB.",
-        "The target is 0 crashes in 100,000 inputs per loader; the counts below are what this",
-        "run reached, nothing more.",
+        f"Run of {started}: up to {seconds:g} s"
+        + (f" or {inputs:,} inputs" if inputs else "")
+        + " per target, one worker process pinned to",
+        f"CPU {cpu}, memory capped at 3 GiB. The target is 0 crashes in 100,000 inputs per",
+        "loader; the counts below are what this run reached, nothing more.",
         "",
-        "| target | inputs tried | loaded | crashes | distinct signatures | slowest input |",
-        "|---|---:|---:|---:|---:|---|",
+        "| target | inputs tried | loaded | distinct plans exercised | crashes"
+        " | distinct signatures | time | slowest input |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, r in results.items():
         share = f"{100 * r['loaded'] / r['inputs']:.0f} %" if r["inputs"] else "-"
         crashes = sum(r["crashes"].values())
         slow = f"{r['slowest_s']:.2f} s ({r['slowest']})".replace("|", "\\|")
+        plans = f"{r['exercised']:,}" if r["exercised"] else "-"
         lines.append(
-            f"| {name} | {r['inputs']:,} | {share} | {crashes:,} | {len(r['crashes'])} | {slow} |"
+            f"| {name} | {r['inputs']:,} | {share} | {plans} | {crashes:,}"
+            f" | {len(r['crashes'])} | {r['seconds']:,.0f} s | {slow} |"
         )
-    lines += ["", "## Crash signatures", ""]
+    lines += [
+        "",
+        "(-: the schedule target plans nothing; every schedule that loads is validated and",
+        "exported.)",
+        "",
+        "## Crash signatures",
+        "",
+    ]
     any_crash = False
     for name, r in results.items():
         for sig, count in r["crashes"].most_common():
@@ -195,7 +223,9 @@ def render(results: dict[str, dict[str, Any]], seconds: float, started: str) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=600, help="per target")
+    ap.add_argument("--seconds", type=float, default=600, help="per target (at most)")
+    ap.add_argument("--inputs", type=int, default=0, help="per target: stop after N (0: no limit)")
+    ap.add_argument("--cpu", type=int, help="the CPU to pin workers to (default: the lowest)")
     ap.add_argument("--targets", default=",".join(TARGETS), help="comma list")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS-fuzz.md")
@@ -204,10 +234,13 @@ def main() -> None:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    cpu = args.cpu
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+        # One core, so that two runs side by side (--cpu 0, --cpu 1) do not share one.
+        cpu = min(os.sched_getaffinity(0)) if cpu is None else cpu
+        os.sched_setaffinity(0, {cpu})
     if args.worker:
-        worker(args.worker, args.seconds, args.seed, args.report, args.input_timeout)
+        worker(args.worker, args.seconds, args.inputs, args.seed, args.report, args.input_timeout)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -215,14 +248,16 @@ def main() -> None:
     for name in [t.strip() for t in args.targets.split(",") if t.strip()]:
         if name not in TARGETS:
             raise SystemExit(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
-        results[name] = run_target(name, args.seconds, args.seed, args.workdir, args.input_timeout)
+        results[name] = run_target(
+            name, args.seconds, args.inputs, args.seed, args.workdir, args.input_timeout
+        )
         r = results[name]
         print(
-            f"{name}: {r['inputs']} inputs, {r['loaded']} loaded,"
+            f"{name}: {r['inputs']} inputs in {r['seconds']:.0f} s, {r['loaded']} loaded,"
             f" {sum(r['crashes'].values())} crashes ({len(r['crashes'])} signatures)",
             flush=True,
         )
-        args.out.write_text(render(results, args.seconds, started))
+        args.out.write_text(render(results, args.seconds, args.inputs, cpu or 0, started))
     print(f"wrote {args.out}")
 
 
