@@ -102,6 +102,8 @@ def worker(
         if took > state["slowest_s"]:
             state["slowest_s"] = took
             state["slowest"] = f"{len(data):,} bytes: {what[:160]}"
+            # Kept, so that a slow input can be triaged after the run (not only its size).
+            (report.parent / f"{target_name}-slowest-{seed}.input").write_bytes(data)
         state["exercised"] = len(harness._EXERCISED)
         if time.monotonic() - last_write > 2:
             report.write_text(json.dumps(state))
