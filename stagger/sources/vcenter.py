@@ -23,6 +23,7 @@ only passed to the login call; it is never logged or stored.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import http.client
 import re
 import socket
@@ -199,7 +200,17 @@ class _DeadlinePassed(TimeoutError):
 
 
 class _AnswerTooLarge(Exception):
-    """The server sent more than the load may read."""
+    """The server sent more than the load may read (``inflated``: once decompressed)."""
+
+    def __init__(self, message: str, inflated: bool = False) -> None:
+        super().__init__(message)
+        self.inflated = inflated
+
+
+_LOAD_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "stagger_vcenter_budget", default=None
+)
+"""The budget of the load running in this context (set by `_translate`)."""
 
 
 class _Budget:
@@ -214,6 +225,9 @@ class _Budget:
         self.deadline = time.monotonic() + timeout_s
         self.max_bytes = max_bytes
         self.bytes_read = 0
+        self.bytes_inflated = 0
+        self.exceeded: _AnswerTooLarge | None = None
+        """Set when the cap is hit: pyvmomi may wrap the error in a fault of its own."""
 
     def seconds_left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -224,7 +238,43 @@ class _Budget:
     def count(self, n: int) -> None:
         self.bytes_read += n
         if self.bytes_read > self.max_bytes:
-            raise _AnswerTooLarge(f"more than {self.max_bytes} bytes")
+            self.exceeded = _AnswerTooLarge(f"more than {self.max_bytes} bytes")
+            raise self.exceeded
+
+    def count_inflated(self, n: int) -> None:
+        self.bytes_inflated += n
+        if self.bytes_inflated > self.max_bytes:
+            self.exceeded = _AnswerTooLarge(
+                f"more than {self.max_bytes} bytes inflated", inflated=True
+            )
+            raise self.exceeded
+
+
+def _bound_inflation() -> None:
+    """Count what pyvmomi decompresses against the load's budget too.
+
+    pyvmomi asks for gzip/deflate answers (and inflates one it did not ask for) after the
+    socket counted the compressed bytes, so without this a 1 MiB answer could inflate to
+    ~1 GiB of XML. Its `GzipReader` is looked up by name at each call: the subclass counts
+    every inflated byte it hands the XML parser (each read inflates at most one 512-byte
+    chunk ahead). Outside a stagger load (no budget in the context) it behaves as pyvmomi's.
+    """
+    from pyVmomi import SoapAdapter
+
+    if getattr(SoapAdapter.GzipReader, "stagger_bounded", False):
+        return
+
+    class _BoundedGzipReader(SoapAdapter.GzipReader):
+        stagger_bounded = True
+
+        def read(self, *args: Any, **kwargs: Any) -> bytes:
+            data: bytes = super().read(*args, **kwargs)
+            budget = _LOAD_BUDGET.get()
+            if budget is not None:
+                budget.count_inflated(len(data))
+            return data
+
+    SoapAdapter.GzipReader = _BoundedGzipReader  # type: ignore[misc]
 
 
 def _bounded_socket_class(budget: _Budget) -> type[ssl.SSLSocket]:
@@ -308,8 +358,9 @@ def _text(exc: BaseException) -> str:
 
 
 def _too_large(exc: BaseException, f: _Failure) -> str:
+    inflated = " (once decompressed)" if getattr(exc, "inflated", False) else ""
     return (
-        f"{f.where}: the server sent more than {f.opts.max_response_mib} MiB {f.during}"
+        f"{f.where}: the server sent more than {f.opts.max_response_mib} MiB{inflated} {f.during}"
         " (raise --max-response-mib if this vCenter is that large)"
     )
 
@@ -425,12 +476,17 @@ def source_error(exc: BaseException, f: _Failure) -> SourceError:
 
 @contextmanager
 def _translate(opts: VCenterOptions, budget: _Budget, during: str) -> Iterator[None]:
+    _bound_inflation()
+    token = _LOAD_BUDGET.set(budget)
     try:
         yield
     except (SourceError, InputError):
         raise
     except Exception as exc:
-        raise source_error(exc, _Failure(opts, budget, during)) from None
+        cause = budget.exceeded or exc  # the cap, whatever pyvmomi turned it into
+        raise source_error(cause, _Failure(opts, budget, during)) from None
+    finally:
+        _LOAD_BUDGET.reset(token)
 
 
 # --- connecting and retrieving -----------------------------------------------------------------

@@ -207,3 +207,57 @@ def test_vsphere_faults_map_to_auth_and_protocol() -> None:
     assert type(source_error(vim.fault.NoPermission(), f)) is SourceAuthError
     other = source_error(vim.fault.NotFound(msg="gone"), f)
     assert type(other) is SourceProtocolError and isinstance(other, SourceError)
+
+
+_SERVICE_VERSIONS = (
+    b"<?xml version='1.0' encoding='UTF-8' ?><namespaces version='1.0'><namespace>"
+    b"<name>urn:vim25</name><version>8.0.3.0</version><priorVersions>"
+    b"<version>8.0.2.0</version></priorVersions></namespace></namespaces>"
+)
+
+
+def _gzip_bomb(inflated_mib: int) -> bytes:
+    """A SOAP answer that is a few KiB on the wire and ``inflated_mib`` MiB of XML."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    head = b"<?xml version='1.0'?><soapenv:Envelope xmlns:soapenv='x'><soapenv:Body><a>"
+    parts = [packer.compress(head)]
+    filler = b"<b>" + b" " * 1017 + b"</b>"  # 1 KiB of well-formed XML, again and again
+    block = filler * 1024
+    for _ in range(inflated_mib):
+        parts.append(packer.compress(block))
+    parts.append(packer.compress(b"</a></soapenv:Body></soapenv:Envelope>"))
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def test_compressed_answer_is_capped_once_decompressed(serve: Any, cert: Any) -> None:
+    """pyvmomi inflates gzip answers after the socket counted them: 64 MiB of XML in ~70 KiB
+    on the wire must still stop at --max-response-mib 1."""
+    bomb = _gzip_bomb(64)
+    assert len(bomb) < 1 << 20  # the wire bytes alone are under the cap
+
+    def vsphere_then_bomb(tls: ssl.SSLSocket, served: Served) -> None:
+        request = _read_request(tls)
+        if request.startswith(b"GET"):  # the API version probe
+            tls.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\n"
+                + f"Content-Length: {len(_SERVICE_VERSIONS)}\r\n\r\n".encode()
+                + _SERVICE_VERSIONS
+            )
+            return
+        tls.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Encoding: gzip\r\n"
+            + f"Connection: close\r\nContent-Length: {len(bomb)}\r\n\r\n".encode()
+        )
+        tls.sendall(bomb)
+        served.sent += len(bomb)
+
+    served = serve(vsphere_then_bomb)
+    with pytest.raises(
+        SourceProtocolError, match=r"sent more than 1 MiB \(once decompressed\) while connecting"
+    ) as e:
+        load_vcenter(_opts(served.port, cert, max_response_mib=1, timeout=30))
+    assert "\n" not in str(e.value)
+    assert served.sent > 0  # the SOAP answer was sent: the cap, not the probe, stopped it
