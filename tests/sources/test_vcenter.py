@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,12 +12,19 @@ from typing import Any
 
 import pytest
 
-from stagger.errors import SourceAuthError, SourceError, SourceProtocolError, SourceTLSError
+from stagger.errors import (
+    SourceAuthError,
+    SourceError,
+    SourceProtocolError,
+    SourceTimeoutError,
+    SourceTLSError,
+)
 from stagger.model.policy import Policy
 from stagger.planner import PlanOptions, plan
 from stagger.sources.vcenter import VCenterOptions, load_vcenter
 from stagger.sources.yamlfile import dump_yaml, load_topology
 from stagger.validate import find_violations
+from tests.vcsim import harness
 
 GIB = 1 << 30
 
@@ -212,6 +220,29 @@ def test_server_dies_mid_retrieval(fresh_vcsim: Any) -> None:
         load_vcenter(_opts(fresh_vcsim, page_size=10, timeout=5), on_page=kill_after_first_page)
     assert pages == [10]
     assert e.value.exit_code == 3 and isinstance(e.value, SourceProtocolError)
+
+
+def test_deadline_holds_during_retrieval(vcsim_binary: Path, tmp_path: Path) -> None:
+    """A vCenter that logs in at once but takes 20 s per PropertyCollector page: the
+    --timeout deadline covers the whole load, so it ends while retrieving, not after."""
+    sim = harness.start_vcsim(
+        vcsim_binary,
+        tmp_path / "slow",
+        vms=12,
+        extra_args=(
+            "-method-delay",
+            "RetrievePropertiesEx=20000,ContinueRetrievePropertiesEx=20000",
+        ),
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(SourceTimeoutError, match=r"within 3 s during retrieval") as e:
+            load_vcenter(_opts(sim, timeout=3))
+        waited = time.monotonic() - started
+    finally:
+        sim.stop()
+    assert e.value.exit_code == 3
+    assert waited < 15, waited  # far from the 20 s one page takes (generous: shared machine)
 
 
 def test_parallel_pulls_agree(vcsim: Any) -> None:

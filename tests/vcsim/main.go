@@ -31,6 +31,8 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -162,6 +164,7 @@ func main() {
 	truthOut := flag.String("truth", "", "write what was created (JSON) here")
 	workers := flag.Int("workers", 8, "parallel API clients used to build the estate")
 	vapi := flag.Bool("vapi", true, "serve the vSphere Automation REST endpoints (tags); false: 404 as on ESXi")
+	methodDelay := flag.String("method-delay", "", "METHOD=MS[,METHOD=MS]: once the estate is built, each call of METHOD takes MS more (a slow vCenter)")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -201,6 +204,22 @@ func main() {
 		tmp := *truthOut + ".tmp"
 		check(ioutil.WriteFile(tmp, data, 0o644), "write truth")
 		check(os.Rename(tmp, *truthOut), "rename truth")
+	}
+	if *methodDelay != "" {
+		// After the build, which calls the same methods. The service holds a pointer to
+		// model.DelayConfig (set by Create), so this takes effect from the next call on.
+		delays := map[string]int{}
+		for _, item := range strings.Split(*methodDelay, ",") {
+			parts := strings.SplitN(item, "=", 2)
+			if len(parts) != 2 {
+				fmt.Fprintf(os.Stderr, "bad -method-delay item %q\n", item)
+				os.Exit(2)
+			}
+			ms, err := strconv.Atoi(parts[1])
+			check(err, "method delay")
+			delays[parts[0]] = ms
+		}
+		model.DelayConfig.MethodDelay = delays
 	}
 	fmt.Printf("READY %s\n", public.String())
 	os.Stdout.Sync()
