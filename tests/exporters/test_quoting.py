@@ -402,6 +402,23 @@ def test_a_slug_does_not_depend_on_the_other_names(others: list[str], name: str)
 @example("web 100%", "web_100")
 @example("web 100%", "web 100&")
 @example("a", "a-" + "0" * 12)
+@example("web 100%", "web_100-" + slug("web 100%")[-12:])  # a name shaped like a hashed slug
 def test_distinct_names_get_distinct_slugs(a: str, b: str) -> None:
     if a.lower() != b.lower():
         assert slug(a).lower() != slug(b).lower()
+
+
+# --- visible ----------------------------------------------------------------------------
+
+
+BIDI_AND_SEPARATORS = (
+    "\u202e\u202d\u202a\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u2028\u2029\ufeff"
+)
+
+
+@pytest.mark.parametrize("mark", [*BIDI_AND_SEPARATORS, "\x1b", "\x85"])
+def test_visible_shows_bidi_controls_and_line_separators(mark: str) -> None:
+    """`invoice<RLO>fdp.exe` must not display as `invoiceexe.pdf` in a comment, a terminal
+    or an error line: every bidirectional control and line separator is shown as a code."""
+    code = f"\\x{ord(mark):02x}" if ord(mark) < 0x100 else f"\\u{ord(mark):04x}"
+    assert visible(f"invoice{mark}fdp.exe") == f"invoice{code}fdp.exe"
