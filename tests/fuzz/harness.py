@@ -687,16 +687,28 @@ def mutate_data(data: Any, rng: random.Random) -> Any:
 def _dump(data: Any, fmt: str) -> bytes:
     if fmt == "json":
         return json.dumps(data, default=str).encode("utf-8", "surrogatepass")
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode(
-        "utf-8", "surrogatepass"
-    )
+    try:  # libyaml's emitter: the pure-Python one was most of the harness's own time
+        text = yaml.dump(data, Dumper=_CDumper, allow_unicode=True, sort_keys=False)
+    except UnicodeEncodeError:  # a lone surrogate: only the pure-Python emitter writes it
+        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    return text.encode("utf-8", "surrogatepass")
+
+
+_CDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@cache
+def _parsed_seed(seed: bytes, fmt: str) -> Any:
+    """A seed parsed once (mutate_data edits a deep copy)."""
+    if fmt == "yaml":
+        return yaml.load(seed, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return json.loads(seed)
 
 
 def mutate_structured(target: Target, seed: bytes, rng: random.Random) -> bytes:
     """Parse the seed the way its format is, edit it, write it back."""
     if target.fmt in ("yaml", "json"):
-        data = yaml.safe_load(seed) if target.fmt == "yaml" else json.loads(seed)
-        return _dump(mutate_data(data, rng), target.fmt)
+        return _dump(mutate_data(_parsed_seed(seed, target.fmt), rng), target.fmt)
     if target.fmt == "csv":
         rows = list(csv.reader(io.StringIO(seed.decode("utf-8-sig"))))
         rows = mutate_data(rows, rng)
