@@ -41,7 +41,11 @@ class ScheduledJob(_Strict):
     raid_groups: list[Text] = Field(default_factory=list)
     start: AwareDatetime
     end: AwareDatetime
-    duration_min: int = Field(ge=1)
+    duration_min: int = Field(
+        ge=1,
+        le=int(MAX_WINDOW.total_seconds() // 60),
+        description="Minutes the job runs; at most one window (25 hours).",
+    )
     size_gib: float = Field(description="GiB this job moves (full size, or size * change_rate).")
     night: int = Field(ge=0, description="Index of the window occurrence (0 = first night).")
 

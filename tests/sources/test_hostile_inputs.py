@@ -577,6 +577,9 @@ def test_rrule_budget_weighs_the_candidates_built_per_period(tmp_path: Path) -> 
         # Found by tests/fuzz: a number is a 1970 timestamp to pydantic; the HTML export then
         # walked 56 years of quarter hours (over 20 s, unbounded for other values).
         (lambda d: d["nights"][0].update(window_start=1), "at most 25 hours later"),
+        # Found by benchmarks/fuzz.py (run 5): a 400-digit duration_min loaded and the
+        # validator's float arithmetic raised OverflowError.
+        (lambda d: d["jobs"][0].update(duration_min=10**400), "less than or equal to 1500"),
     ],
 )
 def test_schedule_structure_is_checked_at_load(tmp_path: Path, edit: Any, needle: str) -> None:
