@@ -13,15 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InputError
 from stagger.fmt import hm
 from stagger.instance import Instance, compile_instance
+from stagger.model.parse import parse_model
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, SolverInfo, SolverStatus, UnscheduledVM
 from stagger.model.topology import VM, Topology
@@ -36,7 +34,6 @@ from stagger.solve.stability import (
     solve_stable,
     stability_stats,
 )
-from stagger.sources.yamlfile import parse_model, read_data
 
 # --------------------------------------------------------------------------- changes
 
@@ -55,56 +52,6 @@ class Changes:
         return not (
             self.add or self.remove or self.move or self.move_disk or self.settings or self.grow_pct
         )
-
-
-class _AddedVMs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    vms: list[VM]
-
-
-def load_added_vms(path: str | Path) -> list[VM]:
-    """A file with a ``vms:`` list in the topology format."""
-    return parse_model(_AddedVMs, read_data(path), str(path)).vms
-
-
-def parse_move(text: str) -> tuple[str, str]:
-    vm, sep, host = text.partition("=")
-    if not sep or not vm.strip() or not host.strip():
-        raise InputError(f"'{text}' is not VM=HOST", obj="--move")
-    return vm.strip(), host.strip()
-
-
-def parse_move_disk(text: str) -> tuple[str, str, str]:
-    left, sep, ds = text.partition("=")
-    vm, colon, disk = left.partition(":")
-    if not (sep and colon and vm.strip() and disk.strip() and ds.strip()):
-        raise InputError(f"'{text}' is not VM:DISK=DATASTORE", obj="--move-disk")
-    return vm.strip(), disk.strip(), ds.strip()
-
-
-def parse_set(text: str) -> tuple[str, str]:
-    path, sep, value = text.partition("=")
-    if not sep or not path.strip():
-        raise InputError(f"'{text}' is not PATH=VALUE (e.g. window.end=07:00)", obj="--set")
-    return path.strip(), value.strip()
-
-
-def parse_grow(texts: list[str]) -> list[float]:
-    """'10%', '10,20,30', '10%,20%' -> [10.0, 20.0, 30.0] (percent)."""
-    out: list[float] = []
-    for text in texts:
-        for part in text.split(","):
-            p = part.strip().removesuffix("%").strip()
-            try:
-                value = float(p)
-            except ValueError:
-                raise InputError(f"'{part}' is not a percentage", obj="--grow") from None
-            if not 0 <= value < float("inf"):  # also refuses nan
-                raise InputError(
-                    f"{part.strip()!r} is not a growth (a percentage >= 0)", obj="--grow"
-                )
-            out.append(value)
-    return out
 
 
 def _scalar(text: str) -> Any:

@@ -11,7 +11,8 @@ from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.outputs import commit
 from stagger.cli.text import shown
 from stagger.errors import InputError
-from stagger.exporters.registry import ExportOptions, formats, get_format, render
+from stagger.exporters.options import ExportOptions
+from stagger.exporters.registry import formats, get_format, render
 from stagger.model.schedule import ScheduleInputs
 from stagger.scope import check_scopes
 from stagger.sources.yamlfile import load_policy, load_schedule, load_topology

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from stagger.atomic import OutputSet, write_text_atomic
 from stagger.cli.app import app, console, err_console, handle_errors
+from stagger.cli.common import load_baseline
 from stagger.cli.outputs import commit, parse_export_spec
 from stagger.cli.text import shown
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
@@ -24,7 +25,7 @@ from stagger.model.schedule import Schedule, ScheduledJob
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, PlanResult, plan
 from stagger.sources.yamlfile import load_inputs, load_schedule, with_policy
-from stagger.validate import find_violations, makespan_min, validate
+from stagger.validate import find_violations, makespan_min
 
 
 def render_summary(result: PlanResult) -> None:
@@ -201,13 +202,6 @@ def warn_if_empty(topology: Topology) -> None:
             " or excluded): the plan is empty",
             highlight=False,
         )
-
-
-def load_baseline(path: Path) -> Schedule:
-    """A previous schedule, checked against the inputs it embeds before anything trusts it."""
-    base = load_schedule(path)
-    validate(base, file=f"baseline {path}")
-    return base
 
 
 @app.command("validate")

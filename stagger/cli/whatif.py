@@ -9,8 +9,8 @@ from rich.table import Table
 
 from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, handle_errors
+from stagger.cli.common import load_baseline
 from stagger.cli.outputs import commit
-from stagger.cli.plan import load_baseline
 from stagger.cli.text import shown
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.errors import InputError
@@ -23,7 +23,7 @@ from stagger.model.topology import Topology
 from stagger.planner import PlanOptions
 from stagger.solve.explain import explain_unscheduled
 from stagger.sources.raidmap import apply_raid_map_file
-from stagger.sources.yamlfile import load_policy, load_schedule, load_topology
+from stagger.sources.yamlfile import load_policy, load_schedule, load_topology, load_vms
 from stagger.validate import find_violations
 from stagger.whatif import (
     Changes,
@@ -32,13 +32,50 @@ from stagger.whatif import (
     apply_changes,
     diff_schedules,
     find_drift,
-    load_added_vms,
-    parse_grow,
-    parse_move,
-    parse_move_disk,
-    parse_set,
     replan,
 )
+
+# --- option values -> typed changes (the library takes the parsed tuples) ----------------
+
+
+def parse_move(text: str) -> tuple[str, str]:
+    vm, sep, host = text.partition("=")
+    if not sep or not vm.strip() or not host.strip():
+        raise InputError(f"'{text}' is not VM=HOST", obj="--move")
+    return vm.strip(), host.strip()
+
+
+def parse_move_disk(text: str) -> tuple[str, str, str]:
+    left, sep, ds = text.partition("=")
+    vm, colon, disk = left.partition(":")
+    if not (sep and colon and vm.strip() and disk.strip() and ds.strip()):
+        raise InputError(f"'{text}' is not VM:DISK=DATASTORE", obj="--move-disk")
+    return vm.strip(), disk.strip(), ds.strip()
+
+
+def parse_set(text: str) -> tuple[str, str]:
+    path, sep, value = text.partition("=")
+    if not sep or not path.strip():
+        raise InputError(f"'{text}' is not PATH=VALUE (e.g. window.end=07:00)", obj="--set")
+    return path.strip(), value.strip()
+
+
+def parse_grow(texts: list[str]) -> list[float]:
+    """'10%', '10,20,30', '10%,20%' -> [10.0, 20.0, 30.0] (percent)."""
+    out: list[float] = []
+    for text in texts:
+        for part in text.split(","):
+            p = part.strip().removesuffix("%").strip()
+            try:
+                value = float(p)
+            except ValueError:
+                raise InputError(f"'{part}' is not a percentage", obj="--grow") from None
+            if not 0 <= value < float("inf"):  # also refuses nan
+                raise InputError(
+                    f"{part.strip()!r} is not a growth (a percentage >= 0)", obj="--grow"
+                )
+            out.append(value)
+    return out
 
 
 def render_diff(diff: Diff, result: ReplanResult) -> None:
@@ -137,7 +174,7 @@ def whatif_cmd(
         pol = load_policy(policy)
         base = load_baseline(baseline)
         changes = Changes(
-            add=load_added_vms(add) if add else [],
+            add=load_vms(add) if add else [],
             remove=list(remove),
             move=[parse_move(m) for m in move],
             move_disk=[parse_move_disk(m) for m in move_disk],

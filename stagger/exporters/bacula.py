@@ -30,8 +30,8 @@ from stagger.exporters._common import (
     slots,
     utc,
 )
+from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import bacula_comment, bacula_str, slug, slugs, visible
-from stagger.exporters.registry import ExportOptions, check_options
 from stagger.model.schedule import Schedule
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -11,28 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 from stagger.atomic import write_text_atomic
 from stagger.errors import InputError
+from stagger.exporters import bacula, cron, html, ics, markdown, veeam
 from stagger.exporters._common import check_zone
-from stagger.exporters.quoting import visible
+from stagger.exporters.options import ExportOptions, check_options
 from stagger.model.schedule import Schedule
 from stagger.validate import validate
-
-
-@dataclass
-class ExportOptions:
-    standalone: bool = False  # bacula: a complete bacula-dir.conf instead of an include
-    per_vm: bool = False  # veeam: one job per VM instead of one per start-time slot
-    command: str | None = None  # cron: command template, {vm} {host} {datastores}
-    prefix: str = "stagger"  # names of created jobs/schedules
-    workdir: str = "/var/lib/bacula"  # bacula --standalone: WorkingDirectory
-    now: datetime | None = None  # ics: DTSTAMP (default: the current time)
-    extra: dict[str, str] = field(default_factory=dict)
-
 
 Exporter = Callable[[Schedule, ExportOptions], str]
 
@@ -46,9 +34,6 @@ class Format:
 
 
 def _formats() -> dict[str, Format]:
-    # Imported here so that importing the registry stays cheap and cycle-free.
-    from stagger.exporters import bacula, cron, html, ics, markdown, veeam
-
     items = [
         Format("bacula", bacula.render, ".conf", "Bacula/Bareos Director Job+Schedule resources"),
         Format("veeam", veeam.render, ".ps1", "Veeam B&R PowerShell script (Set-VBRJobSchedule)"),
@@ -75,19 +60,7 @@ def get_format(name: str) -> Format:
     return fmts[key]
 
 
-# Job, schedule and client names are built from it (Bacula allows [A-Za-z0-9 :._-], 127
-# characters; Veeam job names end up in Windows paths).
-_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _BAD_OUTPUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def check_options(options: ExportOptions) -> None:
-    if not _PREFIX.fullmatch(options.prefix):
-        raise InputError(
-            f"{visible(options.prefix)!r}: use 1-32 of A-Z a-z 0-9 _ . - (starting with a"
-            " letter or digit)",
-            field="--prefix",
-        )
 
 
 def render(schedule: Schedule, fmt: str, options: ExportOptions | None = None) -> str:

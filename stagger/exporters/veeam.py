@@ -21,8 +21,8 @@ file starts with a UTF-8 byte-order mark so Windows PowerShell 5.1 reads it as U
 from __future__ import annotations
 
 from stagger.exporters._common import Identity, Slot, check_zone, identities, repeat_of, slots
+from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import ps_str, slugs
-from stagger.exporters.registry import ExportOptions, check_options
 from stagger.model.schedule import Schedule
 
 BOM = "\ufeff"

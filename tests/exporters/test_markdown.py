@@ -7,7 +7,7 @@ from schedules import estate_schedule
 
 from stagger.exporters._common import local
 from stagger.exporters.markdown import render
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters.options import ExportOptions
 
 
 def _tables(text: str) -> list[list[list[str]]]:

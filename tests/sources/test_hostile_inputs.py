@@ -18,8 +18,8 @@ from stagger.calendar import blackout_intervals
 from stagger.cli import app
 from stagger.errors import InputError, escape_text, shown
 from stagger.sources.raidmap import apply_raid_map_file
+from stagger.sources.reading import MAX_INPUT_MB_ENV
 from stagger.sources.yamlfile import (
-    MAX_INPUT_MB_ENV,
     load_inputs,
     load_policy,
     load_schedule,
