@@ -10,13 +10,20 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# What may not reach an error line raw: controls (C0, DEL, C1), Unicode format characters
-# (bidi overrides can reorder a line on screen), line/paragraph separators, surrogates.
+# What may not reach one line of text shown to a person raw: controls (C0, DEL, C1), Unicode
+# format characters (bidi overrides can reorder a line on screen, zero-width ones hide text),
+# line/paragraph separators, surrogates.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# Printable ASCII needs no look at each character (most names): the fast path.
+_PLAIN = re.compile(r"[\x20-\x7e]*")
 _SHOWN_MAX_CHARS = 120
 """A name longer than this is cut in messages (with its full length said)."""
 MAX_PROBLEMS = 20
 """Problems of one file listed at once; the rest are counted."""
+
+
+def _unsafe(ch: str) -> bool:
+    return bool(_UNSAFE.match(ch)) or unicodedata.category(ch) == "Cf"
 
 
 def _escape_char(ch: str) -> str:
@@ -27,15 +34,16 @@ def _escape_char(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def escape_text(text: str) -> str:
-    """``text`` with every control, format or separator character written as an escape."""
+def visible(text: str) -> str:
+    """One line of text for a person: every control, format or separator character written
+    as an escape (``\\n``, ``\\xNN``, ``\\uNNNN``); other text unchanged.
 
-    def unsafe(ch: str) -> bool:
-        return bool(_UNSAFE.match(ch)) or unicodedata.category(ch) == "Cf"
-
-    if not any(unsafe(ch) for ch in text):
+    The one such function: error lines (:func:`shown`), terminal output (``cli.text``) and
+    the comments of exports use it; never for data a program must read back exactly.
+    """
+    if _PLAIN.fullmatch(text) or not any(_unsafe(ch) for ch in text):
         return text
-    return "".join(_escape_char(ch) if unsafe(ch) else ch for ch in text)
+    return "".join(_escape_char(ch) if _unsafe(ch) else ch for ch in text)
 
 
 def shown(value: object) -> str:
@@ -48,7 +56,7 @@ def shown(value: object) -> str:
     if len(text) > _SHOWN_MAX_CHARS:
         cut = f"... ({len(text)} characters)"
         text = text[:_SHOWN_MAX_CHARS]
-    body = "".join("\\\\" if ch == "\\" else "\\'" if ch == "'" else escape_text(ch) for ch in text)
+    body = "".join("\\\\" if ch == "\\" else "\\'" if ch == "'" else visible(ch) for ch in text)
     return f"'{body}'{cut}"
 
 
@@ -82,7 +90,7 @@ class StaggerError(Exception):
         where = ": ".join(parts)
         # Defence in depth: whatever a message holds, the error stays one line on screen.
         line = f"{where}: {self.message}" if where else self.message
-        return escape_text(line)
+        return visible(line)
 
     def lines(self) -> list[str]:
         """What the CLI prints: one line per problem (one, unless a subclass found several)."""

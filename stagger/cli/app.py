@@ -21,7 +21,7 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from stagger import __version__
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from stagger.errors import StaggerError
 
 # sysexits.h EX_USAGE. Click's own usage code is 2, which `plan` uses for "planned with
@@ -94,7 +94,9 @@ def handle_errors() -> Iterator[None]:
             traceback.print_exc(file=sys.stderr)
         # One line per problem (a file may have several); a name is text, never markup.
         for line in exc.lines():
-            err_console.print(f"[bold red]error:[/] {shown(line)}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {as_text(line)}", highlight=False, soft_wrap=True
+            )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

@@ -13,7 +13,7 @@ from rich.table import Table
 from stagger.atomic import check_target, write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit, parse_fail_on
 from stagger.cli.app import app, console, err_console, handle_errors
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import (
     VCenterArgs,
     print_warnings,
@@ -52,14 +52,14 @@ def _with_raid_map(topo: Topology, raid_map: Path | None) -> Topology:
     res = apply_raid_map_file(topo, raid_map)
     for m in res.unused_members:
         err_console.print(
-            f"[yellow]warning:[/] raid map member matches no datastore: {shown(m)}",
+            f"[yellow]warning:[/] raid map member matches no datastore: {as_text(m)}",
             highlight=False,
         )
     if res.unmapped:
         listed = ", ".join(res.unmapped[:8]) + (" ..." if len(res.unmapped) > 8 else "")
         err_console.print(
             f"[yellow]warning:[/] {len(res.unmapped)} datastores in no RAID group "
-            f"(only datastore and host limits apply): {shown(listed)}",
+            f"(only datastore and host limits apply): {as_text(listed)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -75,9 +75,9 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
     tbl.add_row("hosts / clusters", f"{len(topo.hosts)} / {len(topo.clusters)}")
     tbl.add_row("datastores / RAID groups", f"{len(topo.datastores)} / {len(topo.raid_groups)}")
     if extra:
-        tbl.add_row("source", shown(extra))
+        tbl.add_row("source", as_text(extra))
     if out is not None:
-        tbl.add_row("written", shown(out))
+        tbl.add_row("written", as_text(out))
     console.print(tbl)
 
 
@@ -126,7 +126,7 @@ def _render_report(report: AuditReport) -> None:
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     for f in report.findings:
         tbl.add_row(
-            f.check, f"[{colour[f.severity]}]{f.severity}[/]", shown(f.object), shown(f.detail)
+            f.check, f"[{colour[f.severity]}]{f.severity}[/]", as_text(f.object), as_text(f.detail)
         )
     if report.findings:
         console.print(tbl)

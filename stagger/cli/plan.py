@@ -14,7 +14,7 @@ from stagger.atomic import OutputSet, write_text_atomic
 from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.common import load_baseline
 from stagger.cli.outputs import commit, parse_export_spec
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.errors import InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
@@ -63,7 +63,7 @@ def render_summary(result: PlanResult) -> None:
         busy.add_column(c)
     for u in s.utilisation[:5]:
         busy.add_row(
-            shown(f"{u.kind.replace('_', ' ')} {u.name}"),
+            as_text(f"{u.kind.replace('_', ' ')} {u.name}"),
             str(u.jobs),
             hm(u.busy_min),
             hm(u.free_min),
@@ -71,10 +71,10 @@ def render_summary(result: PlanResult) -> None:
         )
     console.print(busy)
     for b in s.bottlenecks:
-        console.print(f"[bold yellow]bottleneck:[/] {shown(b)}", highlight=False)
+        console.print(f"[bold yellow]bottleneck:[/] {as_text(b)}", highlight=False)
     for miss in s.unscheduled[:20]:
         console.print(
-            f"[yellow]unscheduled[/] {shown(miss.vm)}: {shown(miss.reason)}", highlight=False
+            f"[yellow]unscheduled[/] {as_text(miss.vm)}: {as_text(miss.reason)}", highlight=False
         )
     if len(s.unscheduled) > 20:
         console.print(f"[yellow]... and {len(s.unscheduled) - 20} more unscheduled VMs[/]")
@@ -188,7 +188,7 @@ def plan_cmd(
         commit(outputs)
         render_summary(result)
         written = [output, *([csv] if csv else []), *(out for _, out in exports)]
-        console.print("wrote " + ", ".join(shown(p) for p in written), highlight=False)
+        console.print("wrote " + ", ".join(as_text(p) for p in written), highlight=False)
         if result.schedule.unscheduled:
             raise typer.Exit(2)
 
@@ -223,8 +223,8 @@ def validate_cmd(
         violations = find_violations(sched, topo, pol)
         if violations:
             for v in violations:
-                console.print(f"[red]violation[/] {shown(v)}", highlight=False)
-            console.print(f"[bold red]{shown(schedule)}: {len(violations)} violation(s)[/]")
+                console.print(f"[red]violation[/] {as_text(v)}", highlight=False)
+            console.print(f"[bold red]{as_text(schedule)}: {len(violations)} violation(s)[/]")
             raise typer.Exit(4)
         console.print(
             f"[green]valid[/]: {len(sched.jobs)} jobs, {len(sched.unscheduled)} unscheduled,"
@@ -270,7 +270,7 @@ def show_cmd(
             given = " ".join(f"{opt} {value!r}" for opt, value, _ in active)
             raise InputError(f"no job matches all of {given}", file=str(schedule))
         tbl = Table(
-            title=f"{shown(schedule)} ({len(jobs)} of {len(sched.jobs)} jobs, {tz.key})",
+            title=f"{as_text(schedule)} ({len(jobs)} of {len(sched.jobs)} jobs, {tz.key})",
             title_justify="left",
         )
         # Times and numbers never wrap; long names and lists fold (never cut off: an admin
@@ -288,10 +288,10 @@ def show_cmd(
             tbl.add_row(
                 str(j.night),
                 f"{start:%a %d %b}",
-                shown(j.vm),
-                shown(j.host),
-                shown(", ".join(j.datastores)),
-                shown(", ".join(j.raid_groups)),
+                as_text(j.vm),
+                as_text(j.host),
+                as_text(", ".join(j.datastores)),
+                as_text(", ".join(j.raid_groups)),
                 f"{start:%H:%M}",
                 f"{end:%H:%M}" + (f" {end:%a}" if end.date() != start.date() else ""),
                 str(j.duration_min),
@@ -301,7 +301,7 @@ def show_cmd(
         for u in sched.unscheduled:
             if vm is None or u.vm == vm:
                 console.print(
-                    f"[yellow]unscheduled[/] {shown(u.vm)}: {shown(u.reason)}", highlight=False
+                    f"[yellow]unscheduled[/] {as_text(u.vm)}: {as_text(u.reason)}", highlight=False
                 )
 
 

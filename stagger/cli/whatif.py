@@ -11,7 +11,7 @@ from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, handle_errors
 from stagger.cli.common import load_baseline
 from stagger.cli.outputs import commit
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
 from stagger.errors import InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
@@ -93,7 +93,7 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         for c in ("vm", "host", "start", "end"):
             t.add_column(c)
         for j in diff.added:
-            t.add_row(shown(j.vm), shown(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
+            t.add_row(as_text(j.vm), as_text(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
         console.print(t)
     if diff.moved:
         t = Table(title="Moved", title_justify="left")
@@ -101,16 +101,16 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
             t.add_column(c)
         for m in diff.moved:
             t.add_row(
-                shown(m.vm), f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", shown(m.why)
+                as_text(m.vm), f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", as_text(m.why)
             )
         console.print(t)
     for vm in diff.removed:
-        console.print(f"removed {shown(vm)}", highlight=False)
+        console.print(f"removed {as_text(vm)}", highlight=False)
     dropped = set(diff.dropped)
     for u in diff.unscheduled:
         had = " (it had a job in the baseline)" if u.vm in dropped else ""
         console.print(
-            f"[yellow]unscheduled[/] {shown(u.vm)}: {shown(u.reason)}{had}", highlight=False
+            f"[yellow]unscheduled[/] {as_text(u.vm)}: {as_text(u.reason)}{had}", highlight=False
         )
 
 
@@ -121,9 +121,9 @@ def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
     why = explain_unscheduled(topology, policy, [u.vm for u in schedule.unscheduled])
     if why is None:
         return
-    console.print(f"[bold red]why it does not fit:[/] {shown(why.summary)}", highlight=False)
+    console.print(f"[bold red]why it does not fit:[/] {as_text(why.summary)}", highlight=False)
     for rule in why.rules:
-        console.print(f"  - {shown(rule.text)}", highlight=False)
+        console.print(f"  - {as_text(rule.text)}", highlight=False)
 
 
 def _targets(output: Path | None, csv: Path | None) -> list[Path]:
@@ -139,7 +139,7 @@ def _write(schedule: Schedule, output: Path | None, csv: Path | None) -> None:
         outputs.add_text(csv, schedule_csv(schedule))
     if outputs.items:
         commit(outputs)
-        console.print("wrote " + " and ".join(shown(p) for p in _targets(output, csv)))
+        console.print("wrote " + " and ".join(as_text(p) for p in _targets(output, csv)))
 
 
 @app.command("whatif")
@@ -191,7 +191,7 @@ def whatif_cmd(
         changes.grow_pct = steps[0] if steps else None
         new_topo, new_pol, said = apply_changes(topo, pol, changes)
         for line in said:
-            console.print(f"change: {shown(line)}", highlight=False)
+            console.print(f"change: {as_text(line)}", highlight=False)
         with console.status("re-planning..."):
             result = replan(new_topo, new_pol, base, opts, tolerance_min=tolerance)
         diff = diff_schedules(base, result.schedule)
@@ -228,7 +228,7 @@ def _grow_table(
             hm(s.makespan_min),
             str(result.stats.moved),
             str(len(s.unscheduled)),
-            shown(f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else "")),
+            as_text(f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else "")),
         )
     console.print(t)
     if worst:
@@ -252,7 +252,7 @@ def headroom_cmd(
             t.add_column(c)
         for h in rows[: limit or None]:
             t.add_row(
-                shown(f"{h.kind.replace('_', ' ')} {h.name}"),
+                as_text(f"{h.kind.replace('_', ' ')} {h.name}"),
                 str(h.jobs),
                 hm(h.free_min),
                 hm(h.busy_min),
@@ -294,9 +294,9 @@ def check_cmd(
         drift = find_drift(sched, topo)
         violations = find_violations(sched, topo, pol)
         for d in drift:
-            console.print(f"[yellow]drift[/] {shown(d.vm)}: {shown(d.detail)}", highlight=False)
+            console.print(f"[yellow]drift[/] {as_text(d.vm)}: {as_text(d.detail)}", highlight=False)
         for v in violations:
-            console.print(f"[red]invalid[/] {shown(v)}", highlight=False)
+            console.print(f"[red]invalid[/] {as_text(v)}", highlight=False)
         if not drift and not violations:
             console.print(f"[green]ok[/]: {len(sched.jobs)} jobs still match the estate")
             return
