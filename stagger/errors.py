@@ -9,6 +9,25 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code of the CLI, decided here once (README "Exit codes"). An error's code
+    is its class's ``exit_code``; the outcomes that are not errors are named here too."""
+
+    OK = 0
+    BAD_INPUT = 1
+    """A file, field, option value or output path is wrong; nothing written."""
+    UNSCHEDULED = 2
+    """Planned, but some VMs did not fit (or a check found problems)."""
+    SOURCE = 3
+    """vCenter/RVTools/SMTP failed: unreachable, TLS, auth, protocol, timeout."""
+    INVALID_SCHEDULE = 4
+    USAGE = 64
+    """sysexits.h EX_USAGE: click's own 2 would collide with UNSCHEDULED."""
+    INTERRUPTED = 130
+
 
 # What may not reach one line of text shown to a person raw: controls (C0, DEL, C1), Unicode
 # format characters (bidi overrides can reorder a line on screen, zero-width ones hide text),
@@ -63,7 +82,7 @@ def shown(value: object) -> str:
 class StaggerError(Exception):
     """Base of every error stagger raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.BAD_INPUT
 
     def __init__(
         self,
@@ -140,10 +159,11 @@ class SourceError(StaggerError):
     """An inventory source (vCenter, RVTools export) could not be read.
 
     The subclasses below say why a live source failed; each keeps exit code 3. Which low-level
-    error becomes which subclass is decided in one table (``stagger.sources.vcenter``).
+    error becomes which subclass is decided in one table per protocol
+    (``stagger.sources.vcenter._rules`` for vSphere, ``stagger.mail`` for SMTP).
     """
 
-    exit_code = 3
+    exit_code = ExitCode.SOURCE
 
 
 class SourceRefusedError(SourceError):
@@ -166,16 +186,10 @@ class SourceProtocolError(SourceError):
     """The server answered, but not as a vSphere API does (not vSphere, cut off, too large)."""
 
 
-class InfeasibleError(StaggerError):
-    """The request cannot be met at all (e.g. a pin that conflicts with a rule)."""
-
-    exit_code = 2
-
-
 class InvalidScheduleError(StaggerError):
     """A schedule breaks a rule. Carries every violation found."""
 
-    exit_code = 4
+    exit_code = ExitCode.INVALID_SCHEDULE
 
     def __init__(self, violations: list[str], *, file: str | None = None) -> None:
         head = violations[0] if violations else "schedule is invalid"

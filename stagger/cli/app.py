@@ -22,11 +22,11 @@ from typer.core import TyperGroup
 
 from stagger import __version__
 from stagger.cli.text import as_text
-from stagger.errors import StaggerError
+from stagger.errors import ExitCode, StaggerError
 
 # sysexits.h EX_USAGE. Click's own usage code is 2, which `plan` uses for "planned with
 # unscheduled VMs"; a script must be able to tell a typo from a partial plan.
-EXIT_USAGE = 64
+EXIT_USAGE = ExitCode.USAGE
 
 
 class _UsageExitGroup(TyperGroup):
@@ -64,7 +64,7 @@ state = {"debug": False}
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"stagger {__version__}")
-        raise typer.Exit(0)
+        raise typer.Exit(ExitCode.OK)
 
 
 @app.callback()
@@ -100,4 +100,4 @@ def handle_errors() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)

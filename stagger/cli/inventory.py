@@ -20,7 +20,7 @@ from stagger.cli.vcenter_options import (
     read_estate,
     vcenter_options,
 )
-from stagger.errors import InputError, SourceProtocolError
+from stagger.errors import ExitCode, InputError, SourceProtocolError
 from stagger.mail import (
     DEFAULT_SUBJECT,
     Security,
@@ -341,4 +341,4 @@ def audit_cmd(
                     f"[bold red]audit failed:[/] {len(failing)} findings match --fail-on",
                     highlight=False,
                 )
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.UNSCHEDULED)

@@ -16,7 +16,7 @@ from stagger.cli.common import load_baseline
 from stagger.cli.outputs import commit, parse_export_spec
 from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
-from stagger.errors import InputError
+from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
 from stagger.fmt import hm
@@ -190,7 +190,7 @@ def plan_cmd(
         written = [output, *([csv] if csv else []), *(out for _, out in exports)]
         console.print("wrote " + ", ".join(as_text(p) for p in written), highlight=False)
         if result.schedule.unscheduled:
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.UNSCHEDULED)
 
 
 def warn_if_empty(topology: Topology) -> None:
@@ -225,7 +225,7 @@ def validate_cmd(
             for v in violations:
                 console.print(f"[red]violation[/] {as_text(v)}", highlight=False)
             console.print(f"[bold red]{as_text(schedule)}: {len(violations)} violation(s)[/]")
-            raise typer.Exit(4)
+            raise typer.Exit(ExitCode.INVALID_SCHEDULE)
         console.print(
             f"[green]valid[/]: {len(sched.jobs)} jobs, {len(sched.unscheduled)} unscheduled,"
             f" makespan {hm(makespan_min(sched, pol))}",

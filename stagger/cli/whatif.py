@@ -13,7 +13,7 @@ from stagger.cli.common import load_baseline
 from stagger.cli.outputs import commit
 from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
-from stagger.errors import InputError
+from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
@@ -199,7 +199,7 @@ def whatif_cmd(
         _explain(new_topo, new_pol, result.schedule)
         _write(result.schedule, output, csv)
         if not diff.fits:
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.UNSCHEDULED)
 
 
 def _grow_table(
@@ -232,7 +232,7 @@ def _grow_table(
         )
     console.print(t)
     if worst:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.UNSCHEDULED)
 
 
 @app.command("headroom")
@@ -308,4 +308,4 @@ def check_cmd(
         _explain(topo, pol, result.schedule)
         _write(result.schedule, output, csv)
         if output is None or not diff.fits:
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.UNSCHEDULED)
