@@ -13,6 +13,7 @@ from rich.table import Table
 from stagger.atomic import check_target, write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit, parse_fail_on
 from stagger.cli.app import app, console, err_console, handle_errors
+from stagger.cli.common import raid_map_option
 from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import (
     VCenterArgs,
@@ -85,7 +86,7 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
 @vcenter_options(required=True)
 def inventory_vcenter(
     vc: VCenterArgs,
-    raid_map: Path | None = typer.Option(None, "--raid-map", help="RAID group map (YAML or CSV)."),
+    raid_map: Path | None = raid_map_option(),
     output: Path = typer.Option(..., "-o", "--output", help="Topology file to write."),
 ) -> None:
     """Read VMs, hosts, clusters and datastores from a live vCenter in one bulk retrieval."""
@@ -100,7 +101,7 @@ def inventory_vcenter(
 @inventory_app.command("rvtools")
 def inventory_rvtools(
     path: Path = typer.Argument(..., help="RVTools .xlsx, or a folder of its CSV exports."),
-    raid_map: Path | None = typer.Option(None, "--raid-map", help="RAID group map (YAML or CSV)."),
+    raid_map: Path | None = raid_map_option(),
     strict: bool = typer.Option(False, "--strict", help="Fail when a VM's datastore is unknown."),
     output: Path = typer.Option(..., "-o", "--output", help="Topology file to write."),
 ) -> None:
@@ -249,7 +250,7 @@ def audit_cmd(
     rvtools: Path | None = typer.Option(
         None, "--rvtools", help="An RVTools export (xlsx or CSV folder)."
     ),
-    raid_map: Path | None = typer.Option(None, "--raid-map", help="RAID group map (YAML or CSV)."),
+    raid_map: Path | None = raid_map_option(),
     snapshot_days: float = typer.Option(
         3, "--snapshot-days", help="Flag snapshots older than this."
     ),

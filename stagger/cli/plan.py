@@ -12,7 +12,15 @@ from rich.table import Table
 
 from stagger.atomic import OutputSet, write_text_atomic
 from stagger.cli.app import app, console, err_console, handle_errors
-from stagger.cli.common import load_baseline
+from stagger.cli.common import (
+    SolverChoice,
+    blackouts_option,
+    load_baseline,
+    raid_map_option,
+    seed_option,
+    solver_option,
+    workers_option,
+)
 from stagger.cli.outputs import commit, parse_export_spec
 from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
@@ -106,8 +114,8 @@ def plan_cmd(
     policy: Path = typer.Option(..., "--policy", "-p", help="Policy file (YAML or JSON)."),
     output: Path = typer.Option(..., "--output", "-o", help="Schedule JSON to write."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the schedule as CSV."),
-    raid_map: Path | None = typer.Option(
-        None, "--raid-map", help="RAID group map (YAML/CSV) to apply to TOPOLOGY first."
+    raid_map: Path | None = raid_map_option(
+        "RAID group map (YAML/CSV) to apply to TOPOLOGY first."
     ),
     time_limit: float | None = typer.Option(
         None,
@@ -121,9 +129,9 @@ def plan_cmd(
         help="CP-SAT deterministic time for the search (reproducible work count; default:"
         " 0.1 per second of --time-limit).",
     ),
-    solver: str = typer.Option("cpsat", "--solver", help="cpsat or greedy."),
-    seed: int = typer.Option(0, "--seed", help="Solver seed; same inputs + seed = same plan."),
-    workers: int = typer.Option(4, "--workers", help="CP-SAT interleaved workers."),
+    solver: SolverChoice = solver_option(),
+    seed: int = seed_option(),
+    workers: int = workers_option(),
     export: list[str] = typer.Option(
         [], "--export", help="Also export, FMT:OUT (e.g. html:plan.html); repeatable."
     ),
@@ -133,11 +141,7 @@ def plan_cmd(
     tolerance: int = typer.Option(
         0, "--makespan-tolerance", help="With --baseline: minutes a night may grow to avoid moves."
     ),
-    blackouts: list[Path] = typer.Option(
-        [],
-        "--blackouts",
-        help="Extra blackouts file (e.g. from busy-hours), added to the policy's; repeatable.",
-    ),
+    blackouts: list[Path] = blackouts_option(),
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
@@ -145,8 +149,6 @@ def plan_cmd(
     --baseline disagrees with its inputs, 64 usage error.
     """
     with handle_errors():
-        if solver not in ("cpsat", "greedy"):
-            raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
         exports = [parse_export_spec(spec) for spec in export]
         outputs = OutputSet()
         # Refuse bad output paths before a long solve, and again when writing.
@@ -157,7 +159,7 @@ def plan_cmd(
             estate = read_estate(topology, vc)
             topo, pol = with_policy(estate.topology, policy, raid_map, blackouts)
         warn_if_empty(topo)
-        chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
+        chosen: Literal["cpsat", "greedy"] = "cpsat" if solver is SolverChoice.cpsat else "greedy"
         opts = PlanOptions(
             solver=chosen,
             time_limit_s=time_limit,
@@ -209,9 +211,7 @@ def validate_cmd(
     topology: Path = typer.Argument(..., help="Topology file."),
     policy: Path = typer.Argument(..., help="Policy file."),
     schedule: Path = typer.Argument(..., help="Schedule JSON."),
-    blackouts: list[Path] = typer.Option(
-        [], "--blackouts", help="Extra blackouts file, added to the policy's; repeatable."
-    ),
+    blackouts: list[Path] = blackouts_option(),
 ) -> None:
     """Re-check SCHEDULE against TOPOLOGY and POLICY without the solver.
 

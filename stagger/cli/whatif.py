@@ -9,7 +9,7 @@ from rich.table import Table
 
 from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, handle_errors
-from stagger.cli.common import load_baseline
+from stagger.cli.common import load_baseline, raid_map_option, seed_option, workers_option
 from stagger.cli.outputs import commit
 from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
@@ -161,8 +161,8 @@ def whatif_cmd(
         0, "--makespan-tolerance", help="Minutes a night's makespan may grow to avoid moves."
     ),
     time_limit: float | None = typer.Option(None, "--time-limit", help="Solver seconds."),
-    seed: int = typer.Option(0, "--seed"),
-    workers: int = typer.Option(4, "--workers"),
+    seed: int = seed_option(),
+    workers: int = workers_option(),
 ) -> None:
     """Apply changes to the estate, re-plan with as few moved jobs as possible, print the diff.
 
@@ -269,16 +269,14 @@ def check_cmd(
     vc: VCenterArgs,
     schedule: Path = typer.Argument(..., help="Schedule JSON to check."),
     topology: Path | None = typer.Option(None, "--topology", "-t", help="The current topology."),
-    raid_map: Path | None = typer.Option(
-        None, "--raid-map", help="RAID group map to apply to the current estate."
-    ),
+    raid_map: Path | None = raid_map_option("RAID group map to apply to the current estate."),
     policy: Path | None = typer.Option(
         None, "--policy", "-p", help="Policy (default: the one the schedule was planned with)."
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the repaired plan."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the repair as CSV."),
     time_limit: float | None = typer.Option(None, "--time-limit", help="Solver seconds."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = seed_option(),
 ) -> None:
     """Find jobs made stale by DRS / Storage vMotion and propose the minimal repair.
 
