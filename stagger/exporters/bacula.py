@@ -89,7 +89,7 @@ def _header(schedule: Schedule, options: ExportOptions, mcj: int) -> list[str]:
     return lines
 
 
-def _standalone(schedule: Schedule, options: ExportOptions, mcj: int, clients: list[str]) -> str:
+def _standalone(options: ExportOptions, mcj: int, clients: list[str]) -> str:
     wd = options.workdir
     p = options.prefix
     out = f"""Director {{
@@ -240,6 +240,6 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
             "",
         ]
     if options.standalone:
-        parts.append(_standalone(schedule, options, mcj, list(dict.fromkeys(clients))))
+        parts.append(_standalone(options, mcj, list(dict.fromkeys(clients))))
     parts.append("\n".join(body))
     return "\n".join(parts).rstrip("\n") + "\n"

@@ -1,10 +1,10 @@
 """Format name -> exporter. Used by ``stagger export`` and ``stagger plan --export FMT:OUT``.
 
 Every exporter is a pure function ``(schedule, options) -> str`` over a validated schedule;
-:func:`export_to` writes its text atomically, optionally re-validating first. :func:`render`
-checks what every exporter relies on (the options, the zone) before it runs, and refuses an
-output that would hold a control character other than tab/newline/CR or a lone surrogate,
-whatever exporter wrote it: a last line of defence behind the quoting functions.
+the caller writes its text (``atomic.OutputSet``). :func:`render` checks what every exporter
+relies on (the options, the zone) before it runs, and refuses an output that would hold a
+control character other than tab/newline/CR or a lone surrogate, whatever exporter wrote it:
+a last line of defence behind the quoting functions.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from stagger.atomic import write_text_atomic
 from stagger.errors import InputError
 from stagger.exporters import bacula, cron, html, ics, markdown, veeam
 from stagger.exporters._common import check_zone
 from stagger.exporters.options import ExportOptions, check_options
 from stagger.model.schedule import Schedule
-from stagger.validate import validate
 
 Exporter = Callable[[Schedule, ExportOptions], str]
 
@@ -77,29 +74,3 @@ def render(schedule: Schedule, fmt: str, options: ExportOptions | None = None) -
             field="--format",
         )
     return text
-
-
-def export_to(
-    schedule: Schedule,
-    fmt: str,
-    path: str | Path,
-    options: ExportOptions | None = None,
-    *,
-    trust: bool = False,
-    source: str | None = None,
-) -> None:
-    """Re-validate ``schedule`` against its embedded inputs (unless ``trust``), render ``fmt``
-    and write it to ``path`` atomically. Nothing is written when validation fails."""
-    if not trust:
-        validate(schedule, file=source)
-    text = render(schedule, fmt, options)
-    write_text_atomic(path, text)
-
-
-def parse_spec(spec: str) -> tuple[str, Path]:
-    """'html:plan.html' -> ('html', Path('plan.html')), for ``plan --export``."""
-    fmt, sep, out = spec.partition(":")
-    if not sep or not fmt or not out:
-        raise InputError(f"'{spec}' is not FMT:OUT (e.g. html:plan.html)", field="--export")
-    get_format(fmt)
-    return fmt, Path(out)
