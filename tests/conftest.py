@@ -1,4 +1,4 @@
-"""Shared fixtures (the bundled examples) and the hypothesis profiles.
+"""Shared fixtures (the bundled examples, the one vcsim build) and the hypothesis profiles.
 
 With ``CI`` set (``CI=true``, as CI services do), the "ci" profile runs every property test
 with ``STAGGER_CI_EXAMPLES_FACTOR`` (default 3) times its examples: the profile's own count for
@@ -9,8 +9,11 @@ tests that set none, and each test's explicit ``max_examples`` multiplied (an ex
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -44,6 +47,35 @@ def raise_examples(items: list[pytest.Item], factor: int) -> None:
         if own.max_examples < 100 * factor:  # not already a profile count
             scaled = settings(own, max_examples=own.max_examples * factor)
             test._hypothesis_internal_use_settings = scaled  # type: ignore[union-attr]
+
+
+_VCSIM_HARNESS = Path(__file__).resolve().parent / "vcsim" / "harness.py"
+
+
+def vcsim_harness() -> Any:
+    """tests/vcsim/harness.py, loaded once (it is not a package module)."""
+    name = "stagger_vcsim_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _VCSIM_HARNESS)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def vcsim_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulator, built once per session for every test that starts one, in the shared
+    cache ($STAGGER_VCSIM_CACHE, else the session's temp dir)."""
+    harness = vcsim_harness()
+    if harness.go_binary() is None:
+        pytest.skip(
+            "vcsim tests need Go: apt-get install golang-go golang-github-vmware-govmomi-dev"
+        )
+    cache = harness.shared_cache_dir(tmp_path_factory.getbasetemp() / "vcsim-build")
+    build = harness.build_vcsim(cache)  # fails (not skips) when Go is there but the build breaks
+    return Path(build.binary)
 
 
 @pytest.fixture
