@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InputError
@@ -38,13 +38,33 @@ from stagger.solve.stability import (
 # --------------------------------------------------------------------------- changes
 
 
+class Move(NamedTuple):
+    vm: str
+    host: str
+
+
+class MoveDisk(NamedTuple):
+    vm: str
+    disk: str
+    """A label, an index or the datastore it is on now."""
+    datastore: str
+
+
+class Setting(NamedTuple):
+    path: str
+    """Dotted, e.g. ``window.end`` or ``vms.sql01.pinned``."""
+    value: str
+
+
 @dataclass
 class Changes:
+    """What to change, already parsed (the CLI turns its options into these)."""
+
     add: list[VM] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
-    move: list[tuple[str, str]] = field(default_factory=list)  # (vm, host)
-    move_disk: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, disk, datastore)
-    settings: list[tuple[str, str]] = field(default_factory=list)  # (dotted path, value)
+    move: list[Move] = field(default_factory=list)
+    move_disk: list[MoveDisk] = field(default_factory=list)
+    settings: list[Setting] = field(default_factory=list)
     grow_pct: float | None = None
 
     @property

@@ -28,7 +28,10 @@ from stagger.validate import find_violations
 from stagger.whatif import (
     Changes,
     Diff,
+    Move,
+    MoveDisk,
     ReplanResult,
+    Setting,
     apply_changes,
     diff_schedules,
     find_drift,
@@ -38,26 +41,26 @@ from stagger.whatif import (
 # --- option values -> typed changes (the library takes the parsed tuples) ----------------
 
 
-def parse_move(text: str) -> tuple[str, str]:
+def parse_move(text: str) -> Move:
     vm, sep, host = text.partition("=")
     if not sep or not vm.strip() or not host.strip():
         raise InputError(f"'{text}' is not VM=HOST", obj="--move")
-    return vm.strip(), host.strip()
+    return Move(vm.strip(), host.strip())
 
 
-def parse_move_disk(text: str) -> tuple[str, str, str]:
+def parse_move_disk(text: str) -> MoveDisk:
     left, sep, ds = text.partition("=")
     vm, colon, disk = left.partition(":")
     if not (sep and colon and vm.strip() and disk.strip() and ds.strip()):
         raise InputError(f"'{text}' is not VM:DISK=DATASTORE", obj="--move-disk")
-    return vm.strip(), disk.strip(), ds.strip()
+    return MoveDisk(vm.strip(), disk.strip(), ds.strip())
 
 
-def parse_set(text: str) -> tuple[str, str]:
+def parse_set(text: str) -> Setting:
     path, sep, value = text.partition("=")
     if not sep or not path.strip():
         raise InputError(f"'{text}' is not PATH=VALUE (e.g. window.end=07:00)", obj="--set")
-    return path.strip(), value.strip()
+    return Setting(path.strip(), value.strip())
 
 
 def parse_grow(texts: list[str]) -> list[float]:
