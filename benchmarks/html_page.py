@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks.generate import EstateSpec, generate_dicts
 from stagger.exporters.html import render
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters.options import ExportOptions
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan

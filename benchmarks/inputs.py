@@ -23,12 +23,12 @@ def _one(path: Path, mode: str) -> dict[str, object]:
     import yaml
 
     from stagger.model.topology import Topology
-    from stagger.sources import yamlfile
+    from stagger.sources import reading, yamlfile
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     if mode == "pure":
         data = yaml.load(path.read_text(), Loader=yaml.SafeLoader)
-        yamlfile.check_shape(data, str(path))
+        reading.check_shape(data, str(path))
         topo = yamlfile.parse_model(Topology, data, str(path))
     else:
         topo = yamlfile.load_topology(path)

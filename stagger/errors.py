@@ -9,14 +9,40 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from enum import IntEnum
 
-# What may not reach an error line raw: controls (C0, DEL, C1), Unicode format characters
-# (bidi overrides can reorder a line on screen), line/paragraph separators, surrogates.
+
+class ExitCode(IntEnum):
+    """Every exit code of the CLI, decided here once (README "Exit codes"). An error's code
+    is its class's ``exit_code``; the outcomes that are not errors are named here too."""
+
+    OK = 0
+    BAD_INPUT = 1
+    """A file, field, option value or output path is wrong; nothing written."""
+    UNSCHEDULED = 2
+    """Planned, but some VMs did not fit (or a check found problems)."""
+    SOURCE = 3
+    """vCenter/RVTools/SMTP failed: unreachable, TLS, auth, protocol, timeout."""
+    INVALID_SCHEDULE = 4
+    USAGE = 64
+    """sysexits.h EX_USAGE: click's own 2 would collide with UNSCHEDULED."""
+    INTERRUPTED = 130
+
+
+# What may not reach one line of text shown to a person raw: controls (C0, DEL, C1), Unicode
+# format characters (bidi overrides can reorder a line on screen, zero-width ones hide text),
+# line/paragraph separators, surrogates.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# Printable ASCII needs no look at each character (most names): the fast path.
+_PLAIN = re.compile(r"[\x20-\x7e]*")
 _SHOWN_MAX_CHARS = 120
 """A name longer than this is cut in messages (with its full length said)."""
 MAX_PROBLEMS = 20
 """Problems of one file listed at once; the rest are counted."""
+
+
+def _unsafe(ch: str) -> bool:
+    return bool(_UNSAFE.match(ch)) or unicodedata.category(ch) == "Cf"
 
 
 def _escape_char(ch: str) -> str:
@@ -27,15 +53,16 @@ def _escape_char(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def escape_text(text: str) -> str:
-    """``text`` with every control, format or separator character written as an escape."""
+def visible(text: str) -> str:
+    """One line of text for a person: every control, format or separator character written
+    as an escape (``\\n``, ``\\xNN``, ``\\uNNNN``); other text unchanged.
 
-    def unsafe(ch: str) -> bool:
-        return bool(_UNSAFE.match(ch)) or unicodedata.category(ch) == "Cf"
-
-    if not any(unsafe(ch) for ch in text):
+    The one such function: error lines (:func:`shown`), terminal output (``cli.text``) and
+    the comments of exports use it; never for data a program must read back exactly.
+    """
+    if _PLAIN.fullmatch(text) or not any(_unsafe(ch) for ch in text):
         return text
-    return "".join(_escape_char(ch) if unsafe(ch) else ch for ch in text)
+    return "".join(_escape_char(ch) if _unsafe(ch) else ch for ch in text)
 
 
 def shown(value: object) -> str:
@@ -48,14 +75,14 @@ def shown(value: object) -> str:
     if len(text) > _SHOWN_MAX_CHARS:
         cut = f"... ({len(text)} characters)"
         text = text[:_SHOWN_MAX_CHARS]
-    body = "".join("\\\\" if ch == "\\" else "\\'" if ch == "'" else escape_text(ch) for ch in text)
+    body = "".join("\\\\" if ch == "\\" else "\\'" if ch == "'" else visible(ch) for ch in text)
     return f"'{body}'{cut}"
 
 
 class StaggerError(Exception):
     """Base of every error stagger raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.BAD_INPUT
 
     def __init__(
         self,
@@ -82,7 +109,7 @@ class StaggerError(Exception):
         where = ": ".join(parts)
         # Defence in depth: whatever a message holds, the error stays one line on screen.
         line = f"{where}: {self.message}" if where else self.message
-        return escape_text(line)
+        return visible(line)
 
     def lines(self) -> list[str]:
         """What the CLI prints: one line per problem (one, unless a subclass found several)."""
@@ -132,10 +159,11 @@ class SourceError(StaggerError):
     """An inventory source (vCenter, RVTools export) could not be read.
 
     The subclasses below say why a live source failed; each keeps exit code 3. Which low-level
-    error becomes which subclass is decided in one table (``stagger.sources.vcenter``).
+    error becomes which subclass is decided in one table per protocol
+    (``stagger.sources.vcenter._rules`` for vSphere, ``stagger.mail`` for SMTP).
     """
 
-    exit_code = 3
+    exit_code = ExitCode.SOURCE
 
 
 class SourceRefusedError(SourceError):
@@ -158,16 +186,10 @@ class SourceProtocolError(SourceError):
     """The server answered, but not as a vSphere API does (not vSphere, cut off, too large)."""
 
 
-class InfeasibleError(StaggerError):
-    """The request cannot be met at all (e.g. a pin that conflicts with a rule)."""
-
-    exit_code = 2
-
-
 class InvalidScheduleError(StaggerError):
     """A schedule breaks a rule. Carries every violation found."""
 
-    exit_code = 4
+    exit_code = ExitCode.INVALID_SCHEDULE
 
     def __init__(self, violations: list[str], *, file: str | None = None) -> None:
         head = violations[0] if violations else "schedule is invalid"

@@ -13,15 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, NamedTuple
 
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InputError
 from stagger.fmt import hm
 from stagger.instance import Instance, compile_instance
+from stagger.model.parse import parse_model
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, SolverInfo, SolverStatus, UnscheduledVM
 from stagger.model.topology import VM, Topology
@@ -36,18 +34,37 @@ from stagger.solve.stability import (
     solve_stable,
     stability_stats,
 )
-from stagger.sources.yamlfile import parse_model, read_data
 
 # --------------------------------------------------------------------------- changes
 
 
+class Move(NamedTuple):
+    vm: str
+    host: str
+
+
+class MoveDisk(NamedTuple):
+    vm: str
+    disk: str
+    """A label, an index or the datastore it is on now."""
+    datastore: str
+
+
+class Setting(NamedTuple):
+    path: str
+    """Dotted, e.g. ``window.end`` or ``vms.sql01.pinned``."""
+    value: str
+
+
 @dataclass
 class Changes:
+    """What to change, already parsed (the CLI turns its options into these)."""
+
     add: list[VM] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
-    move: list[tuple[str, str]] = field(default_factory=list)  # (vm, host)
-    move_disk: list[tuple[str, str, str]] = field(default_factory=list)  # (vm, disk, datastore)
-    settings: list[tuple[str, str]] = field(default_factory=list)  # (dotted path, value)
+    move: list[Move] = field(default_factory=list)
+    move_disk: list[MoveDisk] = field(default_factory=list)
+    settings: list[Setting] = field(default_factory=list)
     grow_pct: float | None = None
 
     @property
@@ -55,56 +72,6 @@ class Changes:
         return not (
             self.add or self.remove or self.move or self.move_disk or self.settings or self.grow_pct
         )
-
-
-class _AddedVMs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    vms: list[VM]
-
-
-def load_added_vms(path: str | Path) -> list[VM]:
-    """A file with a ``vms:`` list in the topology format."""
-    return parse_model(_AddedVMs, read_data(path), str(path)).vms
-
-
-def parse_move(text: str) -> tuple[str, str]:
-    vm, sep, host = text.partition("=")
-    if not sep or not vm.strip() or not host.strip():
-        raise InputError(f"'{text}' is not VM=HOST", obj="--move")
-    return vm.strip(), host.strip()
-
-
-def parse_move_disk(text: str) -> tuple[str, str, str]:
-    left, sep, ds = text.partition("=")
-    vm, colon, disk = left.partition(":")
-    if not (sep and colon and vm.strip() and disk.strip() and ds.strip()):
-        raise InputError(f"'{text}' is not VM:DISK=DATASTORE", obj="--move-disk")
-    return vm.strip(), disk.strip(), ds.strip()
-
-
-def parse_set(text: str) -> tuple[str, str]:
-    path, sep, value = text.partition("=")
-    if not sep or not path.strip():
-        raise InputError(f"'{text}' is not PATH=VALUE (e.g. window.end=07:00)", obj="--set")
-    return path.strip(), value.strip()
-
-
-def parse_grow(texts: list[str]) -> list[float]:
-    """'10%', '10,20,30', '10%,20%' -> [10.0, 20.0, 30.0] (percent)."""
-    out: list[float] = []
-    for text in texts:
-        for part in text.split(","):
-            p = part.strip().removesuffix("%").strip()
-            try:
-                value = float(p)
-            except ValueError:
-                raise InputError(f"'{part}' is not a percentage", obj="--grow") from None
-            if not 0 <= value < float("inf"):  # also refuses nan
-                raise InputError(
-                    f"{part.strip()!r} is not a growth (a percentage >= 0)", obj="--grow"
-                )
-            out.append(value)
-    return out
 
 
 def _scalar(text: str) -> Any:

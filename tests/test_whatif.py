@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from stagger.cli.whatif import parse_grow, parse_move_disk
 from stagger.errors import InputError
 from stagger.model.topology import VM
 from stagger.planner import PlanOptions, plan
@@ -15,8 +16,6 @@ from stagger.whatif import (
     apply_changes,
     diff_schedules,
     find_drift,
-    parse_grow,
-    parse_move_disk,
     replan,
 )
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology

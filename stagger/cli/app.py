@@ -21,12 +21,12 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from stagger import __version__
-from stagger.cli.text import shown
-from stagger.errors import StaggerError
+from stagger.cli.text import as_text
+from stagger.errors import ExitCode, StaggerError
 
 # sysexits.h EX_USAGE. Click's own usage code is 2, which `plan` uses for "planned with
 # unscheduled VMs"; a script must be able to tell a typo from a partial plan.
-EXIT_USAGE = 64
+EXIT_USAGE = ExitCode.USAGE
 
 
 class _UsageExitGroup(TyperGroup):
@@ -64,7 +64,7 @@ state = {"debug": False}
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"stagger {__version__}")
-        raise typer.Exit(0)
+        raise typer.Exit(ExitCode.OK)
 
 
 @app.callback()
@@ -94,8 +94,10 @@ def handle_errors() -> Iterator[None]:
             traceback.print_exc(file=sys.stderr)
         # One line per problem (a file may have several); a name is text, never markup.
         for line in exc.lines():
-            err_console.print(f"[bold red]error:[/] {shown(line)}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {as_text(line)}", highlight=False, soft_wrap=True
+            )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)

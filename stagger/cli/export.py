@@ -9,9 +9,10 @@ import typer
 from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.outputs import commit
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from stagger.errors import InputError
-from stagger.exporters.registry import ExportOptions, formats, get_format, render
+from stagger.exporters.options import ExportOptions
+from stagger.exporters.registry import formats, get_format, render
 from stagger.model.schedule import ScheduleInputs
 from stagger.scope import check_scopes
 from stagger.sources.yamlfile import load_policy, load_schedule, load_topology
@@ -138,5 +139,5 @@ def export_cmd(
         commit(outputs)
         console.print(checked, highlight=False, soft_wrap=True)
         console.print(
-            f"wrote {shown(output)} ({chosen.name}, {len(sched.jobs)} jobs)", highlight=False
+            f"wrote {as_text(output)} ({chosen.name}, {len(sched.jobs)} jobs)", highlight=False
         )

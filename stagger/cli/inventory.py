@@ -13,14 +13,15 @@ from rich.table import Table
 from stagger.atomic import check_target, write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit, parse_fail_on
 from stagger.cli.app import app, console, err_console, handle_errors
-from stagger.cli.text import shown
+from stagger.cli.common import raid_map_option
+from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import (
     VCenterArgs,
     print_warnings,
     read_estate,
     vcenter_options,
 )
-from stagger.errors import InputError, SourceProtocolError
+from stagger.errors import ExitCode, InputError, SourceProtocolError
 from stagger.mail import (
     DEFAULT_SUBJECT,
     Security,
@@ -52,14 +53,14 @@ def _with_raid_map(topo: Topology, raid_map: Path | None) -> Topology:
     res = apply_raid_map_file(topo, raid_map)
     for m in res.unused_members:
         err_console.print(
-            f"[yellow]warning:[/] raid map member matches no datastore: {shown(m)}",
+            f"[yellow]warning:[/] raid map member matches no datastore: {as_text(m)}",
             highlight=False,
         )
     if res.unmapped:
         listed = ", ".join(res.unmapped[:8]) + (" ..." if len(res.unmapped) > 8 else "")
         err_console.print(
             f"[yellow]warning:[/] {len(res.unmapped)} datastores in no RAID group "
-            f"(only datastore and host limits apply): {shown(listed)}",
+            f"(only datastore and host limits apply): {as_text(listed)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -75,9 +76,9 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
     tbl.add_row("hosts / clusters", f"{len(topo.hosts)} / {len(topo.clusters)}")
     tbl.add_row("datastores / RAID groups", f"{len(topo.datastores)} / {len(topo.raid_groups)}")
     if extra:
-        tbl.add_row("source", shown(extra))
+        tbl.add_row("source", as_text(extra))
     if out is not None:
-        tbl.add_row("written", shown(out))
+        tbl.add_row("written", as_text(out))
     console.print(tbl)
 
 
@@ -85,7 +86,7 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
 @vcenter_options(required=True)
 def inventory_vcenter(
     vc: VCenterArgs,
-    raid_map: Path | None = typer.Option(None, "--raid-map", help="RAID group map (YAML or CSV)."),
+    raid_map: Path | None = raid_map_option(),
     output: Path = typer.Option(..., "-o", "--output", help="Topology file to write."),
 ) -> None:
     """Read VMs, hosts, clusters and datastores from a live vCenter in one bulk retrieval."""
@@ -100,7 +101,7 @@ def inventory_vcenter(
 @inventory_app.command("rvtools")
 def inventory_rvtools(
     path: Path = typer.Argument(..., help="RVTools .xlsx, or a folder of its CSV exports."),
-    raid_map: Path | None = typer.Option(None, "--raid-map", help="RAID group map (YAML or CSV)."),
+    raid_map: Path | None = raid_map_option(),
     strict: bool = typer.Option(False, "--strict", help="Fail when a VM's datastore is unknown."),
     output: Path = typer.Option(..., "-o", "--output", help="Topology file to write."),
 ) -> None:
@@ -126,7 +127,7 @@ def _render_report(report: AuditReport) -> None:
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     for f in report.findings:
         tbl.add_row(
-            f.check, f"[{colour[f.severity]}]{f.severity}[/]", shown(f.object), shown(f.detail)
+            f.check, f"[{colour[f.severity]}]{f.severity}[/]", as_text(f.object), as_text(f.detail)
         )
     if report.findings:
         console.print(tbl)
@@ -249,7 +250,7 @@ def audit_cmd(
     rvtools: Path | None = typer.Option(
         None, "--rvtools", help="An RVTools export (xlsx or CSV folder)."
     ),
-    raid_map: Path | None = typer.Option(None, "--raid-map", help="RAID group map (YAML or CSV)."),
+    raid_map: Path | None = raid_map_option(),
     snapshot_days: float = typer.Option(
         3, "--snapshot-days", help="Flag snapshots older than this."
     ),
@@ -341,4 +342,4 @@ def audit_cmd(
                     f"[bold red]audit failed:[/] {len(failing)} findings match --fail-on",
                     highlight=False,
                 )
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.UNSCHEDULED)

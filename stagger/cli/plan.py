@@ -12,10 +12,19 @@ from rich.table import Table
 
 from stagger.atomic import OutputSet, write_text_atomic
 from stagger.cli.app import app, console, err_console, handle_errors
+from stagger.cli.common import (
+    SolverChoice,
+    blackouts_option,
+    load_baseline,
+    raid_map_option,
+    seed_option,
+    solver_option,
+    workers_option,
+)
 from stagger.cli.outputs import commit, parse_export_spec
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
-from stagger.errors import InputError
+from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
 from stagger.fmt import hm
@@ -24,7 +33,7 @@ from stagger.model.schedule import Schedule, ScheduledJob
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, PlanResult, plan
 from stagger.sources.yamlfile import load_inputs, load_schedule, with_policy
-from stagger.validate import find_violations, makespan_min, validate
+from stagger.validate import find_violations, makespan_min
 
 
 def render_summary(result: PlanResult) -> None:
@@ -62,7 +71,7 @@ def render_summary(result: PlanResult) -> None:
         busy.add_column(c)
     for u in s.utilisation[:5]:
         busy.add_row(
-            shown(f"{u.kind.replace('_', ' ')} {u.name}"),
+            as_text(f"{u.kind.replace('_', ' ')} {u.name}"),
             str(u.jobs),
             hm(u.busy_min),
             hm(u.free_min),
@@ -70,10 +79,10 @@ def render_summary(result: PlanResult) -> None:
         )
     console.print(busy)
     for b in s.bottlenecks:
-        console.print(f"[bold yellow]bottleneck:[/] {shown(b)}", highlight=False)
+        console.print(f"[bold yellow]bottleneck:[/] {as_text(b)}", highlight=False)
     for miss in s.unscheduled[:20]:
         console.print(
-            f"[yellow]unscheduled[/] {shown(miss.vm)}: {shown(miss.reason)}", highlight=False
+            f"[yellow]unscheduled[/] {as_text(miss.vm)}: {as_text(miss.reason)}", highlight=False
         )
     if len(s.unscheduled) > 20:
         console.print(f"[yellow]... and {len(s.unscheduled) - 20} more unscheduled VMs[/]")
@@ -105,8 +114,8 @@ def plan_cmd(
     policy: Path = typer.Option(..., "--policy", "-p", help="Policy file (YAML or JSON)."),
     output: Path = typer.Option(..., "--output", "-o", help="Schedule JSON to write."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the schedule as CSV."),
-    raid_map: Path | None = typer.Option(
-        None, "--raid-map", help="RAID group map (YAML/CSV) to apply to TOPOLOGY first."
+    raid_map: Path | None = raid_map_option(
+        "RAID group map (YAML/CSV) to apply to TOPOLOGY first."
     ),
     time_limit: float | None = typer.Option(
         None,
@@ -120,9 +129,9 @@ def plan_cmd(
         help="CP-SAT deterministic time for the search (reproducible work count; default:"
         " 0.1 per second of --time-limit).",
     ),
-    solver: str = typer.Option("cpsat", "--solver", help="cpsat or greedy."),
-    seed: int = typer.Option(0, "--seed", help="Solver seed; same inputs + seed = same plan."),
-    workers: int = typer.Option(4, "--workers", help="CP-SAT interleaved workers."),
+    solver: SolverChoice = solver_option(),
+    seed: int = seed_option(),
+    workers: int = workers_option(),
     export: list[str] = typer.Option(
         [], "--export", help="Also export, FMT:OUT (e.g. html:plan.html); repeatable."
     ),
@@ -132,11 +141,7 @@ def plan_cmd(
     tolerance: int = typer.Option(
         0, "--makespan-tolerance", help="With --baseline: minutes a night may grow to avoid moves."
     ),
-    blackouts: list[Path] = typer.Option(
-        [],
-        "--blackouts",
-        help="Extra blackouts file (e.g. from busy-hours), added to the policy's; repeatable.",
-    ),
+    blackouts: list[Path] = blackouts_option(),
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
@@ -144,8 +149,6 @@ def plan_cmd(
     --baseline disagrees with its inputs, 64 usage error.
     """
     with handle_errors():
-        if solver not in ("cpsat", "greedy"):
-            raise typer.BadParameter("use cpsat or greedy", param_hint="--solver")
         exports = [parse_export_spec(spec) for spec in export]
         outputs = OutputSet()
         # Refuse bad output paths before a long solve, and again when writing.
@@ -156,7 +159,7 @@ def plan_cmd(
             estate = read_estate(topology, vc)
             topo, pol = with_policy(estate.topology, policy, raid_map, blackouts)
         warn_if_empty(topo)
-        chosen: Literal["cpsat", "greedy"] = "cpsat" if solver == "cpsat" else "greedy"
+        chosen: Literal["cpsat", "greedy"] = "cpsat" if solver is SolverChoice.cpsat else "greedy"
         opts = PlanOptions(
             solver=chosen,
             time_limit_s=time_limit,
@@ -187,9 +190,9 @@ def plan_cmd(
         commit(outputs)
         render_summary(result)
         written = [output, *([csv] if csv else []), *(out for _, out in exports)]
-        console.print("wrote " + ", ".join(shown(p) for p in written), highlight=False)
+        console.print("wrote " + ", ".join(as_text(p) for p in written), highlight=False)
         if result.schedule.unscheduled:
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.UNSCHEDULED)
 
 
 def warn_if_empty(topology: Topology) -> None:
@@ -203,21 +206,12 @@ def warn_if_empty(topology: Topology) -> None:
         )
 
 
-def load_baseline(path: Path) -> Schedule:
-    """A previous schedule, checked against the inputs it embeds before anything trusts it."""
-    base = load_schedule(path)
-    validate(base, file=f"baseline {path}")
-    return base
-
-
 @app.command("validate")
 def validate_cmd(
     topology: Path = typer.Argument(..., help="Topology file."),
     policy: Path = typer.Argument(..., help="Policy file."),
     schedule: Path = typer.Argument(..., help="Schedule JSON."),
-    blackouts: list[Path] = typer.Option(
-        [], "--blackouts", help="Extra blackouts file, added to the policy's; repeatable."
-    ),
+    blackouts: list[Path] = blackouts_option(),
 ) -> None:
     """Re-check SCHEDULE against TOPOLOGY and POLICY without the solver.
 
@@ -229,9 +223,9 @@ def validate_cmd(
         violations = find_violations(sched, topo, pol)
         if violations:
             for v in violations:
-                console.print(f"[red]violation[/] {shown(v)}", highlight=False)
-            console.print(f"[bold red]{shown(schedule)}: {len(violations)} violation(s)[/]")
-            raise typer.Exit(4)
+                console.print(f"[red]violation[/] {as_text(v)}", highlight=False)
+            console.print(f"[bold red]{as_text(schedule)}: {len(violations)} violation(s)[/]")
+            raise typer.Exit(ExitCode.INVALID_SCHEDULE)
         console.print(
             f"[green]valid[/]: {len(sched.jobs)} jobs, {len(sched.unscheduled)} unscheduled,"
             f" makespan {hm(makespan_min(sched, pol))}",
@@ -276,7 +270,7 @@ def show_cmd(
             given = " ".join(f"{opt} {value!r}" for opt, value, _ in active)
             raise InputError(f"no job matches all of {given}", file=str(schedule))
         tbl = Table(
-            title=f"{shown(schedule)} ({len(jobs)} of {len(sched.jobs)} jobs, {tz.key})",
+            title=f"{as_text(schedule)} ({len(jobs)} of {len(sched.jobs)} jobs, {tz.key})",
             title_justify="left",
         )
         # Times and numbers never wrap; long names and lists fold (never cut off: an admin
@@ -294,10 +288,10 @@ def show_cmd(
             tbl.add_row(
                 str(j.night),
                 f"{start:%a %d %b}",
-                shown(j.vm),
-                shown(j.host),
-                shown(", ".join(j.datastores)),
-                shown(", ".join(j.raid_groups)),
+                as_text(j.vm),
+                as_text(j.host),
+                as_text(", ".join(j.datastores)),
+                as_text(", ".join(j.raid_groups)),
                 f"{start:%H:%M}",
                 f"{end:%H:%M}" + (f" {end:%a}" if end.date() != start.date() else ""),
                 str(j.duration_min),
@@ -307,7 +301,7 @@ def show_cmd(
         for u in sched.unscheduled:
             if vm is None or u.vm == vm:
                 console.print(
-                    f"[yellow]unscheduled[/] {shown(u.vm)}: {shown(u.reason)}", highlight=False
+                    f"[yellow]unscheduled[/] {as_text(u.vm)}: {as_text(u.reason)}", highlight=False
                 )
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from stagger.cli.app import err_console
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from stagger.errors import InputError
 
 if TYPE_CHECKING:
@@ -291,4 +291,4 @@ def read_estate(topology: Path | None, vc: VCenterArgs, *, rvtools: Path | None 
 def print_warnings(warnings: list[str]) -> None:
     """Each warning on stderr as text: names in it (`[/x]`, `[bold]`) are not Rich markup."""
     for w in warnings:
-        err_console.print(f"[yellow]warning:[/] {shown(w)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {as_text(w)}", highlight=False, soft_wrap=True)

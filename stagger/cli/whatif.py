@@ -9,11 +9,11 @@ from rich.table import Table
 
 from stagger.atomic import OutputSet
 from stagger.cli.app import app, console, handle_errors
+from stagger.cli.common import load_baseline, raid_map_option, seed_option, workers_option
 from stagger.cli.outputs import commit
-from stagger.cli.plan import load_baseline
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
-from stagger.errors import InputError
+from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
@@ -23,22 +23,62 @@ from stagger.model.topology import Topology
 from stagger.planner import PlanOptions
 from stagger.solve.explain import explain_unscheduled
 from stagger.sources.raidmap import apply_raid_map_file
-from stagger.sources.yamlfile import load_policy, load_schedule, load_topology
+from stagger.sources.yamlfile import load_policy, load_schedule, load_topology, load_vms
 from stagger.validate import find_violations
 from stagger.whatif import (
     Changes,
     Diff,
+    Move,
+    MoveDisk,
     ReplanResult,
+    Setting,
     apply_changes,
     diff_schedules,
     find_drift,
-    load_added_vms,
-    parse_grow,
-    parse_move,
-    parse_move_disk,
-    parse_set,
     replan,
 )
+
+# --- option values -> typed changes (the library takes the parsed tuples) ----------------
+
+
+def parse_move(text: str) -> Move:
+    vm, sep, host = text.partition("=")
+    if not sep or not vm.strip() or not host.strip():
+        raise InputError(f"'{text}' is not VM=HOST", obj="--move")
+    return Move(vm.strip(), host.strip())
+
+
+def parse_move_disk(text: str) -> MoveDisk:
+    left, sep, ds = text.partition("=")
+    vm, colon, disk = left.partition(":")
+    if not (sep and colon and vm.strip() and disk.strip() and ds.strip()):
+        raise InputError(f"'{text}' is not VM:DISK=DATASTORE", obj="--move-disk")
+    return MoveDisk(vm.strip(), disk.strip(), ds.strip())
+
+
+def parse_set(text: str) -> Setting:
+    path, sep, value = text.partition("=")
+    if not sep or not path.strip():
+        raise InputError(f"'{text}' is not PATH=VALUE (e.g. window.end=07:00)", obj="--set")
+    return Setting(path.strip(), value.strip())
+
+
+def parse_grow(texts: list[str]) -> list[float]:
+    """'10%', '10,20,30', '10%,20%' -> [10.0, 20.0, 30.0] (percent)."""
+    out: list[float] = []
+    for text in texts:
+        for part in text.split(","):
+            p = part.strip().removesuffix("%").strip()
+            try:
+                value = float(p)
+            except ValueError:
+                raise InputError(f"'{part}' is not a percentage", obj="--grow") from None
+            if not 0 <= value < float("inf"):  # also refuses nan
+                raise InputError(
+                    f"{part.strip()!r} is not a growth (a percentage >= 0)", obj="--grow"
+                )
+            out.append(value)
+    return out
 
 
 def render_diff(diff: Diff, result: ReplanResult) -> None:
@@ -56,7 +96,7 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         for c in ("vm", "host", "start", "end"):
             t.add_column(c)
         for j in diff.added:
-            t.add_row(shown(j.vm), shown(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
+            t.add_row(as_text(j.vm), as_text(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
         console.print(t)
     if diff.moved:
         t = Table(title="Moved", title_justify="left")
@@ -64,16 +104,16 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
             t.add_column(c)
         for m in diff.moved:
             t.add_row(
-                shown(m.vm), f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", shown(m.why)
+                as_text(m.vm), f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", as_text(m.why)
             )
         console.print(t)
     for vm in diff.removed:
-        console.print(f"removed {shown(vm)}", highlight=False)
+        console.print(f"removed {as_text(vm)}", highlight=False)
     dropped = set(diff.dropped)
     for u in diff.unscheduled:
         had = " (it had a job in the baseline)" if u.vm in dropped else ""
         console.print(
-            f"[yellow]unscheduled[/] {shown(u.vm)}: {shown(u.reason)}{had}", highlight=False
+            f"[yellow]unscheduled[/] {as_text(u.vm)}: {as_text(u.reason)}{had}", highlight=False
         )
 
 
@@ -84,9 +124,9 @@ def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
     why = explain_unscheduled(topology, policy, [u.vm for u in schedule.unscheduled])
     if why is None:
         return
-    console.print(f"[bold red]why it does not fit:[/] {shown(why.summary)}", highlight=False)
+    console.print(f"[bold red]why it does not fit:[/] {as_text(why.summary)}", highlight=False)
     for rule in why.rules:
-        console.print(f"  - {shown(rule.text)}", highlight=False)
+        console.print(f"  - {as_text(rule.text)}", highlight=False)
 
 
 def _targets(output: Path | None, csv: Path | None) -> list[Path]:
@@ -102,7 +142,7 @@ def _write(schedule: Schedule, output: Path | None, csv: Path | None) -> None:
         outputs.add_text(csv, schedule_csv(schedule))
     if outputs.items:
         commit(outputs)
-        console.print("wrote " + " and ".join(shown(p) for p in _targets(output, csv)))
+        console.print("wrote " + " and ".join(as_text(p) for p in _targets(output, csv)))
 
 
 @app.command("whatif")
@@ -124,8 +164,8 @@ def whatif_cmd(
         0, "--makespan-tolerance", help="Minutes a night's makespan may grow to avoid moves."
     ),
     time_limit: float | None = typer.Option(None, "--time-limit", help="Solver seconds."),
-    seed: int = typer.Option(0, "--seed"),
-    workers: int = typer.Option(4, "--workers"),
+    seed: int = seed_option(),
+    workers: int = workers_option(),
 ) -> None:
     """Apply changes to the estate, re-plan with as few moved jobs as possible, print the diff.
 
@@ -137,7 +177,7 @@ def whatif_cmd(
         pol = load_policy(policy)
         base = load_baseline(baseline)
         changes = Changes(
-            add=load_added_vms(add) if add else [],
+            add=load_vms(add) if add else [],
             remove=list(remove),
             move=[parse_move(m) for m in move],
             move_disk=[parse_move_disk(m) for m in move_disk],
@@ -154,7 +194,7 @@ def whatif_cmd(
         changes.grow_pct = steps[0] if steps else None
         new_topo, new_pol, said = apply_changes(topo, pol, changes)
         for line in said:
-            console.print(f"change: {shown(line)}", highlight=False)
+            console.print(f"change: {as_text(line)}", highlight=False)
         with console.status("re-planning..."):
             result = replan(new_topo, new_pol, base, opts, tolerance_min=tolerance)
         diff = diff_schedules(base, result.schedule)
@@ -162,7 +202,7 @@ def whatif_cmd(
         _explain(new_topo, new_pol, result.schedule)
         _write(result.schedule, output, csv)
         if not diff.fits:
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.UNSCHEDULED)
 
 
 def _grow_table(
@@ -191,11 +231,11 @@ def _grow_table(
             hm(s.makespan_min),
             str(result.stats.moved),
             str(len(s.unscheduled)),
-            shown(f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else "")),
+            as_text(f"{label} ({share:.0f} %)" + (" saturated" if share >= 100 else "")),
         )
     console.print(t)
     if worst:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.UNSCHEDULED)
 
 
 @app.command("headroom")
@@ -215,7 +255,7 @@ def headroom_cmd(
             t.add_column(c)
         for h in rows[: limit or None]:
             t.add_row(
-                shown(f"{h.kind.replace('_', ' ')} {h.name}"),
+                as_text(f"{h.kind.replace('_', ' ')} {h.name}"),
                 str(h.jobs),
                 hm(h.free_min),
                 hm(h.busy_min),
@@ -232,16 +272,14 @@ def check_cmd(
     vc: VCenterArgs,
     schedule: Path = typer.Argument(..., help="Schedule JSON to check."),
     topology: Path | None = typer.Option(None, "--topology", "-t", help="The current topology."),
-    raid_map: Path | None = typer.Option(
-        None, "--raid-map", help="RAID group map to apply to the current estate."
-    ),
+    raid_map: Path | None = raid_map_option("RAID group map to apply to the current estate."),
     policy: Path | None = typer.Option(
         None, "--policy", "-p", help="Policy (default: the one the schedule was planned with)."
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the repaired plan."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the repair as CSV."),
     time_limit: float | None = typer.Option(None, "--time-limit", help="Solver seconds."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = seed_option(),
 ) -> None:
     """Find jobs made stale by DRS / Storage vMotion and propose the minimal repair.
 
@@ -257,9 +295,9 @@ def check_cmd(
         drift = find_drift(sched, topo)
         violations = find_violations(sched, topo, pol)
         for d in drift:
-            console.print(f"[yellow]drift[/] {shown(d.vm)}: {shown(d.detail)}", highlight=False)
+            console.print(f"[yellow]drift[/] {as_text(d.vm)}: {as_text(d.detail)}", highlight=False)
         for v in violations:
-            console.print(f"[red]invalid[/] {shown(v)}", highlight=False)
+            console.print(f"[red]invalid[/] {as_text(v)}", highlight=False)
         if not drift and not violations:
             console.print(f"[green]ok[/]: {len(sched.jobs)} jobs still match the estate")
             return
@@ -271,4 +309,4 @@ def check_cmd(
         _explain(topo, pol, result.schedule)
         _write(result.schedule, output, csv)
         if output is None or not diff.fits:
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.UNSCHEDULED)

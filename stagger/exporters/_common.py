@@ -18,8 +18,6 @@ from stagger.model.schedule import Schedule, ScheduledJob
 
 Repeat = Literal["daily", "weekly", "dated"]
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
 
 def repeat_of(schedule: Schedule) -> Repeat:
     """How a backup product should repeat the cycle.

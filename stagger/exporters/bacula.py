@@ -30,8 +30,8 @@ from stagger.exporters._common import (
     slots,
     utc,
 )
+from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import bacula_comment, bacula_str, slug, slugs, visible
-from stagger.exporters.registry import ExportOptions, check_options
 from stagger.model.schedule import Schedule
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -89,7 +89,7 @@ def _header(schedule: Schedule, options: ExportOptions, mcj: int) -> list[str]:
     return lines
 
 
-def _standalone(schedule: Schedule, options: ExportOptions, mcj: int, clients: list[str]) -> str:
+def _standalone(options: ExportOptions, mcj: int, clients: list[str]) -> str:
     wd = options.workdir
     p = options.prefix
     out = f"""Director {{
@@ -240,6 +240,6 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
             "",
         ]
     if options.standalone:
-        parts.append(_standalone(schedule, options, mcj, list(dict.fromkeys(clients))))
+        parts.append(_standalone(options, mcj, list(dict.fromkeys(clients))))
     parts.append("\n".join(body))
     return "\n".join(parts).rstrip("\n") + "\n"

@@ -20,8 +20,8 @@ from itertools import groupby
 
 from stagger.errors import InputError
 from stagger.exporters._common import Identity, check_zone, identities, local, repeat_of, utc
+from stagger.exporters.options import ExportOptions
 from stagger.exporters.quoting import cron_comment, cron_word, slugs, visible
-from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Schedule, ScheduledJob
 
 DEFAULT_COMMAND = (

@@ -26,7 +26,7 @@ from typing import Any
 from stagger.calendar import blackout_intervals
 from stagger.errors import InvalidScheduleError
 from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters.options import ExportOptions
 from stagger.model.schedule import Night, Schedule, ScheduledJob
 from stagger.model.topology import TopologyIndex
 from stagger.scope import affected_vms

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 from icalendar import Calendar, Event, Timezone
 
 from stagger.exporters._common import check_zone, identities, levels, utc
+from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import ics_text, slugs
-from stagger.exporters.registry import ExportOptions, check_options
 from stagger.model.schedule import Schedule
 
 PRODID = "-//stagger//backup plan//EN"

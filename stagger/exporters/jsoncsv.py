@@ -68,7 +68,3 @@ def schedule_csv(schedule: Schedule) -> str:
 
 def write_json(schedule: Schedule, path: str | Path) -> None:
     write_text_atomic(path, schedule_json(schedule))
-
-
-def write_csv(schedule: Schedule, path: str | Path) -> None:
-    write_text_atomic(path, schedule_csv(schedule))

@@ -14,8 +14,8 @@ from stagger.exporters._common import (
     repeat_of,
     utc,
 )
+from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import md_text
-from stagger.exporters.registry import ExportOptions, check_options
 from stagger.fmt import hm
 from stagger.model.schedule import Schedule
 

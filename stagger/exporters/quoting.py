@@ -19,15 +19,11 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from stagger.errors import InputError
+from stagger.errors import InputError, visible
 
 # C0, DEL and C1 controls: a newline ends a crontab entry or a comment, ESC/CSI/OSC drive a
 # terminal, NUL ends a C string.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# Also invisible in one line of text shown to a person: line/paragraph separators, and the
-# bidirectional controls that can make a line read differently from what it holds
-# ("Trojan Source"), plus the byte-order mark.
-_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -38,13 +34,6 @@ def _escape(match: re.Match[str]) -> str:
 def escape_controls(text: str) -> str:
     """``text`` with every C0/DEL/C1 control shown as ``\\xNN`` (nothing else changed)."""
     return _CONTROLS.sub(_escape, text)
-
-
-def visible(text: str) -> str:
-    """One line of text for a person: controls, line separators and bidirectional controls
-    shown as ``\\xNN`` / ``\\uNNNN``. Used for comments and terminal output, never for data
-    that a program must read back exactly."""
-    return _INVISIBLE.sub(_escape, text)
 
 
 class UnquotableError(InputError):

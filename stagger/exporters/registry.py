@@ -1,38 +1,23 @@
 """Format name -> exporter. Used by ``stagger export`` and ``stagger plan --export FMT:OUT``.
 
 Every exporter is a pure function ``(schedule, options) -> str`` over a validated schedule;
-:func:`export_to` writes its text atomically, optionally re-validating first. :func:`render`
-checks what every exporter relies on (the options, the zone) before it runs, and refuses an
-output that would hold a control character other than tab/newline/CR or a lone surrogate,
-whatever exporter wrote it: a last line of defence behind the quoting functions.
+the caller writes its text (``atomic.OutputSet``). :func:`render` checks what every exporter
+relies on (the options, the zone) before it runs, and refuses an output that would hold a
+control character other than tab/newline/CR or a lone surrogate, whatever exporter wrote it:
+a last line of defence behind the quoting functions.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass
 
-from stagger.atomic import write_text_atomic
 from stagger.errors import InputError
+from stagger.exporters import bacula, cron, html, ics, markdown, veeam
 from stagger.exporters._common import check_zone
-from stagger.exporters.quoting import visible
+from stagger.exporters.options import ExportOptions, check_options
 from stagger.model.schedule import Schedule
-from stagger.validate import validate
-
-
-@dataclass
-class ExportOptions:
-    standalone: bool = False  # bacula: a complete bacula-dir.conf instead of an include
-    per_vm: bool = False  # veeam: one job per VM instead of one per start-time slot
-    command: str | None = None  # cron: command template, {vm} {host} {datastores}
-    prefix: str = "stagger"  # names of created jobs/schedules
-    workdir: str = "/var/lib/bacula"  # bacula --standalone: WorkingDirectory
-    now: datetime | None = None  # ics: DTSTAMP (default: the current time)
-    extra: dict[str, str] = field(default_factory=dict)
-
 
 Exporter = Callable[[Schedule, ExportOptions], str]
 
@@ -46,9 +31,6 @@ class Format:
 
 
 def _formats() -> dict[str, Format]:
-    # Imported here so that importing the registry stays cheap and cycle-free.
-    from stagger.exporters import bacula, cron, html, ics, markdown, veeam
-
     items = [
         Format("bacula", bacula.render, ".conf", "Bacula/Bareos Director Job+Schedule resources"),
         Format("veeam", veeam.render, ".ps1", "Veeam B&R PowerShell script (Set-VBRJobSchedule)"),
@@ -75,19 +57,7 @@ def get_format(name: str) -> Format:
     return fmts[key]
 
 
-# Job, schedule and client names are built from it (Bacula allows [A-Za-z0-9 :._-], 127
-# characters; Veeam job names end up in Windows paths).
-_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 _BAD_OUTPUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def check_options(options: ExportOptions) -> None:
-    if not _PREFIX.fullmatch(options.prefix):
-        raise InputError(
-            f"{visible(options.prefix)!r}: use 1-32 of A-Z a-z 0-9 _ . - (starting with a"
-            " letter or digit)",
-            field="--prefix",
-        )
 
 
 def render(schedule: Schedule, fmt: str, options: ExportOptions | None = None) -> str:
@@ -104,29 +74,3 @@ def render(schedule: Schedule, fmt: str, options: ExportOptions | None = None) -
             field="--format",
         )
     return text
-
-
-def export_to(
-    schedule: Schedule,
-    fmt: str,
-    path: str | Path,
-    options: ExportOptions | None = None,
-    *,
-    trust: bool = False,
-    source: str | None = None,
-) -> None:
-    """Re-validate ``schedule`` against its embedded inputs (unless ``trust``), render ``fmt``
-    and write it to ``path`` atomically. Nothing is written when validation fails."""
-    if not trust:
-        validate(schedule, file=source)
-    text = render(schedule, fmt, options)
-    write_text_atomic(path, text)
-
-
-def parse_spec(spec: str) -> tuple[str, Path]:
-    """'html:plan.html' -> ('html', Path('plan.html')), for ``plan --export``."""
-    fmt, sep, out = spec.partition(":")
-    if not sep or not fmt or not out:
-        raise InputError(f"'{spec}' is not FMT:OUT (e.g. html:plan.html)", field="--export")
-    get_format(fmt)
-    return fmt, Path(out)

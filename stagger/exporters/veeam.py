@@ -21,8 +21,8 @@ file starts with a UTF-8 byte-order mark so Windows PowerShell 5.1 reads it as U
 from __future__ import annotations
 
 from stagger.exporters._common import Identity, Slot, check_zone, identities, repeat_of, slots
+from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import ps_str, slugs
-from stagger.exporters.registry import ExportOptions, check_options
 from stagger.model.schedule import Schedule
 
 BOM = "\ufeff"
@@ -51,7 +51,7 @@ def _vm_entry(ident: Identity) -> str:
     )
 
 
-def job_name(schedule: Schedule, slot: Slot, prefix: str, per_vm: bool, vm_name: str) -> str:
+def job_name(slot: Slot, prefix: str, per_vm: bool, vm_name: str) -> str:
     if per_vm:
         return f"{prefix} {vm_name}"
     return f"{prefix} n{slot.night} {slot.start:%H%M} {slot.level}"
@@ -167,7 +167,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     plan_lines: list[str] = []
     slot_list = slots(schedule, per_vm=options.per_vm)
     for slot in slot_list:
-        name = job_name(schedule, slot, p, options.per_vm, names[slot.jobs[0].vm])
+        name = job_name(slot, p, options.per_vm, names[slot.jobs[0].vm])
         vms = ", ".join(_vm_entry(ids[j.vm]) for j in slot.jobs)
         hosts = ", ".join(sorted({j.host for j in slot.jobs}))
         desc = (

@@ -34,17 +34,17 @@ from stagger.busyhours import (
 )
 from stagger.errors import InputError, SourceProtocolError
 from stagger.sources.vcenter import (
+    InventoryTree,
     RetrievalStats,
     VCenterOptions,
-    _compute,
-    _storage,
-    _translate,
-    _Tree,
     connect,
     disconnect,
     parse_server,
+    read_compute,
+    read_storage,
     refuse_control_chars,
     retrieve,
+    translate_errors,
 )
 
 MAX_QUERY_METRICS = 64
@@ -119,12 +119,12 @@ def load_perf(opts: VCenterOptions, days: int, *, now: datetime | None = None) -
     opts = replace(opts, server=host, port=port or opts.port)
     session = connect(opts)
     try:
-        with _translate(opts, session.budget, "reading performance history"):
+        with translate_errors(opts, session.budget, "reading performance history"):
             objs = retrieve(session, RetrievalStats())
             refuse_control_chars(objs, opts.server)
-            tree = _Tree(objs)
-            compute = _compute(objs, tree, opts.server)
-            storage = _storage(objs, tree, opts.server)
+            tree = InventoryTree(objs)
+            compute = read_compute(objs, tree, opts.server)
+            storage = read_storage(objs, tree, opts.server)
             cluster_of = {h.name: h.cluster for h in compute.hosts}
             entities: list[tuple[ResourceKind, str, str, tuple[Counter, ...]]] = [
                 ("host", ref, name, HOST_COUNTERS) for ref, name in compute.host_of_ref.items()

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from stagger.errors import InputError, shown
 from stagger.model.text import no_control_chars
 from stagger.model.topology import MAX_JOBS_LIMIT, RaidGroup, Topology
-from stagger.sources.yamlfile import StrictLoader, check_shape, read_text
+from stagger.sources.reading import StrictLoader, check_shape, read_text
 
 _LUN_PREFIXES = ("naa.", "eui.", "t10.", "mpx.")
 

@@ -642,180 +642,32 @@ def _check_vinfo(tabs: dict[str, list[Row]], source: str, warnings: list[str]) -
     return info
 
 
+_DsKey = tuple[str, str]
+"""(server, datastore name as vCenter shows it)."""
+_Built = tuple[str, VM, list[tuple[_DsKey | None, Disk]]]
+"""A VM's key, the VM, and the datastore key of each of its disks (named at the end)."""
+
+
 def build_topology(
     tabs: dict[str, list[Row]], source: str, *, strict: bool = False
 ) -> RVToolsInventory:
+    """The topology from RVTools' tabs, step by step: VM rows, the tabs joined to them,
+    hosts and clusters, datastores, VMs with disks/snapshots/tools, unique names."""
     warnings: list[str] = []
     info = _check_vinfo(tabs, source, warnings)
     servers = _Servers(info)
     index = _VMIndex(servers)
-
-    # VMs by key (server + MoRef, else instance UUID, else the row); templates indexed too.
-    vm_rows: list[tuple[str, Row]] = []
-    templates = 0
-    orphaned: list[str] = []
-    seen: set[str] = set()
-    for row in info:
-        if not _get(row, "VM"):
-            continue
-        server = servers.of(row)
-        vid, uuid = _get(row, "VM ID"), _get(row, "VM UUID").lower()
-        key = f"{server}/{vid}" if vid else f"{server}/uuid:{uuid}" if uuid else f"row:{row.line}"
-        if key in seen:  # the same VM listed twice: keep both rows apart, never merge
-            key = f"row:{row.line}"
-        seen.add(key)
-        index.add(key, row)
-        if _truthy(_get(row, "Template")):
-            templates += 1
-        elif not _get(row, "Host"):
-            orphaned.append(_get(row, "VM"))
-        else:
-            vm_rows.append((key, row))
-    if orphaned:
-        warnings.append(
-            f"{len(orphaned)} VMs have no Host (orphaned or inaccessible; a backup cannot"
-            f" snapshot them): skipped, not planned (e.g. {orphaned[0]!a})"
-        )
-    by_key = {k: r for k, r in vm_rows}
-    joins: dict[str, TabJoin] = {}
-    grouped: dict[str, dict[str, list[Row]]] = {}
-    for tab in ("vDisk", "vSnapshot", "vTools"):
-        grouped[tab], joins[tab] = _join(tab, tabs.get(tab) or [], index, warnings)
-        if tab not in tabs:
-            joins[tab] = TabJoin(tab, 0, 0, missing=True)
-
+    vm_rows, templates, orphaned = _vm_rows(info, servers, index, warnings)
+    grouped, joins = _join_tabs(tabs, index, warnings)
     host_name, cluster_name, cl_dc, hkeys, ckeys, host_rows = _hosts(tabs, vm_rows, servers)
     ds_rows, luns = _datastores(tabs, servers, vm_rows, warnings)
-    used: set[tuple[str, str]] = set(ds_rows)
-
-    def disk_ds(server: str, path: str) -> tuple[str, str] | None:
-        m = _DS_PATH.match(path)
-        if not m:
-            return None
-        k = (server, m.group(1).strip())
-        used.add(k)
-        return k
-
-    # VMs.
-    built: list[tuple[str, VM, list[tuple[tuple[str, str] | None, Disk]]]] = []
-    no_ds: list[str] = []
-    vdisk_present = bool(tabs.get("vDisk"))
-    for k, row in vm_rows:
-        name = _get(row, "VM")
-        server = servers.of(row)
-        disks: list[tuple[tuple[str, str] | None, Disk]] = []
-        for d in grouped["vDisk"].get(k, []):
-            mib = _mib(d, "Capacity")
-            if not mib or mib <= 0:
-                continue
-            path = _get(d, "Path", "Disk Path")
-            disks.append(
-                (
-                    disk_ds(server, path),
-                    Disk(
-                        size_gib=_disk_gib(mib),
-                        label=_get(d, "Disk") or None,
-                        file=path or None,
-                    ),
-                )
-            )
-        if not disks:
-            mib = _mib(row, "In Use") or _mib(row, "Provisioned")
-            if mib is None or mib <= 0:
-                warnings.append(f"vm {name!a} ({k}): no disk size in vDisk or vInfo: skipped")
-                continue
-            if vdisk_present:
-                warnings.append(f"vm {name!a} ({k}): no vDisk rows: one disk from vInfo")
-            disks.append((disk_ds(server, _get(row, "Path")), Disk(size_gib=_disk_gib(mib))))
-        if all(ds is None for ds, _ in disks):
-            no_ds.append(name)
-        tools: ToolsStatus | None = None
-        trow = grouped["vTools"].get(k)
-        if trow:
-            tools = _TOOLS.get(_get(trow[0], "Tools").replace(" ", "").lower(), "unknown")
-        try:
-            snaps = [
-                Snapshot(
-                    name=_get(s, "Name", "Snapshot") or "snapshot",
-                    created=_date(_get(s, "Date / time", "Date / Time", "Date")),
-                    size_gib=_gib(
-                        _num(s, "Size MiB (total)", "Size MiB (vmsn)", "Size MB", "Size MiB")
-                    ),
-                )
-                for s in grouped["vSnapshot"].get(k, [])
-            ]
-            vm = VM(
-                name=name,
-                host=host_name[(server, _get(row, "Host"))],
-                disks=[d for _, d in disks],
-                power_state=_POWER.get(_get(row, "Powerstate", "Power State").lower()),
-                id=_get(row, "VM ID", "VM UUID") or None,
-                moref=_get(row, "VM ID") or None,
-                instance_uuid=_get(row, "VM UUID") or None,
-                datacenter=_get(row, "Datacenter") or None,
-                vcenter=server or None,
-                committed_gib=_gib(_mib(row, "In Use")),
-                tools=tools,
-                consolidation_needed=_truthy(_get(row, "Consolidation Needed")),
-                snapshots=snaps,
-            )
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            raise InputError(
-                f"{err['msg']}",
-                file=source,
-                obj=f"vInfo row {row.line} (vm {name!a})",
-                field=loc,
-            ) from None
-        built.append((k, vm, disks))
-    if no_ds:
-        if strict:
-            raise SourceError(
-                f"{len(no_ds)} VMs have no known datastore (e.g. {no_ds[0]!a}); "
-                "drop --strict to plan them by host only",
-                file=source,
-            )
-        warnings.append(
-            f"{len(no_ds)} VMs have no known datastore (e.g. {no_ds[0]!a}): planned by host only"
-        )
-
-    dkeys = sorted(used)
-    dnames = unique_names([Named(n, f"{s}/{n}", (s or None,)) for s, n in dkeys])
-    ds_name = dict(zip(dkeys, dnames, strict=True))
-    datastores = []
-    for dk in dkeys:
-        drow = ds_rows.get(dk)
-        cap = _mib(drow, "Capacity") if drow is not None else None
-        ext = luns.get(dk, [])
-        datastores.append(
-            Datastore(
-                name=ds_name[dk],
-                naa=ext[0] if ext else None,
-                extents=ext,
-                capacity_gib=_gib(cap) or None,
-            )
-        )
-    for _, vm, vdisks in built:
-        for i, (where, _) in enumerate(vdisks):
-            vm.disks[i].datastore = ds_name[where] if where is not None else None
-
-    vm_names = unique_names(
-        [
-            Named(vm.name, k, _qualifiers(vm.vcenter, vm.datacenter, _get(by_key[k], "Folder"), k))
-            for k, vm, _d in built
-        ]
+    refs = _DatastoreRefs(set(ds_rows))
+    built, no_ds = _vms(
+        vm_rows, grouped, servers, host_name, refs, bool(tabs.get("vDisk")), source, warnings
     )
-    renamed = 0
-    for (_k, vm, _d), new_name in zip(built, vm_names, strict=True):
-        if new_name != vm.name:
-            renamed += 1
-            vm.display_name = vm.name  # the real vCenter name, for exporters
-            vm.name = new_name
-    if renamed:
-        warnings.append(
-            f"{renamed} VMs share a display name with another VM: renamed 'name (qualifier)'"
-        )
+    _check_datastores_known(no_ds, strict, source, warnings)
+    datastores = _name_datastores(refs.used, ds_rows, luns, built)
+    _rename_vms(built, {k: r for k, r in vm_rows}, warnings)
     try:
         topo = Topology(
             clusters=[Cluster(name=cluster_name[ck], datacenter=cl_dc[ck]) for ck in ckeys],
@@ -842,6 +694,235 @@ def build_topology(
         orphaned_skipped=orphaned,
         joins=joins,
     )
+
+
+def _vm_rows(
+    info: list[Row], servers: _Servers, index: _VMIndex, warnings: list[str]
+) -> tuple[list[tuple[str, Row]], int, list[str]]:
+    """vInfo's VM rows by key (server + MoRef, else instance UUID, else the row), every row
+    indexed for the joins (templates too); templates counted, VMs without a host skipped."""
+    vm_rows: list[tuple[str, Row]] = []
+    templates = 0
+    orphaned: list[str] = []
+    seen: set[str] = set()
+    for row in info:
+        if not _get(row, "VM"):
+            continue
+        server = servers.of(row)
+        vid, uuid = _get(row, "VM ID"), _get(row, "VM UUID").lower()
+        key = f"{server}/{vid}" if vid else f"{server}/uuid:{uuid}" if uuid else f"row:{row.line}"
+        if key in seen:  # the same VM listed twice: keep both rows apart, never merge
+            key = f"row:{row.line}"
+        seen.add(key)
+        index.add(key, row)
+        if _truthy(_get(row, "Template")):
+            templates += 1
+        elif not _get(row, "Host"):
+            orphaned.append(_get(row, "VM"))
+        else:
+            vm_rows.append((key, row))
+    if orphaned:
+        warnings.append(
+            f"{len(orphaned)} VMs have no Host (orphaned or inaccessible; a backup cannot"
+            f" snapshot them): skipped, not planned (e.g. {orphaned[0]!a})"
+        )
+    return vm_rows, templates, orphaned
+
+
+def _join_tabs(
+    tabs: dict[str, list[Row]], index: _VMIndex, warnings: list[str]
+) -> tuple[dict[str, dict[str, list[Row]]], dict[str, TabJoin]]:
+    """vDisk, vSnapshot and vTools rows grouped by VM key, and how well each tab joined."""
+    joins: dict[str, TabJoin] = {}
+    grouped: dict[str, dict[str, list[Row]]] = {}
+    for tab in ("vDisk", "vSnapshot", "vTools"):
+        grouped[tab], joins[tab] = _join(tab, tabs.get(tab) or [], index, warnings)
+        if tab not in tabs:
+            joins[tab] = TabJoin(tab, 0, 0, missing=True)
+    return grouped, joins
+
+
+class _DatastoreRefs:
+    """The datastores a disk path names ("[DS] dir/x.vmdk"), collected as they are seen."""
+
+    def __init__(self, known: set[_DsKey]) -> None:
+        self.used: set[_DsKey] = known
+
+    def of(self, server: str, path: str) -> _DsKey | None:
+        m = _DS_PATH.match(path)
+        if not m:
+            return None
+        k = (server, m.group(1).strip())
+        self.used.add(k)
+        return k
+
+
+def _vm_disks(
+    key: str,
+    row: Row,
+    disk_rows: list[Row],
+    server: str,
+    refs: _DatastoreRefs,
+    vdisk_present: bool,
+    warnings: list[str],
+) -> list[tuple[_DsKey | None, Disk]] | None:
+    """A VM's disks from vDisk, else one disk from vInfo's size; None: no size known."""
+    name = _get(row, "VM")
+    disks: list[tuple[_DsKey | None, Disk]] = []
+    for d in disk_rows:
+        mib = _mib(d, "Capacity")
+        if not mib or mib <= 0:
+            continue
+        path = _get(d, "Path", "Disk Path")
+        disks.append(
+            (
+                refs.of(server, path),
+                Disk(size_gib=_disk_gib(mib), label=_get(d, "Disk") or None, file=path or None),
+            )
+        )
+    if not disks:
+        mib = _mib(row, "In Use") or _mib(row, "Provisioned")
+        if mib is None or mib <= 0:
+            warnings.append(f"vm {name!a} ({key}): no disk size in vDisk or vInfo: skipped")
+            return None
+        if vdisk_present:
+            warnings.append(f"vm {name!a} ({key}): no vDisk rows: one disk from vInfo")
+        disks.append((refs.of(server, _get(row, "Path")), Disk(size_gib=_disk_gib(mib))))
+    return disks
+
+
+def _vm_snapshots(rows: list[Row]) -> list[Snapshot]:
+    return [
+        Snapshot(
+            name=_get(s, "Name", "Snapshot") or "snapshot",
+            created=_date(_get(s, "Date / time", "Date / Time", "Date")),
+            size_gib=_gib(_num(s, "Size MiB (total)", "Size MiB (vmsn)", "Size MB", "Size MiB")),
+        )
+        for s in rows
+    ]
+
+
+def _vms(
+    vm_rows: list[tuple[str, Row]],
+    grouped: dict[str, dict[str, list[Row]]],
+    servers: _Servers,
+    host_name: dict[_DsKey, str],
+    refs: _DatastoreRefs,
+    vdisk_present: bool,
+    source: str,
+    warnings: list[str],
+) -> tuple[list[_Built], list[str]]:
+    """Every VM that has a disk size, and the names of those whose datastores are unknown."""
+    built: list[_Built] = []
+    no_ds: list[str] = []
+    for k, row in vm_rows:
+        name = _get(row, "VM")
+        server = servers.of(row)
+        disks = _vm_disks(
+            k, row, grouped["vDisk"].get(k, []), server, refs, vdisk_present, warnings
+        )
+        if disks is None:
+            continue
+        if all(ds is None for ds, _ in disks):
+            no_ds.append(name)
+        tools: ToolsStatus | None = None
+        trow = grouped["vTools"].get(k)
+        if trow:
+            tools = _TOOLS.get(_get(trow[0], "Tools").replace(" ", "").lower(), "unknown")
+        try:
+            snaps = _vm_snapshots(grouped["vSnapshot"].get(k, []))
+            vm = VM(
+                name=name,
+                host=host_name[(server, _get(row, "Host"))],
+                disks=[d for _, d in disks],
+                power_state=_POWER.get(_get(row, "Powerstate", "Power State").lower()),
+                id=_get(row, "VM ID", "VM UUID") or None,
+                moref=_get(row, "VM ID") or None,
+                instance_uuid=_get(row, "VM UUID") or None,
+                datacenter=_get(row, "Datacenter") or None,
+                vcenter=server or None,
+                committed_gib=_gib(_mib(row, "In Use")),
+                tools=tools,
+                consolidation_needed=_truthy(_get(row, "Consolidation Needed")),
+                snapshots=snaps,
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            raise InputError(
+                f"{err['msg']}",
+                file=source,
+                obj=f"vInfo row {row.line} (vm {name!a})",
+                field=loc,
+            ) from None
+        built.append((k, vm, disks))
+    return built, no_ds
+
+
+def _check_datastores_known(
+    no_ds: list[str], strict: bool, source: str, warnings: list[str]
+) -> None:
+    if not no_ds:
+        return
+    if strict:
+        raise SourceError(
+            f"{len(no_ds)} VMs have no known datastore (e.g. {no_ds[0]!a}); "
+            "drop --strict to plan them by host only",
+            file=source,
+        )
+    warnings.append(
+        f"{len(no_ds)} VMs have no known datastore (e.g. {no_ds[0]!a}): planned by host only"
+    )
+
+
+def _name_datastores(
+    used: set[_DsKey],
+    ds_rows: dict[_DsKey, Row],
+    luns: dict[_DsKey, list[str]],
+    built: list[_Built],
+) -> list[Datastore]:
+    """Every datastore seen (vDatastore or a disk path) under a unique name, with capacity
+    and LUN ids; each VM disk then names its datastore by that name."""
+    dkeys = sorted(used)
+    dnames = unique_names([Named(n, f"{s}/{n}", (s or None,)) for s, n in dkeys])
+    ds_name = dict(zip(dkeys, dnames, strict=True))
+    datastores = []
+    for dk in dkeys:
+        drow = ds_rows.get(dk)
+        cap = _mib(drow, "Capacity") if drow is not None else None
+        ext = luns.get(dk, [])
+        datastores.append(
+            Datastore(
+                name=ds_name[dk],
+                naa=ext[0] if ext else None,
+                extents=ext,
+                capacity_gib=_gib(cap) or None,
+            )
+        )
+    for _, vm, vdisks in built:
+        for i, (where, _) in enumerate(vdisks):
+            vm.disks[i].datastore = ds_name[where] if where is not None else None
+    return datastores
+
+
+def _rename_vms(built: list[_Built], by_key: dict[str, Row], warnings: list[str]) -> None:
+    """VM names made unique; a renamed VM keeps its vCenter name in display_name."""
+    vm_names = unique_names(
+        [
+            Named(vm.name, k, _qualifiers(vm.vcenter, vm.datacenter, _get(by_key[k], "Folder"), k))
+            for k, vm, _d in built
+        ]
+    )
+    renamed = 0
+    for (_k, vm, _d), new_name in zip(built, vm_names, strict=True):
+        if new_name != vm.name:
+            renamed += 1
+            vm.display_name = vm.name  # the real vCenter name, for exporters
+            vm.name = new_name
+    if renamed:
+        warnings.append(
+            f"{renamed} VMs share a display name with another VM: renamed 'name (qualifier)'"
+        )
 
 
 def _hosts(

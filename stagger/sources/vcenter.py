@@ -210,7 +210,7 @@ class _AnswerTooLarge(Exception):
 _LOAD_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
     "stagger_vcenter_budget", default=None
 )
-"""The budget of the load running in this context (set by `_translate`)."""
+"""The budget of the load running in this context (set by `translate_errors`)."""
 
 
 class _Budget:
@@ -475,7 +475,10 @@ def source_error(exc: BaseException, f: _Failure) -> SourceError:
 
 
 @contextmanager
-def _translate(opts: VCenterOptions, budget: _Budget, during: str) -> Iterator[None]:
+def translate_errors(opts: VCenterOptions, budget: _Budget, during: str) -> Iterator[None]:
+    """Any low-level failure inside becomes the :class:`SourceError` subclass that
+    :func:`_rules` maps it to (one table); the inventory and the performance reader share it.
+    Inside, pyvmomi's decompression counts against ``budget`` too."""
     _bound_inflation()
     token = _LOAD_BUDGET.set(budget)
     try:
@@ -507,7 +510,7 @@ def connect(opts: VCenterOptions, budget: _Budget | None = None) -> _Session:
     # TCP connect with the default socket timeout for the duration of the login (the reads
     # after it are bounded by the budget's socket class).
     previous = socket.getdefaulttimeout()
-    with _translate(opts, budget, "while connecting"):
+    with translate_errors(opts, budget, "while connecting"):
         socket.setdefaulttimeout(min(opts.timeout, budget.seconds_left()))
         try:
             return _Session(_smart_connect(opts, ctx), opts, budget)
@@ -548,7 +551,7 @@ def retrieve(
     pcq = vmodl.query.PropertyCollector
     out: list[_Obj] = []
     start = time.monotonic()
-    with _translate(opts, session.budget, "during retrieval"):
+    with translate_errors(opts, session.budget, "during retrieval"):
         content = si.RetrieveContent()
         types = [getattr(vim, t) for t in _PROPS]
         view = content.viewManager.CreateContainerView(content.rootFolder, types, True)
@@ -718,7 +721,7 @@ def _vm_qualifiers(
     return (dc, dc_folder, full, key)
 
 
-class _Tree:
+class InventoryTree:
     """The inventory tree by MoRef id: which datacenter and VM folder an object is in."""
 
     def __init__(self, objs: list[_Obj]) -> None:
@@ -764,19 +767,20 @@ class _Tree:
 
 
 @dataclass
-class _Compute:
+class Compute:
     clusters: list[Cluster]
     hosts: list[Host]
     host_of_ref: dict[str, str]
 
 
-def _compute(objs: list[_Obj], tree: _Tree, vcenter: str) -> _Compute:
+def read_compute(objs: list[_Obj], tree: InventoryTree, vcenter: str) -> Compute:
+    """Clusters and hosts with unique names (also read by the performance reader)."""
     clusters = [o for o in objs if o.type == "ClusterComputeResource"]
     cluster_names = tree.unique(clusters, vcenter)
     cluster_of_ref = {c.ref: n for c, n in zip(clusters, cluster_names, strict=True)}
     hosts = [o for o in objs if o.type == "HostSystem"]
     host_names = tree.unique(hosts, vcenter)
-    return _Compute(
+    return Compute(
         clusters=[
             Cluster(name=n, datacenter=tree.datacenter_of(c.ref))
             for c, n in zip(clusters, cluster_names, strict=True)
@@ -790,18 +794,20 @@ def _compute(objs: list[_Obj], tree: _Tree, vcenter: str) -> _Compute:
 
 
 @dataclass
-class _Storage:
+class Storage:
     datastores: list[Datastore]
     by_dc_name: dict[tuple[str | None, str], str]
     """(datacenter, vCenter name) -> unique name: how a disk's "[DS] path" finds its datastore."""
     by_ref: dict[str, str]
+    """MoRef id -> unique name: a disk backing's datastore; the performance reader's list."""
 
 
-def _storage(objs: list[_Obj], tree: _Tree, vcenter: str) -> _Storage:
+def read_storage(objs: list[_Obj], tree: InventoryTree, vcenter: str) -> Storage:
+    """Datastores with unique names and extents (also read by the performance reader)."""
     from pyVmomi import vim
 
     dss = [o for o in objs if o.type == "Datastore"]
-    out = _Storage([], {}, {})
+    out = Storage([], {}, {})
     for d, n in zip(dss, tree.unique(dss, vcenter), strict=True):
         out.by_dc_name[(tree.datacenter_of(d.ref), str(d.props["name"]))] = n
         out.by_ref[d.ref] = n
@@ -821,7 +827,7 @@ def _storage(objs: list[_Obj], tree: _Tree, vcenter: str) -> _Storage:
     return out
 
 
-def _disks(o: _Obj, dc: str | None, storage: _Storage, warnings: list[str]) -> list[Disk]:
+def _disks(o: _Obj, dc: str | None, storage: Storage, warnings: list[str]) -> list[Disk]:
     from pyVmomi import vim
 
     name = str(o.props.get("name"))
@@ -887,7 +893,7 @@ def _vm(
     )
 
 
-def _disambiguate(vms: list[tuple[_Obj, VM]], tree: _Tree, vcenter: str) -> int:
+def _disambiguate(vms: list[tuple[_Obj, VM]], tree: InventoryTree, vcenter: str) -> int:
     """Make VM names unique; a renamed VM keeps its vCenter name in display_name. -> renamed."""
     names = unique_names(
         [
@@ -908,28 +914,18 @@ def _disambiguate(vms: list[tuple[_Obj, VM]], tree: _Tree, vcenter: str) -> int:
     return renamed
 
 
-def build_topology(
-    objs: list[_Obj], vcenter: str, vm_tags: Mapping[str, Sequence[str]] | None = None
-) -> VCenterInventory:
-    """Turn retrieved objects into a Topology (templates skipped, names made unique).
-
-    ``vcenter`` is the server's normalised host name (:func:`parse_server`); every VM carries
-    it with its MoRef id and instance UUID, and its real name in ``display_name`` when ``name``
-    had to be disambiguated. ``vm_tags`` (VM MoRef id -> vSphere tag strings) is added to the
-    VMs' custom-attribute tags.
-    """
-    vm_tags = vm_tags or {}
-    refuse_control_chars(objs, vcenter)
-    tree = _Tree(objs)
-    fields: dict[int, str] = {
-        f.key: f.name
-        for o in objs
-        if o.type == "CustomFieldsManager"
-        for f in o.props.get("field") or []
-    }
-    compute = _compute(objs, tree, vcenter)
-    storage = _storage(objs, tree, vcenter)
-    warnings: list[str] = []
+def _read_vms(
+    objs: list[_Obj],
+    tree: InventoryTree,
+    compute: Compute,
+    storage: Storage,
+    fields: dict[int, str],
+    vcenter: str,
+    vm_tags: Mapping[str, Sequence[str]],
+    warnings: list[str],
+) -> tuple[list[tuple[_Obj, VM]], int]:
+    """The VMs that can be planned (with their objects), and how many templates were skipped.
+    A VM without a host or without a disk is skipped with a warning."""
     vms: list[tuple[_Obj, VM]] = []
     templates = 0
     for o in objs:
@@ -952,6 +948,32 @@ def build_topology(
             warnings.append(f"vm {name!r} ({o.ref}): no virtual disks: skipped")
             continue
         vms.append((o, _vm(o, host, disks, dc, fields, vcenter, vm_tags.get(o.ref, ()))))
+    return vms, templates
+
+
+def build_topology(
+    objs: list[_Obj], vcenter: str, vm_tags: Mapping[str, Sequence[str]] | None = None
+) -> VCenterInventory:
+    """Turn retrieved objects into a Topology (templates skipped, names made unique).
+
+    ``vcenter`` is the server's normalised host name (:func:`parse_server`); every VM carries
+    it with its MoRef id and instance UUID, and its real name in ``display_name`` when ``name``
+    had to be disambiguated. ``vm_tags`` (VM MoRef id -> vSphere tag strings) is added to the
+    VMs' custom-attribute tags.
+    """
+    vm_tags = vm_tags or {}
+    refuse_control_chars(objs, vcenter)
+    tree = InventoryTree(objs)
+    fields: dict[int, str] = {
+        f.key: f.name
+        for o in objs
+        if o.type == "CustomFieldsManager"
+        for f in o.props.get("field") or []
+    }
+    compute = read_compute(objs, tree, vcenter)
+    storage = read_storage(objs, tree, vcenter)
+    warnings: list[str] = []
+    vms, templates = _read_vms(objs, tree, compute, storage, fields, vcenter, vm_tags, warnings)
     renamed = _disambiguate(vms, tree, vcenter)
     if renamed:
         warnings.append(
@@ -1025,7 +1047,7 @@ def read_tags(
 
     ctx = _ssl_context(opts, budget)
     try:
-        with _translate(opts, budget, "while reading vSphere tags"):
+        with translate_errors(opts, budget, "while reading vSphere tags"):
             try:
                 read = read_vm_tags(
                     opts.server,

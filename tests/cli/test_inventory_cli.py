@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,30 +15,14 @@ from typer.testing import CliRunner
 
 from stagger.cli import app
 from stagger.sources.yamlfile import load_topology
+from tests.conftest import vcsim_harness
 
-_HARNESS = Path(__file__).resolve().parents[1] / "vcsim" / "harness.py"
-
-
-def _harness() -> Any:
-    name = "stagger_vcsim_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _HARNESS)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+_harness = vcsim_harness  # the one loader (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    h = _harness()
-    if h.go_binary() is None:
-        pytest.skip(
-            "vcsim tests need Go: apt-get install golang-go golang-github-vmware-govmomi-dev"
-        )
-    build = h.build_vcsim(h.shared_cache_dir(tmp_path_factory.getbasetemp() / "vcsim-build"))
-    s = h.start_vcsim(build.binary, tmp_path_factory.mktemp("cli-vcsim"), vms=120)
+def sim(vcsim_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    s = vcsim_harness().start_vcsim(vcsim_binary, tmp_path_factory.mktemp("cli-vcsim"), vms=120)
     yield s
     s.stop()
 
@@ -405,13 +388,9 @@ def _rename_vm(sim: Any, new_name: str) -> str:
 
 
 @pytest.fixture
-def own_sim(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def own_sim(vcsim_binary: Path, tmp_path: Path) -> Iterator[Any]:
     """A small simulator of its own: the test renames a VM in it."""
-    h = _harness()
-    if h.go_binary() is None:
-        pytest.skip("vcsim tests need Go")
-    build = h.build_vcsim(h.shared_cache_dir(tmp_path_factory.getbasetemp() / "vcsim-build"))
-    s = h.start_vcsim(build.binary, tmp_path / "vcsim", vms=40)
+    s = vcsim_harness().start_vcsim(vcsim_binary, tmp_path / "vcsim", vms=40)
     yield s
     s.stop()
 

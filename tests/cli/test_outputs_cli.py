@@ -132,6 +132,8 @@ def test_bad_solver_choice_exits_64(minimal_paths: tuple[Path, Path], tmp_path: 
     res = runner.invoke(app, [*_plan_args(minimal_paths, tmp_path / "s.json"), "--solver", "x"])
     assert res.exit_code == 64, res.output
     assert not (tmp_path / "s.json").exists()
+    # A click Choice: the usage error lists the choices (checked by click, before any work).
+    assert "'cpsat'" in res.output and "'greedy'" in res.output, res.output
 
 
 def test_debug_shows_traceback_and_keeps_exit_code(

@@ -13,8 +13,8 @@ from schedules import POLICY, STARTS, estate_schedule, make_schedule, policy, re
 
 from stagger.exporters._common import local, peak_concurrency
 from stagger.exporters.bacula import render
+from stagger.exporters.options import ExportOptions
 from stagger.exporters.quoting import slugs
-from stagger.exporters.registry import ExportOptions
 from stagger.model.schedule import Schedule
 
 

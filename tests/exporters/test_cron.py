@@ -10,7 +10,7 @@ from croniter import croniter
 from schedules import ESTATE, POLICY, STARTS, estate_schedule, make_schedule, policy, topology
 
 from stagger.exporters.cron import render
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters.options import ExportOptions
 from stagger.model.schedule import Schedule
 
 

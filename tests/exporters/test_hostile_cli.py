@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from stagger.cli import app
 from stagger.cli.app import console
-from stagger.cli.text import shown
+from stagger.cli.text import as_text
 from tests.hostile import hostile_estate
 
 # Anything a terminal would act on: C0 except tab/newline, DEL, C1 (CSI, OSC, ...).
@@ -95,7 +95,7 @@ def test_a_refused_name_is_shown_escaped(tmp_path: Path, name: str) -> None:
 
 
 def test_shown_escapes_markup_and_controls() -> None:
-    assert shown("[/x] [bold]b") == "\\[/x] \\[bold]b"
-    assert shown("\x1b]0;t\x07") == "\\x1b]0;t\\x07"
-    assert shown("a\u202eb") == "a\\u202eb"
-    assert shown("plain") == "plain"
+    assert as_text("[/x] [bold]b") == "\\[/x] \\[bold]b"
+    assert as_text("\x1b]0;t\x07") == "\\x1b]0;t\\x07"
+    assert as_text("a\u202eb") == "a\\u202eb"
+    assert as_text("plain") == "plain"

@@ -30,7 +30,7 @@ from stagger.errors import InvalidScheduleError
 from stagger.exporters import html as html_module
 from stagger.exporters._common import peak_concurrency
 from stagger.exporters.html import LOAD_TOP, _steps, json_for_script, page_data, render
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters.options import ExportOptions
 from stagger.model.schedule import Schedule
 
 BARS = "document.querySelectorAll('#grid .bar').length"

@@ -9,7 +9,7 @@ from icalendar import Calendar
 from schedules import estate_schedule, make_schedule, policy, topology
 
 from stagger.exporters.ics import render
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters.options import ExportOptions
 from stagger.model.schedule import Schedule
 
 STAMP = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+import schedules
 from markdown_it import MarkdownIt
-from schedules import estate_schedule
+from schedules import estate_schedule, make_schedule
 
 from stagger.exporters._common import local
 from stagger.exporters.markdown import render
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters.options import ExportOptions
 
 
 def _tables(text: str) -> list[list[list[str]]]:
@@ -44,3 +47,31 @@ def test_report_tables() -> None:
     assert [r[0] for r in unsched[1:]] == ["huge01"]
     assert f"gap {sched.gap_text()}" in text
     assert "# Backup schedule change" in text.splitlines()[0]
+
+
+def test_end_column_is_each_jobs_end() -> None:
+    """The end column (a clock time) is the job's end, read back as a datetime after its
+    start (the next day when the job crosses midnight) and compared as a datetime: a string
+    compare of "HH:MM" could not tell 23:50 from 00:10 the next day."""
+    # mail01 (25 min) from 23:50 ends at 00:15 the next day.
+    sched = make_schedule(
+        schedules.topology(schedules.ESTATE),
+        schedules.policy(schedules.POLICY.replace("NIGHTS", "1")),
+        {**schedules.STARTS, "mail01": "2026-12-01T23:50"},
+        unscheduled={"huge01": "does not fit"},
+    )
+    rows = next(t for t in _tables(render(sched, ExportOptions())) if t[0][:2] == ["start", "end"])
+    by_vm = {j.vm: j for j in sched.jobs}
+    crossed = 0
+    for r in rows[1:]:
+        j = by_vm[r[2]]
+        start = datetime.strptime(r[0], "%a %Y-%m-%d %H:%M")
+        clock = datetime.strptime(r[1], "%H:%M").time()
+        end = datetime.combine(start.date(), clock)
+        if end <= start:
+            end += timedelta(days=1)
+            crossed += 1
+        assert j.duration_min < 24 * 60
+        assert end == local(sched, j.end).replace(tzinfo=None), (r, j.end)
+        assert end > start
+    assert crossed, "no job of the estate crosses midnight: the test would not see a day"

@@ -14,7 +14,7 @@ import pytest
 from schedules import GOLDEN, estate_schedule
 
 from stagger.exporters._common import local
-from stagger.exporters.registry import ExportOptions
+from stagger.exporters.options import ExportOptions
 from stagger.exporters.veeam import render
 
 

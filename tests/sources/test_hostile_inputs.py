@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from stagger.calendar import blackout_intervals
 from stagger.cli import app
-from stagger.errors import InputError, escape_text, shown
+from stagger.errors import InputError, shown, visible
 from stagger.sources.raidmap import apply_raid_map_file
+from stagger.sources.reading import MAX_INPUT_MB_ENV
 from stagger.sources.yamlfile import (
-    MAX_INPUT_MB_ENV,
     load_inputs,
     load_policy,
     load_schedule,
@@ -68,7 +68,21 @@ def test_shown_escapes_controls_and_cuts_long_names() -> None:
     assert shown("\u202eevil") == "'\\u202eevil'"  # RTL override cannot reorder the line
     long = shown("x" * 5000)
     assert long.endswith("... (5000 characters)") and len(long) < 200
-    assert escape_text("ok\u00e9\u4e2d") == "ok\u00e9\u4e2d"  # other Unicode is kept
+    assert visible("ok\u00e9\u4e2d") == "ok\u00e9\u4e2d"  # other Unicode is kept
+
+
+def test_one_escaping_for_error_lines_terminal_and_export_comments() -> None:
+    # errors.visible is the one function: error lines, the CLI and export comments agree, and
+    # each escapes what the others do (zero-width space, bidi override, newline, separator).
+    from stagger.cli.text import as_text
+    from stagger.exporters.quoting import bacula_comment, cron_comment
+
+    for name in ("a\u200bb", "a\u202eb", "a\nb", "a\u2028b", "a\ufeffb"):
+        escaped = visible(name)
+        assert escaped != name and len(escaped.splitlines()) == 1
+        assert shown(name) == f"'{escaped}'"
+        assert as_text(name) == escaped
+        assert cron_comment(name) == bacula_comment(name) == f"# {escaped}"
 
 
 def test_control_character_in_vm_name_is_one_escaped_line(tmp_path: Path) -> None:

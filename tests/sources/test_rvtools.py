@@ -428,6 +428,47 @@ def test_semicolon_decimal_comma_cp1252_export(tmp_path: Path) -> None:
     assert vms["Niño"].size_gib == 1.0
 
 
+# Each dialect on its own, so that each part of the handling is seen failing by itself.
+_ONE_VM = {
+    "vInfo": [
+        [*INFO_MIN, "VM ID", "VI SDK Server"],
+        ["app01", "esx1", "1536", "[DS1] a/a.vmx", "vm-1", "vc"],
+    ],
+    "vDisk": [
+        ["VM", "Disk", "Capacity MiB", "Path", "VM ID", "VI SDK Server"],
+        ["app01", "Hard disk 1", "2560", "[DS1] a/a.vmdk", "vm-1", "vc"],
+        ["app01", "Hard disk 2", "512", "[DS2] a/a_1.vmdk", "vm-1", "vc"],
+    ],
+}
+
+
+def test_semicolon_separated_utf8_export(tmp_path: Path) -> None:
+    folder = write_csvs(tmp_path / "rv", _ONE_VM, delimiter=";")
+    (vm,) = load_rvtools(folder).topology.vms
+    assert vm.name == "app01" and vm.host == "esx1"
+    assert [(d.datastore, d.size_gib) for d in vm.disks] == [("DS1", 2.5), ("DS2", 0.5)]
+
+
+def test_decimal_comma_in_a_semicolon_export(tmp_path: Path) -> None:
+    tabs = {tab: [list(r) for r in rows] for tab, rows in _ONE_VM.items()}
+    tabs["vDisk"][1][2] = "2560,5"  # MiB with a decimal comma
+    tabs["vDisk"][2][2] = "1.536,25"  # and a thousands point
+    folder = write_csvs(tmp_path / "rv", tabs, delimiter=";")
+    (vm,) = load_rvtools(folder).topology.vms
+    assert [d.size_gib for d in vm.disks] == [round(2560.5 / 1024, 3), round(1536.25 / 1024, 3)]
+
+
+def test_cp1252_comma_export(tmp_path: Path) -> None:
+    tabs = {tab: [list(r) for r in rows] for tab, rows in _ONE_VM.items()}
+    for rows in tabs.values():
+        rows[1][0] = "Café-Büro"  # é and ü are single bytes in cp1252, invalid as UTF-8
+    tabs["vDisk"][2][0] = "Café-Büro"
+    folder = write_csvs(tmp_path / "rv", tabs, encoding="cp1252")
+    assert b"Caf\xe9-B\xfcro" in (folder / "RVTools_tabvInfo.csv").read_bytes()
+    (vm,) = load_rvtools(folder).topology.vms
+    assert vm.name == "Café-Büro" and len(vm.disks) == 2
+
+
 @pytest.mark.parametrize(
     ("cells", "delimiter", "decimal"),
     [
