@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from stagger.instance import compile_instance
+from datetime import UTC, datetime
+
+from stagger.instance import Instance, Job, NightSlots, Resource, compile_instance
 from stagger.planner import PlanOptions, plan
-from stagger.solve.stability import (
-    BaselineMap,
-    map_baseline,
-    repair_greedy,
-    solve_stable,
-    stability_stats,
-)
+from stagger.solve.baseline import BaselineMap, map_baseline, stability_stats
+from stagger.solve.repair import repair_greedy
+from stagger.solve.stability import solve_stable
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology
 
 
@@ -148,3 +146,42 @@ def test_every_vm_planned_comes_before_keeping_slots(estate_paths) -> None:  # t
     res = replan(grown, pol2, base, PlanOptions())
     assert res.schedule.unscheduled == []
     assert res.schedule.makespan_min == 595
+
+
+def _one_datastore(jobs: list[tuple[str, int, tuple[int, int]]], night_slots: int) -> Instance:
+    """One night of ``night_slots`` one-hour slots, one datastore taking one job at a time;
+    jobs: (vm, duration slots, (first, last) allowed start)."""
+    return Instance(
+        slot_minutes=60,
+        anchor=datetime(2026, 1, 5, 20, tzinfo=UTC),
+        nights=[NightSlots(0, 0, night_slots)],
+        resources=[Resource("datastore", "DS-1", 1)],
+        jobs=[Job(vm, d, (0,), ((span,),), size_gib=1.0, minutes=d * 60.0) for vm, d, span in jobs],
+    )
+
+
+def test_fewer_moved_jobs_beat_less_total_shift() -> None:
+    # Baseline on one datastore, night of 120 slots: X1 0-10, X2 10-20, X3 20-30, X4 30-40, a
+    # free slot, W pinned 41-100, Z 100-110, a free slot, Y 111-120. A new VM N is pinned at
+    # slot 10, on X2's first slot. Either X2, X3 and X4 each shift by one slot into the free
+    # slot at 40 (3 moved, 3 slots of shift), or X2 and Y swap ends of the night (Y to 11-20,
+    # X2 to 110-120: 2 moved, 200 slots of shift). Fewer moved jobs come first, whatever the
+    # shift: the swap. (With a move weighted by the largest single shift, 111 + 1, three
+    # small moves cost 3 x 112 + 3 = 339 and the swap 2 x 112 + 200 = 424: the wrong plan.)
+    layout = [("X1", 10, 0), ("X2", 10, 10), ("X3", 10, 20), ("X4", 10, 30), ("Z", 10, 100)]
+    layout += [("Y", 9, 111)]
+    jobs = [(vm, d, (0, 120 - d)) for vm, d, _ in layout]
+    jobs += [("W", 59, (41, 41)), ("N", 1, (10, 10))]
+    inst = _one_datastore(jobs, 120)
+    at = {vm: s for vm, _, s in layout} | {"W": 41}
+    index = {job.vm: j for j, job in enumerate(inst.jobs)}
+    base = BaselineMap(
+        starts={index[vm]: s for vm, s in at.items()},
+        spans=[120],
+        by_vm={vm: (s, s + inst.jobs[index[vm]].duration) for vm, s in at.items()},
+    )
+    res = solve_stable(inst, base, time_limit_s=30, workers=1)
+    assert res.stats.dropped == 0 and res.stats.excess == [0]
+    moved = sorted(inst.jobs[j].vm for j in res.stats.moved_jobs)
+    assert moved == ["X2", "Y"]
+    assert res.stats.shift_slots == 200
