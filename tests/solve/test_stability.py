@@ -9,6 +9,7 @@ from stagger.planner import PlanOptions, plan
 from stagger.solve.baseline import BaselineMap, map_baseline, stability_stats
 from stagger.solve.repair import repair_greedy
 from stagger.solve.stability import solve_stable
+from stagger.whatif import replan
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology
 
 
@@ -185,3 +186,32 @@ def test_fewer_moved_jobs_beat_less_total_shift() -> None:
     moved = sorted(inst.jobs[j].vm for j in res.stats.moved_jobs)
     assert moved == ["X2", "Y"]
     assert res.stats.shift_slots == 200
+
+
+def _pinned_case(pinned: bool) -> tuple[str, str, list[str]]:
+    """c's baseline start, its start in the re-plan, the unscheduled VMs; a newcomer ``n`` is
+    pinned at c's baseline start on c's datastore (one job at a time)."""
+    pol = make_policy()
+    vms = [
+        {"name": "a", "host": "esx01", "disks": [{"datastore": "DS-01", "size_gib": GIB_PER_HOUR}]},
+        {"name": "c", "host": "esx02", "disks": [{"datastore": "DS-02", "size_gib": GIB_PER_HOUR}]},
+    ]
+    hosts = [{"name": f"esx0{i}", "cluster": "C1"} for i in (1, 2, 3)]
+    base = plan(make_topology(hosts=hosts, vms=vms), pol, PlanOptions(workers=1)).schedule
+    old = base.job("c")
+    assert old is not None
+    at = old.start.strftime("%H:%M")
+    vms[1]["pinned"] = pinned
+    n = {"name": "n", "host": "esx03", "pin": at}
+    n["disks"] = [{"datastore": "DS-02", "size_gib": GIB_PER_HOUR}]
+    topo = make_topology(hosts=hosts, vms=[*vms, n])
+    new = replan(topo, pol, base, PlanOptions(workers=1, time_limit_s=10)).schedule
+    c = new.job("c")
+    return at, c.start.strftime("%H:%M") if c else "-", [u.vm for u in new.unscheduled]
+
+
+def test_pinned_true_holds_a_vm_that_would_move_if_unpinned() -> None:
+    at, free_start, free_unscheduled = _pinned_case(pinned=False)
+    assert free_start != at and free_unscheduled == []  # unpinned, c makes room for n
+    at, held_start, held_unscheduled = _pinned_case(pinned=True)
+    assert held_start == at and held_unscheduled == ["n"]  # pinned, n cannot run
