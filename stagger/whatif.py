@@ -308,7 +308,7 @@ def replan(
         res = solve_stable(
             inst,
             base,
-            tolerance=tol,
+            tolerance_slots=tol,
             time_limit_s=limit,
             seed=opts.seed,
             workers=opts.workers,

@@ -81,7 +81,7 @@ def allowed_at(inst: Instance, j: int, slot: int) -> bool:
 
 
 def stability_stats(
-    inst: Instance, base: BaselineMap, sol: Solution, tolerance: int = 0
+    inst: Instance, base: BaselineMap, sol: Solution, tolerance_slots: int = 0
 ) -> StabilityStats:
     moved = [j for j, b in base.starts.items() if sol.starts.get(j, b) != b]
     moved += [
@@ -99,7 +99,7 @@ def stability_stats(
             b = base.starts.get(j, base.by_vm[inst.jobs[j].vm][0])
             shift += abs(sol.starts[j] - b)
     spans = night_spans(inst, sol.starts)
-    excess = [max(0, s - (c + tolerance)) for s, c in zip(spans, base.spans, strict=True)]
+    excess = [max(0, s - (c + tolerance_slots)) for s, c in zip(spans, base.spans, strict=True)]
     with_base = sum(1 for job in inst.jobs if job.vm in base.by_vm)
     return StabilityStats(
         moved=len(moved),
@@ -110,7 +110,7 @@ def stability_stats(
         dropped=len(sol.dropped),
         spans=spans,
         excess=excess,
-        over_makespan=max(0, max(spans, default=0) - (max(base.spans, default=0) + tolerance)),
+        over_makespan=max(0, max(spans, default=0) - max(base.spans, default=0) - tolerance_slots),
         moved_jobs=moved,
     )
 

@@ -44,19 +44,19 @@ class Lns:
         self,
         inst: Instance,
         base: BaselineMap,
-        tolerance: int,
+        tolerance_slots: int,
         seed: int,
         workers: int,
         progress: ProgressFn | None,
     ) -> None:
         self.inst = inst
         self.base = base
-        self.tolerance = tolerance
+        self.tolerance_slots = tolerance_slots
         self.seed = seed
         self.workers = workers
         self.progress = progress
-        self.caps = [c + tolerance for c in base.spans]
-        self.cap_all = max(base.spans, default=0) + tolerance
+        self.caps = [c + tolerance_slots for c in base.spans]
+        self.cap_all = max(base.spans, default=0) + tolerance_slots
         self.by_res = {
             r: js
             for r, js in inst.jobs_by_resource().items()
@@ -277,7 +277,7 @@ class Lns:
         sol, name, used = self.solve(cur, free, budget_s, hint)
         accepted = False
         if sol is not None:
-            stats = stability_stats(self.inst, self.base, sol, self.tolerance)
+            stats = stability_stats(self.inst, self.base, sol, self.tolerance_slots)
             if better(stats, cur_stats):
                 cur, cur_stats, accepted = sol, stats, True
                 if self.progress is not None:

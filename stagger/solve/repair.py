@@ -22,7 +22,7 @@ def _single_start(inst: Instance, j: int) -> bool:
     return len(spans) == 1 and spans[0][0] == spans[0][1]
 
 
-def repair_greedy(inst: Instance, base: BaselineMap, tolerance: int = 0) -> Solution:
+def repair_greedy(inst: Instance, base: BaselineMap, tolerance_slots: int = 0) -> Solution:
     """Keep every baseline job that still fits where it was; place the others nearby."""
     timeline = Timeline(inst)
     starts: dict[int, int] = {}
@@ -55,7 +55,7 @@ def repair_greedy(inst: Instance, base: BaselineMap, tolerance: int = 0) -> Solu
     placed = set(starts) | set(deferred)
     rest = [j for j in job_order(inst) if j not in placed]
     dropped: list[int] = []
-    cap_rel = [c + tolerance for c in base.spans]
+    cap_rel = [c + tolerance_slots for c in base.spans]
     for j in deferred + rest:
         job = inst.jobs[j]
         within = timeline.free_starts(job)

@@ -49,7 +49,7 @@ def solve_stable(
     inst: Instance,
     base: BaselineMap,
     *,
-    tolerance: int = 0,
+    tolerance_slots: int = 0,
     time_limit_s: float = 10.0,
     seed: int = 0,
     workers: int = 4,
@@ -61,15 +61,15 @@ def solve_stable(
     Up to ``monolithic_max_jobs`` jobs: one CP-SAT model over every job, warm-started from the
     repair. Above: a large neighbourhood search around the change (``_lns``): every job outside
     the neighbourhood keeps its place, CP-SAT re-plans the jobs inside it with each night's
-    makespan capped at the baseline's + ``tolerance``, the neighbourhood widens until the cap
+    makespan capped at the baseline's + ``tolerance_slots``, the neighbourhood widens until the cap
     holds, then the moved jobs' neighbourhoods are re-solved to move fewer. If the cap still
     does not hold, the whole-instance model gets what is left of the budget.
 
     Deterministic: neighbourhoods depend only on the instance and the plans, budgets are
     CP-SAT deterministic time (``time_limit_s`` wall seconds at ``DTIME_PER_SECOND``).
     """
-    warm = repair_greedy(inst, base, tolerance)
-    warm_stats = stability_stats(inst, base, warm, tolerance)
+    warm = repair_greedy(inst, base, tolerance_slots)
+    warm_stats = stability_stats(inst, base, warm, tolerance_slots)
     if not warm.dropped and not any(warm_stats.excess) and warm_stats.moved == 0:
         return StableResult(warm, "OPTIMAL", warm_stats, warm_stats, 0.0)
     if not inst.jobs:
@@ -81,18 +81,18 @@ def solve_stable(
         # with every job present the model then only trades makespan, moves and shift.
         fresh = solve_greedy(inst)
         if len(fresh.dropped) < len(warm.dropped):
-            start, start_stats = fresh, stability_stats(inst, base, fresh, tolerance)
+            start, start_stats = fresh, stability_stats(inst, base, fresh, tolerance_slots)
     if len(inst.jobs) <= monolithic_max_jobs:
         return _solve_monolithic(
-            inst, base, start, start_stats, warm_stats, tolerance, time_limit_s, seed, workers,
-            progress,
+            inst, base, start, start_stats, warm_stats, tolerance_slots, time_limit_s, seed,
+            workers, progress,
         )  # fmt: skip
 
-    lns = Lns(inst, base, tolerance, seed, workers, progress)
+    lns = Lns(inst, base, tolerance_slots, seed, workers, progress)
     best, best_stats, used = lns.run(start, start_stats, time_limit_s)
     if (best_stats.dropped or best_stats.over_makespan) and time_limit_s - used > 0.5:
         res = _solve_monolithic(
-            inst, base, best, best_stats, warm_stats, tolerance, time_limit_s - used, seed,
+            inst, base, best, best_stats, warm_stats, tolerance_slots, time_limit_s - used, seed,
             workers, progress,
         )  # fmt: skip
         res.wall_s += lns.wall_s
@@ -110,7 +110,7 @@ def _solve_monolithic(
     hint: Solution,
     hint_stats: StabilityStats,
     warm_stats: StabilityStats,
-    tolerance: int,
+    tolerance_slots: int,
     time_limit_s: float,
     seed: int,
     workers: int,
@@ -123,14 +123,14 @@ def _solve_monolithic(
     terms_excess = []
     for n, night in enumerate(inst.nights):
         length = night.end - night.start
-        cap = base.spans[n] + tolerance
+        cap = base.spans[n] + tolerance_slots
         ex = m.new_int_var(0, length, f"excess_{n}")
         m.add(ex >= built.spans[n] - cap)
         m.add_hint(ex, hint_stats.excess[n])
         terms_excess.append(ex)
     longest = max(n.end - n.start for n in inst.nights)
     over = m.new_int_var(0, longest, "over_makespan")
-    m.add(over >= built.span_max - (max(base.spans, default=0) + tolerance))
+    m.add(over >= built.span_max - (max(base.spans, default=0) + tolerance_slots))
     m.add_hint(over, hint_stats.over_makespan)
     moved_terms: list[cp_model.IntVar] = []
     shift_terms: list[cp_model.IntVar] = []
@@ -174,7 +174,7 @@ def _solve_monolithic(
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return StableResult(hint, kept, hint_stats, warm_stats, solver.wall_time)
     sol = extract_solution(solver, built)
-    stats = stability_stats(inst, base, sol, tolerance)
+    stats = stability_stats(inst, base, sol, tolerance_slots)
     if better(hint_stats, stats):  # never return worse than the warm start
         return StableResult(hint, kept, hint_stats, warm_stats, solver.wall_time)
     return StableResult(sol, name, stats, warm_stats, solver.wall_time, solver.objective_value)

@@ -36,7 +36,7 @@ def test_lengthening_the_first_job_moves_only_the_job_it_now_overlaps() -> None:
     inst = compile_instance(_topo(hours), pol)
     bm = map_baseline(inst, base)
     assert bm.spans == [48]  # 4 h of 5-minute slots
-    res = solve_stable(inst, bm, tolerance=12, time_limit_s=5, workers=2)
+    res = solve_stable(inst, bm, tolerance_slots=12, time_limit_s=5, workers=2)
     assert res.stats.dropped == 0 and res.stats.excess == [0]
     # 20:00 grows to 2 h and overlaps the 21:00 job only: that one goes to the end (23:00 +
     # 1 h), the 22:00 and 23:00 jobs stay: one move, 3 h of shift, 5 h makespan.
@@ -63,8 +63,8 @@ def test_tolerance_trades_makespan_for_fewer_moves() -> None:
     topo = _topo([1, 1, 1, 0.5])  # a 30-minute newcomer on the same datastore
     inst = compile_instance(topo, pol)
     bm = map_baseline(inst, base)
-    strict = solve_stable(inst, bm, tolerance=0, time_limit_s=5, workers=2)
-    loose = solve_stable(inst, bm, tolerance=6, time_limit_s=5, workers=2)
+    strict = solve_stable(inst, bm, tolerance_slots=0, time_limit_s=5, workers=2)
+    loose = solve_stable(inst, bm, tolerance_slots=6, time_limit_s=5, workers=2)
     # Either way the newcomer goes after the others (nothing must move), 30 min over.
     assert strict.stats.moved == 0 and loose.stats.moved == 0
     assert strict.stats.excess == [6] and loose.stats.excess == [0]
@@ -80,7 +80,9 @@ def test_neighbourhood_search_matches_the_single_model_on_a_small_case() -> None
     hours[int(first[2:])] = 2.0
     inst = compile_instance(_topo(hours), pol)
     bm = map_baseline(inst, base)
-    res = solve_stable(inst, bm, tolerance=12, time_limit_s=5, workers=2, monolithic_max_jobs=0)
+    res = solve_stable(
+        inst, bm, tolerance_slots=12, time_limit_s=5, workers=2, monolithic_max_jobs=0
+    )
     assert res.neighbourhoods  # the neighbourhood path ran
     assert res.stats.dropped == 0 and res.stats.excess == [0] and res.stats.over_makespan == 0
     assert res.stats.moved == 1 and res.stats.shift_slots == 36
