@@ -10,8 +10,8 @@ from pathlib import Path
 
 from benchmarks.generate import EstateSpec, generate
 from stagger.instance import Instance, compile_instance
+from stagger.solve.components import components, sub_instance
 from stagger.solve.cpsat import build_model, solver_parameters
-from stagger.solve.decompose import components, sub_instance
 from stagger.solve.greedy import solve_greedy
 from stagger.sources.yamlfile import load_policy, load_topology
 

@@ -27,9 +27,11 @@ from stagger.model.schedule import (
 )
 from stagger.model.topology import Topology
 from stagger.solve.bounds import Bound, describe_overload, lower_bound, min_dropped
-from stagger.solve.cpsat import DTIME_PER_SECOND, ProgressFn, solve_cpsat
-from stagger.solve.decompose import components, solve_decomposed
-from stagger.solve.greedy import Solution, importance, solve_greedy, solve_greedy_best
+from stagger.solve.components import components
+from stagger.solve.cpsat import DTIME_PER_SECOND, solve_cpsat
+from stagger.solve.decompose import solve_decomposed
+from stagger.solve.greedy import importance, solve_greedy, solve_greedy_best
+from stagger.solve.solution import ProgressFn, Solution, makespan_slots, night_spans
 
 SolverName = Literal["cpsat", "greedy"]
 
@@ -75,14 +77,6 @@ def default_time_limit(n_jobs: int) -> float:
     if n_jobs <= 20_000:
         return 60.0
     return 240.0
-
-
-def night_spans(inst: Instance, sol: Solution) -> list[int]:
-    spans = [0] * len(inst.nights)
-    for j, s in sol.starts.items():
-        n = inst.night_of(s)
-        spans[n] = max(spans[n], s + inst.jobs[j].duration - inst.nights[n].start)
-    return spans
 
 
 def _dropped_reason(inst: Instance, bound: Bound, j: int) -> str:
@@ -161,7 +155,7 @@ def build_schedule(
     ]
     unscheduled.sort(key=lambda u: u.vm)
 
-    spans = night_spans(inst, sol)
+    spans = night_spans(inst, sol.starts)
     nights = []
     for occ, span in zip(window_occurrences(policy), spans, strict=True):
         mine = [jb for jb in jobs if jb.night == occ.index]
@@ -251,7 +245,7 @@ def _better(inst: Instance, a: Solution, b: Solution) -> bool:
         return (
             len(x.dropped),
             sum(weight[j] for j in x.dropped),
-            max(night_spans(inst, x), default=0),
+            makespan_slots(inst, x.starts),
         )
 
     return key(a) <= key(b)
@@ -273,7 +267,7 @@ def solve_instance(
     trade a job of one component for two of another. Otherwise independent components are
     improved separately; their result is OPTIMAL only when it meets a valid global bound."""
     greedy = solve_greedy(inst)
-    greedy_span = max(night_spans(inst, greedy), default=0)
+    greedy_span = makespan_slots(inst, greedy.starts)
     limit = options.time_limit_s or default_time_limit(len(inst.jobs))
     if options.deterministic_budget is not None:
         limit = round(options.deterministic_budget / DTIME_PER_SECOND, 6)
@@ -293,7 +287,7 @@ def solve_instance(
     warm = solve_greedy_best(inst, groups)
     if not _better(inst, warm, greedy):
         warm = greedy
-    warm_span = max(night_spans(inst, warm), default=0)
+    warm_span = makespan_slots(inst, warm.starts)
     if not warm.dropped and warm_span <= bound.makespan:
         # The warm start meets the lower bound: it is optimal, nothing to search.
         return Outcome(warm, SolverInfo(name="cpsat", status="OPTIMAL", **base))
@@ -329,7 +323,7 @@ def solve_instance(
         )
         if not _better(inst, dec, warm):
             dec = warm
-        dec_span = max(night_spans(inst, dec), default=0)
+        dec_span = makespan_slots(inst, dec.starts)
         proven = max(bound.makespan, stats.proven_bound)
         met = not dec.dropped and dec_span <= proven
         return Outcome(
@@ -360,7 +354,7 @@ def solve_instance(
     # One model of the whole instance: CP-SAT's OPTIMAL is a proof for the whole problem
     # (count, importance, makespan), unless we fell back to the warm start.
     proven = res.status == "OPTIMAL" and sol is res.solution
-    span = max(night_spans(inst, sol), default=0)
+    span = makespan_slots(inst, sol.starts)
     status: SolverStatus = "FEASIBLE" if solved else "UNKNOWN"
     if proven or (not sol.dropped and span <= bound.makespan):
         status = "OPTIMAL"

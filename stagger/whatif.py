@@ -25,15 +25,10 @@ from stagger.model.schedule import Schedule, ScheduledJob, SolverInfo, SolverSta
 from stagger.model.topology import VM, Topology
 from stagger.planner import PlanOptions, PlanResult, build_schedule, default_time_limit
 from stagger.scope import affected_vms
+from stagger.solve.baseline import BaselineMap, StabilityStats, map_baseline, stability_stats
 from stagger.solve.bounds import lower_bound
-from stagger.solve.stability import (
-    BaselineMap,
-    StabilityStats,
-    map_baseline,
-    repair_greedy,
-    solve_stable,
-    stability_stats,
-)
+from stagger.solve.repair import repair_greedy
+from stagger.solve.stability import solve_stable
 
 # --------------------------------------------------------------------------- changes
 
@@ -280,7 +275,7 @@ def replan(
         res = solve_stable(
             inst,
             base,
-            tolerance=tol,
+            tolerance_slots=tol,
             time_limit_s=limit,
             seed=opts.seed,
             workers=opts.workers,

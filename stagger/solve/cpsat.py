@@ -20,16 +20,16 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from stagger.instance import Instance
-from stagger.solve.greedy import Solution, importance
+from stagger.instance import Instance, Job
+from stagger.solve.blocks import Lexicographic, add_resource_limit
+from stagger.solve.greedy import importance
+from stagger.solve.solution import Progress, ProgressFn, Solution
 
 # Deterministic time per wall second with 4 interleaved workers on 2 cores, measured with
 # benchmarks/calibrate.py: 0.10 (example estate, 146 jobs), 0.10-0.17 (benchmark components of
 # 360-1,330 jobs) on a busy machine (load ~4), up to twice that when idle. 0.1 keeps a run
 # within its wall budget on a shared 2-core machine; the wall-clock cap is only a safety net.
 DTIME_PER_SECOND = 0.1
-
-ProgressFn = Callable[[int, float, float], None]  # (makespan slots, wall seconds, best bound)
 
 
 @dataclass
@@ -40,24 +40,6 @@ class CpSatResult:
     wall_s: float
     interrupted: bool = False  # Ctrl-C: the best solution found so far
     wall_limit_hit: bool = False  # stopped on wall time (see stopped_on_wall)
-
-
-class _Progress(cp_model.CpSolverSolutionCallback):
-    """Reports each improving solution; Ctrl-C while it reports stops the search cleanly, so
-    the best solution so far is returned instead of being lost with the exception."""
-
-    def __init__(self, span_max: cp_model.IntVar, fn: ProgressFn) -> None:
-        super().__init__()
-        self._span_max = span_max
-        self._fn = fn
-        self.interrupted = False
-
-    def on_solution_callback(self) -> None:
-        try:
-            self._fn(self.Value(self._span_max), self.WallTime(), self.BestObjectiveBound())
-        except KeyboardInterrupt:
-            self.interrupted = True
-            self.StopSearch()
 
 
 @dataclass
@@ -73,6 +55,68 @@ class CpSatModel:
     objective_terms: list[cp_model.LinearExprT]
 
 
+def add_job(
+    m: cp_model.CpModel, j: int, job: Job, all_present: bool
+) -> tuple[cp_model.IntVar, cp_model.IntVar | bool, cp_model.IntervalVar]:
+    """A job's start (its allowed starts as the domain: windows, blackouts, pins), its
+    presence (True when every job must run) and its interval."""
+    flat = [list(span) for spans_n in job.allowed for span in spans_n]
+    start = m.new_int_var_from_domain(cp_model.Domain.from_intervals(flat), f"s{j}")
+    if all_present:
+        return start, True, m.new_fixed_size_interval_var(start, job.duration, f"i{j}")
+    lit = m.new_bool_var(f"p{j}")
+    return start, lit, m.new_optional_fixed_size_interval_var(start, job.duration, lit, f"i{j}")
+
+
+def add_job_nights(
+    m: cp_model.CpModel,
+    inst: Instance,
+    j: int,
+    start: cp_model.IntVar,
+    lit: cp_model.IntVar | bool,
+    spans: list[cp_model.IntVar],
+) -> dict[int, cp_model.IntVar | bool]:
+    """Which night the job runs in (one literal per night it may run in, exactly one of them
+    when present), and each night's span at least the job's end relative to that night."""
+    job = inst.jobs[j]
+    by_night: dict[int, cp_model.IntVar | bool] = {}
+    if len(job.nights) == 1:
+        by_night[job.nights[0]] = lit
+    else:
+        for n in job.nights:
+            in_night = m.new_bool_var(f"b{j}_{n}")
+            dom = cp_model.Domain.from_intervals([list(s) for s in job.allowed[n]])
+            m.add_linear_expression_in_domain(start, dom).only_enforce_if(in_night)
+            by_night[n] = in_night
+        m.add(sum(by_night.values()) == (1 if isinstance(lit, bool) else lit))
+    for n, night_lit in by_night.items():
+        ct = m.add(spans[n] >= start + job.duration - inst.nights[n].start)
+        if not isinstance(night_lit, bool):
+            ct.only_enforce_if(night_lit)
+    return by_night
+
+
+def plan_goals(
+    inst: Instance,
+    span_max: cp_model.IntVar,
+    spans: list[cp_model.IntVar],
+    present: list[cp_model.IntVar | bool],
+) -> Lexicographic:
+    """The planner's goals, most important first: schedule every job that can be scheduled,
+    then keep the important ones (the importance of the dropped jobs), then the worst night's
+    span, then the sum of the nights' spans."""
+    goals = Lexicographic()
+    lits = [(j, p) for j, p in enumerate(present) if not isinstance(p, bool)]
+    weight = importance(inst)
+    if lits:
+        goals.add("dropped", sum(1 - p for _, p in lits), len(lits))
+        if any(weight):
+            goals.add("importance", sum(weight[j] * (1 - p) for j, p in lits), sum(weight))
+    goals.add("makespan", span_max, max(n.end - n.start for n in inst.nights))
+    goals.add("spans", sum(spans), sum(n.end - n.start for n in inst.nights))
+    return goals
+
+
 def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpSatModel:
     m = cp_model.CpModel()
     longest = max(n.end - n.start for n in inst.nights)
@@ -86,30 +130,8 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
     night_of: list[dict[int, cp_model.IntVar | bool]] = []
     intervals_by_res: dict[int, list[cp_model.IntervalVar]] = {}
     for j, job in enumerate(inst.jobs):
-        flat = [list(span) for spans_n in job.allowed for span in spans_n]
-        start = m.new_int_var_from_domain(cp_model.Domain.from_intervals(flat), f"s{j}")
-        lit: cp_model.IntVar | bool
-        if all_present:
-            lit = True
-            interval = m.new_fixed_size_interval_var(start, job.duration, f"i{j}")
-        else:
-            lit = m.new_bool_var(f"p{j}")
-            interval = m.new_optional_fixed_size_interval_var(start, job.duration, lit, f"i{j}")
-        nights = job.nights
-        by_night: dict[int, cp_model.IntVar | bool] = {}
-        if len(nights) == 1:
-            by_night[nights[0]] = lit
-        else:
-            for n in nights:
-                in_night = m.new_bool_var(f"b{j}_{n}")
-                dom = cp_model.Domain.from_intervals([list(s) for s in job.allowed[n]])
-                m.add_linear_expression_in_domain(start, dom).only_enforce_if(in_night)
-                by_night[n] = in_night
-            m.add(sum(by_night.values()) == (1 if all_present else lit))
-        for n, night_lit in by_night.items():
-            ct = m.add(spans[n] >= start + job.duration - inst.nights[n].start)
-            if not isinstance(night_lit, bool):
-                ct.only_enforce_if(night_lit)
+        start, lit, interval = add_job(m, j, job, all_present)
+        by_night = add_job_nights(m, inst, j, start, lit, spans)
         for r in job.resources:
             intervals_by_res.setdefault(r, []).append(interval)
         starts.append(start)
@@ -117,44 +139,39 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
         night_of.append(by_night)
 
     for r, ivs in intervals_by_res.items():
-        cap = inst.resources[r].capacity
-        if not cap or len(ivs) <= cap:
-            continue
-        if cap == 1:
-            m.add_no_overlap(ivs)
-        else:
-            m.add_cumulative(ivs, [1] * len(ivs), cap)
+        add_resource_limit(m, ivs, inst.resources[r].capacity or None)  # 0: unlimited
 
-    # Weights make the sum objective lexicographic: one more scheduled job beats anything
-    # else, then keeping more important jobs (importance of the dropped ones), then one slot
-    # less on the worst night beats any saving on the others.
-    sum_weight = 1
-    max_weight = sum(n.end - n.start for n in inst.nights) + 1
-    prio_weight = max_weight * (longest + 1)
-    terms: list[cp_model.LinearExprT] = [max_weight * span_max, sum_weight * sum(spans)]
-    if not all_present:
-        weight = importance(inst)
-        drop_weight = prio_weight * (sum(weight) + 1)
-        lits = [(j, p) for j, p in enumerate(present) if not isinstance(p, bool)]
-        terms.append(drop_weight * sum(1 - p for _, p in lits))
-        if any(weight):
-            terms.append(prio_weight * sum(weight[j] * (1 - p) for j, p in lits))
+    goals = plan_goals(inst, span_max, spans, present)
+    # The planner's historical term order (the objective's variable order is part of the
+    # model, and so of which plan a seed gives).
+    order = [g for g in ("makespan", "spans", "dropped", "importance") if g in goals.weights()]
+    terms = goals.terms(order)
     if hint is not None:
-        for j, s in enumerate(starts):
-            if j in hint.starts:
-                m.add_hint(s, hint.starts[j])
-                p = present[j]
-                if not isinstance(p, bool):
-                    m.add_hint(p, True)
-                for n, night_lit in night_of[j].items():
-                    if not isinstance(night_lit, bool) and night_lit is not p:
-                        ns = inst.nights[n]
-                        m.add_hint(night_lit, ns.start <= hint.starts[j] < ns.end)
-            else:
-                p = present[j]
-                if not isinstance(p, bool):
-                    m.add_hint(p, False)
+        add_hint(m, inst, hint, starts, present, night_of)
     return CpSatModel(m, starts, present, night_of, span_max, spans, terms)
+
+
+def add_hint(
+    m: cp_model.CpModel,
+    inst: Instance,
+    hint: Solution,
+    starts: list[cp_model.IntVar],
+    present: list[cp_model.IntVar | bool],
+    night_of: list[dict[int, cp_model.IntVar | bool]],
+) -> None:
+    """``hint`` as CP-SAT's warm start: starts, presence and night literals."""
+    for j, s in enumerate(starts):
+        p = present[j]
+        if j in hint.starts:
+            m.add_hint(s, hint.starts[j])
+            if not isinstance(p, bool):
+                m.add_hint(p, True)
+            for n, night_lit in night_of[j].items():
+                if not isinstance(night_lit, bool) and night_lit is not p:
+                    ns = inst.nights[n]
+                    m.add_hint(night_lit, ns.start <= hint.starts[j] < ns.end)
+        elif not isinstance(p, bool):
+            m.add_hint(p, False)
 
 
 def solver_parameters(
@@ -204,7 +221,7 @@ def solve_cpsat(
     terms = built.objective_terms + (extra_objective(built) if extra_objective else [])
     built.model.minimize(sum(terms))
     solver = solver_parameters(time_limit_s, seed, workers, wall_s)
-    callback = _Progress(built.span_max, progress) if progress else None
+    callback = Progress(built.span_max, progress) if progress else None
     try:
         status = solver.solve(built.model, callback)
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ conflict among these jobs is a conflict of the whole plan, so the explanation is
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
@@ -28,6 +29,7 @@ from stagger.jobs import job_slots
 from stagger.model.policy import Limits, Policy
 from stagger.model.topology import Topology, TopologyIndex
 from stagger.scope import affected_vms
+from stagger.solve.blocks import add_resource_limit
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,7 @@ def explain_unscheduled(
                         )
                     )
         for (_, _, cap), group in by_res.items():
-            if cap == 1:
-                m.add_no_overlap(group)
-            else:
-                m.add_cumulative(group, [1] * len(group), cap)
+            add_resource_limit(m, group, cap)
         m.add_assumptions(list(lits.values()))
         return m, lits
 
@@ -172,12 +171,27 @@ def explain_unscheduled(
     ok, core = infeasible(rules)
     if not ok:
         return None
-    for key in sorted(core):  # deletion filter: keep only rules the conflict needs
+    core = deletion_filter(core, infeasible)
+    return _phrase(topology, policy, wanted, members, sorted(core), pins, b_slots, b_members)
+
+
+Oracle = Callable[[set[str]], tuple[bool, set[str]]]
+
+
+def deletion_filter(core: set[str], infeasible: Oracle) -> set[str]:
+    """Shrink a conflicting set of rules to a minimal one: drop each rule in turn (by name)
+    and keep it out if what is left still conflicts. ``infeasible(rules)`` says whether
+    ``rules`` conflict, with a conflicting subset of them when it knows one (CP-SAT's
+    sufficient assumptions), which shrinks the set faster.
+
+    Minimal (no rule can be left out) whenever the oracle is monotone, as rule sets are: a
+    rule found necessary stays necessary in every subset, since fewer rules conflict less."""
+    for key in sorted(core):
         trial = core - {key}
         still, smaller = infeasible(trial)
         if still:
             core = smaller & trial if smaller else trial
-    return _phrase(topology, policy, wanted, members, sorted(core), pins, b_slots, b_members)
+    return core
 
 
 def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -7,19 +7,9 @@ window start, which spreads load across nights instead of piling it onto the fir
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
-
 from stagger.instance import Instance
-
-Starts = dict[int, int]  # job index -> start slot
-
-
-@dataclass
-class Solution:
-    starts: Starts
-    dropped: list[int] = field(default_factory=list)  # job indices with no feasible start
+from stagger.solve.solution import Solution, Starts, night_spans
+from stagger.solve.timeline import Timeline
 
 
 def job_order(inst: Instance) -> list[int]:
@@ -52,35 +42,28 @@ def count_orders(inst: Instance) -> list[list[int]]:
 
 
 def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
-    horizon = inst.horizon
-    usage = np.zeros((len(inst.resources), horizon + 1), dtype=np.int32)
-    caps = np.array([r.capacity or 1 << 30 for r in inst.resources], dtype=np.int32)
+    timeline = Timeline(inst)
     starts: Starts = {}
     dropped: list[int] = []
     for j in order if order is not None else job_order(inst):
         job = inst.jobs[j]
-        d = job.duration
-        res = list(job.resources)
-        full = (usage[res] >= caps[res, None]).any(axis=0)
-        busy = np.concatenate(([0], np.cumsum(full, dtype=np.int64)))
+        within = timeline.free_starts(job)
         best: tuple[int, int] | None = None  # (relative end, start)
         for n, spans in enumerate(job.allowed):
             ws = inst.nights[n].start
             for lo, hi in spans:
-                cand = np.arange(lo, hi + 1)
-                ok = np.flatnonzero(busy[cand + d] - busy[cand] == 0)
+                ok = within(lo, hi)
                 if ok.size:
-                    s = int(cand[ok[0]])
-                    rel = s + d - ws
+                    s = int(ok[0])
+                    rel = s + job.duration - ws
                     if best is None or rel < best[0]:
                         best = (rel, s)
                     break
         if best is None:
             dropped.append(j)
             continue
-        s = best[1]
-        usage[res, s : s + d] += 1
-        starts[j] = s
+        timeline.place(job, best[1])
+        starts[j] = best[1]
     return Solution(starts, sorted(dropped))
 
 
@@ -90,14 +73,7 @@ def _score(
     """(dropped, importance dropped, largest night span, sum of night spans) over ``jobs``
     (default: all)."""
     keep = set(jobs) if jobs is not None else None
-    spans = [0] * len(inst.nights)
-    for j, s in sol.starts.items():
-        if keep is not None and j not in keep:
-            continue
-        for n in inst.nights:
-            if n.start <= s < n.end:
-                spans[n.index] = max(spans[n.index], s + inst.jobs[j].duration - n.start)
-                break
+    spans = night_spans(inst, sol.starts, jobs)
     lost = [j for j in sol.dropped if keep is None or j in keep]
     weight = importance(inst) if lost else []
     return (len(lost), sum(weight[j] for j in lost), max(spans, default=0), sum(spans))

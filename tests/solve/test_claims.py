@@ -15,9 +15,10 @@ from stagger.instance import compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
-from stagger.solve import decompose
+from stagger.solve import component, decompose
 from stagger.solve.bounds import lower_bound, min_dropped
-from stagger.solve.decompose import ComponentTask, sub_instance
+from stagger.solve.component import ComponentTask
+from stagger.solve.components import sub_instance
 from stagger.solve.greedy import solve_greedy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,14 +252,14 @@ def _capped_task(hint_ok: bool) -> ComponentTask:
 
 def test_no_hint_to_a_model_the_hint_does_not_satisfy(monkeypatch: Any) -> None:
     seen: list[object] = []
-    real = decompose.build_model
+    real = component.build_model
 
     def spy(inst: Any, hint: Any, all_present: bool) -> Any:
         seen.append(hint)
         return real(inst, hint, all_present)
 
-    monkeypatch.setattr(decompose, "build_model", spy)
-    res = decompose.solve_component(_capped_task(hint_ok=False))
+    monkeypatch.setattr(component, "build_model", spy)
+    res = component.solve_component(_capped_task(hint_ok=False))
     assert seen == [None]  # the capped model may be infeasible: never hinted
     assert res.status == "INFEASIBLE" and res.starts  # the warm start is kept
 

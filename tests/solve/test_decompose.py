@@ -13,24 +13,15 @@ from benchmarks.generate import EstateSpec, generate, generate_dicts
 from stagger.instance import Instance, compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
-from stagger.planner import PlanOptions, night_spans, plan
+from stagger.planner import PlanOptions, plan
 from stagger.solve.bounds import lower_bound
+from stagger.solve.component import ComponentTask, _repaired_hint, solve_component
+from stagger.solve.components import components, natural_parallelism, sub_instance
 from stagger.solve.cpsat import solve_cpsat
-from stagger.solve.decompose import (
-    ComponentTask,
-    DecomposeStats,
-    _critical_first,
-    _profile_steps,
-    _repaired_hint,
-    _squeeze_profiles,
-    components,
-    natural_parallelism,
-    solve_component,
-    solve_decomposed,
-    spans_of,
-    sub_instance,
-)
-from stagger.solve.greedy import Solution, solve_greedy
+from stagger.solve.decompose import DecomposeStats, _critical_first, _Rounds, solve_decomposed
+from stagger.solve.greedy import solve_greedy
+from stagger.solve.profiles import profile_steps, squeeze_profiles
+from stagger.solve.solution import night_spans
 from stagger.validate import find_violations
 from tests.factories import make_policy, make_topology
 
@@ -132,7 +123,7 @@ def test_span_only_solve_keeps_its_profile_and_never_worsens_the_makespan() -> N
     assert res.status in ("OPTIMAL", "FEASIBLE")
     assert not res.dropped
     assert (_usage(sub, res.starts) <= cap).all()
-    assert max(night_spans(sub, Solution(res.starts))) <= max(night_spans(sub, hint))
+    assert max(night_spans(sub, res.starts)) <= max(night_spans(sub, hint.starts))
 
 
 def _capped_task(conc: int, budget_s: float) -> tuple[Instance, ComponentTask]:
@@ -142,8 +133,8 @@ def _capped_task(conc: int, budget_s: float) -> tuple[Instance, ComponentTask]:
     sub = sub_instance(inst, max(components(inst), key=len))
     hint = solve_greedy(sub)
     assert not hint.dropped and _usage(sub, hint.starts).max() == 8
-    cap = max(spans_of(sub, hint.starts))
-    profile = _profile_steps(np.full(sub.horizon + 1, conc))
+    cap = max(night_spans(sub, hint.starts))
+    profile = profile_steps(np.full(sub.horizon + 1, conc))
     return sub, ComponentTask(
         0, sub, hint.starts, (), profile, budget_s, 0, 2, target=1, span_only=True, span_cap=cap
     )
@@ -152,7 +143,7 @@ def _capped_task(conc: int, budget_s: float) -> tuple[Instance, ComponentTask]:
 def _assert_meets_task(sub: Instance, task: ComponentTask, starts: dict[int, int]) -> None:
     conc = task.concurrency[0][2] if task.concurrency else len(sub.jobs)
     assert _usage(sub, starts).max(initial=0) <= conc
-    assert max(spans_of(sub, starts), default=0) <= task.span_cap
+    assert max(night_spans(sub, starts), default=0) <= task.span_cap
     for j, s in starts.items():
         assert any(lo <= s <= hi for spans in sub.jobs[j].allowed for lo, hi in spans)
     for r, res in enumerate(sub.resources):
@@ -190,9 +181,9 @@ def test_decomposed_solve_keeps_a_binding_global_limit() -> None:
     sol, stats = solve_decomposed(inst, start, time_limit_s=2.0, seed=0, workers=2, processes=1)
     assert stats.solved
     assert _usage(inst, sol.starts).max() <= 2
-    assert (len(sol.dropped), max(night_spans(inst, sol))) <= (
+    assert (len(sol.dropped), max(night_spans(inst, sol.starts))) <= (
         len(start.dropped),
-        max(night_spans(inst, start)),
+        max(night_spans(inst, start.starts)),
     )
 
 
@@ -212,7 +203,7 @@ def test_squeeze_profiles_make_room_for_the_fixed_components() -> None:
     starts = dict(solve_greedy(inst).starts)
     for j in groups[big][::2]:
         starts[j] = max(0, starts[j] - 1)  # crowd it: the plan may now exceed the limit
-    profiles = _squeeze_profiles(inst, groups, starts, [big], cap)
+    profiles = squeeze_profiles(inst, groups, starts, [big], cap)
     total = _usage(inst, {j: starts[j] for j in groups[big]})
     if total.max() > cap:
         assert profiles is None  # no room to make
@@ -243,16 +234,17 @@ def test_critical_first_keeps_the_global_limit_and_reaches_the_floor_or_nothing(
     starts = dict(start.starts)
     status: dict[int, str] = {}
     stats = DecomposeStats()
-    used = _critical_first(
-        inst, groups, subs, critical, floor, starts, conc, (2.0, 2.0), 0, 2, 1, status, stats
+    rounds = _Rounds(
+        inst, groups, subs, {}, starts, set(), conc, 0, 0, 2, 1, status, stats, lambda: None
     )
+    used = _critical_first(rounds, critical, floor, conc, (2.0, 2.0))
     assert used > 0 and stats.solved
     assert _usage(inst, starts).max() <= cap
     assert set(starts) == set(range(len(inst.jobs)))
     if all(status.get(k) == "OPTIMAL" for k in critical):
         for k in critical:
             local = {j: starts[gj] for j, gj in enumerate(groups[k])}
-            assert max(night_spans(subs[k], Solution(local))) <= floor
+            assert max(night_spans(subs[k], local)) <= floor
     else:
         assert starts == start.starts  # all or nothing
 
@@ -269,8 +261,8 @@ def test_decomposed_solve_keeps_the_global_limit() -> None:
     assert stats.solved, "some component should have been re-solved"
     assert _usage(inst, sol.starts).max() <= cap
     assert set(sol.starts) | set(sol.dropped) == set(range(len(inst.jobs)))
-    before = (len(start.dropped), max(night_spans(inst, start)))
-    assert (len(sol.dropped), max(night_spans(inst, sol))) <= before
+    before = (len(start.dropped), max(night_spans(inst, start.starts)))
+    assert (len(sol.dropped), max(night_spans(inst, sol.starts))) <= before
 
 
 def _plan_starts(topo: Topology, pol: Policy, seed: int, processes: int) -> list[tuple[str, str]]:
@@ -364,7 +356,7 @@ def test_lower_bound_never_exceeds_the_optimum(estate: tuple[Topology, Policy]) 
         return  # the bound is about plans that place every job
     res = solve_cpsat(inst, greedy, time_limit_s=60.0, seed=0, workers=2)
     assert res.status == "OPTIMAL"
-    assert lower_bound(inst).makespan <= max(night_spans(inst, res.solution))
+    assert lower_bound(inst).makespan <= max(night_spans(inst, res.solution.starts))
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -404,8 +396,8 @@ def test_best_of_greedy_orders_is_valid_and_no_worse() -> None:
     inst = compile_instance(topo, pol)
     plain = solve_greedy(inst)
     best = solve_greedy_best(inst, components(inst))
-    key = (len(best.dropped), max(night_spans(inst, best)))
-    assert key <= (len(plain.dropped), max(night_spans(inst, plain)))
+    key = (len(best.dropped), max(night_spans(inst, best.starts)))
+    assert key <= (len(plain.dropped), max(night_spans(inst, plain.starts)))
     assert set(best.starts) | set(best.dropped) == set(range(len(inst.jobs)))
     for r, res in enumerate(inst.resources):
         members = {j: s for j, s in best.starts.items() if r in inst.jobs[j].resources}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stagger.planner import PlanOptions, plan
-from stagger.solve.explain import explain_unscheduled
+from stagger.solve.explain import deletion_filter, explain_unscheduled
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology
 
 
@@ -132,3 +132,36 @@ def test_capacity_above_one_is_said() -> None:
     assert why is not None
     assert why.summary == "datastore DS-7 needs 18 h for 3 jobs, 2 at a time; window 10 h"
     assert "datastore DS-7 runs at most 2 jobs at a time" in [r.text for r in why.rules]
+
+
+def test_deletion_filter_shrinks_a_first_conflict_that_is_not_minimal() -> None:
+    # Rules conflict when they hold {window, capacity DS-7} or {blackout av}: the first core
+    # (all four rules, as CP-SAT may return) is not minimal; the filter must end at a minimal
+    # one, and never at a set that does not conflict.
+    conflicts = [{"window", "capacity DS-7"}, {"blackout av"}]
+
+    def infeasible(rules: set[str]) -> tuple[bool, set[str]]:
+        hit = [c for c in conflicts if c <= rules]
+        return bool(hit), set()  # no smaller core offered: the filter alone must shrink
+
+    first = {"window", "capacity DS-7", "blackout av", "pin vm3"}
+    core = deletion_filter(first, infeasible)
+    assert infeasible(core)[0]
+    assert all(not infeasible(core - {r})[0] for r in core)  # minimal
+    # In name order: "blackout av" goes first (window + capacity still conflict), then
+    # "pin vm3"; window and capacity are each needed.
+    assert core == {"capacity DS-7", "window"}
+
+
+def test_deletion_filter_uses_the_smaller_core_it_is_given() -> None:
+    calls: list[set[str]] = []
+
+    def infeasible(rules: set[str]) -> tuple[bool, set[str]]:
+        calls.append(set(rules))
+        return ("window" in rules and "capacity host esx1" in rules), {"window"} & rules | (
+            {"capacity host esx1"} & rules
+        )
+
+    core = deletion_filter({"a", "b", "capacity host esx1", "window"}, infeasible)
+    assert core == {"capacity host esx1", "window"}
+    assert len(calls) == 4  # one trial per rule of the first core

@@ -1,0 +1,86 @@
+"""Independent components of an instance: jobs that share no host, datastore or RAID group,
+directly or through other jobs; and the slice of the instance one component is.
+
+Only the global ``concurrent_jobs`` limit (backup proxy task slots) couples components; it is
+left out of a slice and reconciled by a concurrency profile (:mod:`stagger.solve.profiles`).
+"""
+
+from __future__ import annotations
+
+from stagger.instance import Instance, Job, Resource
+
+
+def components(inst: Instance) -> list[list[int]]:
+    """Job indices grouped by shared host/datastore/RAID group, each sorted; groups ordered by
+    their first job. The global concurrency resource is ignored."""
+    parent = list(range(len(inst.jobs)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first: dict[int, int] = {}
+    for j, job in enumerate(inst.jobs):
+        for r in job.resources:
+            if inst.resources[r].kind == "concurrent":
+                continue
+            if r in first:
+                a, b = find(first[r]), find(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                first[r] = j
+    groups: dict[int, list[int]] = {}
+    for j in range(len(inst.jobs)):
+        groups.setdefault(find(j), []).append(j)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+def sub_instance(inst: Instance, jobs: list[int]) -> Instance:
+    """The slice of ``inst`` with these jobs (indices renumbered 0..), their resources only and
+    without the global concurrency resource (reconciled by a profile instead)."""
+    res_map: dict[int, int] = {}
+    resources: list[Resource] = []
+    new_jobs = []
+    for j in jobs:
+        job = inst.jobs[j]
+        local = []
+        for r in job.resources:
+            if inst.resources[r].kind == "concurrent":
+                continue
+            if r not in res_map:
+                res_map[r] = len(resources)
+                resources.append(inst.resources[r])
+            local.append(res_map[r])
+        new_jobs.append(
+            Job(
+                vm=job.vm,
+                duration=job.duration,
+                resources=tuple(local),
+                allowed=job.allowed,
+                size_gib=job.size_gib,
+                minutes=job.minutes,
+                blackouts=job.blackouts,
+                priority=job.priority,
+            )
+        )
+    sub = Instance(inst.slot_minutes, inst.anchor, inst.nights, resources, new_jobs)
+    sub.night_origins = inst.night_origins
+    sub.resource_blocked = {
+        res_map[r]: spans for r, spans in inst.resource_blocked.items() if r in res_map
+    }
+    return sub
+
+
+def natural_parallelism(inst: Instance) -> int:
+    """Most jobs of ``inst`` that can ever run at once: bounded by the summed capacity of every
+    resource kind that all its jobs use (each job holds at least one of them)."""
+    best = len(inst.jobs)
+    kinds = {"host", "datastore", "raid_group"}
+    for kind in kinds:
+        if all(any(inst.resources[r].kind == kind for r in j.resources) for j in inst.jobs):
+            cap = sum(r.capacity or len(inst.jobs) for r in inst.resources if r.kind == kind)
+            best = min(best, cap)
+    return best

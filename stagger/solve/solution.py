@@ -1,0 +1,67 @@
+"""What every solver returns and reports: a plan in slots, its per-night spans, progress.
+
+The one module the solvers share (greedy, cpsat, decompose, stability, lns); it imports only
+the instance, so no solver needs another solver or the planner for these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ortools.sat.python import cp_model
+
+from stagger.instance import Instance
+
+Starts = dict[int, int]  # job index -> start slot
+
+# Called on each improving plan: (worst night's span in slots, wall seconds, best bound).
+ProgressFn = Callable[[int, float, float], None]
+
+
+@dataclass
+class Solution:
+    starts: Starts
+    dropped: list[int] = field(default_factory=list)  # job indices with no feasible start
+
+
+def night_spans(
+    inst: Instance, starts: Mapping[int, int], jobs: Iterable[int] | None = None
+) -> list[int]:
+    """Per night: slots from its window start to the end of its last job (0: no job), over
+    the jobs ``jobs`` (default: every job in ``starts``). A start in no window counts
+    nowhere."""
+    keep = None if jobs is None else set(jobs)
+    spans = [0] * len(inst.nights)
+    for j, s in starts.items():
+        if keep is not None and j not in keep:
+            continue
+        for n in inst.nights:
+            if n.start <= s < n.end:
+                spans[n.index] = max(spans[n.index], s + inst.jobs[j].duration - n.start)
+                break
+    return spans
+
+
+def makespan_slots(inst: Instance, starts: Mapping[int, int]) -> int:
+    """The worst night's span (0 for an empty plan)."""
+    return max(night_spans(inst, starts), default=0)
+
+
+class Progress(cp_model.CpSolverSolutionCallback):
+    """Reports each improving CP-SAT solution through a ``ProgressFn``; Ctrl-C while it reports
+    stops the search cleanly, so the best solution so far is returned instead of being lost
+    with the exception."""
+
+    def __init__(self, span_max: cp_model.IntVar, fn: ProgressFn) -> None:
+        super().__init__()
+        self._span_max = span_max
+        self._fn = fn
+        self.interrupted = False
+
+    def on_solution_callback(self) -> None:
+        try:
+            self._fn(self.Value(self._span_max), self.WallTime(), self.BestObjectiveBound())
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.StopSearch()
