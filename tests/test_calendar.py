@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from typing import Any
 
 from stagger.calendar import blackout_intervals, window_occurrences
 from tests.factories import make_policy
@@ -61,3 +62,43 @@ def test_one_off_blackout_outside_cycle_is_ignored() -> None:
         blackouts=[{"name": "x", "start": "2026-11-01T22:00", "end": "2026-11-01T23:00"}]
     )
     assert blackout_intervals(policy.blackouts[0], policy) == []
+
+
+def test_rule_that_never_matches_stops_at_the_horizon(monkeypatch: Any) -> None:
+    """Found by benchmarks/fuzz.py: `BYMONTH=2;BYMONTHDAY=30` never matches, and dateutil
+    walked every month to the year 9999 (1.5 s per expansion, over 20 s on a loaded machine,
+    and a plan expands each blackout several times). It stops once past the cycle's year."""
+    from dateutil import rrule as dateutil_rrule
+
+    periods: list[int] = []
+    original = dateutil_rrule._iterinfo.rebuild
+
+    def counting(self: Any, year: int, month: int) -> Any:
+        periods.append(year)
+        return original(self, year, month)
+
+    monkeypatch.setattr(dateutil_rrule._iterinfo, "rebuild", counting)
+    policy = make_policy(
+        cycle={"start": "2026-12-01", "nights": 3},
+        blackouts=[
+            {"name": "feb30", "rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "duration": "1h"},
+            {"name": "leap", "rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "duration": "1h"},
+        ],
+    )
+    for b in policy.blackouts:
+        periods.clear()
+        assert blackout_intervals(b, policy) == []
+        assert periods and max(periods) <= 2028, (b.name, max(periods))
+
+
+def test_rule_matching_in_the_horizons_last_year_is_still_found() -> None:
+    # The horizon ends in the next year (a window crossing New Year's Eve): its occurrences
+    # there must not be cut by the stop above.
+    policy = make_policy(
+        cycle={"start": "2026-12-31", "nights": 1},
+        blackouts=[
+            {"name": "ny", "rrule": "FREQ=YEARLY;BYMONTH=1;BYMONTHDAY=1;BYHOUR=2", "duration": "1h"}
+        ],
+    )
+    ivs = blackout_intervals(policy.blackouts[0], policy)
+    assert [i.start for i in ivs] == [datetime(2027, 1, 1, 1, 0, tzinfo=UTC)]
