@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from calendar import month_name  # the standard library's (absolute import)
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
@@ -191,6 +192,10 @@ def _occurrences(
                 if until is not None and until.tzinfo is not None:
                     until = until.astimezone(policy.tz).replace(tzinfo=None)
                 rule = rule.replace(until=min(until, hi_local) if until else hi_local)
+        if isinstance(rule, rrule) and (why := _never_matches(rule)):
+            # Not an empty blackout: the admin meant a date that does not exist, and a plan
+            # that silently ignores it would run backups through payroll.
+            raise InputError(f"this rule never matches: {why}", obj=obj, field="rrule")
         out = []
         # A set (RRULE with RDATE/EXRULE) merges several iterators: one past the horizon must
         # not end the others, so only a plain rule stops at the horizon's year.
@@ -211,6 +216,26 @@ def _occurrences(
         ) from None
     except (ValueError, OverflowError, TypeError) as exc:
         raise InputError(f"cannot expand: {str(exc)[:200]}", obj=obj, field="rrule") from None
+
+
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February in a leap year
+
+
+def _never_matches(rule: rrule) -> str | None:
+    """Why ``rule`` can never produce a date (BYMONTHDAY past the end of every BYMONTH
+    month, e.g. February 30), or None. Such a rule would expand to nothing, silently."""
+    days = [
+        *(getattr(rule, "_bymonthday", None) or ()),
+        *(getattr(rule, "_bynmonthday", None) or ()),
+    ]
+    if not days:
+        return None
+    months = getattr(rule, "_bymonth", None) or range(1, 13)
+    if any(abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days):
+        return None
+    named = ", ".join(month_name[m] for m in sorted(set(months)))
+    wanted = ", ".join(str(d) for d in sorted(days))
+    return f"BYMONTHDAY {wanted} does not exist in {named}"
 
 
 def check_blackouts(policy: Policy) -> None:

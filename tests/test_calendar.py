@@ -1,7 +1,10 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from stagger.calendar import blackout_intervals, window_occurrences
+from stagger.errors import InputError
 from tests.factories import make_policy
 
 
@@ -64,10 +67,10 @@ def test_one_off_blackout_outside_cycle_is_ignored() -> None:
     assert blackout_intervals(policy.blackouts[0], policy) == []
 
 
-def test_rule_that_never_matches_stops_at_the_horizon(monkeypatch: Any) -> None:
-    """Found by benchmarks/fuzz.py: `BYMONTH=2;BYMONTHDAY=30` never matches, and dateutil
-    walked every month to the year 9999 (1.5 s per expansion, over 20 s on a loaded machine,
-    and a plan expands each blackout several times). It stops once past the cycle's year."""
+def test_rule_with_no_occurrence_in_reach_stops_at_the_horizon(monkeypatch: Any) -> None:
+    """Found by benchmarks/fuzz.py: a yearly rule with no occurrence near the cycle made
+    dateutil walk every month to the year 9999 (1.5 s per expansion, over 20 s on a loaded
+    machine, and a plan expands each blackout several times). It stops past the cycle's year."""
     from dateutil import rrule as dateutil_rrule
 
     periods: list[int] = []
@@ -78,17 +81,40 @@ def test_rule_that_never_matches_stops_at_the_horizon(monkeypatch: Any) -> None:
         return original(self, year, month)
 
     monkeypatch.setattr(dateutil_rrule._iterinfo, "rebuild", counting)
+    # 29 February: next in 2028, so nothing in a December 2026 cycle; 2028 is after the
+    # horizon (which ends in 2027 at the latest), so dateutil must not even reach it.
     policy = make_policy(
         cycle={"start": "2026-12-01", "nights": 3},
         blackouts=[
-            {"name": "feb30", "rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "duration": "1h"},
-            {"name": "leap", "rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "duration": "1h"},
+            {
+                "name": "leap",
+                "rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;COUNT=1",
+                "duration": "1h",
+            },
+            {
+                "name": "leap-every",
+                "rrule": "FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=29",
+                "duration": "1m",
+            },
         ],
     )
     for b in policy.blackouts:
         periods.clear()
         assert blackout_intervals(b, policy) == []
-        assert periods and max(periods) <= 2028, (b.name, max(periods))
+        assert periods and max(periods) <= 2027, (b.name, max(periods))
+
+
+def test_rule_that_can_never_match_is_refused() -> None:
+    # 30 February: not an empty blackout but a mistake; ignoring it would run backups
+    # through the payroll run the admin meant to protect.
+    policy = make_policy(
+        cycle={"start": "2026-12-01", "nights": 3},
+        blackouts=[
+            {"name": "feb30", "rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "duration": "1h"}
+        ],
+    )
+    with pytest.raises(InputError, match="never matches: BYMONTHDAY 30 does not exist in February"):
+        blackout_intervals(policy.blackouts[0], policy)
 
 
 def test_rule_matching_in_the_horizons_last_year_is_still_found() -> None:
