@@ -214,7 +214,8 @@ def _occurrences(
             obj=obj,
             field="rrule",
         ) from None
-    except (ValueError, OverflowError, TypeError) as exc:
+    except (ValueError, ArithmeticError, TypeError, LookupError) as exc:
+        # dateutil's own failures on rules it parsed: BYDAY=2147483648TU is an IndexError.
         raise InputError(f"cannot expand: {str(exc)[:200]}", obj=obj, field="rrule") from None
 
 

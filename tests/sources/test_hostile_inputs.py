@@ -486,6 +486,8 @@ def test_policy_values_that_crashed_are_one_line(
             "FREQ=YEARLY;BYMONTH=2,4;BYMONTHDAY=31",
             "this rule never matches: BYMONTHDAY 31 does not",
         ),
+        # Found by benchmarks/fuzz.py (run 5): an IndexError inside dateutil.
+        ("FREQ=MONTHLY;BYDAY=MO,2147483648TU;BYSETPOS=-1", "cannot expand: list index out of"),
     ],
 )
 def test_rrule_expansion_is_bounded_and_refused_against_the_policy_file(
