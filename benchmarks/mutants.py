@@ -63,16 +63,16 @@ MUTANTS: list[Mutant] = [
         QT,
     ),
     Mutant(
-        "visible: bidirectional overrides passed through",
-        Q,
-        """\\u2028-\\u202e\\u2066-\\u2069""",
-        """\\u2028-\\u2029""",
+        "visible: bidirectional overrides and other format characters passed through",
+        "stagger/errors.py",
+        '    return bool(_UNSAFE.match(ch)) or unicodedata.category(ch) == "Cf"',
+        """    return bool(_UNSAFE.match(ch))""",
         (*QT, "tests/exporters/test_hostile.py"),
     ),
     # --- loaders ---------------------------------------------------------------------------
     Mutant(
         "yaml: duplicate keys accepted (the last one silently wins)",
-        "stagger/sources/yamlfile.py",
+        "stagger/sources/reading.py",
         """                if key in seen:
                     raise""",
         """                if key in seen and False:
@@ -87,6 +87,48 @@ MUTANTS: list[Mutant] = [
         """    elif s.count(":") == 2:
         s = s.split(":", 1)[0]""",
         ("tests/sources/test_rvtools.py",),
+    ),
+    # --- solvers: each CP-SAT family, the weights, the bound --------------------------------
+    Mutant(
+        "cpsat: a resource of capacity c holds c + 1 jobs",
+        "stagger/solve/blocks.py",
+        """[u for _, _, u in occupied], capacity)""",
+        """[u for _, _, u in occupied], capacity + 1)""",
+        ("tests/solve/test_blocks.py", "tests/solve/test_cpsat_families.py"),
+    ),
+    Mutant(
+        "cpsat: a single-slot resource not limited at all",
+        "stagger/solve/blocks.py",
+        """    if capacity == 1:
+        m.add_no_overlap([*intervals, *fixed])""",
+        """    if capacity == 1:
+        pass""",
+        ("tests/solve/test_blocks.py", "tests/solve/test_cpsat_families.py"),
+    ),
+    Mutant(
+        "weights: a goal's weight does not outweigh the goal below at its largest",
+        "stagger/solve/blocks.py",
+        """            weight *= largest + 1""",
+        """            weight *= largest""",
+        ("tests/solve/test_blocks.py", "tests/solve/test_stability.py"),
+    ),
+    Mutant(
+        "bound: Hall's condition ignored",
+        "stagger/solve/bounds.py",
+        """    hall, why = hall_bound(inst, best)
+    if hall > best:""",
+        """    hall, why = hall_bound(inst, best)
+    if False:""",
+        ("tests/solve/test_claims.py", "tests/test_planner.py"),
+    ),
+    Mutant(
+        "bound: a resource's capacity counted once too often",
+        "stagger/solve/bounds.py",
+        """        fits = cap * free >= load
+        bound = int(np.searchsorted(cs * cap, load, side="left")) if fits else len(cs)""",
+        """        fits = (cap + 1) * free >= load
+        bound = int(np.searchsorted(cs * (cap + 1), load, side="left")) if fits else len(cs)""",
+        ("tests/solve/test_claims.py", "tests/solve/test_exact_crosscheck.py"),
     ),
     # --- audit -------------------------------------------------------------------------
     Mutant(
