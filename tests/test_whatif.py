@@ -115,20 +115,41 @@ def test_pin_is_kept_and_conflicting_pins_are_reported() -> None:
     assert "collides with pinned c" in reasons["d"] and "datastore DS-02" in reasons["d"]
 
 
+def _with_late_blackout(pol: Any, vm: str) -> Any:
+    """``pol`` plus a blackout on ``vm`` from 23:00 to the window's end."""
+    data = pol.model_dump(mode="json")
+    data["blackouts"] = [
+        {
+            "name": f"{vm}-busy",
+            "scope": {"vm": vm},
+            "start": "2026-12-01T23:00",
+            "end": "2026-12-02T06:00",
+        }
+    ]
+    return type(pol).model_validate(data)
+
+
 def test_pinned_true_keeps_the_baseline_slot() -> None:
     topo, pol = _estate()
     base = plan(topo, pol, OPTS).schedule
     old_c = base.job("c")
     assert old_c is not None
+    # new (3 h on DS-02, blocked from 23:00) fits only in c's slot 20:00-22:00.
     data = topo.model_dump(mode="json")
+    data["vms"].append(_vm("new", "esx04", "DS-02", 3))
+    p2 = _with_late_blackout(pol, "new")
+    # Unpinned, c gives its slot to new: the case where the pin has something to keep.
+    free = replan(type(topo).model_validate(data), p2, base, OPTS)
+    moved_c = free.schedule.job("c")
+    assert moved_c is not None and moved_c.start != old_c.start
+    assert not free.schedule.unscheduled
     data["vms"][2]["pinned"] = True
-    # A 9 h newcomer on DS-02 would normally push c away; the pin forbids that.
-    data["vms"].append(_vm("new", "esx04", "DS-02", 9))
     t2 = type(topo).model_validate(data)
-    r = replan(t2, pol, base, OPTS)
+    r = replan(t2, p2, base, OPTS)
     c = r.schedule.job("c")
     assert c is not None and c.start == old_c.start
     assert [u.vm for u in r.schedule.unscheduled] == ["new"]
+    assert not find_violations(r.schedule, t2, p2)
 
 
 def test_drift_after_simulated_vmotion_and_minimal_repair() -> None:
