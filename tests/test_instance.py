@@ -167,3 +167,10 @@ def test_pin_into_an_off_grid_blackout_is_refused() -> None:
     assert s.jobs[0].start == datetime(2026, 12, 1, 20, 55, tzinfo=s.jobs[0].start.tzinfo)
     assert [u.vm for u in s.unscheduled] == ["late"]
     assert "into a blackout (x)" in s.unscheduled[0].reason
+
+
+def test_pin_off_the_slot_grid_starts_at_the_next_slot() -> None:
+    # Not before the pinned time: 20:57 with 5-minute slots starts at 21:00 (slot 12).
+    topo = make_topology(vms=[_five_minute_vm("a", pin="20:57")])
+    inst = compile_instance(topo, make_policy())
+    assert inst.jobs[0].allowed == (((12, 12),),)

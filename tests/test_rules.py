@@ -26,7 +26,10 @@ def _topology() -> Topology:
     return make_topology(
         hosts=[{"name": "esx01", "cluster": "C1", "max_jobs": 3}, {"name": "esx02"}],
         datastores=[{"name": "DS-01"}, {"name": "DS-02", "max_jobs": 2}, {"name": "DS-03"}],
-        raid_groups=[{"name": "RG", "datastores": ["DS-01", "DS-02"], "max_jobs": 4}],
+        raid_groups=[
+            {"name": "RG", "datastores": ["DS-01", "DS-02"], "max_jobs": 4},
+            {"name": "RG-3", "datastores": ["DS-03"]},
+        ],
         vms=[
             {
                 "name": "a",
@@ -76,6 +79,7 @@ def test_capacity_is_the_objects_max_jobs_else_the_kinds_limit() -> None:
         "datastore DS-02": 2,
         "datastore DS-03": 7,
         "raid group RG": 4,
+        "raid group RG-3": 6,
     }
     slots = ResourceRef("concurrent", "*")
     assert capacity(slots, idx, pol) == 0
@@ -116,6 +120,45 @@ def test_blackouts_apply_by_scope_and_expand() -> None:
         "t": (0,),
         "x": (0,),
     }
+
+
+def _on(name: str, host: str, *stores: str, **extra: object) -> dict[str, object]:
+    disks = [{"datastore": d, "size_gib": 1} for d in stores] or [{"size_gib": 1}]
+    return {"name": name, "host": host, "disks": disks, **extra}
+
+
+@pytest.mark.parametrize(
+    ("scope", "members"),
+    [
+        ({"cluster": "C1"}, {"a", "b"}),  # esx02 is in no cluster
+        ({"host": "esx02"}, {"c", "t", "x"}),
+        ({"datastore": "DS-01"}, {"a"}),
+        ({"raid_group": "RG"}, {"a", "c", "t"}),
+        ({"vm": "b"}, {"b"}),
+        ({"tag": "payroll"}, {"a"}),
+        ({"vm": "b", "expand": "hosts"}, {"a", "b"}),
+        # DS-03 holds b and c; c is also on DS-02, which t uses: one step, not transitive.
+        ({"datastore": "DS-03", "expand": "datastores"}, {"b", "c", "t"}),
+        ({"datastore": "DS-01", "expand": "raid_groups"}, {"a", "c", "t"}),
+        ({"tag": "nobody", "expand": "hosts"}, set()),
+    ],
+)
+def test_each_scope_kind(scope: dict[str, str], members: set[str]) -> None:
+    topo = make_topology(
+        hosts=[{"name": "esx01", "cluster": "C1"}, {"name": "esx02"}],
+        datastores=[{"name": "DS-01"}, {"name": "DS-02"}, {"name": "DS-03"}],
+        raid_groups=[{"name": "RG", "datastores": ["DS-01", "DS-02"]}],
+        vms=[
+            _on("a", "esx01", "DS-01", tags=["payroll"]),
+            _on("b", "esx01", "DS-03"),
+            _on("c", "esx02", "DS-02", "DS-03"),
+            _on("t", "esx02", "DS-02"),
+            _on("x", "esx02"),
+        ],
+    )
+    window = {"start": "2026-12-01T21:00", "end": "2026-12-01T22:00"}
+    pol = make_policy(blackouts=[{"name": "s", "scope": scope, **window}])
+    assert blackout_members(pol, topo.index()) == [members]
 
 
 @pytest.mark.parametrize("concurrent", [None, 2])

@@ -199,3 +199,13 @@ def test_job_whose_datastores_or_raid_groups_differ_from_the_topology(planned: t
     moved = type(topo).model_validate(data)
     v = find_violations(s, moved, policy)
     assert "job b: datastores ['DS-02'] differ from the topology's ['DS-01']" in v, v
+
+
+def test_job_one_slot_short_is_too_short(planned: tuple) -> None:
+    s, topo, policy = planned
+    bad = s.model_copy(deep=True)
+    job = next(j for j in bad.jobs if j.vm == "b")
+    job.end -= timedelta(minutes=5)
+    job.duration_min -= 5
+    v = find_violations(bad, topo, policy)
+    assert "job b: lasts 55 min, the backup needs 60.0 min" in v, v
