@@ -15,6 +15,7 @@ from stagger.instance import Instance, compile_instance, free_segments
 from stagger.jobs import job_slots
 from stagger.model.policy import Policy
 from stagger.model.topology import VM, Disk, Topology
+from stagger.rules import ResourceRef, capacity, estate_resources
 from stagger.solve.bounds import lower_bound
 
 
@@ -53,12 +54,12 @@ def headroom(topology: Topology, policy: Policy, size_gib: float = 500.0) -> lis
     by_res = inst.jobs_by_resource()
     loads = {ld.resource: ld for ld in bound.loads}
     night_total = sum(n.end - n.start for n in inst.nights)
-    seen: set[tuple[str, str]] = set()
+    seen: set[ResourceRef] = set()
     rows: list[Headroom] = []
     for r, res in enumerate(inst.resources):
         if res.kind == "concurrent":
             continue
-        seen.add((res.kind, res.name))
+        seen.add(ResourceRef(res.kind, res.name))
         load = loads.get(r)
         busy = load.load if load else 0
         free = (load.free if load else night_total) * res.capacity
@@ -76,19 +77,14 @@ def headroom(topology: Topology, policy: Policy, size_gib: float = 500.0) -> lis
                 min(by_load, by_stretch),
             )
         )
-    lim = policy.limits
-    empty: list[tuple[str, str, int]] = [
-        ("host", h.name, h.max_jobs or lim.per_host) for h in topology.hosts
-    ]
-    empty += [("datastore", d.name, d.max_jobs or lim.per_datastore) for d in topology.datastores]
-    empty += [
-        ("raid_group", g.name, g.max_jobs or lim.per_raid_group) for g in topology.raid_groups
-    ]
-    for kind, name, cap in empty:
-        if (kind, name) in seen:
+    # Resources no job uses yet: the whole window is free.
+    idx = topology.index()
+    for ref in estate_resources(topology):
+        if ref in seen:
             continue
+        cap = capacity(ref, idx, policy)
         fit = _stretch_fit(inst, [], duration) * cap
-        rows.append(Headroom(kind, name, cap, 0, night_total * cap * slot, 0, fit))
+        rows.append(Headroom(ref.kind, ref.name, cap, 0, night_total * cap * slot, 0, fit))
     rows.sort(key=lambda h: (h.more_vms, -h.utilisation_pct, h.kind, h.name))
     return rows
 

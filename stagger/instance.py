@@ -17,9 +17,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from stagger.calendar import (
+    BlackoutInterval,
     WindowOccurrence,
     blackout_intervals,
     cycle_span,
@@ -30,10 +30,17 @@ from stagger.errors import InputError
 from stagger.fmt import hm
 from stagger.jobs import job_minutes, job_size_gib, job_slots
 from stagger.model.policy import Policy
-from stagger.model.topology import VM, Topology, TopologyIndex
-from stagger.scope import affected_vms
+from stagger.model.topology import VM, Topology
+from stagger.rules import (
+    CONCURRENT,
+    ResourceKind,
+    ResourceRef,
+    blackouts_by_vm,
+    capacity,
+    needs_job,
+    vm_resources,
+)
 
-ResourceKind = Literal["host", "datastore", "raid_group", "concurrent"]
 Span = tuple[int, int]  # inclusive range of start slots
 
 
@@ -45,11 +52,7 @@ class Resource:
 
     @property
     def label(self) -> str:
-        return (
-            "backup proxy task slots"
-            if self.kind == "concurrent"
-            else f"{self.kind.replace('_', ' ')} {self.name}"
-        )
+        return ResourceRef(self.kind, self.name).label
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,17 +177,6 @@ def allowed_starts(
     )
 
 
-def _capacity(kind: ResourceKind, name: str, idx: TopologyIndex, policy: Policy) -> int:
-    limits = policy.limits
-    if kind == "host":
-        return idx.hosts[name].max_jobs or limits.per_host
-    if kind == "datastore":
-        return idx.datastores[name].max_jobs or limits.per_datastore
-    if kind == "raid_group":
-        return idx.raid_groups[name].max_jobs or limits.per_raid_group
-    return limits.concurrent_jobs or 0
-
-
 def _pin_slot(
     vm: VM, policy: Policy, occurrences: list[WindowOccurrence], nights: list[NightSlots]
 ) -> tuple[int | None, str | None]:
@@ -272,8 +264,10 @@ def compile_instance(
         nights.append(NightSlots(o.index, first, first + math.floor((o.end - o.start) / slot)))
         after = nights[-1].end + 1
 
-    def night_slots(start: datetime, end: datetime) -> list[tuple[int, int]]:
-        """[lo, hi) slots of every night that the interval [start, end) touches."""
+    def night_slots(iv: BlackoutInterval) -> list[tuple[int, int]]:
+        """[lo, hi) slots of every night that the interval touches: rounded outward, so a
+        blackout off the slot grid forbids every slot it touches."""
+        start, end = iv.start, iv.end
         out = []
         for o, n in zip(occurrences, nights, strict=True):
             if start < o.end and end > o.start:
@@ -284,47 +278,36 @@ def compile_instance(
 
     # Blackouts: absolute intervals once per blackout, then which VMs each one touches.
     span = cycle_span(policy)
-    vm_blackouts: dict[str, list[int]] = defaultdict(list)
-    blackout_slots: list[list[tuple[int, int]]] = []
-    for b_i, b in enumerate(policy.blackouts):
-        blackout_slots.append(
-            _merge(
-                [
-                    sl
-                    for iv in blackout_intervals(b, policy, span)
-                    for sl in night_slots(iv.start, iv.end)
-                ]
-            )
-        )
-        for name in sorted(affected_vms(b, idx)):
-            vm_blackouts[name].append(b_i)
+    blackout_slots = [
+        _merge([sl for iv in blackout_intervals(b, policy, span) for sl in night_slots(iv)])
+        for b in policy.blackouts
+    ]
+    vm_blackouts = blackouts_by_vm(policy, idx)
 
     resources: list[Resource] = []
-    res_index: dict[tuple[str, str], int] = {}
+    res_index: dict[ResourceRef, int] = {}
 
-    def resource(kind: ResourceKind, name: str) -> int:
-        key = (kind, name)
-        if key not in res_index:
-            res_index[key] = len(resources)
-            resources.append(Resource(kind, name, _capacity(kind, name, idx, policy)))
-        return res_index[key]
+    def resource(ref: ResourceRef) -> int:
+        if ref not in res_index:
+            res_index[ref] = len(resources)
+            resources.append(Resource(ref.kind, ref.name, capacity(ref, idx, policy)))
+        return res_index[ref]
 
-    concurrent = resource("concurrent", "*") if policy.limits.concurrent_jobs else None
+    # The task slots come first in the resource list (index 0 when limited) whatever the
+    # estate holds; solvers and reports list resources in this order.
+    if policy.limits.concurrent_jobs:
+        resource(ResourceRef("concurrent", CONCURRENT))
 
     jobs: list[Job] = []
     unschedulable: list[tuple[str, str]] = []
     allowed_cache: dict[tuple[tuple[int, ...], int], tuple[tuple[Span, ...], ...]] = {}
     forbidden_cache: dict[tuple[int, ...], list[tuple[int, int]]] = {}
     for vm in topology.vms:
-        if not vm.needs_backup:
+        if not needs_job(vm):
             continue
         duration = job_slots(vm, policy)
-        res = [resource("host", vm.host)]
-        res += [resource("datastore", d) for d in vm.datastores]
-        res += [resource("raid_group", g) for g in idx.raid_groups_of(vm)]
-        if concurrent is not None:
-            res.append(concurrent)
-        b_key = tuple(vm_blackouts.get(vm.name, ()))
+        res = [resource(ref) for ref in vm_resources(vm, idx, policy)]
+        b_key = vm_blackouts.get(vm.name, ())
         if b_key not in forbidden_cache:
             forbidden_cache[b_key] = _merge([iv for b in b_key for iv in blackout_slots[b]])
         key = (b_key, duration)
@@ -369,7 +352,7 @@ def compile_instance(
     inst.night_origins = [o.start for o in occurrences]
     by_res = inst.jobs_by_resource()
     for r, members in by_res.items():
-        keys = {tuple(vm_blackouts.get(jobs[j].vm, ())) for j in members}
+        keys = {vm_blackouts.get(jobs[j].vm, ()) for j in members}
         common = set.intersection(*(set(k) for k in keys)) if keys else set()
         inst.resource_blocked[r] = _merge([iv for b in sorted(common) for iv in blackout_slots[b]])
     return inst

@@ -1,8 +1,10 @@
 """The independent validator: re-check a Schedule against topology + policy, rule by rule.
 
-It recomputes windows and blackouts with :mod:`stagger.calendar` and job sizes with
-:mod:`stagger.jobs`, and works in absolute datetimes. It never looks at the solvers' slots or
-model, so a bug in the encoding cannot hide from it.
+It recomputes windows and blackouts with :mod:`stagger.calendar`, job sizes with
+:mod:`stagger.jobs`, and takes the rules' meaning (which VMs get a job, which resources a job
+occupies and their capacities, which blackouts apply to a VM) from :mod:`stagger.rules`, the
+same functions the compiler calls; it works in absolute datetimes. It never looks at the
+solvers' slots or model, so a bug in the encoding cannot hide from it.
 
 Besides the rules, every field an exporter or a report reads is checked against the inputs
 (a schedule is a file anyone can edit): the time zone and cycle start, each job's host,
@@ -23,7 +25,7 @@ from stagger.jobs import job_minutes, job_size_gib
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob
 from stagger.model.topology import VM, Topology, TopologyIndex
-from stagger.scope import affected_vms
+from stagger.rules import ResourceRef, blackout_members, capacity, needs_job, vm_resources
 
 _EPS_MIN = 1e-6
 # The planner stores job sizes rounded to 3 decimals (MiB precision).
@@ -169,6 +171,28 @@ def _job_field_violations(
     return out
 
 
+def _job_resource_violations(job: ScheduledJob, expected: list[ResourceRef]) -> list[str]:
+    """The host, datastores and RAID groups a job records must be the ones the rules give for
+    its VM: exporters print them and ``whatif`` compares them to spot drift."""
+    out = []
+    host = next(r.name for r in expected if r.kind == "host")
+    datastores = [r.name for r in expected if r.kind == "datastore"]
+    raid_groups = [r.name for r in expected if r.kind == "raid_group"]
+    if job.host != host:
+        out.append(f"job {job.vm}: host is {job.host}, the topology says {host}")
+    if set(job.datastores) != set(datastores):
+        out.append(
+            f"job {job.vm}: datastores {sorted(job.datastores)} differ from the topology's"
+            f" {sorted(datastores)}"
+        )
+    if set(job.raid_groups) != set(raid_groups):
+        out.append(
+            f"job {job.vm}: RAID groups {sorted(job.raid_groups)} differ from the topology's"
+            f" {sorted(raid_groups)}"
+        )
+    return out
+
+
 def _utilisation_violations(schedule: Schedule) -> list[str]:
     """The per-resource job counts and busy minutes reports show, recounted from the jobs."""
     jobs: dict[tuple[str, str], int] = defaultdict(int)
@@ -203,7 +227,7 @@ def _unscheduled_violations(schedule: Schedule, idx: TopologyIndex) -> list[str]
         if not u.reason.strip():
             out.append(f"unscheduled vm {u.vm}: no reason given")
         vm = idx.vms.get(u.vm)
-        if vm is not None and not vm.needs_backup:
+        if vm is not None and not needs_job(vm):
             out.append(f"unscheduled vm {u.vm}: VM is excluded or a template and needs no job")
     return out
 
@@ -217,7 +241,7 @@ def find_violations(
     idx = topology.index()
     out: list[str] = _header_violations(schedule, policy)
     occurrences = window_occurrences(policy)
-    need = {v.name for v in topology.vms if v.needs_backup}
+    need = {v.name for v in topology.vms if needs_job(v)}
     seen: set[str] = set()
 
     jobs = _in_utc(schedule.jobs)
@@ -231,24 +255,13 @@ def find_violations(
         if vm is None:
             out.append(f"job {job.vm}: no such VM in the topology")
             continue
-        if not vm.needs_backup:
+        if not needs_job(vm):
             out.append(f"job {job.vm}: VM is excluded or a template and must get no job")
         if job.vm in seen:
             out.append(f"job {job.vm}: VM is scheduled more than once")
         seen.add(job.vm)
-        if job.host != vm.host:
-            out.append(f"job {job.vm}: host is {job.host}, the topology says {vm.host}")
+        out += _job_resource_violations(job, vm_resources(vm, idx, policy))
         out += _job_field_violations(job, vm, idx, policy)
-        if set(job.datastores) != set(vm.datastores):
-            out.append(
-                f"job {job.vm}: datastores {sorted(job.datastores)} differ from the topology's"
-                f" {sorted(vm.datastores)}"
-            )
-        if set(job.raid_groups) != set(idx.raid_groups_of(vm)):
-            out.append(
-                f"job {job.vm}: RAID groups {sorted(job.raid_groups)} differ from the topology's"
-                f" {sorted(idx.raid_groups_of(vm))}"
-            )
         length = (job.end - job.start).total_seconds() / 60
         if abs(length - job.duration_min) > _EPS_MIN:
             out.append(
@@ -266,11 +279,13 @@ def find_violations(
             out.append(f"job {job.vm}: lies in night {occ.index}, marked night {job.night}")
 
     jobs_by_vm = {j.vm: j for j in jobs}
-    for b in policy.blackouts if rules else []:
+    blackouts = policy.blackouts if rules else []
+    members_of = blackout_members(policy, idx) if rules else []
+    for b, members in zip(blackouts, members_of, strict=True):
         intervals = blackout_intervals(b, policy)
         if not intervals:
             continue
-        for name in sorted(affected_vms(b, idx)):
+        for name in sorted(members):
             hit = jobs_by_vm.get(name)
             if hit is None:
                 continue
@@ -282,30 +297,25 @@ def find_violations(
                     )
                     break
 
-    groups: dict[tuple[str, str], list[ScheduledJob]] = defaultdict(list)
+    # Capacities: the jobs of each resource a job occupies (by the topology, never by the
+    # job's own fields, which were checked above), swept in absolute time.
+    groups: dict[ResourceRef, list[ScheduledJob]] = defaultdict(list)
     for job in jobs if rules else []:
         vm = idx.vms.get(job.vm)
         if vm is None:
             continue
-        groups[("host", vm.host)].append(job)
-        for d in vm.datastores:
-            groups[("datastore", d)].append(job)
-        for g in idx.raid_groups_of(vm):
-            groups[("raid_group", g)].append(job)
-    limits = policy.limits
-    for (kind, name), members in sorted(groups.items()):
-        if kind == "host":
-            cap = idx.hosts[name].max_jobs or limits.per_host
-        elif kind == "datastore":
-            cap = idx.datastores[name].max_jobs or limits.per_datastore
-        else:
-            cap = idx.raid_groups[name].max_jobs or limits.per_raid_group
-        if len(members) > cap:
-            out += _capacity_violations(f"{kind.replace('_', ' ')} {name}", members, cap, tz)
-    if rules and limits.concurrent_jobs and len(schedule.jobs) > limits.concurrent_jobs:
-        out += _capacity_violations(
-            "concurrent jobs (backup proxy task slots)", jobs, limits.concurrent_jobs, tz
-        )
+        for ref in vm_resources(vm, idx, policy):
+            groups[ref].append(job)
+    # Per-object resources by kind and name, then the global task slots.
+    for ref, group in sorted(groups.items(), key=lambda g: (g[0].kind == "concurrent", g[0])):
+        cap = capacity(ref, idx, policy)
+        if len(group) > cap:
+            label = (
+                "concurrent jobs (backup proxy task slots)"
+                if ref.kind == "concurrent"
+                else ref.label
+            )
+            out += _capacity_violations(label, group, cap, tz)
 
     out += _night_violations(schedule, policy)
     out += _utilisation_violations(schedule)

@@ -128,3 +128,45 @@ def test_rule_matching_in_the_horizons_last_year_is_still_found() -> None:
     )
     ivs = blackout_intervals(policy.blackouts[0], policy)
     assert [i.start for i in ivs] == [datetime(2027, 1, 1, 1, 0, tzinfo=UTC)]
+
+
+def test_rrule_with_a_zone_aware_dtstart_keeps_its_instant() -> None:
+    # 14:30 at UTC-05:00 is 19:30 UTC, 20:30 in Berlin (CET): the rule recurs at that local
+    # time, not at 14:30 Berlin (the offset dropped) nor at 14:30 UTC.
+    policy = make_policy(
+        cycle={"start": "2026-12-01", "nights": 2},
+        blackouts=[
+            {
+                "name": "nyc",
+                "rrule": "FREQ=DAILY",
+                "dtstart": "2026-11-20T14:30:00-05:00",
+                "duration": "30m",
+            }
+        ],
+    )
+    ivs = blackout_intervals(policy.blackouts[0], policy)
+    assert [(i.start, i.end) for i in ivs] == [
+        (datetime(2026, 12, 1, 19, 30, tzinfo=UTC), datetime(2026, 12, 1, 20, 0, tzinfo=UTC)),
+        (datetime(2026, 12, 2, 19, 30, tzinfo=UTC), datetime(2026, 12, 2, 20, 0, tzinfo=UTC)),
+    ]
+
+
+def test_rrule_with_a_zone_aware_dtstart_across_a_dst_change() -> None:
+    # dtstart in summer (CEST, UTC+2) at 21:00 UTC is 23:00 local; after the change to CET the
+    # rule still recurs at 23:00 local, which is 22:00 UTC.
+    policy = make_policy(
+        cycle={"start": "2026-10-24", "nights": 2},
+        blackouts=[
+            {
+                "name": "late",
+                "rrule": "FREQ=DAILY",
+                "dtstart": "2026-10-01T21:00:00+00:00",
+                "duration": "60m",
+            }
+        ],
+    )
+    ivs = blackout_intervals(policy.blackouts[0], policy)
+    assert [i.start for i in ivs] == [
+        datetime(2026, 10, 24, 21, 0, tzinfo=UTC),
+        datetime(2026, 10, 25, 22, 0, tzinfo=UTC),
+    ]

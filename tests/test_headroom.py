@@ -68,3 +68,21 @@ def test_blackout_on_one_host_of_a_raid_group_leaves_the_group_its_whole_window(
     assert (rows[("raid_group", "RG")].free_min, rows[("raid_group", "RG")].busy_min) == (600, 300)
     assert rows[("raid_group", "RG")].more_vms == 5  # 300 min spare, one 1 h VM at a time
     assert rows[("host", "esx01")].free_min == 540 and rows[("host", "esx02")].free_min == 600
+
+
+def test_idle_resource_counts_its_capacity() -> None:
+    # DS-02 carries no job and takes 2 at once: 2 x 10 h of window, 2 x 5 two-hour VMs.
+    topo = make_topology(
+        datastores=[{"name": "DS-01"}, {"name": "DS-02", "max_jobs": 2}],
+        vms=[
+            {
+                "name": "a",
+                "host": "esx01",
+                "disks": [{"datastore": "DS-01", "size_gib": GIB_PER_HOUR}],
+            }
+        ],
+    )
+    rows = {(h.kind, h.name): h for h in headroom(topo, make_policy(), size_gib=GIB_PER_HOUR * 2)}
+    idle = rows[("datastore", "DS-02")]
+    assert (idle.capacity, idle.jobs, idle.free_min, idle.busy_min) == (2, 0, 1200, 0)
+    assert idle.more_vms == 10

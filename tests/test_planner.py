@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,12 @@ from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
 from stagger.validate import find_violations
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology
+
+
+def _at(day: int, hour: int, minute: int) -> datetime:
+    """A December 2026 instant in the test policies' zone. Tests compare whole datetimes:
+    an "HH:MM" string compare cannot tell 20:00 from 02:00 the next morning by night."""
+    return datetime(2026, 12, day, hour, minute, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
 def _hour_vm(name: str, host: str, ds: str, hours: float = 1.0, **kw: Any) -> dict[str, Any]:
@@ -43,15 +50,15 @@ def test_three_one_hour_jobs_on_one_datastore_around_a_blackout() -> None:
         assert s.makespan_min == 210, solver  # 20:00-21:00, 21:30-22:30, 22:30-23:30
         assert s.lower_bound_min == 210
         assert s.gap_pct == 0
-        starts = sorted(j.start.strftime("%H:%M") for j in s.jobs)
-        assert starts == ["20:00", "21:30", "22:30"]
+        starts = sorted(j.start for j in s.jobs)
+        assert starts == [_at(1, 20, 0), _at(1, 21, 30), _at(1, 22, 30)]
 
 
 def test_jobs_on_different_resources_run_in_parallel() -> None:
     topo = make_topology(vms=[_hour_vm("a", "esx01", "DS-01"), _hour_vm("b", "esx02", "DS-02")])
     s = plan(topo, make_policy()).schedule
     assert s.makespan_min == 60
-    assert all(j.start.strftime("%H:%M") == "20:00" for j in s.jobs)
+    assert all(j.start == _at(1, 20, 0) for j in s.jobs)
 
 
 def test_raid_group_serialises_jobs_on_different_datastores() -> None:
@@ -93,7 +100,8 @@ def test_dst_night_fits_what_an_ordinary_night_cannot() -> None:
     assert not dst.unscheduled
     assert dst.makespan_min == 630
     last = max(j.end for j in dst.jobs)
-    assert last.strftime("%H:%M %z") == "05:30 +0100"  # 10.5 h after 20:00 CEST
+    # 05:30 CET on Sunday morning: 10.5 h after 20:00 CEST on Saturday.
+    assert last == datetime(2026, 10, 25, 4, 30, tzinfo=UTC)
     plain = plan(topo, make_policy(cycle={"start": "2026-10-17"})).schedule
     assert len(plain.unscheduled) == 1
     assert "does not fit" in plain.unscheduled[0].reason
@@ -155,9 +163,11 @@ def test_blackout_expand_hosts_blocks_other_vms_on_payroll_host() -> None:
     )
     s = plan(topo, policy).schedule
     by_vm = {j.vm: j for j in s.jobs}
-    assert by_vm["other"].start.strftime("%H:%M") >= "02:00"
-    assert by_vm["pay"].start.strftime("%H:%M") >= "02:00"
-    assert by_vm["elsewhere"].start.strftime("%H:%M") == "20:00"
+    # Not before the payroll blackout ends at 02:00 the next morning (a string compare of
+    # "HH:MM" would take 20:00 the evening before as later than "02:00").
+    assert by_vm["other"].start >= _at(2, 2, 0)
+    assert by_vm["pay"].start >= _at(2, 2, 0)
+    assert by_vm["elsewhere"].start == _at(1, 20, 0)
 
 
 def test_pin_fixes_start_and_conflicting_pin_is_reported() -> None:
@@ -168,7 +178,7 @@ def test_pin_fixes_start_and_conflicting_pin_is_reported() -> None:
         ]
     )
     s = plan(topo, make_policy()).schedule
-    assert s.jobs[0].vm == "a" and s.jobs[0].start.strftime("%H:%M") == "23:00"
+    assert s.jobs[0].vm == "a" and s.jobs[0].start == _at(1, 23, 0)
     assert s.unscheduled[0].vm == "b"
     assert "pinned at 12:00" in s.unscheduled[0].reason
 

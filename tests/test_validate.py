@@ -156,3 +156,56 @@ def test_utilisation_recounted(planned: tuple) -> None:
     u = bad.utilisation[0]
     v = find_violations(bad, topo, policy)
     assert any(x.startswith(f"utilisation {u.kind.replace('_', ' ')} {u.name}") for x in v), v
+
+
+def test_job_marked_in_another_night_than_it_lies_in() -> None:
+    topo = make_topology(vms=[_vm("a", "esx01", "DS-01"), _vm("b", "esx02", "DS-02")])
+    policy = make_policy(cycle={"start": "2026-12-01", "nights": 2})
+    s = plan(topo, policy).schedule
+    assert find_violations(s, topo, policy) == []
+    a = next(j for j in s.jobs if j.vm == "a")
+    assert a.night == 0
+    bad = s.model_copy(deep=True)
+    next(j for j in bad.jobs if j.vm == "a").night = 1
+    v = find_violations(bad, topo, policy)
+    assert "job a: lies in night 0, marked night 1" in v, v
+
+
+@pytest.mark.parametrize("flag", ["exclude", "template"])
+def test_job_for_an_excluded_vm_or_a_template(planned: tuple, flag: str) -> None:
+    s, topo, policy = planned
+    data = topo.model_dump(mode="json")
+    next(vm for vm in data["vms"] if vm["name"] == "b")[flag] = True
+    t2 = type(topo).model_validate(data)
+    v = find_violations(s, t2, policy)
+    assert "job b: VM is excluded or a template and must get no job" in v, v
+
+
+def test_job_whose_datastores_or_raid_groups_differ_from_the_topology(planned: tuple) -> None:
+    s, topo, policy = planned
+    bad = s.model_copy(deep=True)
+    b = next(j for j in bad.jobs if j.vm == "b")
+    b.datastores = ["DS-01"]  # the same RAID group, another datastore
+    v = find_violations(bad, topo, policy)
+    assert "job b: datastores ['DS-01'] differ from the topology's ['DS-02']" in v, v
+    assert not any("RAID groups" in x for x in v), v
+    b.datastores = ["DS-02"]
+    b.raid_groups = []
+    v = find_violations(bad, topo, policy)
+    assert "job b: RAID groups [] differ from the topology's ['RG']" in v, v
+    # The drift check relies on it: a Storage vMotion is a datastore the job does not list.
+    data = topo.model_dump(mode="json")
+    next(vm for vm in data["vms"] if vm["name"] == "b")["disks"][0]["datastore"] = "DS-01"
+    moved = type(topo).model_validate(data)
+    v = find_violations(s, moved, policy)
+    assert "job b: datastores ['DS-02'] differ from the topology's ['DS-01']" in v, v
+
+
+def test_job_one_slot_short_is_too_short(planned: tuple) -> None:
+    s, topo, policy = planned
+    bad = s.model_copy(deep=True)
+    job = next(j for j in bad.jobs if j.vm == "b")
+    job.end -= timedelta(minutes=5)
+    job.duration_min -= 5
+    v = find_violations(bad, topo, policy)
+    assert "job b: lasts 55 min, the backup needs 60.0 min" in v, v

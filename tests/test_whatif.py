@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,6 +23,12 @@ from stagger.whatif import (
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology
 
 OPTS = PlanOptions(time_limit_s=5, workers=2)
+
+
+def _at(day: int, hour: int, minute: int) -> datetime:
+    """A December 2026 instant in the test policy's zone (whole datetimes, never "HH:MM"
+    strings, which compare 20:00 and 02:00 the next morning the wrong way round)."""
+    return datetime(2026, 12, day, hour, minute, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
 def _vm(name: str, host: str, ds: str, hours: float, **extra: Any) -> dict[str, Any]:
@@ -49,7 +57,7 @@ def test_adding_one_vm_moves_exactly_one_known_job() -> None:
     topo, pol = _estate()
     base = plan(topo, pol, OPTS).schedule
     old_c = base.job("c")
-    assert old_c is not None and old_c.start.strftime("%H:%M") == "20:00"
+    assert old_c is not None and old_c.start == _at(1, 20, 0)
     # new (3 h, DS-02 like c) may only run 20:00-23:00 (a blackout on it from 23:00): it must
     # take c's slot, so c and only c moves; a and b share nothing with it.
     new = VM.model_validate(_vm("new", "esx04", "DS-02", 3))
@@ -108,10 +116,24 @@ def test_pin_is_kept_and_conflicting_pins_are_reported() -> None:
     t2 = type(topo).model_validate(data)
     r = replan(t2, pol, base, OPTS)
     c = r.schedule.job("c")
-    assert c is not None and c.start.strftime("%H:%M") == "23:00"
+    assert c is not None and c.start == _at(1, 23, 0)
     reasons = {u.vm: u.reason for u in r.schedule.unscheduled}
     assert list(reasons) == ["d"]
     assert "collides with pinned c" in reasons["d"] and "datastore DS-02" in reasons["d"]
+
+
+def _with_late_blackout(pol: Any, vm: str) -> Any:
+    """``pol`` plus a blackout on ``vm`` from 23:00 to the window's end."""
+    data = pol.model_dump(mode="json")
+    data["blackouts"] = [
+        {
+            "name": f"{vm}-busy",
+            "scope": {"vm": vm},
+            "start": "2026-12-01T23:00",
+            "end": "2026-12-02T06:00",
+        }
+    ]
+    return type(pol).model_validate(data)
 
 
 def test_pinned_true_keeps_the_baseline_slot() -> None:
@@ -119,15 +141,22 @@ def test_pinned_true_keeps_the_baseline_slot() -> None:
     base = plan(topo, pol, OPTS).schedule
     old_c = base.job("c")
     assert old_c is not None
+    # new (3 h on DS-02, blocked from 23:00) fits only in c's slot 20:00-22:00.
     data = topo.model_dump(mode="json")
+    data["vms"].append(_vm("new", "esx04", "DS-02", 3))
+    p2 = _with_late_blackout(pol, "new")
+    # Unpinned, c gives its slot to new: the case where the pin has something to keep.
+    free = replan(type(topo).model_validate(data), p2, base, OPTS)
+    moved_c = free.schedule.job("c")
+    assert moved_c is not None and moved_c.start != old_c.start
+    assert not free.schedule.unscheduled
     data["vms"][2]["pinned"] = True
-    # A 9 h newcomer on DS-02 would normally push c away; the pin forbids that.
-    data["vms"].append(_vm("new", "esx04", "DS-02", 9))
     t2 = type(topo).model_validate(data)
-    r = replan(t2, pol, base, OPTS)
+    r = replan(t2, p2, base, OPTS)
     c = r.schedule.job("c")
     assert c is not None and c.start == old_c.start
     assert [u.vm for u in r.schedule.unscheduled] == ["new"]
+    assert not find_violations(r.schedule, t2, p2)
 
 
 def test_drift_after_simulated_vmotion_and_minimal_repair() -> None:
@@ -180,5 +209,5 @@ def test_changes_apply() -> None:
     assert "b" not in idx.vms and idx.vms["a"].host == "esx04"
     assert idx.vms["c"].datastores == ["DS-01"]
     assert idx.vms["a"].size_gib == pytest.approx(GIB_PER_HOUR * 4 * 1.1, rel=1e-4)
-    assert p2.window.end.strftime("%H:%M") == "07:00" and p2.limits.per_host == 2
+    assert p2.window.end == time(7, 0) and p2.limits.per_host == 2
     assert parse_grow(["10%,20", "30"]) == [10.0, 20.0, 30.0]

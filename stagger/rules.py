@@ -1,0 +1,91 @@
+"""The planning rules' meaning, each written once, as plain functions over the models.
+
+Which VMs get a job, which resources a VM's job occupies and how many jobs each resource
+takes at once, and which blackouts a VM's job must keep clear of. No slots, no solver
+encoding: the compiler (instance.py) turns these answers into slots, the validator checks
+absolute times against them, headroom and explain report on them. A new resource kind is
+added here and every one of them sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stagger.model.policy import Policy
+from stagger.model.schedule import ResourceKind
+from stagger.model.topology import VM, Topology, TopologyIndex
+from stagger.scope import affected_vms
+
+# The one global resource has a single instance under this name.
+CONCURRENT = "*"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ResourceRef:
+    """One resource a job occupies while it runs: a host, a datastore, a RAID group, or the
+    backup proxy's task slots shared by every job (``concurrent``)."""
+
+    kind: ResourceKind
+    name: str
+
+    @property
+    def label(self) -> str:
+        return (
+            "backup proxy task slots"
+            if self.kind == "concurrent"
+            else f"{self.kind.replace('_', ' ')} {self.name}"
+        )
+
+
+def needs_job(vm: VM) -> bool:
+    """Excluded VMs and templates get no backup job; every other VM gets one."""
+    return vm.needs_backup
+
+
+def vm_resources(vm: VM, idx: TopologyIndex, policy: Policy) -> list[ResourceRef]:
+    """Every resource ``vm``'s job occupies for its whole length, in a fixed order: its host,
+    each datastore its disks are on, each RAID group behind those, then the global task slots
+    when the policy limits them (``limits.concurrent_jobs``)."""
+    out = [ResourceRef("host", vm.host)]
+    out += [ResourceRef("datastore", d) for d in vm.datastores]
+    out += [ResourceRef("raid_group", g) for g in idx.raid_groups_of(vm)]
+    if policy.limits.concurrent_jobs:
+        out.append(ResourceRef("concurrent", CONCURRENT))
+    return out
+
+
+def capacity(res: ResourceRef, idx: TopologyIndex, policy: Policy) -> int:
+    """Jobs ``res`` runs at once: the object's own ``max_jobs``, else the policy's limit for
+    its kind. The task slots are unlimited (0) when ``limits.concurrent_jobs`` is unset."""
+    limits = policy.limits
+    if res.kind == "host":
+        return idx.hosts[res.name].max_jobs or limits.per_host
+    if res.kind == "datastore":
+        return idx.datastores[res.name].max_jobs or limits.per_datastore
+    if res.kind == "raid_group":
+        return idx.raid_groups[res.name].max_jobs or limits.per_raid_group
+    return limits.concurrent_jobs or 0
+
+
+def estate_resources(topology: Topology) -> list[ResourceRef]:
+    """Every host, datastore and RAID group of the estate (used by a job or not), in topology
+    order: the resources a new VM could land on."""
+    out = [ResourceRef("host", h.name) for h in topology.hosts]
+    out += [ResourceRef("datastore", d.name) for d in topology.datastores]
+    out += [ResourceRef("raid_group", g.name) for g in topology.raid_groups]
+    return out
+
+
+def blackout_members(policy: Policy, idx: TopologyIndex) -> list[set[str]]:
+    """Per blackout of ``policy`` (same order): the VMs whose job may not overlap it."""
+    return [affected_vms(b, idx) for b in policy.blackouts]
+
+
+def blackouts_by_vm(policy: Policy, idx: TopologyIndex) -> dict[str, tuple[int, ...]]:
+    """VM name -> indices (into ``policy.blackouts``, ascending) of the blackouts that apply
+    to its job. VMs without any are absent."""
+    out: dict[str, list[int]] = {}
+    for b_i, members in enumerate(blackout_members(policy, idx)):
+        for name in sorted(members):
+            out.setdefault(name, []).append(b_i)
+    return {name: tuple(bs) for name, bs in out.items()}
