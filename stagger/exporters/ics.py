@@ -11,13 +11,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from icalendar import Calendar, Event, Timezone
+from icalendar.prop import vUnknown
 
 from stagger.exporters._common import check_zone, identities, levels, utc
 from stagger.exporters.options import ExportOptions, check_options
-from stagger.exporters.quoting import ics_text, slugs
+from stagger.exporters.quoting import ICS_NEWLINE, ics_text, slugs
 from stagger.model.schedule import Schedule
 
 PRODID = "-//stagger//backup plan//EN"
+
+
+def _text(*lines: str) -> vUnknown:
+    """A TEXT property value, one line per argument, escaped by :func:`ics_text` and written
+    verbatim (``vUnknown``: the library neither escapes it again nor adds a VALUE type)."""
+    return vUnknown(ICS_NEWLINE.join(ics_text(line) for line in lines))
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
@@ -31,7 +38,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", ics_text(f"{options.prefix} backup plan {schedule.cycle_start}"))
+    cal.add("x-wr-calname", _text(f"{options.prefix} backup plan {schedule.cycle_start}"))
     cal.add("x-wr-timezone", tz.key)
     ends = [n.window_end for n in schedule.nights] or [
         datetime.combine(schedule.cycle_start, datetime.min.time(), tz)
@@ -48,19 +55,19 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         ev.add("dtstamp", stamp)
         ev.add("dtstart", j.start.astimezone(tz))
         ev.add("dtend", j.end.astimezone(tz))
-        ev.add("summary", ics_text(j.vm))
-        ev.add("location", ics_text(j.host))
+        ev.add("summary", _text(j.vm))
+        ev.add("location", _text(j.host))
+        cluster = f" (cluster {j.cluster})" if j.cluster else ""
         ev.add(
             "description",
-            ics_text(f"Backup of {j.vm} ({level[j.vm]}, {j.size_gib:g} GiB,")
-            + f" {j.duration_min} min, night {j.night})\n"
-            + ics_text(f"vCenter: {vcenter}")
-            + "\n"
-            + ics_text(f"Host: {j.host}" + (f" (cluster {j.cluster})" if j.cluster else ""))
-            + "\n"
-            + ics_text(f"Datastores: {', '.join(j.datastores) or '-'}")
-            + "\n"
-            + ics_text(f"RAID groups: {', '.join(j.raid_groups) or '-'}"),
+            _text(
+                f"Backup of {j.vm} ({level[j.vm]}, {j.size_gib:g} GiB,"
+                f" {j.duration_min} min, night {j.night})",
+                f"vCenter: {vcenter}",
+                f"Host: {j.host}{cluster}",
+                f"Datastores: {', '.join(j.datastores) or '-'}",
+                f"RAID groups: {', '.join(j.raid_groups) or '-'}",
+            ),
         )
         ev.add("categories", ["backup"])
         ev.add("transp", "TRANSPARENT")

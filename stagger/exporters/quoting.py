@@ -142,9 +142,19 @@ def bacula_comment(text: str) -> str:
 
 
 def ics_text(text: str) -> str:
-    """An iCalendar TEXT value: the icalendar library escapes ``\\ ; ,`` and newlines and
-    folds lines, but writes other controls raw (RFC 5545 forbids them): shown as ``\\xNN``."""
-    return escape_controls(text)
+    """An iCalendar TEXT value, escaped as RFC 5545 3.3.11 says, to be written verbatim
+    (``icalendar.prop.vUnknown``; the library still folds long lines).
+
+    ``\\``, ``;`` and ``,`` get a backslash; controls (RFC 5545 forbids them raw, a newline
+    included) are shown as ``\\xNN``. Not left to the icalendar library: its writer turns
+    the two characters ``\\N`` of a name into a line break before it escapes backslashes,
+    so a VM named ``C:\\Nightly`` came back as ``C:`` and a new line ``ightly``."""
+    value = escape_controls(text)
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+
+
+ICS_NEWLINE = "\\n"
+"""A line break inside an escaped TEXT value (joins :func:`ics_text` parts)."""
 
 
 _MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")

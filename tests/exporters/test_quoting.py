@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar, Event
+from icalendar.prop import vUnknown
 from markdown_it import MarkdownIt
 from schedules import require_tool
 
@@ -36,6 +37,7 @@ from stagger.exporters.quoting import (
     cron_word,
     csv_cell,
     csv_uncell,
+    escape_controls,
     ics_text,
     md_text,
     ps_str,
@@ -296,6 +298,7 @@ def test_bacula_str_round_trips_through_the_director(tmp_path: Path, values: lis
 @settings(max_examples=200, deadline=None)
 @given(texts)
 @example("BEGIN:VEVENT,x;y\\n")
+@example("C:\\Nightly")  # the icalendar writer made \\N a line break (found by hypothesis)
 def test_ics_text_round_trips(value: str) -> None:
     cal = Calendar()
     cal.add("prodid", "-//t//t//EN")
@@ -303,14 +306,14 @@ def test_ics_text_round_trips(value: str) -> None:
     ev = Event()
     ev.add("uid", "u@t")
     ev.add("dtstamp", datetime(2026, 1, 1, tzinfo=UTC))
-    ev.add("summary", ics_text(value))
-    ev.add("description", ics_text(value))
+    ev.add("summary", vUnknown(ics_text(value)))  # written verbatim, as the exporter does
+    ev.add("description", vUnknown(ics_text(value)))
     cal.add_component(ev)
     raw = cal.to_ical()
     assert not re.search(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]", raw)
     assert all(len(line) <= 75 for line in raw.split(b"\r\n"))
     (back,) = Calendar.from_ical(raw).walk("VEVENT")
-    assert str(back["summary"]) == str(back["description"]) == ics_text(value)
+    assert str(back["summary"]) == str(back["description"]) == escape_controls(value)
     if not CONTROLS.search(value):
         assert str(back["summary"]) == value
 
