@@ -217,6 +217,40 @@ def _utilisation_violations(schedule: Schedule) -> list[str]:
     return out
 
 
+def _claim_violations(schedule: Schedule) -> list[str]:
+    """The claims a report prints (gap, bound, OPTIMAL) must agree with each other and with
+    the makespan: they cannot be re-proven here, but a hand-edited "gap 0 %" over a makespan
+    above its bound, or a bound above the makespan of a complete plan, is caught."""
+    out = []
+    span, bound = schedule.makespan_min, schedule.lower_bound_min
+    if schedule.gap_pct is not None:
+        if bound > span:
+            out.append(
+                f"lower_bound_min {bound} is above makespan_min {span}: no plan with every"
+                " job can end before its lower bound"
+            )
+        elif bound > 0:
+            gap = round((span - bound) / bound * 100, 2)
+            if abs(schedule.gap_pct - gap) > 0.011:
+                out.append(
+                    f"gap_pct {schedule.gap_pct:g} but makespan_min {span} and lower_bound_min"
+                    f" {bound} give {gap:g}"
+                )
+        if schedule.solver.status == "OPTIMAL" and schedule.gap_pct > 0:
+            out.append(f"solver status OPTIMAL with a gap of {schedule.gap_pct:g} %")
+    dropped, must = len(schedule.unscheduled), schedule.unscheduled_min
+    if must > dropped:
+        out.append(f"unscheduled_min {must} but only {dropped} VMs are unscheduled")
+    elif dropped and schedule.unscheduled_gap_pct is not None:
+        gap = round((dropped - must) / max(must, 1) * 100, 2)
+        if abs(schedule.unscheduled_gap_pct - gap) > 0.011:
+            out.append(
+                f"unscheduled_gap_pct {schedule.unscheduled_gap_pct:g} but {dropped} unscheduled"
+                f" of at least {must} give {gap:g}"
+            )
+    return out
+
+
 def _unscheduled_violations(schedule: Schedule, idx: TopologyIndex) -> list[str]:
     out = []
     seen: set[str] = set()
@@ -319,6 +353,7 @@ def find_violations(
 
     out += _night_violations(schedule, policy)
     out += _utilisation_violations(schedule)
+    out += _claim_violations(schedule)
     out += _unscheduled_violations(schedule, idx)
     unscheduled = {u.vm for u in schedule.unscheduled}
     for name in sorted(unscheduled & seen):

@@ -209,3 +209,34 @@ def test_job_one_slot_short_is_too_short(planned: tuple) -> None:
     job.duration_min -= 5
     v = find_violations(bad, topo, policy)
     assert "job b: lasts 55 min, the backup needs 60.0 min" in v, v
+
+
+def test_claims_agree_with_the_makespan_and_each_other(planned: tuple) -> None:
+    """What a report prints as facts (gap, bound, OPTIMAL, how many VMs must drop) cannot
+    be re-proven, but a hand-edited claim that contradicts the plan is caught."""
+    s, topo, policy = planned
+    assert s.gap_pct is not None and s.lower_bound_min > 0
+
+    def violations(**edits: object) -> list[str]:
+        bad = s.model_copy(deep=True, update=edits)
+        return find_violations(bad, topo, policy, rules=False)
+
+    assert violations() == []
+    assert any(x.startswith("gap_pct 12.5 but makespan_min") for x in violations(gap_pct=12.5))
+    above = s.makespan_min + 5
+    assert any(
+        x.startswith(f"lower_bound_min {above} is above makespan_min")
+        for x in violations(lower_bound_min=above)
+    )
+    # An OPTIMAL claim with a gap: raise the reported makespan's gap consistently, keep
+    # the status.
+    low = s.makespan_min // 2
+    gap = round((s.makespan_min - low) / low * 100, 2)
+    optimal = s.model_copy(deep=True, update=dict(lower_bound_min=low, gap_pct=gap))
+    optimal.solver.status = "OPTIMAL"
+    v = find_violations(optimal, topo, policy, rules=False)
+    assert f"solver status OPTIMAL with a gap of {gap:g} %" in v, v
+    assert any(
+        x == f"unscheduled_min 3 but only {len(s.unscheduled)} VMs are unscheduled"
+        for x in violations(unscheduled_min=3)
+    )

@@ -158,6 +158,9 @@ def _into_blackout_without_it(data: dict[str, Any]) -> None:
     web["start"], web["end"] = "2026-12-02T01:00:00+01:00", "2026-12-02T01:20:00+01:00"
     data["nights"][0]["last_end"] = web["end"]
     data["nights"][0]["makespan_min"] = data["makespan_min"] = 320
+    # The claims follow the new makespan, or the validator refuses the file for them.
+    data["gap_pct"] = round((320 - data["lower_bound_min"]) / data["lower_bound_min"] * 100, 2)
+    data["solver"]["status"] = "FEASIBLE"
     data["inputs"]["policy"]["blackouts"] = []
 
 
