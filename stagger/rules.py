@@ -57,13 +57,25 @@ def vm_resources(vm: VM, idx: TopologyIndex, policy: Policy) -> list[ResourceRef
 def capacity(res: ResourceRef, idx: TopologyIndex, policy: Policy) -> int:
     """Jobs ``res`` runs at once: the object's own ``max_jobs``, else the policy's limit for
     its kind. The task slots are unlimited (0) when ``limits.concurrent_jobs`` is unset."""
-    limits = policy.limits
     if res.kind == "host":
-        return idx.hosts[res.name].max_jobs or limits.per_host
+        return idx.hosts[res.name].max_jobs or policy_limit(res.kind, policy)
     if res.kind == "datastore":
-        return idx.datastores[res.name].max_jobs or limits.per_datastore
+        return idx.datastores[res.name].max_jobs or policy_limit(res.kind, policy)
     if res.kind == "raid_group":
-        return idx.raid_groups[res.name].max_jobs or limits.per_raid_group
+        return idx.raid_groups[res.name].max_jobs or policy_limit(res.kind, policy)
+    return policy_limit(res.kind, policy)
+
+
+def policy_limit(kind: ResourceKind, policy: Policy) -> int:
+    """The policy's limit for a resource of ``kind`` that sets no ``max_jobs`` of its own (or
+    that the topology does not hold: the HTML page of a trusted, hand-edited schedule)."""
+    limits = policy.limits
+    if kind == "host":
+        return limits.per_host
+    if kind == "datastore":
+        return limits.per_datastore
+    if kind == "raid_group":
+        return limits.per_raid_group
     return limits.concurrent_jobs or 0
 
 

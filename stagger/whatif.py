@@ -24,7 +24,7 @@ from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, SolverInfo, SolverStatus, UnscheduledVM
 from stagger.model.topology import VM, Topology
 from stagger.planner import PlanOptions, PlanResult, build_schedule, default_time_limit
-from stagger.scope import affected_vms
+from stagger.rules import blackout_members
 from stagger.solve.baseline import BaselineMap, StabilityStats, map_baseline, stability_stats
 from stagger.solve.bounds import lower_bound
 from stagger.solve.repair import repair_greedy
@@ -353,7 +353,10 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
     topo, pol = new.inputs.topology, new.inputs.policy
     idx = topo.index()
     occurrences = window_occurrences(pol)
-    blackouts = [(b.name, affected_vms(b, idx), blackout_intervals(b, pol)) for b in pol.blackouts]
+    blackouts = [
+        (b.name, members, blackout_intervals(b, pol))
+        for b, members in zip(pol.blackouts, blackout_members(pol, idx), strict=True)
+    ]
     tz = pol.tz
     fresh = {vm for vm in new_jobs if vm not in old_jobs}
     moved: list[MovedJob] = []

@@ -211,3 +211,25 @@ def test_changes_apply() -> None:
     assert idx.vms["a"].size_gib == pytest.approx(GIB_PER_HOUR * 4 * 1.1, rel=1e-4)
     assert p2.window.end == time(7, 0) and p2.limits.per_host == 2
     assert parse_grow(["10%,20", "30"]) == [10.0, 20.0, 30.0]
+
+
+def test_moved_job_names_the_blackouts_that_apply_to_it_only() -> None:
+    """A new blackout on DS-02 covers c's old slot (20:00-22:00), so c moves for it. One on
+    esx04 covers the same hours but applies to no VM (esx04 holds none): not c's reason."""
+    topo, pol = _estate()
+    base = plan(topo, pol, OPTS).schedule
+    old_c = base.job("c")
+    assert old_c is not None and old_c.start == _at(1, 20, 0)
+    data = pol.model_dump(mode="json")
+    data["blackouts"] = [
+        {"name": name, "scope": scope, "start": "2026-12-01T20:00", "end": "2026-12-01T23:00"}
+        for name, scope in (
+            ("ds02-busy", {"datastore": "DS-02"}),
+            ("esx04-busy", {"host": "esx04"}),
+        )
+    ]
+    p2 = type(pol).model_validate(data)
+    r = replan(topo, p2, base, OPTS)
+    d = diff_schedules(base, r.schedule)
+    assert [(m.vm, m.why) for m in d.moved] == [("c", "its old slot overlaps blackout 'ds02-busy'")]
+    assert d.unchanged == 2

@@ -20,6 +20,7 @@ import html
 import json
 import math
 from collections import defaultdict
+from collections.abc import Container
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
 from stagger.exporters.options import ExportOptions
 from stagger.model.schedule import Night, Schedule, ScheduledJob
 from stagger.model.topology import TopologyIndex
+from stagger.rules import ResourceRef, capacity, policy_limit
 from stagger.scope import affected_vms
 
 NO_DATASTORE = "(no datastore)"
@@ -111,23 +113,25 @@ def _steps(spans: list[tuple[float, float]]) -> list[list[float]]:
 _KIND_LABEL = {"host": "host", "datastore": "datastore", "raid_group": "RAID group"}
 
 
-def _capacity(kind: str, name: str, idx: TopologyIndex, schedule: Schedule) -> int:
-    limits = schedule.inputs.policy.limits
-    if kind == "host":
-        h = idx.hosts.get(name)
-        return (h.max_jobs if h else None) or limits.per_host
-    if kind == "datastore":
-        d = idx.datastores.get(name)
-        return (d.max_jobs if d else None) or limits.per_datastore
-    g = idx.raid_groups.get(name)
-    return (g.max_jobs if g else None) or limits.per_raid_group
+def _capacity(res: ResourceRef, idx: TopologyIndex, schedule: Schedule) -> int:
+    policy = schedule.inputs.policy
+    held: dict[str, Container[str]] = {
+        "host": idx.hosts,
+        "datastore": idx.datastores,
+        "raid_group": idx.raid_groups,
+    }
+    # A schedule exported with --trust is not re-validated: its jobs may name objects its
+    # topology lacks. The page still draws them, at the policy's limit for their kind.
+    if res.name not in held[res.kind]:
+        return policy_limit(res.kind, policy)
+    return capacity(res, idx, policy)
 
 
-def _resources(job: ScheduledJob) -> list[tuple[str, str]]:
+def _resources(job: ScheduledJob) -> list[ResourceRef]:
     return (
-        [("host", job.host)]
-        + [("datastore", d) for d in job.datastores]
-        + [("raid_group", g) for g in job.raid_groups]
+        [ResourceRef("host", job.host)]
+        + [ResourceRef("datastore", d) for d in job.datastores]
+        + [ResourceRef("raid_group", g) for g in job.raid_groups]
     )
 
 
@@ -141,23 +145,23 @@ def _load(
     Busiest = most job minutes per unit of capacity (a RAID group taking 3 jobs at once with
     6 h of jobs is as loaded as a host taking 1 with 2 h), ties by peak, then by name."""
     nights = [n.index for n in schedule.nights]
-    per: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = defaultdict(
+    per: dict[ResourceRef, dict[int, list[tuple[float, float]]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for n, items in spans.items():
         for job, s, e in items:
             for r in _resources(job):
                 per[r][n].append((s, e))
-    caps = {r: _capacity(r[0], r[1], idx, schedule) for r in per}
+    caps = {r: _capacity(r, idx, schedule) for r in per}
     steps = {r: {n: _steps(v) for n, v in by_n.items()} for r, by_n in per.items()}
     busy = {r: {n: sum(e - s for s, e in v) for n, v in by_n.items()} for r, by_n in per.items()}
     peak = {r: {n: max(c for _, c in p) for n, p in by_n.items()} for r, by_n in steps.items()}
 
-    def row(r: tuple[str, str], on: list[int]) -> dict[str, Any]:
+    def row(r: ResourceRef, on: list[int]) -> dict[str, Any]:
         return {
-            "kind": r[0],
-            "label": _KIND_LABEL[r[0]],
-            "name": r[1],
+            "kind": r.kind,
+            "label": _KIND_LABEL[r.kind],
+            "name": r.name,
             "cap": caps[r],
             "busy": round(sum(busy[r].get(n, 0) for n in on)),
             "peak": max(peak[r].get(n, 0) for n in on),
@@ -165,10 +169,10 @@ def _load(
         }
 
     def top(on: list[int]) -> list[dict[str, Any]]:
-        def key(r: tuple[str, str]) -> tuple[float, float, str, str]:
+        def key(r: ResourceRef) -> tuple[float, float, str, str]:
             b = sum(busy[r].get(n, 0) for n in on)
             p = max(peak[r].get(n, 0) for n in on)
-            return (-b / caps[r], -p / caps[r], r[0], r[1])
+            return (-b / caps[r], -p / caps[r], r.kind, r.name)
 
         used = [r for r in per if any(n in per[r] for n in on)]
         return [row(r, on) for r in sorted(used, key=key)[:LOAD_TOP]]

@@ -26,9 +26,9 @@ from ortools.sat.python import cp_model
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.instance import compile_instance
 from stagger.jobs import job_slots
-from stagger.model.policy import Limits, Policy
-from stagger.model.topology import Topology, TopologyIndex
-from stagger.scope import affected_vms
+from stagger.model.policy import Policy
+from stagger.model.topology import Topology
+from stagger.rules import ResourceRef, blackout_members, capacity, needs_job, vm_resources
 from stagger.solve.blocks import add_resource_limit
 
 
@@ -69,7 +69,7 @@ def explain_unscheduled(
     occurrences = window_occurrences(policy)
     anchor = occurrences[0].start
     nights = inst.nights
-    need = {v.name for v in topology.vms if v.needs_backup}
+    need = {v.name for v in topology.vms if needs_job(v)}
     wanted = [v for v in vms if v in need]
     if not wanted:
         return None
@@ -80,23 +80,14 @@ def explain_unscheduled(
             if (idx.vms[job.vm].pin is not None or idx.vms[job.vm].pinned) and len(spans) == 1:
                 pins[job.vm] = spans[0][0]
 
-    def res_of(name: str) -> list[tuple[str, str, int]]:
-        vm = idx.vms[name]
-        lim = policy.limits
-        out = [("host", vm.host, idx.hosts[vm.host].max_jobs or lim.per_host)]
-        out += [
-            ("datastore", d, idx.datastores[d].max_jobs or lim.per_datastore) for d in vm.datastores
-        ]
-        out += [
-            ("raid group", g, idx.raid_groups[g].max_jobs or lim.per_raid_group)
-            for g in idx.raid_groups_of(vm)
-        ]
-        return out
+    def res_of(name: str) -> list[ResourceRef]:
+        # The task slots shared by every job are left out: with them, every job of the estate
+        # would share a resource with the VMs asked about and join the model.
+        return [r for r in vm_resources(idx.vms[name], idx, policy) if r.kind != "concurrent"]
 
-    focus = {r[:2] for name in wanted for r in res_of(name)}
-    members = sorted(
-        v.name for v in topology.vms if v.name in need and focus & {r[:2] for r in res_of(v.name)}
-    )
+    cap = {r: capacity(r, idx, policy) for name in need for r in res_of(name)}
+    focus = {r for name in wanted for r in res_of(name)}
+    members = sorted(v.name for v in topology.vms if v.name in need and focus & set(res_of(v.name)))
     span_lo = anchor - (occurrences[-1].end - anchor)
     span_hi = occurrences[-1].end + (occurrences[-1].end - anchor)
     lo_slot = math.floor((span_lo - anchor).total_seconds() / 60 / slot)
@@ -110,17 +101,17 @@ def explain_unscheduled(
 
     b_slots: dict[str, list[tuple[int, int]]] = {}
     b_members: dict[str, set[str]] = {}
-    for b in policy.blackouts:
+    for b, applies_to in zip(policy.blackouts, blackout_members(policy, idx), strict=True):
         ivs = blackout_intervals(b, policy, (span_lo, span_hi))
         b_slots[b.name] = [
             (math.floor(to_slot(iv.start)), math.ceil(to_slot(iv.end))) for iv in ivs
         ]
-        b_members[b.name] = affected_vms(b, idx)
+        b_members[b.name] = applies_to
 
     def build(active: set[str]) -> tuple[cp_model.CpModel, dict[str, cp_model.IntVar]]:
         m = cp_model.CpModel()
         lits = {key: m.new_bool_var(key) for key in sorted(active)}
-        by_res: dict[tuple[str, str, int], list[cp_model.IntervalVar]] = {}
+        by_res: dict[ResourceRef, list[cp_model.IntervalVar]] = {}
         for name in members:
             d = job_slots(idx.vms[name], policy)
             s = m.new_int_var(lo_slot, hi_slot, f"s_{name}")
@@ -141,14 +132,13 @@ def explain_unscheduled(
             if pkey in lits and name in pins:
                 m.add(s == pins[name]).only_enforce_if(lits[pkey])
             for r in res_of(name):
-                if f"capacity {r[0]} {r[1]}" in lits:
+                ckey = f"capacity {r.label}"
+                if ckey in lits:
                     by_res.setdefault(r, []).append(
-                        m.new_optional_fixed_size_interval_var(
-                            s, d, lits[f"capacity {r[0]} {r[1]}"], ""
-                        )
+                        m.new_optional_fixed_size_interval_var(s, d, lits[ckey], "")
                     )
-        for (_, _, cap), group in by_res.items():
-            add_resource_limit(m, group, cap)
+        for r, group in by_res.items():
+            add_resource_limit(m, group, cap[r])
         m.add_assumptions(list(lits.values()))
         return m, lits
 
@@ -167,7 +157,7 @@ def explain_unscheduled(
     rules: set[str] = {"window"}
     rules |= {f"blackout {b}" for b, ms in b_members.items() if ms & set(members) and b_slots[b]}
     rules |= {f"pin {v}" for v in members if v in pins}
-    rules |= {f"capacity {r[0]} {r[1]}" for v in members for r in res_of(v) if r[2] < len(members)}
+    rules |= {f"capacity {r.label}" for v in members for r in res_of(v) if cap[r] < len(members)}
     ok, core = infeasible(rules)
     if not ok:
         return None
@@ -204,14 +194,6 @@ def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _capacity(idx: TopologyIndex, lim: Limits, kind: str, name: str) -> int:
-    if kind == "host":
-        return idx.hosts[name].max_jobs or lim.per_host
-    if kind == "datastore":
-        return idx.datastores[name].max_jobs or lim.per_datastore
-    return idx.raid_groups[name].max_jobs or lim.per_raid_group
-
-
 def _phrase(
     topology: Topology,
     policy: Policy,
@@ -231,32 +213,20 @@ def _phrase(
     win = _h(window_min) if n_nights == 1 else f"{n_nights} nights, {_h(window_min)}"
     rules: list[Rule] = []
     parts: list[str] = []
-    lim = policy.limits
-
-    def users(kind: str, name: str) -> list[str]:
-        return [
-            v
-            for v in members
-            if (kind == "host" and idx.vms[v].host == name)
-            or (kind == "datastore" and name in idx.vms[v].datastores)
-            or (kind == "raid group" and name in idx.raid_groups_of(idx.vms[v]))
-        ]
-
-    capacity: list[tuple[str, str, list[str]]] = []
-    for key in core:
-        if key.startswith("capacity raid group "):
-            kind, name = "raid group", key.removeprefix("capacity raid group ")
-        elif key.startswith("capacity "):
-            kind, name = key.removeprefix("capacity ").split(" ", 1)
-        else:
-            continue
-        capacity.append((kind, name, users(kind, name)))
+    held = {v: vm_resources(idx.vms[v], idx, policy) for v in members}
+    # A capacity rule's key names its resource by label: map it back to the resource.
+    by_key = {f"capacity {r.label}": r for rs in held.values() for r in rs}
+    loaded: list[tuple[ResourceRef, list[str]]] = [
+        (by_key[key], [v for v in members if by_key[key] in held[v]])
+        for key in core
+        if key.startswith("capacity ")
+    ]
     blackouts = [k.removeprefix("blackout ") for k in core if k.startswith("blackout ")]
     # The jobs the conflict is about: those sharing a capacity rule of it, else the VMs asked
     # about and the jobs its blackouts hold back. Only a blackout that applies to every one of
     # them shortens their common window; one that covers some (a blackout on one host of a
     # RAID group) is reported for those jobs, never subtracted from the whole group's window.
-    scope = {v for _, _, us in capacity for v in us} or (
+    scope = {v for _, us in loaded for v in us} or (
         set(wanted) | {v for b in blackouts for v in b_members[b] & set(members)}
     )
 
@@ -290,10 +260,10 @@ def _phrase(
         merged = _merge_spans(whole)
         if in_window(merged) < in_window(whole):  # overlapping blackouts: do not count twice
             lost.append(f"{_h(in_window(merged) * slot)} in all")
-    for kind, name, us in capacity:
+    for ref, us in loaded:
         load = sum(job_slots(idx.vms[v], policy) for v in us) * slot
-        label = f"{kind} {name}"
-        cap = _capacity(idx, lim, kind, name)
+        label = ref.label
+        cap = capacity(ref, idx, policy)
         at_once = f", {cap} at a time" if cap > 1 else ""
         parts.append(f"{label} needs {_h(load)} for {len(us)} jobs{at_once}")
         rules.append(

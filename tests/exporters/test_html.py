@@ -670,3 +670,33 @@ def test_random_unicode_names_render_as_text(tmp_path: Path) -> None:
     assert sorted(run.values["texts"]) == names
     assert sorted(run.values["attrs"]) == names
     assert sorted(run.values["lanes"]) == hosts
+
+
+def test_load_of_objects_missing_from_the_topology_uses_the_policy_limits() -> None:
+    """With ``export --trust`` a hand-edited schedule's job may name a host, datastore or RAID
+    group its embedded topology does not hold: the load chart still draws them, at the
+    policy's limit for their kind (distinct limits here, so each kind's is checked)."""
+    sched = estate_schedule()
+    pol = sched.inputs.policy
+    sched.inputs.policy = pol.model_copy(
+        update={
+            "limits": pol.limits.model_copy(
+                update={"per_host": 2, "per_datastore": 3, "per_raid_group": 4}
+            )
+        }
+    )
+    sched.jobs = [
+        j.model_copy(
+            update={"host": "gone-esx", "datastores": ["gone-ds"], "raid_groups": ["gone-rg"]}
+        )
+        if j.vm == "sql01"
+        else j
+        for j in sched.jobs
+    ]
+    rows = {(r["kind"], r["name"]): r["cap"] for r in page_data(sched)["cycle_top"]}
+    gone = {k: cap for k, cap in rows.items() if k[1].startswith("gone-")}
+    assert gone == {
+        ("host", "gone-esx"): 2,
+        ("datastore", "gone-ds"): 3,
+        ("raid_group", "gone-rg"): 4,
+    }
