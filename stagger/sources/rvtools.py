@@ -300,7 +300,8 @@ def _check_xlsx_sizes(p: Path, lim: RVToolsLimits) -> None:
     try:
         with zipfile.ZipFile(p) as zf:
             members = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        # NotImplementedError: a zip feature (version, compression) zipfile cannot read.
         raise InputError(f"not a readable xlsx (zip) file: {exc}", file=str(p)) from None
     for info in members:
         if info.file_size > lim.max_bytes:

@@ -536,6 +536,22 @@ def test_corrupt_xlsx_sheet_is_one_line(tmp_path: Path) -> None:
     assert code == 1 and len(text.strip().splitlines()) == 1
 
 
+def test_xlsx_zip_feature_zipfile_cannot_read_is_one_line(tmp_path: Path) -> None:
+    # Found by benchmarks/fuzz.py (run 5): a central directory asking for zip version 19.6
+    # made zipfile raise NotImplementedError, which no handler expected.
+    raw = bytearray(write_xlsx(tmp_path / "good.xlsx", _estate()).read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 6 : central + 8] = (196).to_bytes(2, "little")  # version needed to extract
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(
+        InputError, match=r"not a readable xlsx \(zip\) file: zip file version 19.6"
+    ):
+        load_rvtools(bad)
+    code, text = _one_line_cli(["inventory", "rvtools", str(bad), "-o", str(tmp_path / "o")])
+    assert code == 1 and len(text.strip().splitlines()) == 1
+
+
 def test_one_gib_cell_in_a_1_mb_xlsx_is_refused_before_parsing(tmp_path: Path) -> None:
     bomb = xlsx_with_huge_cell(tmp_path / "bomb.xlsx", mib=1024)
     assert bomb.stat().st_size < 2 * 2**20
