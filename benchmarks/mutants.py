@@ -134,7 +134,11 @@ MUTANTS: list[Mutant] = [
         bound = int(np.searchsorted(cs * cap, load, side="left")) if fits else len(cs)""",
         """        fits = (cap + 1) * free >= load
         bound = int(np.searchsorted(cs * (cap + 1), load, side="left")) if fits else len(cs)""",
-        ("tests/solve/test_claims.py", "tests/solve/test_exact_crosscheck.py"),
+        (
+            "tests/solve/test_bounds.py",
+            "tests/solve/test_claims.py",
+            "tests/solve/test_exact_crosscheck.py",
+        ),
     ),
     # --- audit -------------------------------------------------------------------------
     Mutant(
