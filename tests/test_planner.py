@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -348,3 +349,22 @@ def test_interrupt_during_search_returns_the_best_valid_plan() -> None:
     assert find_violations(s, topo, policy) == []
     assert s.makespan_min <= calls[0] * policy.slot_minutes  # no worse than the warm start
     assert s.solver.interrupted
+
+
+def test_a_bound_above_a_complete_plans_makespan_is_a_bug_report(monkeypatch: Any) -> None:
+    """A lower bound above the makespan of a plan with every job means the bound or the plan
+    is wrong: the planner must say so (BoundViolation), never clamp or print it."""
+    from dataclasses import replace
+
+    import stagger.planner as planner
+
+    real = planner.lower_bound
+
+    def too_high(inst: Any) -> Any:
+        b = real(inst)
+        return replace(b, makespan=b.makespan + 6, reason="a broken bound")
+
+    monkeypatch.setattr(planner, "lower_bound", too_high)
+    topo = make_topology(vms=[_hour_vm("a", "esx01", "DS-01"), _hour_vm("b", "esx01", "DS-01")])
+    with pytest.raises(planner.BoundViolation, match=r"exceeds the makespan .*a broken bound"):
+        plan(topo, make_policy(), PlanOptions(solver="greedy"))
