@@ -433,8 +433,7 @@ def exercise(topo: Any, pol: Any, workdir: Path) -> None:
         return
     # The C loader where PyYAML has it: the read-back checks stagger's dump, not PyYAML's
     # pure-Python parser, which would be most of the time spent here.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    again = parse_model(Topology, yaml.load(dump_yaml(topo), Loader=loader), "topology read-back")
+    again = parse_model(Topology, yaml.load(dump_yaml(topo), Loader=_CLoader), "topology read-back")
     if again != topo:
         raise AssertionError("topology changed through dump_yaml + load")
     result = plan(topo, pol, PlanOptions(solver="greedy", time_limit_s=5))
@@ -694,6 +693,7 @@ def _dump(data: Any, fmt: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+_CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -701,7 +701,7 @@ _CDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 def _parsed_seed(seed: bytes, fmt: str) -> Any:
     """A seed parsed once (mutate_data edits a deep copy)."""
     if fmt == "yaml":
-        return yaml.load(seed, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(seed, Loader=_CLoader)
     return json.loads(seed)
 
 
