@@ -24,6 +24,7 @@ from stagger.model.schedule import (
     SolverInfo,
     SolverStatus,
     UnscheduledVM,
+    gap_pct,
 )
 from stagger.model.topology import Topology
 from stagger.solve.bounds import Bound, describe_overload, lower_bound, min_dropped
@@ -181,14 +182,14 @@ def build_schedule(
         )
     gap: float | None = None
     if not sol.dropped:
-        gap = 0.0 if makespan == 0 else round((makespan - lb) / max(lb, 1) * 100, 2)
+        gap = 0.0 if makespan == 0 else gap_pct(makespan, lb)
     must_drop = len(inst.unschedulable) + min_jobs_dropped
     dropped = len(inst.unschedulable) + len(sol.dropped)
     if must_drop > dropped:
         raise BoundViolation(
             f"at least {must_drop} VMs must be unscheduled, the plan has {dropped}"
         )
-    drop_gap = round((dropped - must_drop) / max(must_drop, 1) * 100, 2) if dropped else None
+    drop_gap = gap_pct(dropped, must_drop) if dropped else None
 
     busy: dict[int, int] = {}
     count: dict[int, int] = {}

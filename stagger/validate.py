@@ -23,7 +23,7 @@ from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InvalidScheduleError
 from stagger.jobs import job_minutes, job_size_gib
 from stagger.model.policy import Policy
-from stagger.model.schedule import Schedule, ScheduledJob
+from stagger.model.schedule import Schedule, ScheduledJob, gap_pct
 from stagger.model.topology import VM, Topology, TopologyIndex
 from stagger.rules import ResourceRef, blackout_members, capacity, needs_job, vm_resources
 
@@ -230,7 +230,7 @@ def _claim_violations(schedule: Schedule) -> list[str]:
                 " job can end before its lower bound"
             )
         elif bound > 0:
-            gap = round((span - bound) / bound * 100, 2)
+            gap = gap_pct(span, bound)
             if abs(schedule.gap_pct - gap) > 0.011:
                 out.append(
                     f"gap_pct {schedule.gap_pct:g} but makespan_min {span} and lower_bound_min"
@@ -242,7 +242,7 @@ def _claim_violations(schedule: Schedule) -> list[str]:
     if must > dropped:
         out.append(f"unscheduled_min {must} but only {dropped} VMs are unscheduled")
     elif dropped and schedule.unscheduled_gap_pct is not None:
-        gap = round((dropped - must) / max(must, 1) * 100, 2)
+        gap = gap_pct(dropped, must)
         if abs(schedule.unscheduled_gap_pct - gap) > 0.011:
             out.append(
                 f"unscheduled_gap_pct {schedule.unscheduled_gap_pct:g} but {dropped} unscheduled"

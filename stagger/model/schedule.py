@@ -23,6 +23,13 @@ ResourceKind = Literal["host", "datastore", "raid_group", "concurrent"]
 SolverStatus = Literal["OPTIMAL", "FEASIBLE", "GREEDY", "INFEASIBLE", "UNKNOWN", "EMPTY"]
 
 
+def gap_pct(value: float, bound: float) -> float:
+    """How far ``value`` (a makespan, a count of unscheduled VMs) lies above its lower bound, in
+    percent of the bound (at least 1), two decimals: the one formula the planner writes and the
+    validator re-checks."""
+    return round((value - bound) / max(bound, 1) * 100, 2)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
