@@ -47,7 +47,7 @@ class VCenterArgs:
     port: int | None
     insecure: bool
     ca_file: Path | None
-    timeout: float
+    timeout_s: float
     max_response_mib: int
     tags: bool = True
     """Read vSphere tags (False: ``--no-tags``)."""
@@ -79,9 +79,9 @@ class VCenterArgs:
             raise InputError("--vcenter needs --user")
         if self.insecure and self.ca_file is not None:
             raise InputError("--insecure and --ca-file exclude each other")
-        if not self.timeout > 0:
+        if not self.timeout_s > 0:
             raise InputError(
-                f"must be more than 0 seconds, not {self.timeout:g}", field="--timeout"
+                f"must be more than 0 seconds, not {self.timeout_s:g}", field="--timeout"
             )
         if self.max_response_mib < 1:
             raise InputError(
@@ -101,7 +101,7 @@ class VCenterArgs:
             password=_password(self.user, host),
             insecure=self.insecure,
             ca_file=str(self.ca_file) if self.ca_file else None,
-            timeout=self.timeout,
+            timeout_s=self.timeout_s,
             max_response_mib=self.max_response_mib,
             read_tags=self.tags,
         )
@@ -253,7 +253,7 @@ def vcenter_options(*, required: bool = False) -> Callable[[F], F]:
                 port=kwargs.pop("vc_port"),
                 insecure=kwargs.pop("vc_insecure"),
                 ca_file=kwargs.pop("vc_ca_file"),
-                timeout=kwargs.pop("vc_timeout"),
+                timeout_s=kwargs.pop("vc_timeout"),
                 max_response_mib=kwargs.pop("vc_max_response_mib"),
                 tags=not kwargs.pop("vc_no_tags"),
             )

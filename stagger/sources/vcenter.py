@@ -10,7 +10,7 @@ fails (none on ESXi, no permission, not JSON) the load warns and goes on without
 
 Bounded: every TLS socket of one load (the API-version probe, the login, the retrieval, the
 logout, the tag read's HTTPS connection) reads through :class:`_Budget`, so the whole load ends
-by ``timeout`` seconds after it started (a server that drips one byte at a time is cut off) and
+by ``timeout_s`` seconds after it started (a server that drips one byte at a time is cut off) and
 never reads more than ``max_response_mib`` from the server (an endless answer does not grow
 memory without bound).
 
@@ -119,7 +119,7 @@ class VCenterOptions:
     port: int = 443
     insecure: bool = False
     ca_file: str | None = None
-    timeout: float = DEFAULT_TIMEOUT_S
+    timeout_s: float = DEFAULT_TIMEOUT_S
     """Seconds for the whole load: login, retrieval and logout together, not per read."""
     max_response_mib: int = DEFAULT_MAX_RESPONSE_MIB
     """The most the server may send in one load (every answer together)."""
@@ -377,7 +377,7 @@ def _timeout(exc: BaseException, f: _Failure) -> str:
     # One figure bounds both a silent server and a dripping one: --timeout is the deadline of
     # the whole load, and no single read may wait past it.
     return (
-        f"{f.where}: not finished within {f.opts.timeout:g} s {f.during} "
+        f"{f.where}: not finished within {f.opts.timeout_s:g} s {f.during} "
         "(timeout for the whole retrieval: raise --timeout for a slow vCenter)"
     )
 
@@ -504,14 +504,14 @@ class _Session:
 
 def connect(opts: VCenterOptions, budget: _Budget | None = None) -> _Session:
     """Log in. Raises a SourceError subclass (or InputError for an unreadable CA file)."""
-    budget = budget or _Budget(opts.timeout, opts.max_response_mib * MIB)
+    budget = budget or _Budget(opts.timeout_s, opts.max_response_mib * MIB)
     ctx = _ssl_context(opts, budget)
     # SmartConnect's API-version probe opens its own connection without a timeout: bound its
     # TCP connect with the default socket timeout for the duration of the login (the reads
     # after it are bounded by the budget's socket class).
     previous = socket.getdefaulttimeout()
     with translate_errors(opts, budget, "while connecting"):
-        socket.setdefaulttimeout(min(opts.timeout, budget.seconds_left()))
+        socket.setdefaulttimeout(min(opts.timeout_s, budget.seconds_left()))
         try:
             return _Session(_smart_connect(opts, ctx), opts, budget)
         finally:
@@ -527,7 +527,7 @@ def _smart_connect(opts: VCenterOptions, ctx: ssl.SSLContext) -> Any:
         user=opts.user,
         pwd=opts.password,
         sslContext=ctx,
-        httpConnectionTimeout=opts.timeout,
+        httpConnectionTimeout=opts.timeout_s,
         connectionPoolTimeout=-1,
     )
 
@@ -1001,8 +1001,8 @@ def load_vcenter(
     """
     host, port = parse_server(opts.server)
     opts = replace(opts, server=host, port=port or opts.port)
-    if not opts.timeout > 0:
-        raise InputError(f"must be more than 0 seconds, not {opts.timeout:g}", field="--timeout")
+    if not opts.timeout_s > 0:
+        raise InputError(f"must be more than 0 seconds, not {opts.timeout_s:g}", field="--timeout")
     if opts.max_response_mib < 1:
         raise InputError(
             f"must be at least 1, not {opts.max_response_mib}", field="--max-response-mib"

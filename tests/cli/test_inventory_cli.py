@@ -247,7 +247,7 @@ def test_cli_defaults_are_the_library_defaults() -> None:
 
     assert cli_opts.DEFAULT_TIMEOUT_S == vcenter.DEFAULT_TIMEOUT_S
     assert cli_opts.DEFAULT_MAX_RESPONSE_MIB == vcenter.DEFAULT_MAX_RESPONSE_MIB
-    assert vcenter.VCenterOptions("h", "u", "p").timeout == vcenter.DEFAULT_TIMEOUT_S
+    assert vcenter.VCenterOptions("h", "u", "p").timeout_s == vcenter.DEFAULT_TIMEOUT_S
 
 
 @pytest.mark.parametrize(

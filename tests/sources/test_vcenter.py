@@ -202,7 +202,7 @@ def test_server_that_never_answers_times_out() -> None:
         port = srv.getsockname()[1]
         with pytest.raises(SourceError, match=r"not finished within 1 s .*timeout"):
             load_vcenter(
-                VCenterOptions(server="127.0.0.1", port=port, user="u", password="p", timeout=1)
+                VCenterOptions(server="127.0.0.1", port=port, user="u", password="p", timeout_s=1)
             )
     finally:
         srv.close()
@@ -217,7 +217,7 @@ def test_server_dies_mid_retrieval(fresh_vcsim: Any) -> None:
             fresh_vcsim.kill()
 
     with pytest.raises(SourceError, match="during retrieval") as e:
-        load_vcenter(_opts(fresh_vcsim, page_size=10, timeout=5), on_page=kill_after_first_page)
+        load_vcenter(_opts(fresh_vcsim, page_size=10, timeout_s=5), on_page=kill_after_first_page)
     assert pages == [10]
     assert e.value.exit_code == 3 and isinstance(e.value, SourceProtocolError)
 
@@ -237,7 +237,7 @@ def test_deadline_holds_during_retrieval(vcsim_binary: Path, tmp_path: Path) -> 
     try:
         started = time.monotonic()
         with pytest.raises(SourceTimeoutError, match=r"within 3 s during retrieval") as e:
-            load_vcenter(_opts(sim, timeout=3))
+            load_vcenter(_opts(sim, timeout_s=3))
         waited = time.monotonic() - started
     finally:
         sim.stop()

@@ -68,7 +68,7 @@ def test_dripping_server_is_cut_off_at_the_deadline(serve: Any, cert: Any) -> No
     served = serve(drip)
     started = time.monotonic()
     with pytest.raises(SourceTimeoutError, match=r"not finished within 1.5 s while connecting"):
-        load_vcenter(_opts(served.port, cert, timeout=1.5))
+        load_vcenter(_opts(served.port, cert, timeout_s=1.5))
     waited = time.monotonic() - started
     # Cut off long before the 15 s the drip takes (generous: the machine is shared).
     assert waited < 10, waited
@@ -89,7 +89,7 @@ def test_endless_answer_is_capped(serve: Any, cert: Any) -> None:
 
     served = serve(endless)
     with pytest.raises(SourceProtocolError, match=r"sent more than 1 MiB while connecting"):
-        load_vcenter(_opts(served.port, cert, max_response_mib=1, timeout=30))
+        load_vcenter(_opts(served.port, cert, max_response_mib=1, timeout_s=30))
     # The client hung up after about 1 MiB (plus what the kernel buffers held).
     assert served.sent < 32 << 20, served.sent
 
@@ -115,7 +115,7 @@ def test_https_server_that_is_not_vsphere(serve: Any, cert: Any, kind: str) -> N
 
     served = serve(answer)
     with pytest.raises(SourceProtocolError, match=r"does not answer as a vSphere API") as e:
-        load_vcenter(_opts(served.port, cert, timeout=10))
+        load_vcenter(_opts(served.port, cert, timeout_s=10))
     assert e.value.exit_code == 3
     assert "\n" not in str(e.value)
 
@@ -123,7 +123,7 @@ def test_https_server_that_is_not_vsphere(serve: Any, cert: Any, kind: str) -> N
 def test_server_that_hangs_up_before_answering(serve: Any, cert: Any) -> None:
     served = serve(lambda tls, s: _read_request(tls))  # reads the request, closes
     with pytest.raises(SourceProtocolError, match=r"server closed the connection while connecting"):
-        load_vcenter(_opts(served.port, cert, timeout=10))
+        load_vcenter(_opts(served.port, cert, timeout_s=10))
 
 
 def test_server_that_cuts_off_mid_answer(serve: Any, cert: Any) -> None:
@@ -133,14 +133,14 @@ def test_server_that_cuts_off_mid_answer(serve: Any, cert: Any) -> None:
 
     served = serve(cut)
     with pytest.raises(SourceProtocolError, match=r"127.0.0.1:\d+: .* while connecting") as e:
-        load_vcenter(_opts(served.port, cert, timeout=10))
+        load_vcenter(_opts(served.port, cert, timeout_s=10))
     assert "\n" not in str(e.value)
 
 
 def test_untrusted_certificate_is_a_tls_error(serve: Any, cert: Any) -> None:
     served = serve(lambda tls, s: _read_request(tls))
     with pytest.raises(SourceTLSError, match=r"TLS certificate not trusted.*--ca-file"):
-        load_vcenter(_opts(served.port, cert, ca_file=None, timeout=10))
+        load_vcenter(_opts(served.port, cert, ca_file=None, timeout_s=10))
 
 
 def test_refused_is_its_own_kind() -> None:
@@ -163,13 +163,13 @@ def test_silent_server_is_a_timeout() -> None:
                     port=srv.getsockname()[1],
                     user="u",
                     password="p",
-                    timeout=1,
+                    timeout_s=1,
                 )
             )
 
 
 def _fail(**kw: Any) -> _Failure:
-    opts = VCenterOptions(server="vc.example", user="admin", password="pw", timeout=5)
+    opts = VCenterOptions(server="vc.example", user="admin", password="pw", timeout_s=5)
     return _Failure(opts, _Budget(5, 1 << 20), "during retrieval")
 
 
@@ -258,6 +258,6 @@ def test_compressed_answer_is_capped_once_decompressed(serve: Any, cert: Any) ->
     with pytest.raises(
         SourceProtocolError, match=r"sent more than 1 MiB \(once decompressed\) while connecting"
     ) as e:
-        load_vcenter(_opts(served.port, cert, max_response_mib=1, timeout=30))
+        load_vcenter(_opts(served.port, cert, max_response_mib=1, timeout_s=30))
     assert "\n" not in str(e.value)
     assert served.sent > 0  # the SOAP answer was sent: the cap, not the probe, stopped it

@@ -281,7 +281,7 @@ def test_hanging_tagging_endpoint_ends_at_the_load_deadline(tagsim: Any, mode: A
     """The deadline is the whole load's: a hanging tagging service does not get its own."""
     mode("slow")  # every tagging call waits 20 s
     with pytest.raises(SourceTimeoutError, match=r"while reading vSphere tags.*--no-tags"):
-        load_vcenter(_opts(tagsim, timeout=8))
+        load_vcenter(_opts(tagsim, timeout_s=8))
 
 
 def test_endless_tagging_answer_ends_at_the_load_byte_cap(tagsim: Any, mode: Any) -> None:
