@@ -9,6 +9,12 @@ CP-SAT's own bound is weak on these models, so we compute one from first princip
   job may occupy if every night ends by M: its own blackouts, whole-job fit) must fit in
   capacity x |R|. This catches jobs on one datastore whose hosts have *different* blackouts at
   the same hours, which the first rule, looking only at blackouts shared by all jobs, misses.
+- night bin-packing (:mod:`stagger.solve.bound_packing`): jobs cannot be split between
+  nights nor across a blackout, so each lies in one free stretch of one night;
+- every capacity above is the resource's *effective* capacity
+  (:mod:`stagger.solve.bound_capacity`): no more of its jobs than their hosts, datastores and
+  RAID groups let run at once (a RAID group of capacity 3 over two datastores of capacity 1
+  runs at most 2).
 The makespan is the largest per-night span (window start to last job end), in slots.
 """
 
@@ -19,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from stagger.instance import Instance, Resource
+from stagger.solve.bound_capacity import effective_capacity
+from stagger.solve.bound_packing import Packing
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,9 @@ class ResourceLoad:
     load: int  # slots of jobs
     free: int  # slots of window left after blackouts (per unit of capacity)
     bound: int  # smallest makespan (slots) this resource allows; > longest night = cannot fit
+    # Jobs of this resource that can run at once (its capacity, or fewer when their other
+    # resources allow fewer; its job count when unlimited). 0: not computed.
+    effective_capacity: int = 0
 
     def overloaded(self, capacity: int) -> bool:
         return self.load > capacity * self.free
@@ -102,14 +113,17 @@ def _hall_holds(inst: Instance, members: list[int], cap: int, prefix: int) -> bo
     return True
 
 
-def hall_bound(inst: Instance, start: int) -> tuple[int, str]:
+def hall_bound(inst: Instance, start: int, caps: dict[int, int] | None = None) -> tuple[int, str]:
     """Raise ``start`` while some resource breaks Hall's condition; scanning upward one slot at
-    a time keeps the result a valid bound (the condition is necessary, not monotone)."""
+    a time keeps the result a valid bound (the condition is necessary, not monotone).
+    ``caps``: effective capacities by resource (default: their own)."""
     best, reason = start, ""
     longest = max(n.end - n.start for n in inst.nights)
     for r, members in sorted(inst.jobs_by_resource().items()):
         res = inst.resources[r]
         cap = min(res.capacity, len(members)) if res.capacity else len(members)
+        if caps is not None:
+            cap = min(cap, caps.get(r, cap))
         prefix = best
         while prefix <= longest and not _hall_holds(inst, members, cap, prefix):
             prefix += 1
@@ -118,7 +132,19 @@ def hall_bound(inst: Instance, start: int) -> tuple[int, str]:
     return best, reason
 
 
+def _capacity_note(res: Resource, cap: int) -> str:
+    """' (at most 2 of its jobs at once: their hosts, datastores and RAID groups)' when the
+    effective capacity is below the resource's own."""
+    if res.capacity and cap < res.capacity:
+        return (
+            f" (at most {cap} of its jobs at once: their hosts, datastores and RAID groups"
+            " allow no more)"
+        )
+    return ""
+
+
 def lower_bound(inst: Instance) -> Bound:
+    """The largest of the bounds in the module doc, with the rule that set it."""
     if not inst.jobs:
         return Bound(0, "no jobs", [])
     best, reason = 0, ""
@@ -128,10 +154,14 @@ def lower_bound(inst: Instance) -> Bound:
             best, reason = end, f"job {job.vm} cannot end earlier"
     profiles: dict[tuple[tuple[int, int], ...], np.ndarray] = {}
     loads = []
-    for r, members in sorted(inst.jobs_by_resource().items()):
+    caps: dict[int, int] = {}
+    by_res = sorted(inst.jobs_by_resource().items())
+    for r, members in by_res:
         res: Resource = inst.resources[r]
         load = sum(inst.jobs[j].duration for j in members)
-        cap = min(res.capacity, len(members)) if res.capacity else len(members)
+        # Unlimited (task slots without a limit): its job count, the load bound says nothing.
+        cap = effective_capacity(inst, r, members) if res.capacity else len(members)
+        caps[r] = cap
         key = tuple(inst.resource_blocked.get(r, []))
         if key not in profiles:
             profiles[key] = _free_profile(inst, list(key))
@@ -140,10 +170,26 @@ def lower_bound(inst: Instance) -> Bound:
         # len(cs) = past every window: this resource cannot take its load.
         fits = cap * free >= load
         bound = int(np.searchsorted(cs * cap, load, side="left")) if fits else len(cs)
-        loads.append(ResourceLoad(r, load, free, bound))
+        loads.append(ResourceLoad(r, load, free, bound, cap))
         if bound > best:
-            best, reason = bound, f"load on {res.label}"
-    hall, why = hall_bound(inst, best)
+            best, reason = bound, f"load on {res.label}{_capacity_note(res, cap)}"
+    # Bin-packing over nights: only where capacity is short of the job count (otherwise every
+    # job has a machine of its own and the test adds nothing to the earliest ends), and only
+    # where it can raise the bound (the test is monotone: passing at ``best`` ends it).
+    for r, members in by_res:
+        cap = caps[r]
+        if cap >= len(members):
+            continue
+        res = inst.resources[r]
+        packing = Packing.of(inst, members, inst.resource_blocked.get(r, []), cap)
+        packed = packing.smallest_horizon(best)
+        if packed > best:
+            best = packed
+            reason = (
+                f"jobs on {res.label} cannot be split between nights or across its blackouts"
+                f"{_capacity_note(res, cap)}"
+            )
+    hall, why = hall_bound(inst, best, caps)
     if hall > best:
         best, reason = hall, why
     return Bound(best, reason, loads)
@@ -163,26 +209,24 @@ def describe_overload(inst: Instance, load: ResourceLoad) -> str:
 def min_dropped(inst: Instance) -> tuple[int, str]:
     """A lower bound on how many of ``inst.jobs`` no plan can schedule, and why.
 
-    Per resource of capacity c: its jobs, shortest first, while their slots fit in c times the
-    window time its blackouts (those applying to all of its jobs) leave; every job beyond that
-    count cannot be placed. Valid because every placed job holds the resource for its whole
-    duration inside some night's free time."""
+    Per resource: at most as many of its jobs can be placed as the night bin-packing tests let
+    its shortest ones pass (:meth:`~stagger.solve.bound_packing.Packing.most_placeable`: whole
+    nights, its effective capacity, each job inside one free stretch); every job beyond that
+    count cannot be placed. This includes the plain load count (its jobs shortest first while
+    their slots fit in the capacity times the free window time)."""
     best, reason = 0, ""
-    profiles: dict[tuple[tuple[int, int], ...], int] = {}
     for r, members in sorted(inst.jobs_by_resource().items()):
         res = inst.resources[r]
-        if not res.capacity or res.capacity >= len(members):
-            continue
-        key = tuple(inst.resource_blocked.get(r, []))
-        if key not in profiles:
-            profiles[key] = int(_free_profile(inst, list(key))[-1])
-        room = res.capacity * profiles[key]
-        durations = np.sort(np.array([inst.jobs[j].duration for j in members], dtype=np.int64))
-        fit = int(np.searchsorted(np.cumsum(durations), room, side="right"))
+        if not res.capacity:
+            continue  # unlimited
+        cap = effective_capacity(inst, r, members)
+        if cap >= len(members):
+            continue  # each job a machine of its own: every job fits a stretch (compiler)
+        fit = Packing.of(inst, members, inst.resource_blocked.get(r, []), cap).most_placeable()
         if len(members) - fit > best:
             best = len(members) - fit
             reason = (
-                f"{res.label}: only {fit} of its {len(members)} jobs fit in its window time,"
-                " shortest first"
+                f"{res.label}: only {fit} of its {len(members)} jobs fit in its free stretches"
+                f"{_capacity_note(res, cap)}, shortest first"
             )
     return best, reason
