@@ -143,8 +143,10 @@ def _capacity_note(res: Resource, cap: int) -> str:
     return ""
 
 
-def lower_bound(inst: Instance) -> Bound:
-    """The largest of the bounds in the module doc, with the rule that set it."""
+def lower_bound(inst: Instance, *, packing: bool = True, effective: bool = True) -> Bound:
+    """The largest of the bounds in the module doc, with the rule that set it. ``packing`` and
+    ``effective`` switch the night bin-packing and the effective capacities off, to measure
+    what they add (benchmarks/bounds.py); both off is the bound before issue 13."""
     if not inst.jobs:
         return Bound(0, "no jobs", [])
     best, reason = 0, ""
@@ -154,14 +156,18 @@ def lower_bound(inst: Instance) -> Bound:
             best, reason = end, f"job {job.vm} cannot end earlier"
     profiles: dict[tuple[tuple[int, int], ...], np.ndarray] = {}
     loads = []
-    caps: dict[int, int] = {}
+    caps: dict[int, int] = {}  # effective
+    lowered: set[int] = set()  # resources whose effective capacity is below their own
     by_res = sorted(inst.jobs_by_resource().items())
     for r, members in by_res:
         res: Resource = inst.resources[r]
         load = sum(inst.jobs[j].duration for j in members)
         # Unlimited (task slots without a limit): its job count, the load bound says nothing.
-        cap = effective_capacity(inst, r, members) if res.capacity else len(members)
+        own = min(res.capacity, len(members)) if res.capacity else len(members)
+        cap = effective_capacity(inst, r, members) if res.capacity and effective else own
         caps[r] = cap
+        if cap < own:
+            lowered.add(r)
         key = tuple(inst.resource_blocked.get(r, []))
         if key not in profiles:
             profiles[key] = _free_profile(inst, list(key))
@@ -171,18 +177,23 @@ def lower_bound(inst: Instance) -> Bound:
         fits = cap * free >= load
         bound = int(np.searchsorted(cs * cap, load, side="left")) if fits else len(cs)
         loads.append(ResourceLoad(r, load, free, bound, cap))
-        if bound > best:
-            best, reason = bound, f"load on {res.label}{_capacity_note(res, cap)}"
+    # On a tie the reason names a resource whose own capacity binds (the task slots lowered to
+    # one host's capacity tie with that host: the host is the cause).
+    for ld in sorted(loads, key=lambda ld: (ld.resource in lowered, ld.resource)):
+        if ld.bound > best:
+            res = inst.resources[ld.resource]
+            note = _capacity_note(res, ld.effective_capacity)
+            best, reason = ld.bound, f"load on {res.label}{note}"
     # Bin-packing over nights: only where capacity is short of the job count (otherwise every
     # job has a machine of its own and the test adds nothing to the earliest ends), and only
     # where it can raise the bound (the test is monotone: passing at ``best`` ends it).
-    for r, members in by_res:
+    for r, members in by_res if packing else []:
+        res = inst.resources[r]
         cap = caps[r]
         if cap >= len(members):
             continue
-        res = inst.resources[r]
-        packing = Packing.of(inst, members, inst.resource_blocked.get(r, []), cap)
-        packed = packing.smallest_horizon(best)
+        bins = Packing.of(inst, members, inst.resource_blocked.get(r, []), cap)
+        packed = bins.smallest_horizon(best)
         if packed > best:
             best = packed
             reason = (
