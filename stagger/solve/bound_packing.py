@@ -67,12 +67,22 @@ class Packing:
     ) -> Packing:
         big = 1 << 40
         durations = np.array([inst.jobs[j].duration for j in members], dtype=np.int64)
-        earliest = np.full((len(members), len(inst.nights)), big, dtype=np.int64)
-        for i, j in enumerate(members):
+        # Jobs share their allowed starts (the compiler caches them by blackouts and
+        # duration): one row per distinct (allowed, duration).
+        origin = [n.start for n in inst.nights]
+        rows: dict[tuple[int, int], list[int]] = {}
+        for j in members:
             job = inst.jobs[j]
-            for n, spans in enumerate(job.allowed):
-                if spans:
-                    earliest[i, n] = spans[0][0] + job.duration - inst.nights[n].start
+            key = (id(job.allowed), job.duration)
+            if key not in rows:
+                rows[key] = [
+                    spans[0][0] + job.duration - origin[n] if spans else big
+                    for n, spans in enumerate(job.allowed)
+                ]
+        earliest = np.array(
+            [rows[(id(inst.jobs[j].allowed), inst.jobs[j].duration)] for j in members],
+            dtype=np.int64,
+        ).reshape(len(members), len(inst.nights))
         stretches = [free_segments(night, blocked) for night in inst.nights]
         return cls(inst, durations, earliest, stretches, capacity)
 
@@ -153,19 +163,21 @@ class Packing:
         by_size = self._fill_tables(longest)
         tables = [by_size[t] for t in sizes]
         ordered = np.sort(durations)[::-1]
-        counts = np.cumsum(np.ones_like(ordered))
         volumes = np.cumsum(ordered)
-        for t, reach in zip(sizes, tables, strict=True):
-            k = int(np.searchsorted(-ordered, -t, side="right"))  # jobs of >= t slots
-            n_t, v_t = int(counts[k - 1]), int(volumes[k - 1])
-            places = sum(m * (length // t) for length, m in by_length.items())
-            if n_t > c * places:
-                return False
+        t_arr = np.array(sizes, dtype=np.int64)
+        k = np.searchsorted(-ordered, -t_arr, side="right")  # jobs of >= t slots, per t
+        n_t, v_t = k, volumes[k - 1]
+        ls = np.array(list(by_length), dtype=np.int64)
+        ms = np.array(list(by_length.values()), dtype=np.int64)
+        places = ((ls[:, None] // t_arr[None, :]) * ms[:, None]).sum(axis=0)
+        if (n_t > c * places).any() or (v_t > c * int((ls * ms).sum())).any():
+            return False  # count, or volume against the whole stretches (fill <= L)
+        for v, reach in zip(v_t.tolist(), tables, strict=True):
             filled = sum(
                 m * ((reach & ((1 << (length + 1)) - 1)).bit_length() - 1)
                 for length, m in by_length.items()
             )
-            if v_t > c * filled:
+            if v > c * filled:
                 return False
         return True
 

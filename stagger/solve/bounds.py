@@ -91,26 +91,26 @@ _HALL_PAIRWISE = 64
 
 
 def _hall_holds(inst: Instance, members: list[int], cap: int, prefix: int) -> bool:
-    groups: dict[tuple[object, int], list[int]] = {}
+    groups: dict[tuple[int, int], list[int]] = {}  # by allowed starts (identity), duration
     for j in members:
         job = inst.jobs[j]
-        groups.setdefault((job.allowed, job.duration), []).append(j)
-    regions = [
-        (_occupiable(inst, js[0], prefix), sum(inst.jobs[j].duration for j in js))
-        for js in groups.values()
-    ]
-    union = np.logical_or.reduce([r for r, _ in regions])
-    if cap * int(union.sum()) < sum(load for _, load in regions):
+        groups.setdefault((id(job.allowed), job.duration), []).append(j)
+    regions = np.array([_occupiable(inst, js[0], prefix) for js in groups.values()])
+    loads = np.array(
+        [sum(inst.jobs[j].duration for j in js) for js in groups.values()], dtype=np.int64
+    )
+    if cap * int(regions.any(axis=0).sum()) < int(loads.sum()):
         return False
-    for region, load in regions:
-        size = cap * int(region.sum())
-        if len(regions) > _HALL_PAIRWISE:
-            inside = load
-        else:
-            inside = sum(other_load for other, other_load in regions if not (other & ~region).any())
-        if inside > size:
-            return False
-    return True
+    sizes = cap * regions.sum(axis=1)
+    if len(loads) > _HALL_PAIRWISE:
+        inside = loads
+    else:
+        # outside[a, b]: slots of region a outside region b; 0 when a lies inside b. Region
+        # b must hold the load of every region inside it (itself included).
+        as_int = regions.astype(np.int32)
+        outside = as_int @ (1 - as_int).T
+        inside = loads @ (outside == 0)
+    return not bool((inside > sizes).any())
 
 
 def hall_bound(inst: Instance, start: int, caps: dict[int, int] | None = None) -> tuple[int, str]:
