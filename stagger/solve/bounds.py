@@ -186,8 +186,9 @@ def lower_bound(inst: Instance, *, packing: bool = True, effective: bool = True)
             best, reason = ld.bound, f"load on {res.label}{note}"
     # Bin-packing over nights: only where capacity is short of the job count (otherwise every
     # job has a machine of its own and the test adds nothing to the earliest ends), and only
-    # where it can raise the bound (the test is monotone: passing at ``best`` ends it).
-    for r, members in by_res if packing else []:
+    # where it can raise the bound (the test is monotone: passing at ``best`` ends it). Those at
+    # their own capacity first, so that a tie names them (see the load bound).
+    for r, members in sorted(by_res, key=lambda rm: rm[0] in lowered) if packing else []:
         res = inst.resources[r]
         cap = caps[r]
         if cap >= len(members):
