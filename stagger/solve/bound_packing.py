@@ -40,7 +40,7 @@ test stays valid, and it stays monotone: a larger ``M`` only widens each job's n
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class Packing:
     earliest: np.ndarray  # [job, night]: earliest end of the job in the night (slots), or big
     stretches: list[list[tuple[int, int]]]  # per night: [start, end) free stretches
     capacity: int
-    _tables: dict[int, dict[int, int]] = field(default_factory=dict)  # by longest stretch
+    _table: tuple[dict[int, int], np.ndarray] | None = None  # see _fill_table
 
     @classmethod
     def of(
@@ -86,17 +86,21 @@ class Packing:
         stretches = [free_segments(night, blocked) for night in inst.nights]
         return cls(inst, durations, earliest, stretches, capacity)
 
-    def _fill_tables(self, longest: int) -> dict[int, int]:
-        """Per duration ``t`` of the resource's jobs: the bitset of the sums of durations of
-        sub-multisets of its jobs of at least ``t`` slots (bit ``x`` set: ``x`` reachable), up
-        to ``longest``. A duration of ``m`` jobs is added up to ``min(m, longest // t)`` times,
-        by binary splitting (1, 2, 4, ... copies)."""
-        if longest in self._tables:
-            return self._tables[longest]
+    def _fill_table(self) -> tuple[dict[int, int], np.ndarray]:
+        """``fill[i, L]``: the largest sum of durations of a sub-multiset of the resource's jobs
+        of at least ``sizes[i]`` slots that is at most ``L`` (the durations descending; row
+        index by duration in the dict), for ``L`` up to the longest night. Built as bitsets of
+        reachable sums (bit ``x`` set: ``x`` reachable), a duration of ``m`` jobs added up to
+        ``min(m, longest // t)`` times by binary splitting (1, 2, 4, ... copies); then, per
+        row, the last reachable sum at or below each ``L``."""
+        if self._table is not None:
+            return self._table
+        longest = max(n.end - n.start for n in self.inst.nights)
         mask = (1 << (longest + 1)) - 1
+        nbytes = (longest + 8) // 8
         reach = 1
-        out: dict[int, int] = {}
-        self._tables[longest] = out
+        index: dict[int, int] = {}
+        rows: list[np.ndarray] = []
         for t, m in sorted(Counter(self.durations.tolist()).items(), reverse=True):
             left, chunk = min(m, longest // t), 1
             while left > 0:
@@ -104,8 +108,15 @@ class Packing:
                 reach |= (reach << (take * t)) & mask
                 left -= take
                 chunk *= 2
-            out[t] = reach
-        return out
+            index[t] = len(rows)
+            bits = np.unpackbits(
+                np.frombuffer(reach.to_bytes(nbytes, "little"), dtype=np.uint8), bitorder="little"
+            )[: longest + 1]
+            rows.append(bits)
+        at = np.arange(longest + 1, dtype=np.int64)
+        fill = np.maximum.accumulate(np.where(np.array(rows, dtype=bool), at, 0), axis=1)
+        self._table = (index, fill)
+        return self._table
 
     def fits(
         self, horizon: int, rows: np.ndarray | None = None, *, night_sets: bool = True
@@ -130,26 +141,16 @@ class Packing:
             for night, segs in zip(self.inst.nights, self.stretches, strict=True)
         ]
         every = (1 << len(lengths)) - 1
-        sets = [every]
-        sig = np.full(len(durations), every, dtype=object)
-        if night_sets and not can.all():
-            # Night sets as Python ints (a cycle may have more nights than a machine word).
-            sig = np.array(
-                [sum(1 << int(n) for n in np.flatnonzero(row)) for row in can], dtype=object
-            )
-            found = set(sig.tolist())
-            if len(found) <= _NIGHT_SETS:
-                sets = sorted(found | {every})
+        if not night_sets or can.all():
+            return self._passes(durations, [length for ls in lengths for length in ls])
+        # Night sets as Python ints (a cycle may have more nights than a machine word).
+        sig = [sum(1 << int(n) for n in np.flatnonzero(row)) for row in can]
+        found = set(sig)
+        sets = sorted(found | {every}) if len(found) <= _NIGHT_SETS else [every]
         for s in sets:
-            inside = np.array([(g & ~s) == 0 for g in sig], dtype=bool) if s != every else None
             pool = [length for n, ls in enumerate(lengths) if s >> n & 1 for length in ls]
-            if inside is None:
-                if not self._passes(durations, pool):
-                    return False
-                continue
-            if not inside.any():
-                continue
-            if not self._passes(durations[inside], pool):
+            inside = np.array([(g & ~s) == 0 for g in sig], dtype=bool)
+            if inside.any() and not self._passes(durations[inside], pool):
                 return False
         return True
 
@@ -158,10 +159,7 @@ class Packing:
             return False
         c = self.capacity
         by_length = Counter(lengths)
-        longest = max(by_length)
         sizes = sorted(set(durations.tolist()), reverse=True)
-        by_size = self._fill_tables(longest)
-        tables = [by_size[t] for t in sizes]
         ordered = np.sort(durations)[::-1]
         volumes = np.cumsum(ordered)
         t_arr = np.array(sizes, dtype=np.int64)
@@ -172,14 +170,9 @@ class Packing:
         places = ((ls[:, None] // t_arr[None, :]) * ms[:, None]).sum(axis=0)
         if (n_t > c * places).any() or (v_t > c * int((ls * ms).sum())).any():
             return False  # count, or volume against the whole stretches (fill <= L)
-        for v, reach in zip(v_t.tolist(), tables, strict=True):
-            filled = sum(
-                m * ((reach & ((1 << (length + 1)) - 1)).bit_length() - 1)
-                for length, m in by_length.items()
-            )
-            if v > c * filled:
-                return False
-        return True
+        index, fill = self._fill_table()
+        filled = fill[[index[t] for t in sizes]][:, ls] @ ms
+        return not bool((v_t > c * filled).any())
 
     def smallest_horizon(self, start: int) -> int:
         """The smallest ``M >= start`` at which the tests pass; one past the longest night
