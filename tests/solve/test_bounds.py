@@ -3,11 +3,14 @@ stretches cut by blackouts, effective capacity; the bound as a CP-SAT constraint
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ortools.sat.python import cp_model
+from typer.testing import CliRunner
 
 from stagger import planner
+from stagger.cli import app
 from stagger.instance import compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
@@ -16,7 +19,7 @@ from stagger.solve.bound_capacity import effective_capacity
 from stagger.solve.bounds import lower_bound, min_dropped
 from stagger.solve.cpsat import add_span_floor, build_model
 from stagger.solve.greedy import solve_greedy
-from tests.factories import GIB_PER_HOUR, make_policy, make_topology
+from tests.factories import EXAMPLES, GIB_PER_HOUR, make_policy, make_topology
 from tests.solve.test_claims import _issue_case_2
 
 
@@ -281,3 +284,22 @@ def test_jobs_confined_to_some_nights_pack_into_those_nights() -> None:
     assert "cannot be split between nights" in b.reason
     s = plan(topo, policy, PlanOptions(time_limit_s=30)).schedule
     assert s.makespan_min == 8 * 60 and s.solver.status == "OPTIMAL"
+
+
+def test_the_plan_summary_names_the_rule_that_set_the_bound(tmp_path: Path) -> None:
+    """examples/minimal: the bound is the load of datastore DS-02 (the task slots, lowered to
+    the one host's capacity, tie with it and are not named)."""
+    example = EXAMPLES / "minimal"
+    res = CliRunner().invoke(
+        app,
+        [
+            "plan",
+            str(example / "topology.yaml"),
+            "-p",
+            str(example / "policy.yaml"),
+            "-o",
+            str(tmp_path / "s.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "2h15m (load on datastore DS-02)" in res.output
