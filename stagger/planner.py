@@ -347,6 +347,7 @@ def solve_instance(
         workers=options.workers,
         progress=progress,
         wall_s=wall_left(),
+        span_floor=bound.makespan,
     )
     sol = res.solution
     solved = res.status in ("OPTIMAL", "FEASIBLE")

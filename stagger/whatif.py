@@ -281,6 +281,7 @@ def replan(
             seed=opts.seed,
             workers=opts.workers,
             progress=opts.progress,
+            span_floor=bound.makespan,
         )
         sol, stats, warm, objective = res.solution, res.stats, res.warm_start, res.objective
         # CP-SAT's OPTIMAL here proves the stability goals (makespan over its cap, moves,

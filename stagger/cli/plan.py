@@ -44,7 +44,11 @@ def render_summary(result: PlanResult) -> None:
     tbl.add_row("jobs", f"{len(s.jobs)} planned, {len(s.unscheduled)} unscheduled")
     tbl.add_row("nights", str(len(s.nights)))
     tbl.add_row("makespan", f"{hm(s.makespan_min)} (worst night)")
-    tbl.add_row("lower bound", hm(s.lower_bound_min))
+    bound = result.bound
+    why = ""
+    if bound.reason and bound.makespan * result.instance.slot_minutes == s.lower_bound_min:
+        why = f" ({as_text(bound.reason)})"  # the rule that set it (stagger.solve.bounds)
+    tbl.add_row("lower bound", hm(s.lower_bound_min) + why)
     tbl.add_row("gap", s.gap_text())
     solver = s.solver
     greedy = f", greedy {hm(solver.greedy_makespan_min)}" if solver.greedy_makespan_min else ""

@@ -9,6 +9,12 @@ CP-SAT's own bound is weak on these models, so we compute one from first princip
   job may occupy if every night ends by M: its own blackouts, whole-job fit) must fit in
   capacity x |R|. This catches jobs on one datastore whose hosts have *different* blackouts at
   the same hours, which the first rule, looking only at blackouts shared by all jobs, misses.
+- night bin-packing (:mod:`stagger.solve.bound_packing`): jobs cannot be split between
+  nights nor across a blackout, so each lies in one free stretch of one night;
+- every capacity above is the resource's *effective* capacity
+  (:mod:`stagger.solve.bound_capacity`): no more of its jobs than their hosts, datastores and
+  RAID groups let run at once (a RAID group of capacity 3 over two datastores of capacity 1
+  runs at most 2).
 The makespan is the largest per-night span (window start to last job end), in slots.
 """
 
@@ -19,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from stagger.instance import Instance, Resource
+from stagger.solve.bound_capacity import effective_capacity
+from stagger.solve.bound_packing import Packing
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,9 @@ class ResourceLoad:
     load: int  # slots of jobs
     free: int  # slots of window left after blackouts (per unit of capacity)
     bound: int  # smallest makespan (slots) this resource allows; > longest night = cannot fit
+    # Jobs of this resource that can run at once (its capacity, or fewer when their other
+    # resources allow fewer; its job count when unlimited). 0: not computed.
+    effective_capacity: int = 0
 
     def overloaded(self, capacity: int) -> bool:
         return self.load > capacity * self.free
@@ -80,36 +91,39 @@ _HALL_PAIRWISE = 64
 
 
 def _hall_holds(inst: Instance, members: list[int], cap: int, prefix: int) -> bool:
-    groups: dict[tuple[object, int], list[int]] = {}
+    groups: dict[tuple[int, int], list[int]] = {}  # by allowed starts (identity), duration
     for j in members:
         job = inst.jobs[j]
-        groups.setdefault((job.allowed, job.duration), []).append(j)
-    regions = [
-        (_occupiable(inst, js[0], prefix), sum(inst.jobs[j].duration for j in js))
-        for js in groups.values()
-    ]
-    union = np.logical_or.reduce([r for r, _ in regions])
-    if cap * int(union.sum()) < sum(load for _, load in regions):
+        groups.setdefault((id(job.allowed), job.duration), []).append(j)
+    regions = np.array([_occupiable(inst, js[0], prefix) for js in groups.values()])
+    loads = np.array(
+        [sum(inst.jobs[j].duration for j in js) for js in groups.values()], dtype=np.int64
+    )
+    if cap * int(regions.any(axis=0).sum()) < int(loads.sum()):
         return False
-    for region, load in regions:
-        size = cap * int(region.sum())
-        if len(regions) > _HALL_PAIRWISE:
-            inside = load
-        else:
-            inside = sum(other_load for other, other_load in regions if not (other & ~region).any())
-        if inside > size:
-            return False
-    return True
+    sizes = cap * regions.sum(axis=1)
+    if len(loads) > _HALL_PAIRWISE:
+        inside = loads
+    else:
+        # outside[a, b]: slots of region a outside region b; 0 when a lies inside b. Region
+        # b must hold the load of every region inside it (itself included).
+        as_int = regions.astype(np.int32)
+        outside = as_int @ (1 - as_int).T
+        inside = loads @ (outside == 0)
+    return not bool((inside > sizes).any())
 
 
-def hall_bound(inst: Instance, start: int) -> tuple[int, str]:
+def hall_bound(inst: Instance, start: int, caps: dict[int, int] | None = None) -> tuple[int, str]:
     """Raise ``start`` while some resource breaks Hall's condition; scanning upward one slot at
-    a time keeps the result a valid bound (the condition is necessary, not monotone)."""
+    a time keeps the result a valid bound (the condition is necessary, not monotone).
+    ``caps``: effective capacities by resource (default: their own)."""
     best, reason = start, ""
     longest = max(n.end - n.start for n in inst.nights)
     for r, members in sorted(inst.jobs_by_resource().items()):
         res = inst.resources[r]
         cap = min(res.capacity, len(members)) if res.capacity else len(members)
+        if caps is not None:
+            cap = min(cap, caps.get(r, cap))
         prefix = best
         while prefix <= longest and not _hall_holds(inst, members, cap, prefix):
             prefix += 1
@@ -118,7 +132,21 @@ def hall_bound(inst: Instance, start: int) -> tuple[int, str]:
     return best, reason
 
 
-def lower_bound(inst: Instance) -> Bound:
+def _capacity_note(res: Resource, cap: int) -> str:
+    """' (at most 2 of its jobs at once: their hosts, datastores and RAID groups)' when the
+    effective capacity is below the resource's own."""
+    if res.capacity and cap < res.capacity:
+        return (
+            f" (at most {cap} of its jobs at once: their hosts, datastores and RAID groups"
+            " allow no more)"
+        )
+    return ""
+
+
+def lower_bound(inst: Instance, *, packing: bool = True, effective: bool = True) -> Bound:
+    """The largest of the bounds in the module doc, with the rule that set it. ``packing`` and
+    ``effective`` switch the night bin-packing and the effective capacities off, to measure
+    what they add (benchmarks/bounds.py); both off is the bound before issue 13."""
     if not inst.jobs:
         return Bound(0, "no jobs", [])
     best, reason = 0, ""
@@ -128,10 +156,18 @@ def lower_bound(inst: Instance) -> Bound:
             best, reason = end, f"job {job.vm} cannot end earlier"
     profiles: dict[tuple[tuple[int, int], ...], np.ndarray] = {}
     loads = []
-    for r, members in sorted(inst.jobs_by_resource().items()):
+    caps: dict[int, int] = {}  # effective
+    lowered: set[int] = set()  # resources whose effective capacity is below their own
+    by_res = sorted(inst.jobs_by_resource().items())
+    for r, members in by_res:
         res: Resource = inst.resources[r]
         load = sum(inst.jobs[j].duration for j in members)
-        cap = min(res.capacity, len(members)) if res.capacity else len(members)
+        # Unlimited (task slots without a limit): its job count, the load bound says nothing.
+        own = min(res.capacity, len(members)) if res.capacity else len(members)
+        cap = effective_capacity(inst, r, members) if res.capacity and effective else own
+        caps[r] = cap
+        if cap < own:
+            lowered.add(r)
         key = tuple(inst.resource_blocked.get(r, []))
         if key not in profiles:
             profiles[key] = _free_profile(inst, list(key))
@@ -140,10 +176,32 @@ def lower_bound(inst: Instance) -> Bound:
         # len(cs) = past every window: this resource cannot take its load.
         fits = cap * free >= load
         bound = int(np.searchsorted(cs * cap, load, side="left")) if fits else len(cs)
-        loads.append(ResourceLoad(r, load, free, bound))
-        if bound > best:
-            best, reason = bound, f"load on {res.label}"
-    hall, why = hall_bound(inst, best)
+        loads.append(ResourceLoad(r, load, free, bound, cap))
+    # On a tie the reason names a resource whose own capacity binds (the task slots lowered to
+    # one host's capacity tie with that host: the host is the cause).
+    for ld in sorted(loads, key=lambda ld: (ld.resource in lowered, ld.resource)):
+        if ld.bound > best:
+            res = inst.resources[ld.resource]
+            note = _capacity_note(res, ld.effective_capacity)
+            best, reason = ld.bound, f"load on {res.label}{note}"
+    # Bin-packing over nights: only where capacity is short of the job count (otherwise every
+    # job has a machine of its own and the test adds nothing to the earliest ends), and only
+    # where it can raise the bound (the test is monotone: passing at ``best`` ends it). Those at
+    # their own capacity first, so that a tie names them (see the load bound).
+    for r, members in sorted(by_res, key=lambda rm: rm[0] in lowered) if packing else []:
+        res = inst.resources[r]
+        cap = caps[r]
+        if cap >= len(members):
+            continue
+        bins = Packing.of(inst, members, inst.resource_blocked.get(r, []), cap)
+        packed = bins.smallest_horizon(best)
+        if packed > best:
+            best = packed
+            reason = (
+                f"jobs on {res.label} cannot be split between nights or across its blackouts"
+                f"{_capacity_note(res, cap)}"
+            )
+    hall, why = hall_bound(inst, best, caps)
     if hall > best:
         best, reason = hall, why
     return Bound(best, reason, loads)
@@ -163,26 +221,24 @@ def describe_overload(inst: Instance, load: ResourceLoad) -> str:
 def min_dropped(inst: Instance) -> tuple[int, str]:
     """A lower bound on how many of ``inst.jobs`` no plan can schedule, and why.
 
-    Per resource of capacity c: its jobs, shortest first, while their slots fit in c times the
-    window time its blackouts (those applying to all of its jobs) leave; every job beyond that
-    count cannot be placed. Valid because every placed job holds the resource for its whole
-    duration inside some night's free time."""
+    Per resource: at most as many of its jobs can be placed as the night bin-packing tests let
+    its shortest ones pass (:meth:`~stagger.solve.bound_packing.Packing.most_placeable`: whole
+    nights, its effective capacity, each job inside one free stretch); every job beyond that
+    count cannot be placed. This includes the plain load count (its jobs shortest first while
+    their slots fit in the capacity times the free window time)."""
     best, reason = 0, ""
-    profiles: dict[tuple[tuple[int, int], ...], int] = {}
     for r, members in sorted(inst.jobs_by_resource().items()):
         res = inst.resources[r]
-        if not res.capacity or res.capacity >= len(members):
-            continue
-        key = tuple(inst.resource_blocked.get(r, []))
-        if key not in profiles:
-            profiles[key] = int(_free_profile(inst, list(key))[-1])
-        room = res.capacity * profiles[key]
-        durations = np.sort(np.array([inst.jobs[j].duration for j in members], dtype=np.int64))
-        fit = int(np.searchsorted(np.cumsum(durations), room, side="right"))
+        if not res.capacity:
+            continue  # unlimited
+        cap = effective_capacity(inst, r, members)
+        if cap >= len(members):
+            continue  # each job a machine of its own: every job fits a stretch (compiler)
+        fit = Packing.of(inst, members, inst.resource_blocked.get(r, []), cap).most_placeable()
         if len(members) - fit > best:
             best = len(members) - fit
             reason = (
-                f"{res.label}: only {fit} of its {len(members)} jobs fit in its window time,"
-                " shortest first"
+                f"{res.label}: only {fit} of its {len(members)} jobs fit in its free stretches"
+                f"{_capacity_note(res, cap)}, shortest first"
             )
     return best, reason

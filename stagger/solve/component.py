@@ -19,6 +19,7 @@ from stagger.solve.blocks import add_resource_limit
 from stagger.solve.cpsat import (
     DTIME_PER_SECOND,
     CpSatModel,
+    add_span_floor,
     build_model,
     extract_solution,
     solver_parameters,
@@ -178,8 +179,7 @@ def _attempt(
     if task.span_cap and not task.hint_dropped:
         m.add(built.span_max <= task.span_cap)
     if task.span_only and all_present:
-        if task.target:
-            m.add(built.span_max >= task.target)
+        add_span_floor(built, task.target)
         m.minimize(built.span_max)
     else:
         m.minimize(sum(built.objective_terms))

@@ -151,6 +151,16 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
     return CpSatModel(m, starts, present, night_of, span_max, spans, terms)
 
 
+def add_span_floor(built: CpSatModel, floor: int) -> None:
+    """``span_max >= floor``: the worst night's span is at least a lower bound (or the target
+    a decomposed search stops at). Only when every job is present: the bounds are for plans
+    with every job, a plan that leaves jobs out may end earlier. A valid bound removes no plan
+    that minimising the worst night could want (none is below it), and lets CP-SAT stop, proven
+    optimal, as soon as it reaches the bound. The one place every model gets it."""
+    if floor > 0 and all(isinstance(p, bool) for p in built.present):
+        built.model.add(built.span_max >= floor)
+
+
 def add_hint(
     m: cp_model.CpModel,
     inst: Instance,
@@ -213,11 +223,15 @@ def solve_cpsat(
     progress: ProgressFn | None = None,
     extra_objective: Callable[[CpSatModel], list[cp_model.LinearExprT]] | None = None,
     wall_s: float | None = None,
+    span_floor: int = 0,
 ) -> CpSatResult:
     """Whole instance, one model. ``hint`` must be a valid plan of ``inst`` (a hint to an
-    infeasible model can abort OR-Tools); with every job in it, presence is fixed."""
+    infeasible model can abort OR-Tools); with every job in it, presence is fixed.
+    ``span_floor``: a lower bound on the makespan of every plan with every job
+    (:func:`~stagger.solve.bounds.lower_bound`), added as a constraint (:func:`add_span_floor`)."""
     all_present = hint is not None and not hint.dropped
     built = build_model(inst, hint, all_present)
+    add_span_floor(built, span_floor)
     terms = built.objective_terms + (extra_objective(built) if extra_objective else [])
     built.model.minimize(sum(terms))
     solver = solver_parameters(time_limit_s, seed, workers, wall_s)

@@ -21,7 +21,7 @@ from stagger.solve.baseline import (
     stability_goals,
     stability_stats,
 )
-from stagger.solve.cpsat import build_model, extract_solution, solver_parameters
+from stagger.solve.cpsat import add_span_floor, build_model, extract_solution, solver_parameters
 from stagger.solve.greedy import solve_greedy
 from stagger.solve.lns import Lns
 from stagger.solve.repair import repair_greedy
@@ -55,6 +55,7 @@ def solve_stable(
     workers: int = 4,
     progress: ProgressFn | None = None,
     monolithic_max_jobs: int = MONOLITHIC_MAX_JOBS,
+    span_floor: int = 0,
 ) -> StableResult:
     """Re-plan ``inst`` as close to ``base`` as the rules allow (see the module doc).
 
@@ -67,6 +68,8 @@ def solve_stable(
 
     Deterministic: neighbourhoods depend only on the instance and the plans, budgets are
     CP-SAT deterministic time (``time_limit_s`` wall seconds at ``DTIME_PER_SECOND``).
+    ``span_floor``: a lower bound on the makespan of every plan with every job, a constraint
+    of the whole-instance model (:func:`~stagger.solve.cpsat.add_span_floor`).
     """
     warm = repair_greedy(inst, base, tolerance_slots)
     warm_stats = stability_stats(inst, base, warm, tolerance_slots)
@@ -85,7 +88,7 @@ def solve_stable(
     if len(inst.jobs) <= monolithic_max_jobs:
         return _solve_monolithic(
             inst, base, start, start_stats, warm_stats, tolerance_slots, time_limit_s, seed,
-            workers, progress,
+            workers, progress, span_floor,
         )  # fmt: skip
 
     lns = Lns(inst, base, tolerance_slots, seed, workers, progress)
@@ -93,7 +96,7 @@ def solve_stable(
     if (best_stats.dropped or best_stats.over_makespan) and time_limit_s - used > 0.5:
         res = _solve_monolithic(
             inst, base, best, best_stats, warm_stats, tolerance_slots, time_limit_s - used, seed,
-            workers, progress,
+            workers, progress, span_floor,
         )  # fmt: skip
         res.wall_s += lns.wall_s
         res.neighbourhoods = lns.log
@@ -115,10 +118,12 @@ def _solve_monolithic(
     seed: int,
     workers: int,
     progress: ProgressFn | None,
+    span_floor: int = 0,
 ) -> StableResult:
     """One CP-SAT model over every job, lexicographic goals as weights; never worse than
     ``hint``."""
     built = build_model(inst, hint, all_present=not hint.dropped)
+    add_span_floor(built, span_floor)
     m = built.model
     terms_excess = []
     for n, night in enumerate(inst.nights):
