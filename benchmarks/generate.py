@@ -1,6 +1,7 @@
 """Seeded synthetic vSphere estates for the scale benchmark.
 
     python -m benchmarks.generate --vms 10000 --regime balanced --out /tmp/est
+    python -m benchmarks.generate --vms 10000 --regime connected --components --out /tmp/est
 
 Distributions follow what real estates look like:
 - clusters of 4-16 ESXi hosts; 1-44 VMs per host (log-normal, median ~15);
@@ -672,8 +673,19 @@ def main() -> None:
     ap.add_argument("--cycle", choices=("full", "incremental"), default="full")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True, help="folder for topology/policy YAML")
+    ap.add_argument(
+        "--components", action="store_true", help="also print the scheduling component sizes"
+    )
     args = ap.parse_args()
-    topo, pol = generate_dicts(EstateSpec(args.vms, args.regime, args.cycle, args.seed))
+    spec = EstateSpec(args.vms, args.regime, args.cycle, args.seed)
+    topo, pol = generate_dicts(spec)
+    if args.components:
+        from stagger.instance import compile_instance
+        from stagger.solve.components import components
+
+        sizes = sorted(map(len, components(compile_instance(*generate(spec)))), reverse=True)
+        shown = ", ".join(f"{n:,}" for n in sizes[:10]) + (", ..." if len(sizes) > 10 else "")
+        print(f"{len(sizes):,} components, largest first: {shown}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "topology.yaml").write_text(yaml.safe_dump(topo, sort_keys=False))
     (args.out / "policy.yaml").write_text(yaml.safe_dump(pol, sort_keys=False))
