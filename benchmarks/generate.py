@@ -22,13 +22,15 @@ Four regimes:
   datastores and RAID groups carry similar loads and interact, which is what makes list
   scheduling lose a few percent;
 - ``connected``: shared arrays. Every 3-5 clusters share an array whose RAID groups (capacity
-  2, a quarter of them 3) mix the datastores of those clusters; half the clusters also mount a
-  LUN or two of the previous array; 30% of the VMs have a second disk on a datastore in
+  2, a quarter of them 3) mix the datastores of those clusters (each cluster's first LUN in a
+  group that already serves an earlier one); the first cluster of an array, and half the
+  others, also mount a LUN or two of the previous array; 30% of the VMs have a second disk in
   another RAID group; a fifth of the datastores take 2 jobs; antivirus scans per cluster,
-  patch windows per host, the payroll blackout; task slots 0.4 per host. The estate is one
-  (or a few) large scheduling components, not many small ones;
+  patch windows per host, the payroll blackout; hosts take 2 jobs at once (so RAID groups and
+  task slots, not the busiest host, set the makespan); task slots 0.4 per host. The estate is
+  one large scheduling component (10,000 of 10,000 jobs at seed 0), not many small ones;
 - ``adversarial``: one RAID group holds every datastore (its capacity set so that the jobs
-  fill about 70% of it over the cycle); on about a third of the hosts one VM whose job lasts
+  fill about 80% of it over the cycle); on about a third of the hosts one VM whose job lasts
   60-95% of the window (no longer than the longest stretch its blackouts leave); many short
   blackouts (15-45 min): antivirus scans two or three times a night on most clusters, one to
   three maintenance stops on half the hosts.
@@ -367,7 +369,8 @@ def _hard_dicts(spec: EstateSpec, rng: random.Random) -> tuple[dict[str, Any], d
     while made < spec.vms:
         cname = f"CL{c:04d}"
         clusters.append({"name": cname})
-        if connected and clusters_left == 0:
+        first_of_array = connected and clusters_left == 0
+        if first_of_array:
             previous_array_groups = open_groups + closed
             if closed or open_groups:
                 array += 1
@@ -390,7 +393,11 @@ def _hard_dicts(spec: EstateSpec, rng: random.Random) -> tuple[dict[str, Any], d
             ds_cap.append(rng.randint(5, 20))
         dnames = [f"{cname}-ds{d:02d}" for d in range(len(ds_cap))]
         group_of: dict[str, str] = {}
-        borrowed = rng.randint(1, 2) if previous_array_groups and rng.random() < 0.5 else 0
+        # LUNs of the previous array: the first cluster of an array always mounts one or two
+        # (so the arrays form one chain), half the others too.
+        borrowed = 0
+        if previous_array_groups and (first_of_array or rng.random() < 0.5):
+            borrowed = min(rng.randint(1, 2), len(dnames) - 1)
         for i, d in enumerate(dnames):
             store: dict[str, Any] = {"name": d}
             if connected and rng.random() < 0.2:
@@ -403,6 +410,10 @@ def _hard_dicts(spec: EstateSpec, rng: random.Random) -> tuple[dict[str, Any], d
             if i < borrowed:
                 # A LUN of the previous array: ties the two arrays' components together.
                 group = rng.choice(previous_array_groups)
+            elif i == borrowed and (open_groups or closed):
+                # The cluster's first own LUN in a RAID group of the array that already
+                # serves an earlier cluster: the array's clusters form one component.
+                group = rng.choice(open_groups + closed)
             else:
                 if not open_groups or rng.random() < 0.3:
                     new_group()
@@ -582,7 +593,7 @@ def _hard_dicts(spec: EstateSpec, rng: random.Random) -> tuple[dict[str, Any], d
         size = _size_for_slots(want, vm.get("change_rate", 1.0), mb_per_s, cycle)
         vm["disks"] = [{"datastore": home, "size_gib": size}]
     if connected:
-        limits: dict[str, int] = {"per_host": 1, "per_datastore": 1, "per_raid_group": 2}
+        limits: dict[str, int] = {"per_host": 2, "per_datastore": 1, "per_raid_group": 2}
     else:
         limits = {"per_host": 1, "per_datastore": per_datastore, "per_raid_group": 1}
         all_in_one["max_jobs"] = 1
