@@ -15,10 +15,9 @@ def affected_vms(blackout: Blackout, idx: TopologyIndex) -> set[str]:
     ``expand`` widens the match to every VM sharing a host (or datastore, or RAID group) with a
     matching VM: payroll VMs keep their hosts busy, so nothing on those hosts is backed up then.
     """
-    vms = idx.topology.vms
     scope = blackout.scope
     if scope == "global":
-        return {v.name for v in vms}
+        return set(idx.vms)
     kind, target = scope.kind, scope.target
     known: dict[str, Collection[str]] = {
         "cluster": idx.clusters,
@@ -33,28 +32,19 @@ def affected_vms(blackout: Blackout, idx: TopologyIndex) -> set[str]:
             obj=f"blackout {shown(blackout.name)}",
             field=f"scope.{kind}",
         )
-    if kind == "cluster":
-        matched = {v.name for v in vms if idx.hosts[v.host].cluster == target}
-    elif kind == "host":
-        matched = {v.name for v in vms if v.host == target}
-    elif kind == "datastore":
-        matched = {v.name for v in vms if target in v.datastores}
-    elif kind == "raid_group":
-        matched = {v.name for v in vms if target in idx.raid_groups_of(v)}
-    elif kind == "vm":
-        matched = {target}
-    else:
-        matched = {v.name for v in vms if target in v.tags}
+    matched = {target} if kind == "vm" else set(idx.vms_on(kind, target))
     if scope.expand is None or not matched:
         return matched
     if scope.expand == "hosts":
-        hosts = {idx.vms[m].host for m in matched}
-        return {v.name for v in vms if v.host in hosts}
-    if scope.expand == "datastores":
-        stores = {d for m in matched for d in idx.vms[m].datastores}
-        return {v.name for v in vms if stores.intersection(v.datastores)}
-    groups = {g for m in matched for g in idx.raid_groups_of(idx.vms[m])}
-    return {v.name for v in vms if groups.intersection(idx.raid_groups_of(v))}
+        on: set[str] = {idx.vms[m].host for m in matched}
+        kind_on = "host"
+    elif scope.expand == "datastores":
+        on = {d for m in matched for d in idx.vms[m].datastores}
+        kind_on = "datastore"
+    else:
+        on = {g for m in matched for g in idx.raid_groups_of(idx.vms[m])}
+        kind_on = "raid_group"
+    return {v for name in on for v in idx.vms_on(kind_on, name)}
 
 
 def check_scopes(policy: Policy, topology: Topology) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -275,3 +276,30 @@ class TopologyIndex:
         return list(
             dict.fromkeys(self.raid_group_of[d] for d in vm.datastores if d in self.raid_group_of)
         )
+
+    @cached_property
+    def _vms_by_scope(self) -> dict[str, dict[str, list[str]]]:
+        """Scope kind -> object name -> names of the VMs on it (topology order), built on
+        first use in one pass over the VMs: blackout scopes are then looked up, not scanned
+        for (a scan per blackout made compile and validate quadratic in the estate)."""
+        out: dict[str, dict[str, list[str]]] = {
+            kind: {} for kind in ("cluster", "host", "datastore", "raid_group", "tag")
+        }
+        for vm in self.topology.vms:
+            host = self.hosts.get(vm.host)
+            on = {
+                "host": [vm.host],
+                "cluster": [host.cluster] if host is not None and host.cluster else [],
+                "datastore": vm.datastores,
+                "raid_group": self.raid_groups_of(vm),
+                "tag": list(dict.fromkeys(vm.tags)),
+            }
+            for kind, names in on.items():
+                for name in names:
+                    out[kind].setdefault(name, []).append(vm.name)
+        return out
+
+    def vms_on(self, kind: str, name: str) -> list[str]:
+        """Names of the VMs on the cluster, host, datastore or RAID group ``name``, or
+        carrying the tag ``name`` (``kind`` says which), in topology order; [] for none."""
+        return self._vms_by_scope[kind].get(name, [])

@@ -115,11 +115,15 @@ def solve_greedy_best(inst: Instance, groups: list[list[int]] | None = None) -> 
     if not groups or len(groups) < 2:
         return runs[best]
     # Each group's jobs in the order that did best for it, interleaved by relative position.
+    # Ranks looked up per job (not a pass over a whole order per group: quadratic in groups).
+    rank = [[0] * len(inst.jobs) for _ in orders]
+    for o, order in enumerate(orders):
+        for k, j in enumerate(order):
+            rank[o][j] = k
     position = [0.0] * len(inst.jobs)
     for g in groups:
         pick = min(range(len(runs)), key=lambda i: (_score(inst, runs[i], g), i))
-        members = set(g)
-        ranked = [j for j in orders[pick] if j in members]
+        ranked = sorted(g, key=rank[pick].__getitem__)
         for k, j in enumerate(ranked):
             position[j] = k / len(ranked)
     merged = sorted(range(len(inst.jobs)), key=lambda j: (position[j], j))

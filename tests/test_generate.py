@@ -1,0 +1,117 @@
+"""The benchmark estates (benchmarks/generate.py): old regimes unchanged, new ones as promised."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+import pytest
+
+from benchmarks.generate import EstateSpec, generate, generate_dicts
+from stagger.instance import compile_instance
+from stagger.solve.bounds import lower_bound
+from stagger.solve.components import components
+from stagger.solve.greedy import solve_greedy
+
+# sha256 (first 16 hex digits) of [topology, policy] as sorted JSON, from the generator
+# before the connected and adversarial regimes were added (commit 422bff7).
+BEFORE = {
+    (300, "datastore", "full", 0): "de1663837a8be333",
+    (300, "datastore", "full", 7): "7ded38c2b99208a2",
+    (300, "datastore", "incremental", 0): "6136a5f02c99cfd7",
+    (300, "datastore", "incremental", 7): "c4fc67e08d1a23e3",
+    (300, "balanced", "full", 0): "c8b7ee92a5c6039f",
+    (300, "balanced", "full", 7): "917b59247f090bfc",
+    (300, "balanced", "incremental", 0): "99674f202dceb27f",
+    (300, "balanced", "incremental", 7): "0411e67a7ac4c9f5",
+    (3000, "datastore", "full", 0): "65d6e282d96a8633",
+    (3000, "datastore", "full", 7): "627b78d52fcb425f",
+    (3000, "datastore", "incremental", 0): "bc2145d2f45f1ca5",
+    (3000, "datastore", "incremental", 7): "965412b8192872f7",
+    (3000, "balanced", "full", 0): "646c2667c6aad6d7",
+    (3000, "balanced", "full", 7): "a06ce444e19ef7a2",
+    (3000, "balanced", "incremental", 0): "96b059245c8eaf22",
+    (3000, "balanced", "incremental", 7): "77f090c794e43c61",
+}
+
+
+def _digest(spec: EstateSpec) -> str:
+    topo, pol = generate_dicts(spec)
+    return hashlib.sha256(json.dumps([topo, pol], sort_keys=True).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("key", sorted(BEFORE))
+def test_old_regimes_generate_the_same_estates(key: tuple[int, str, str, int]) -> None:
+    n, regime, cycle, seed = key
+    assert _digest(EstateSpec(n, regime, cycle, seed)) == BEFORE[key]  # type: ignore[arg-type]
+
+
+HARD = [
+    (regime, cycle, seed)
+    for regime in ("connected", "adversarial")
+    for cycle in ("full", "incremental")
+    for seed in (0, 1, 2)
+]
+
+
+@pytest.mark.parametrize(("regime", "cycle", "seed"), HARD)
+def test_hard_regimes_can_be_planned_fully(regime: str, cycle: str, seed: int) -> None:
+    """No VM unschedulable by construction, no resource with more work than its windows
+    hold (the bound fits in a night), and a plan with every job exists: the greedy one."""
+    spec = EstateSpec(600, regime, cycle, seed)  # type: ignore[arg-type]
+    assert _digest(spec) == _digest(spec)  # deterministic per seed
+    topo, pol = generate(spec)
+    assert len(topo.vms) == 600
+    inst = compile_instance(topo, pol)
+    assert inst.unschedulable == []
+    night = inst.nights[0].end - inst.nights[0].start
+    assert lower_bound(inst).makespan <= night
+    assert solve_greedy(inst).dropped == []
+
+
+@pytest.mark.parametrize(
+    ("vms", "cycle"), [(2000, "full"), (2000, "incremental"), (10000, "incremental")]
+)
+def test_connected_is_one_large_component(vms: int, cycle: str) -> None:
+    topo, pol = generate(EstateSpec(vms, "connected", cycle, 0))  # type: ignore[arg-type]
+    inst = compile_instance(topo, pol)
+    sizes = sorted((len(c) for c in components(inst)), reverse=True)
+    # The decomposition cannot split the work: one component holds (nearly) every job.
+    assert sizes[0] >= 0.99 * len(inst.jobs), sizes
+    # What ties it together: VMs on two RAID groups, groups serving several clusters,
+    # capacities above one, global task slots, blackouts per cluster and per host.
+    idx = topo.index()
+    spanning = sum(1 for v in topo.vms if len(idx.raid_groups_of(v)) > 1)
+    assert spanning >= 0.15 * len(topo.vms)
+    clusters_of = {
+        g.name: {idx.hosts[v.host].cluster for v in topo.vms if g.name in idx.raid_groups_of(v)}
+        for g in topo.raid_groups
+    }
+    assert sum(1 for c in clusters_of.values() if len(c) > 1) >= len(topo.raid_groups) / 2
+    assert pol.limits.per_raid_group == 2
+    assert any(d.max_jobs and d.max_jobs > 1 for d in topo.datastores)
+    assert pol.limits.concurrent_jobs is not None and pol.limits.concurrent_jobs >= 4
+    kinds = {b.scope.kind for b in pol.blackouts if b.scope != "global"}
+    assert {"cluster", "host"} <= kinds
+
+
+@pytest.mark.parametrize("cycle", ["full", "incremental"])
+def test_adversarial_has_one_raid_group_long_jobs_and_short_blackouts(cycle: str) -> None:
+    topo, pol = generate(EstateSpec(2000, "adversarial", cycle, 0))  # type: ignore[arg-type]
+    assert len(topo.raid_groups) == 1
+    assert set(topo.raid_groups[0].datastores) == {d.name for d in topo.datastores}
+    inst = compile_instance(topo, pol)
+    assert components(inst) == [list(range(len(inst.jobs)))]
+    night = inst.nights[0].end - inst.nights[0].start
+    long_jobs = [j for j in inst.jobs if j.duration >= 0.6 * night]
+    assert long_jobs and all(j.duration <= 0.95 * night for j in long_jobs)
+    short = [
+        b
+        for b in pol.blackouts
+        if b.scope != "global" and b.scope.kind in ("cluster", "host") and b.name != "payroll"
+    ]
+    assert len(short) >= len(topo.hosts) / 2
+    for b in short:
+        length = b.duration if b.duration is not None else b.end - b.start  # type: ignore[operator]
+        assert timedelta(minutes=15) <= length <= timedelta(minutes=45), b
