@@ -94,6 +94,7 @@ class MakespanLns:
         target: int = 0,
         progress: ProgressFn | None = None,
         deadline: float | None = None,
+        sizes: tuple[int, int, int] = (SIZE_FIRST, SIZE_MIN, SIZE_MAX),
     ) -> None:
         self.inst = inst
         self.seed = seed
@@ -117,7 +118,8 @@ class MakespanLns:
             self.groups = sorted(r for r in self.by_res if inst.resources[r].kind == kind)
             if self.groups:
                 break
-        self.sizes = dict.fromkeys(KINDS, SIZE_FIRST)
+        self.size_min, self.size_max = sizes[1], sizes[2]  # (first, least, most) free jobs
+        self.sizes = dict.fromkeys(KINDS, sizes[0])
         self.stats = LnsStats()
 
     # -- the plan's shape
@@ -348,9 +350,9 @@ class MakespanLns:
                 # Sizes follow the outcome: solved to the end without a gain, too small;
                 # stopped by the budget, too large.
                 if status == "OPTIMAL" and not gained:
-                    self.sizes[kind] = min(SIZE_MAX, int(size * 1.25) + 1)
+                    self.sizes[kind] = min(self.size_max, int(size * 1.25) + 1)
                 elif status != "OPTIMAL":
-                    self.sizes[kind] = max(SIZE_MIN, int(size * 0.8))
+                    self.sizes[kind] = max(self.size_min, int(size * 0.8))
                 if accepted and improved and self.progress is not None:
                     self.progress(cur_score[0], time.perf_counter() - t0, 0.0)
                 if status == "OPTIMAL" and night is None and len(free) == len(self.inst.jobs):
