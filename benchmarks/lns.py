@@ -8,7 +8,8 @@ The generator's estates split into many small components; these are rewritten in
   issue's second row);
 - ``spanning``: the datastores dealt round-robin into four RAID groups (capacity ``vms / 150``
   each), so that the clusters' multi-datastore VMs tie them all together;
-- ``spanning+slots``: the same with ``limits.concurrent_jobs`` = ``vms / 50`` task slots.
+- ``spanning+slots``: four RAID groups of ``vms / 100`` units and ``limits.concurrent_jobs`` =
+  ``vms / 50`` task slots.
 
 For each estate: the lower bound, the greedy warm start, then the planner with the neighbourhood
 search switched off (one CP-SAT model, as before) and on, with the same budget, in one run (the
@@ -36,8 +37,9 @@ def connected(vms: int, kind: str, seed: int = 0) -> tuple[Topology, Policy]:
     if kind == "one-rg":
         groups = [RaidGroup(name="RG-ALL", datastores=stores, max_jobs=max(2, vms // 50))]
     else:
+        per = 100 if kind == "spanning+slots" else 150  # units per RAID group: vms / per
         groups = [
-            RaidGroup(name=f"RG-{g}", datastores=stores[g::4], max_jobs=max(2, vms // 150))
+            RaidGroup(name=f"RG-{g}", datastores=stores[g::4], max_jobs=max(2, vms // per))
             for g in range(4)
         ]
     topo = topo.model_copy(update={"raid_groups": groups})
