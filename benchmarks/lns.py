@@ -11,7 +11,8 @@ The generator's estates split into many small components; these are rewritten in
 - ``spanning+slots``: four RAID groups of ``vms / 100`` units and ``limits.concurrent_jobs`` =
   ``vms / 50`` task slots.
 
-For each estate: the lower bound, the greedy warm start, then the planner with the neighbourhood
+The generator's own ``concurrent_jobs`` (0.6 per host) stays on the first two. For each estate:
+the lower bound, the greedy warm start, then the planner with the neighbourhood
 search switched off (one CP-SAT model, as before) and on, with the same budget, in one run (the
 machine is shared: compare the ratios, not the seconds, across runs).
 """
