@@ -37,7 +37,7 @@ from ortools.sat.python import cp_model
 
 from stagger.instance import Instance
 from stagger.solve.blocks import Lexicographic, add_resource_limit
-from stagger.solve.cpsat import DTIME_PER_SECOND, solver_parameters
+from stagger.solve.cpsat import DTIME_PER_SECOND, solver_parameters, stopped_on_wall
 from stagger.solve.neighbourhood import (
     FreeJobs,
     add_fixed_limits,
@@ -278,6 +278,7 @@ class MakespanLns:
         status = solver.solve(m)
         used = solver.deterministic_time / DTIME_PER_SECOND
         self.stats.wall_s += solver.wall_time
+        self.stats.wall_limit_hit |= stopped_on_wall(solver, status)
         name = solver.status_name(status)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None, name, used

@@ -238,3 +238,11 @@ def test_every_search_plan_passes_the_validator(estate) -> None:  # type: ignore
     bound = lower_bound(inst)
     info = SolverInfo(name="cpsat", status="FEASIBLE")
     validate(build_schedule(topo, pol, inst, best, bound, info), topo, pol)
+
+
+def test_a_passed_deadline_stops_the_search_and_says_so() -> None:
+    inst = _instance([3, 3, 2, 2, 2], raid_cap=2)
+    greedy = solve_greedy(inst)
+    best, stats = MakespanLns(inst, seed=0, workers=1, deadline=0.0).run(greedy, 5.0)
+    assert stats.wall_limit_hit and stats.iterations == 0
+    assert best.starts == greedy.starts
