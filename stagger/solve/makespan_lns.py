@@ -337,7 +337,7 @@ class MakespanLns:
                 stats.deterministic_s += max(used, 1e-3)
                 stats.iterations += 1
                 it += 1
-                accepted = gained = False
+                accepted = gained = improved = False
                 if sol is not None:
                     score = self.score(sol.starts, cur_score[0])
                     if score <= cur_score:
