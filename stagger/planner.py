@@ -32,6 +32,7 @@ from stagger.solve.components import components
 from stagger.solve.cpsat import DTIME_PER_SECOND, solve_cpsat
 from stagger.solve.decompose import solve_decomposed
 from stagger.solve.greedy import importance, solve_greedy, solve_greedy_best
+from stagger.solve.makespan_lns import LNS_MIN_JOBS, MakespanLns
 from stagger.solve.solution import ProgressFn, Solution, makespan_slots, night_spans
 
 SolverName = Literal["cpsat", "greedy"]
@@ -59,6 +60,9 @@ class PlanOptions:
     progress: ProgressFn | None = None
     decompose: bool = True  # solve independent components separately (stagger.solve.decompose)
     processes: int = 2  # process pool size for the components
+    # Components (or a whole one-component instance) of more jobs than this are improved by
+    # the makespan neighbourhood search (stagger.solve.makespan_lns), not one CP-SAT model.
+    lns_min_jobs: int = LNS_MIN_JOBS
 
 
 @dataclass
@@ -321,6 +325,7 @@ def solve_instance(
             processes=options.processes,
             progress=progress,
             deadline=deadline,
+            lns_min_jobs=options.lns_min_jobs,
         )
         if not _better(inst, dec, warm):
             dec = warm
@@ -338,6 +343,29 @@ def solve_instance(
                 **base,
             ),
             proven_makespan=stats.proven_bound,
+        )
+    if len(groups) == 1 and not warm.dropped and len(inst.jobs) > options.lns_min_jobs:
+        # One large component: one model of it finds nothing in its budget; neighbourhoods
+        # (every limit, the global task slots included, held by the jobs that stay) do.
+        search = MakespanLns(
+            inst,
+            seed=options.seed,
+            workers=options.workers,
+            target=bound.makespan,
+            progress=progress,
+            deadline=deadline,
+        )
+        best, lns = search.run(warm, limit)
+        met = makespan_slots(inst, best.starts) <= bound.makespan
+        return Outcome(
+            best,
+            SolverInfo(
+                name="cpsat",
+                status="OPTIMAL" if met else "FEASIBLE",
+                interrupted=lns.interrupted,
+                wall_limit_hit=lns.wall_limit_hit,
+                **base,
+            ),
         )
     res = solve_cpsat(
         inst,

@@ -25,6 +25,7 @@ from stagger.solve.cpsat import (
     solver_parameters,
     stopped_on_wall,
 )
+from stagger.solve.makespan_lns import LNS_MIN_JOBS, MakespanLns
 from stagger.solve.profiles import Profile, running_jobs
 from stagger.solve.solution import Solution, makespan_slots
 from stagger.solve.timeline import Timeline
@@ -46,6 +47,9 @@ class ComponentTask:
     span_only: bool = False  # minimise the worst night's span alone (not the sum of spans)
     span_cap: int = 0  # if > 0: every night's span at most this (hard), else keep the hint
     deadline: float | None = None  # time.time() by which the solve must end (wall clock)
+    # Above this many jobs: the makespan neighbourhood search instead of one model
+    # (stagger.solve.makespan_lns).
+    lns_min_jobs: int = LNS_MIN_JOBS
 
 
 @dataclass
@@ -148,9 +152,18 @@ def solve_component(task: ComponentTask) -> ComponentResult:
     is then repaired (:func:`_repaired_hint`): with every job in it, it is a plan of the
     capped model and its hint. Otherwise the capped model is tried without a hint on half the
     budget, then, if that finds nothing, a model that may leave jobs out (always feasible, so
-    the partial plan may be its hint) minimises how many it leaves out, on what is left."""
+    the partial plan may be its hint) minimises how many it leaves out, on what is left.
+
+    A component of more than ``task.lns_min_jobs`` jobs whose warm start (or, under a span cap,
+    its repair) places every job within the task's limits is searched by neighbourhoods
+    instead (:func:`_lns`): one model of thousands of coupled jobs finds nothing in its budget.
+    """
     all_present = not task.hint_dropped
     warm = Solution(dict(task.hint), list(task.hint_dropped))
+    if all_present and len(task.inst.jobs) > task.lns_min_jobs:
+        start = warm if _hint_fits(task) else _repaired_hint(task) if task.span_cap else None
+        if start is not None and not start.dropped:
+            return _lns(task, start)
     if not (task.span_cap and all_present) or _hint_fits(task):
         return _attempt(task, warm if _hint_fits(task) else None, all_present, task.time_limit_s)
     repaired = _repaired_hint(task)
@@ -164,6 +177,35 @@ def solve_component(task: ComponentTask) -> ComponentResult:
     second.deterministic_time += first.deterministic_time
     second.wall_s += first.wall_s
     return second
+
+
+def _lns(task: ComponentTask, start: Solution) -> ComponentResult:
+    """The makespan neighbourhood search from ``start`` (a plan with every job that meets the
+    task's cap and profile; the search never makes a night longer, so the result does too).
+    OPTIMAL only when the makespan meets the task's target, a valid lower bound; never a proof
+    for the component alone."""
+    inst = task.inst
+    search = MakespanLns(
+        inst,
+        seed=task.seed,
+        workers=task.workers,
+        concurrency=task.concurrency,
+        target=task.target,
+        deadline=task.deadline,
+    )
+    best, stats = search.run(start, task.time_limit_s)
+    span = makespan_slots(inst, best.starts)
+    met = bool(task.target) and span <= task.target
+    return ComponentResult(
+        task.key,
+        best.starts,
+        [],
+        "OPTIMAL" if met else "FEASIBLE",
+        stats.deterministic_s * DTIME_PER_SECOND,
+        stats.wall_s,
+        stats.wall_limit_hit,
+        span,
+    )
 
 
 def _attempt(

@@ -40,6 +40,7 @@ from stagger.solve.bounds import lower_bound
 from stagger.solve.component import ComponentResult, ComponentTask, solve_component
 from stagger.solve.components import components, natural_parallelism, sub_instance
 from stagger.solve.cpsat import DTIME_PER_SECOND
+from stagger.solve.makespan_lns import LNS_MIN_JOBS
 from stagger.solve.profiles import (
     Profile,
     profile_steps,
@@ -78,6 +79,7 @@ class _Rounds:
     stats: DecomposeStats
     report: Callable[[], None]
     deadline: float | None = None
+    lns_min_jobs: int = LNS_MIN_JOBS  # larger components: neighbourhood search (component.py)
 
 
 @dataclass
@@ -162,6 +164,7 @@ def solve_decomposed(
     progress: ProgressFn | None = None,
     max_components: int = 64,
     deadline: float | None = None,
+    lns_min_jobs: int = LNS_MIN_JOBS,
 ) -> tuple[Solution, DecomposeStats]:
     """Improve ``greedy`` (a valid plan of the whole instance) component by component.
 
@@ -216,7 +219,7 @@ def solve_decomposed(
     status: dict[int, str] = {}
     rounds = _Rounds(
         inst, groups, subs, own_lbs, starts, dropped, conc, global_lb, seed, workers,
-        processes, status, stats, report, deadline,
+        processes, status, stats, report, deadline, lns_min_jobs,
     )  # fmt: skip
     rest = time_limit_s
     try:
@@ -323,6 +326,7 @@ def _round(
             target=max(rounds.global_lb, rounds.own_lbs[k]),
             span_only=span_only,
             deadline=rounds.deadline,
+            lns_min_jobs=rounds.lns_min_jobs,
         )
         for k in todo
     ]
@@ -392,6 +396,7 @@ def _critical_first(
             span_only=True,
             span_cap=floor if CRITICAL_HARD_CAP else 0,
             deadline=deadline,
+            lns_min_jobs=rounds.lns_min_jobs,
         )
         for k in critical
     ]
@@ -422,6 +427,7 @@ def _critical_first(
                 span_only=True,
                 span_cap=floor,
                 deadline=deadline,
+                lns_min_jobs=rounds.lns_min_jobs,
             )
             for k, prof in sorted(profiles.items())
         ]

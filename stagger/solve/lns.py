@@ -2,16 +2,14 @@
 
 Every job outside the neighbourhood keeps its place; CP-SAT re-plans the jobs inside it with
 each night's makespan capped at the baseline's + tolerance (hard) and the goals below it as
-one lexicographic objective (:func:`~stagger.solve.baseline.stability_goals`). The jobs that
-stay hold their resources as fixed occupied steps
-(:func:`~stagger.solve.blocks.add_resource_limit`).
+one lexicographic objective (:func:`~stagger.solve.baseline.stability_goals`). The sub-model
+over the free jobs, with the jobs that stay as fixed occupied steps, and the resource
+neighbourhoods are :mod:`stagger.solve.neighbourhood`'s, shared with the makespan search
+(:mod:`stagger.solve.makespan_lns`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
 from ortools.sat.python import cp_model
 
 from stagger.instance import Instance
@@ -24,11 +22,16 @@ from stagger.solve.baseline import (
     stability_goals,
     stability_stats,
 )
-from stagger.solve.blocks import add_resource_limit
 from stagger.solve.component import ComponentTask, solve_component
 from stagger.solve.components import components, sub_instance
 from stagger.solve.cpsat import DTIME_PER_SECOND, solver_parameters
-from stagger.solve.profiles import occupied_steps
+from stagger.solve.neighbourhood import (
+    add_fixed_limits,
+    add_free_jobs,
+    around,
+    fixed_usage,
+    limited_jobs_by_resource,
+)
 from stagger.solve.solution import ProgressFn, Solution, night_spans
 
 # Depths of the resource-sharing neighbourhoods tried in turn around the jobs over the cap (1:
@@ -57,11 +60,7 @@ class Lns:
         self.progress = progress
         self.caps = [c + tolerance_slots for c in base.spans]
         self.cap_all = max(base.spans, default=0) + tolerance_slots
-        self.by_res = {
-            r: js
-            for r, js in inst.jobs_by_resource().items()
-            if inst.resources[r].kind != "concurrent"
-        }
+        self.by_res = limited_jobs_by_resource(inst)
         self.conc = [
             r for r, res in enumerate(inst.resources) if res.kind == "concurrent" and res.capacity
         ]
@@ -85,18 +84,7 @@ class Lns:
         return sorted(out)
 
     def around(self, seeds: list[int], depth: int) -> list[int]:
-        seen = set(seeds)
-        frontier = sorted(seen)
-        for _ in range(depth):
-            nxt: set[int] = set()
-            for j in frontier:
-                for r in self.inst.jobs[j].resources:
-                    for k in self.by_res.get(r, ()):
-                        if k not in seen:
-                            nxt.add(k)
-            seen |= nxt
-            frontier = sorted(nxt)
-        return sorted(seen)
+        return around(self.inst, self.by_res, seeds, depth)
 
     def whole_components(self, seeds: list[int]) -> list[int]:
         ks = sorted({self.comp_of[j] for j in seeds})
@@ -115,8 +103,6 @@ class Lns:
         hint = hint or cur
         free_set = set(free)
         m = cp_model.CpModel()
-        starts: dict[int, cp_model.IntVar] = {}
-        ivs: dict[int, list[cp_model.IntervalVar]] = {}
         terms_move: list[cp_model.IntVar] = []
         terms_shift: list[cp_model.IntVar] = []
         reaches: list[int] = []
@@ -127,48 +113,20 @@ class Lns:
             ex = m.new_int_var(0, night.end - night.start, f"ex{n}")
             m.add(ex >= fixed_span[n] - self.caps[n])
             excess.append(ex)
-        for j in free:
-            job = inst.jobs[j]
-            dom: list[list[int]] = []
-            by_night: dict[int, list[list[int]]] = {}
-            for n, spans in enumerate(job.allowed):
-                last = inst.nights[n].start + self.cap_all - job.duration
-                part = [[lo, min(hi, last)] for lo, hi in spans if lo <= min(hi, last)]
-                if part:
-                    by_night[n] = part
-                    dom += part
-            if not dom:
-                return None, "INFEASIBLE", 0.0
-            start = m.new_int_var_from_domain(cp_model.Domain.from_intervals(dom), f"s{j}")
-            starts[j] = start
-            iv = m.new_fixed_size_interval_var(start, job.duration, f"i{j}")
-            for r in job.resources:
-                ivs.setdefault(r, []).append(iv)
-            if j in hint.starts:
-                m.add_hint(start, hint.starts[j])
-            lits: list[cp_model.IntVar] = []
-            for n, part in by_night.items():
-                if len(by_night) == 1:
-                    m.add(excess[n] >= start + job.duration - inst.nights[n].start - self.caps[n])
-                    continue
-                lit = m.new_bool_var(f"b{j}_{n}")
-                m.add_linear_expression_in_domain(
-                    start, cp_model.Domain.from_intervals(part)
-                ).only_enforce_if(lit)
-                m.add(
-                    excess[n] >= start + job.duration - inst.nights[n].start - self.caps[n]
-                ).only_enforce_if(lit)
-                if j in hint.starts:
-                    m.add_hint(lit, inst.night_of(hint.starts[j]) == n)
-                lits.append(lit)
-            if lits:
-                m.add_exactly_one(lits)
+
+        def on_night(j: int, n: int, start: cp_model.IntVar, lit: cp_model.IntVar | None) -> None:
+            end = start + inst.jobs[j].duration - inst.nights[n].start - self.caps[n]
+            ct = m.add(excess[n] >= end)
+            if lit is not None:
+                ct.only_enforce_if(lit)
+
+        def on_job(j: int, start: cp_model.IntVar, dom: list[list[int]]) -> None:
             target = base.starts.get(j)
             exact = target is not None
-            if target is None and job.vm in base.by_vm:
-                target = base.by_vm[job.vm][0]
+            if target is None and inst.jobs[j].vm in base.by_vm:
+                target = base.by_vm[inst.jobs[j].vm][0]
             if target is None:
-                continue
+                return
             reach = max(abs(dom[0][0] - target), abs(dom[-1][1] - target))
             movable = exact and allowed_at(inst, j, target)
             d, mv = add_move(m, start, target, reach, movable, (f"d{j}", f"m{j}"))
@@ -176,11 +134,13 @@ class Lns:
             reaches.append(reach)
             if mv is not None:
                 terms_move.append(mv)
-        usage = self._fixed_usage(cur, free_set)
-        for r, r_ivs in sorted(ivs.items()):
-            cap = inst.resources[r].capacity
-            if cap:
-                add_resource_limit(m, r_ivs, cap, occupied=occupied_steps(usage(r)), name=f"f{r}_")
+
+        jobs = add_free_jobs(
+            m, inst, free, span_cap=self.cap_all, hint=hint, on_night=on_night, on_job=on_job
+        )
+        if jobs is None:
+            return None, "INFEASIBLE", 0.0
+        add_fixed_limits(m, inst, jobs, fixed_usage(inst, self.by_res, cur, free_set))
         goals = stability_goals(
             inst,
             dropped=None,
@@ -200,36 +160,10 @@ class Lns:
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None, name, used
         new = dict(cur.starts)
-        for j, var in starts.items():
+        for j, var in jobs.starts.items():
             new[j] = solver.value(var)
         dropped = [j for j in cur.dropped if j not in free_set]
         return Solution(new, dropped), name, used
-
-    def _fixed_usage(self, cur: Solution, free: set[int]) -> Callable[[int], np.ndarray]:
-        """Per resource: usage per slot by the jobs that stay (not in ``free``)."""
-        inst = self.inst
-        horizon = inst.horizon + 1
-        cache: dict[int, np.ndarray] = {}
-
-        def usage(r: int) -> np.ndarray:
-            if r in cache:
-                return cache[r]
-            diff = np.zeros(horizon + 1, dtype=np.int64)
-            jobs = (
-                range(len(inst.jobs))
-                if inst.resources[r].kind == "concurrent"
-                else self.by_res.get(r, ())
-            )
-            for k in jobs:
-                if k in free or k not in cur.starts:
-                    continue
-                s = cur.starts[k]
-                diff[s] += 1
-                diff[s + inst.jobs[k].duration] -= 1
-            cache[r] = np.cumsum(diff)[:horizon]
-            return cache[r]
-
-        return usage
 
     def makespan_hint(
         self, cur: Solution, free: list[int], budget_s: float

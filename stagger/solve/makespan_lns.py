@@ -1,0 +1,364 @@
+"""Large neighbourhood search for the makespan inside one large component.
+
+One CP-SAT model over thousands of tightly coupled jobs (multi-datastore VMs across RAID
+groups, one shared array) finds nothing better than its warm start within minutes. This search
+starts from the given plan (the best greedy) and repeatedly frees a few hundred jobs, re-solving
+them with CP-SAT while every other job keeps its place (:mod:`stagger.solve.neighbourhood`):
+
+- **critical**: the jobs ending in the worst night's last slots, their hosts, datastores and
+  RAID groups, and the latest-ending jobs on those resources;
+- **band**: the jobs of one night around a time, across all resources, free to move within the
+  band only;
+- **group**: one RAID group (a datastore or a host when there are none) and the hosts of its
+  jobs, every job of them, free to change night.
+
+A re-solve minimises, in this order, the worst night's span, the sum of the nights' spans, and
+the *tail*: how far the jobs end past (current makespan - ``tail_slots``), which moves load away
+from the makespan so that a later neighbourhood can lower it (it leaves plateaus). A plan is
+accepted when it is not worse in that order; the free jobs never end past the current
+makespan, so the best plan so far is always the current one, valid (every job placed, every
+limit held) at every step.
+
+Deterministic: the neighbourhoods are drawn from a generator seeded with the run's seed and the
+iteration number, sizes adapt to the outcomes (not to time), and every re-solve is budgeted in
+CP-SAT deterministic time. A wall-clock ``deadline`` is only a safety net (flagged when hit).
+Ctrl-C (a ``KeyboardInterrupt``, e.g. raised by the progress callback) stops the search and the
+best plan so far is returned.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from stagger.instance import Instance
+from stagger.solve.blocks import Lexicographic, add_resource_limit
+from stagger.solve.cpsat import DTIME_PER_SECOND, solver_parameters, stopped_on_wall
+from stagger.solve.neighbourhood import (
+    FreeJobs,
+    add_fixed_limits,
+    add_free_jobs,
+    clip_level,
+    fixed_usage,
+    limited_jobs_by_resource,
+)
+from stagger.solve.profiles import Profile, occupied_steps, running_jobs
+from stagger.solve.solution import ProgressFn, Solution, night_spans
+
+# Components (and single-component instances) of more jobs than this are searched by
+# neighbourhoods instead of one CP-SAT model over every job. Measured (RESULTS.md,
+# RESULTS-lns.md): one model reaches the bound on every component of the generator's regimes
+# at 1,000 and 10,000 VMs (up to 930 jobs), so those keep it; on one-component estates of 1,000
+# jobs the neighbourhoods end 10 min better in the same deterministic budget, in half the wall
+# time, and at 10,000 one model finds nothing at all. Sizes in between are not measured.
+LNS_MIN_JOBS = 950
+ITERATION_S = 1.0  # deterministic budget of one re-solve (seconds at DTIME_PER_SECOND)
+SIZE_FIRST, SIZE_MIN, SIZE_MAX = 150, 40, 600  # free jobs per neighbourhood
+KINDS = ("critical", "band", "group")
+
+
+@dataclass
+class LnsStats:
+    iterations: int = 0
+    accepted: int = 0
+    improved: int = 0  # accepted with a smaller makespan
+    deterministic_s: float = 0.0  # budget used, seconds at DTIME_PER_SECOND
+    wall_s: float = 0.0
+    interrupted: bool = False
+    wall_limit_hit: bool = False
+    # (neighbourhood, jobs freed, CP-SAT status, accepted), per re-solve
+    log: list[tuple[str, int, str, bool]] = field(default_factory=list)
+
+
+Score = tuple[int, int, int]  # (worst night's span, sum of spans, tail), slots
+
+
+class MakespanLns:
+    """The search on one instance (a component or a whole instance); :meth:`run` it once.
+
+    ``concurrency``: a profile of task slots for the instance's jobs (a component's share of
+    the global limit), or None; the global limit as a resource of the instance is respected
+    like any other resource. ``target``: a valid lower bound on the makespan; the search stops
+    when it is met."""
+
+    def __init__(
+        self,
+        inst: Instance,
+        *,
+        seed: int = 0,
+        workers: int = 1,
+        concurrency: Profile | None = None,
+        target: int = 0,
+        progress: ProgressFn | None = None,
+        deadline: float | None = None,
+        sizes: tuple[int, int, int] = (SIZE_FIRST, SIZE_MIN, SIZE_MAX),
+    ) -> None:
+        self.inst = inst
+        self.seed = seed
+        self.workers = workers
+        self.target = target
+        self.progress = progress
+        self.deadline = deadline
+        self.by_res = limited_jobs_by_resource(inst)
+        self.duration = np.array([job.duration for job in inst.jobs], dtype=np.int64)
+        self.night_start = np.array([n.start for n in inst.nights], dtype=np.int64)
+        self.conc_cap: np.ndarray | None = None
+        if concurrency is not None:
+            cap = np.full(inst.horizon + 1, len(inst.jobs), dtype=np.int64)
+            for s, e, c in concurrency:
+                cap[s:e] = c
+            self.conc_cap = cap
+        # The grouping resources of neighbourhood "group": RAID groups, else datastores, else
+        # hosts, each with its jobs.
+        self.groups: list[int] = []
+        for kind in ("raid_group", "datastore", "host"):
+            self.groups = sorted(r for r in self.by_res if inst.resources[r].kind == kind)
+            if self.groups:
+                break
+        self.size_min, self.size_max = sizes[1], sizes[2]  # (first, least, most) free jobs
+        self.sizes = dict.fromkeys(KINDS, sizes[0])
+        self.stats = LnsStats()
+
+    # -- the plan's shape
+
+    def _ends(self, starts: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Per job: its night and its end relative to that night's window start."""
+        n = len(self.inst.jobs)
+        start = np.array([starts[j] for j in range(n)], dtype=np.int64)
+        night = np.searchsorted(self.night_start, start, side="right") - 1
+        return night, start + self.duration - self.night_start[night]
+
+    def tail_slots(self, makespan: int) -> int:
+        return max(2, makespan // 16)
+
+    def score(self, starts: dict[int, int], ref_makespan: int) -> Score:
+        spans = night_spans(self.inst, starts)
+        _, end = self._ends(starts)
+        tail = int(np.maximum(end - (ref_makespan - self.tail_slots(ref_makespan)), 0).sum())
+        return (max(spans, default=0), sum(spans), tail)
+
+    # -- neighbourhoods: (free jobs, their night, or None: any night)
+
+    def _latest(
+        self, jobs: list[int], end: np.ndarray, size: int, rng: random.Random, jitter: int
+    ) -> list[int]:
+        """Up to ``size`` of ``jobs``, the latest-ending first, ends blurred by up to
+        ``jitter`` slots so that a failed neighbourhood is not drawn again as it was."""
+        keyed = sorted(jobs, key=lambda j: (-(int(end[j]) + rng.randrange(jitter + 1)), j))
+        return sorted(keyed[:size])
+
+    def critical(
+        self, starts: dict[int, int], size: int, rng: random.Random
+    ) -> tuple[list[int], int | None]:
+        night, end = self._ends(starts)
+        spans = night_spans(self.inst, starts)
+        worst = max(spans)
+        n = rng.choice([k for k, s in enumerate(spans) if s == worst])
+        in_night = night == n
+        seeds = np.flatnonzero(in_night & (end >= worst - rng.randrange(2)))
+        res = sorted({r for j in seeds for r in self.inst.jobs[j].resources if r in self.by_res})
+        cand: set[int] = set(int(j) for j in seeds)
+        for r in res:
+            cand.update(j for j in self.by_res[r] if in_night[j])
+        if len(cand) < size:  # and the resources of those: the critical jobs' neighbours
+            more = set(cand)
+            for j in cand:
+                for r in self.inst.jobs[j].resources:
+                    more.update(k for k in self.by_res.get(r, ()) if in_night[k])
+            cand = more
+        if not res:
+            cand = set(np.flatnonzero(in_night).tolist())
+        chosen = set(self._latest(sorted(cand), end, size, rng, self.tail_slots(worst)))
+        chosen.update(int(j) for j in seeds[: size // 4])
+        return sorted(chosen), n
+
+    def band(
+        self, starts: dict[int, int], size: int, rng: random.Random
+    ) -> tuple[list[int], int | None]:
+        night, end = self._ends(starts)
+        spans = night_spans(self.inst, starts)
+        worst = max(spans)
+        # The worst night half of the time, else any night with jobs.
+        busy = [k for k, s in enumerate(spans) if s]
+        n = rng.choice(
+            [k for k, s in enumerate(spans) if s == worst] if rng.random() < 0.5 else busy
+        )
+        jobs = np.flatnonzero(night == n)
+        mid = end[jobs] - self.duration[jobs] / 2
+        t = rng.uniform(0, spans[n])
+        order = np.lexsort((jobs, np.abs(mid - t)))
+        return sorted(int(jobs[i]) for i in order[:size]), n
+
+    def group(
+        self, starts: dict[int, int], size: int, rng: random.Random
+    ) -> tuple[list[int], int | None]:
+        _, end = self._ends(starts)
+        if not self.groups:
+            return self.critical(starts, size, rng)
+        worst = max(night_spans(self.inst, starts))
+        late = [r for r in self.groups if any(end[j] >= worst - 1 for j in self.by_res[r])]
+        r = rng.choice(late if late and rng.random() < 0.5 else self.groups)
+        jobs: set[int] = set(self.by_res[r])
+        for j in list(jobs):
+            for h in self.inst.jobs[j].resources:
+                if self.inst.resources[h].kind == "host":
+                    jobs.update(self.by_res.get(h, ()))
+        return self._latest(sorted(jobs), end, size, rng, self.tail_slots(worst)), None
+
+    # -- one re-solve
+
+    def solve(
+        self,
+        cur: Solution,
+        free: list[int],
+        night: int | None,
+        budget_s: float,
+        seed: int,
+        banded: bool,
+    ) -> tuple[Solution | None, str, float]:
+        """CP-SAT on the jobs ``free`` (all in ``night`` unless None), every other job where
+        ``cur`` has it; no free job ends past the current makespan. ``banded``: the free jobs
+        stay within the slots they span now. Returns (plan or None, status, seconds of
+        deterministic time used)."""
+        inst = self.inst
+        free_set = set(free)
+        spans_now = night_spans(inst, cur.starts)
+        makespan = max(spans_now)
+        tail_from = makespan - self.tail_slots(makespan)
+        m = cp_model.CpModel()
+        fixed = night_spans(inst, cur.starts, [j for j in cur.starts if j not in free_set])
+        spans = [m.new_int_var(fixed[n], makespan, f"span{n}") for n in range(len(inst.nights))]
+        span_max = m.new_int_var(max(fixed), makespan, "span_max")
+        for s in spans:
+            m.add(span_max >= s)
+        if self.target:
+            m.add(span_max >= min(self.target, makespan))
+        tails: list[cp_model.IntVar] = []
+
+        window = None
+        if night is not None:
+            lo_band = min(cur.starts[j] for j in free)
+            hi_band = max(cur.starts[j] for j in free)
+            if not banded:
+                hi_band = inst.nights[night].end
+            lo_n, hi_n = lo_band, hi_band
+
+            def window(j: int, n: int) -> tuple[int, int] | None:
+                return (lo_n, hi_n) if n == night else None
+
+        def on_night(j: int, n: int, start: cp_model.IntVar, lit: cp_model.IntVar | None) -> None:
+            end = start + inst.jobs[j].duration - inst.nights[n].start
+            late = m.new_int_var(0, makespan, f"t{j}_{n}")
+            cts = [m.add(spans[n] >= end), m.add(late >= end - tail_from)]
+            if lit is not None:
+                for ct in cts:
+                    ct.only_enforce_if(lit)
+            tails.append(late)
+
+        jobs = add_free_jobs(
+            m, inst, free, span_cap=makespan, hint=cur, on_night=on_night, window=window
+        )
+        if jobs is None:
+            return None, "INFEASIBLE", 0.0
+        usage = fixed_usage(inst, self.by_res, cur, free_set)
+        add_fixed_limits(m, inst, jobs, usage, clip=True)
+        if self.conc_cap is not None:
+            self._add_concurrency(m, cur, free, jobs)
+        goals = Lexicographic()
+        goals.add("makespan", span_max, makespan)
+        goals.add("spans", sum(spans), makespan * len(inst.nights))
+        goals.add("tail", sum(tails), makespan * len(tails))
+        m.minimize(sum(goals.terms()))
+        wall = None if self.deadline is None else max(0.05, self.deadline - time.time())
+        solver = solver_parameters(budget_s, seed, self.workers, wall)
+        status = solver.solve(m)
+        used = solver.deterministic_time / DTIME_PER_SECOND
+        self.stats.wall_s += solver.wall_time
+        self.stats.wall_limit_hit |= stopped_on_wall(solver, status)
+        name = solver.status_name(status)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None, name, used
+        new = dict(cur.starts)
+        for j, var in jobs.starts.items():
+            new[j] = solver.value(var)
+        return Solution(new, list(cur.dropped)), name, used
+
+    def _add_concurrency(
+        self, m: cp_model.CpModel, cur: Solution, free: list[int], jobs: FreeJobs
+    ) -> None:
+        """The task-slot profile: the free jobs, one unit each, under what the profile leaves
+        once the jobs that stay are counted."""
+        assert self.conc_cap is not None
+        inst = self.inst
+        free_set = set(free)
+        stay = [j for j in cur.starts if j not in free_set]
+        cmax = int(self.conc_cap.max())
+        taken = running_jobs(inst, cur.starts, stay) + (cmax - self.conc_cap)
+        ivs = [
+            m.new_fixed_size_interval_var(jobs.starts[j], inst.jobs[j].duration, f"c{j}")
+            for j in free
+        ]
+        level = clip_level(taken, cmax, len(ivs), jobs.ranges)
+        add_resource_limit(m, ivs, cmax, occupied=occupied_steps(level), name="conc")
+
+    # -- the search
+
+    def run(self, warm: Solution, time_limit_s: float) -> tuple[Solution, LnsStats]:
+        """Improve ``warm`` (a valid plan with every job) for ``time_limit_s`` seconds of
+        deterministic time; returns the best plan and what the search did."""
+        stats = self.stats
+        t0 = time.perf_counter()
+        cur = Solution(dict(warm.starts), list(warm.dropped))
+        if not self.inst.jobs or warm.dropped or len(warm.starts) < len(self.inst.jobs):
+            return cur, stats
+        makespan = max(night_spans(self.inst, cur.starts))
+        cur_score = self.score(cur.starts, makespan)
+        try:
+            it = 0
+            while stats.deterministic_s < time_limit_s - 1e-9:
+                if cur_score[0] <= self.target:
+                    break
+                if self.deadline is not None and time.time() >= self.deadline:
+                    stats.wall_limit_hit = True
+                    break
+                rng = random.Random(self.seed * 1_000_003 + it)
+                kind = KINDS[it % len(KINDS)]
+                size = self.sizes[kind]
+                pick = {"critical": self.critical, "band": self.band, "group": self.group}[kind]
+                free, night = pick(cur.starts, size, rng)
+                budget = min(ITERATION_S, time_limit_s - stats.deterministic_s)
+                sol, status, used = self.solve(
+                    cur, free, night, budget, rng.randrange(1 << 30), banded=kind == "band"
+                )
+                stats.deterministic_s += max(used, 1e-3)
+                stats.iterations += 1
+                it += 1
+                accepted = gained = improved = False
+                if sol is not None:
+                    score = self.score(sol.starts, cur_score[0])
+                    if score <= cur_score:
+                        accepted, gained = True, score < cur_score
+                        improved = score[0] < cur_score[0]
+                        cur = sol
+                        # The tail counts from the current makespan: re-scored when it drops.
+                        cur_score = self.score(cur.starts, score[0])
+                        stats.accepted += 1
+                        stats.improved += improved
+                stats.log.append((kind, len(free), status, accepted))
+                # Sizes follow the outcome: solved to the end without a gain, too small;
+                # stopped by the budget, too large.
+                if status == "OPTIMAL" and not gained:
+                    self.sizes[kind] = min(self.size_max, int(size * 1.25) + 1)
+                elif status != "OPTIMAL":
+                    self.sizes[kind] = max(self.size_min, int(size * 0.8))
+                if accepted and improved and self.progress is not None:
+                    self.progress(cur_score[0], time.perf_counter() - t0, 0.0)
+                if status == "OPTIMAL" and night is None and len(free) == len(self.inst.jobs):
+                    break  # every job was free to go anywhere: nothing left to find
+        except KeyboardInterrupt:
+            stats.interrupted = True
+        return cur, stats
