@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from benchmarks.generate import EstateSpec, generate, generate_dicts
+from benchmarks.generate import RAID_BUSY, EstateSpec, generate, generate_dicts
 from stagger.instance import compile_instance
 from stagger.solve.bounds import lower_bound
 from stagger.solve.components import components
@@ -115,3 +115,17 @@ def test_adversarial_has_one_raid_group_long_jobs_and_short_blackouts(cycle: str
     for b in short:
         length = b.duration if b.duration is not None else b.end - b.start  # type: ignore[operator]
         assert timedelta(minutes=15) <= length <= timedelta(minutes=45), b
+
+
+@pytest.mark.parametrize("regime", ["connected", "adversarial"])
+def test_hard_regimes_leave_every_host_room(regime: str) -> None:
+    """No host busier than RAID_BUSY of the window time its blackouts leave (times the jobs it
+    runs at once): the log-normal tail of VMs per host grows with the estate, and at 50,000
+    VMs hosts that ran one job at a time could no longer take theirs (at least 2 VMs had to
+    go). At 1,000 VMs one adversarial host was already past that share."""
+    topo, pol = generate(EstateSpec(1000, regime, "full", 0))  # type: ignore[arg-type]
+    inst = compile_instance(topo, pol)
+    for ld in lower_bound(inst).loads:
+        res = inst.resources[ld.resource]
+        if res.kind == "host":
+            assert ld.load <= RAID_BUSY * res.capacity * ld.free, res.name
