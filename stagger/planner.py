@@ -326,6 +326,7 @@ def solve_instance(
             progress=progress,
             deadline=deadline,
             lns_min_jobs=options.lns_min_jobs,
+            global_bound=bound.makespan,
         )
         if not _better(inst, dec, warm):
             dec = warm
