@@ -81,6 +81,27 @@ def _lognormal_int(rng: random.Random, median: float, sigma: float, lo: int, hi:
     return int(min(hi, max(lo, round(median * math.exp(rng.gauss(0, sigma))))))
 
 
+def _hosts_of_cluster(rng: random.Random, vms_left: int) -> list[int]:
+    """VMs per host of one cluster of 4-16 hosts (log-normal, median ~15), at most
+    ``vms_left`` in all (the cluster may have fewer hosts when the estate runs out)."""
+    n_hosts = rng.randint(4, 16)
+    host_vms: list[int] = []
+    for _ in range(n_hosts):
+        k = min(_lognormal_int(rng, 15, 0.6, 1, 44), vms_left - sum(host_vms))
+        if k <= 0:
+            break
+        host_vms.append(k)
+    return host_vms
+
+
+def _datastore_sizes(rng: random.Random, n_vms: int) -> list[int]:
+    """VMs per datastore of a cluster: 5-20 each until every VM has a home disk."""
+    ds_cap: list[int] = []
+    while sum(ds_cap) < n_vms:
+        ds_cap.append(rng.randint(5, 20))
+    return ds_cap
+
+
 def _disk_size(rng: random.Random) -> float:
     # Median 220 GiB, a long right tail (p99 ~ 2.5 TiB), at least 20 GiB.
     return float(max(20, min(3000, round(220 * math.exp(rng.gauss(0, 1.0))))))
@@ -135,21 +156,11 @@ def generate_dicts(spec: EstateSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     while made < spec.vms:
         cname = f"CL{c:04d}"
         clusters.append({"name": cname})
-        n_hosts = rng.randint(4, 16)
-        host_vms = []
-        for _ in range(n_hosts):
-            k = _lognormal_int(rng, 15, 0.6, 1, 44)
-            k = min(k, spec.vms - made - sum(host_vms))
-            if k <= 0:
-                break
-            host_vms.append(k)
+        host_vms = _hosts_of_cluster(rng, spec.vms - made)
         hnames = [f"{cname}-esx{h:02d}" for h in range(len(host_vms))]
         hosts += [{"name": h, "cluster": cname} for h in hnames]
         n_vms = sum(host_vms)
-        # Datastores of 5-20 VMs until every VM has a home disk.
-        ds_cap: list[int] = []
-        while sum(ds_cap) < n_vms:
-            ds_cap.append(rng.randint(5, 20))
+        ds_cap = _datastore_sizes(rng, n_vms)
         dnames = [f"{cname}-ds{d:02d}" for d in range(len(ds_cap))]
         datastores += [{"name": d} for d in dnames]
         # RAID groups of 2-6 datastores; sometimes the last pool of the previous cluster
@@ -379,20 +390,11 @@ def _hard_dicts(spec: EstateSpec, rng: random.Random) -> tuple[dict[str, Any], d
             open_groups, closed = [], []
             clusters_left = rng.randint(3, 5)
         clusters_left -= 1
-        n_hosts = rng.randint(4, 16)
-        host_vms: list[int] = []
-        for _ in range(n_hosts):
-            k = _lognormal_int(rng, 15, 0.6, 1, 44)
-            k = min(k, spec.vms - made - sum(host_vms))
-            if k <= 0:
-                break
-            host_vms.append(k)
+        host_vms = _hosts_of_cluster(rng, spec.vms - made)
         hnames = [f"{cname}-esx{h:02d}" for h in range(len(host_vms))]
         hosts += [{"name": h, "cluster": cname} for h in hnames]
         n_vms = sum(host_vms)
-        ds_cap: list[int] = []
-        while sum(ds_cap) < n_vms:
-            ds_cap.append(rng.randint(5, 20))
+        ds_cap = _datastore_sizes(rng, n_vms)
         dnames = [f"{cname}-ds{d:02d}" for d in range(len(ds_cap))]
         group_of: dict[str, str] = {}
         # LUNs of the previous array: the first cluster of an array always mounts one or two
