@@ -90,22 +90,28 @@ def test_jobs_are_not_split_between_nights() -> None:
     assert s.makespan_min == s.lower_bound_min == 12 * 60 and s.solver.status == "OPTIMAL"
 
 
-def test_a_blackout_cuts_a_night_into_stretches_too_short_for_a_job() -> None:
-    """A host blackout 22:30-23:00 leaves 2 h 30 and 7 h: the two 3 h jobs must share the
-    second stretch (23:00-05:00), so 9 h; the load (8 h in 2 h 30 + M - 3 h) says 8 h 30. The
-    2 h job goes before the blackout."""
-    topo = make_topology(
+def _one_host_jobs(hours: tuple[float, ...]) -> Topology:
+    """One host esx01; a VM per entry of ``hours``, each on a datastore of its own, whose job
+    lasts that many hours."""
+    return make_topology(
         hosts=[{"name": "esx01", "cluster": "C1"}],
-        datastores=[{"name": f"DS-0{i}"} for i in range(3)],
+        datastores=[{"name": f"DS-0{i}"} for i in range(len(hours))],
         vms=[
             {
                 "name": f"vm{i}",
                 "host": "esx01",
-                "disks": [{"datastore": f"DS-0{i}", "size_gib": hours * GIB_PER_HOUR}],
+                "disks": [{"datastore": f"DS-0{i}", "size_gib": h * GIB_PER_HOUR}],
             }
-            for i, hours in enumerate((3, 3, 2))
+            for i, h in enumerate(hours)
         ],
     )
+
+
+def test_a_blackout_cuts_a_night_into_stretches_too_short_for_a_job() -> None:
+    """A host blackout 22:30-23:00 leaves 2 h 30 and 7 h: the two 3 h jobs must share the
+    second stretch (23:00-05:00), so 9 h; the load (8 h in 2 h 30 + M - 3 h) says 8 h 30. The
+    2 h job goes before the blackout."""
+    topo = _one_host_jobs((3, 3, 2))
     policy = make_policy(
         blackouts=[
             {
@@ -180,18 +186,7 @@ def test_min_dropped_counts_whole_jobs_per_stretch() -> None:
     """Two 1 h 30 jobs and a 1 h job on a host whose 4 h night a blackout cuts in two 2 h
     stretches: their 4 h fill the 4 h of window, but no stretch holds two of them, so one
     cannot be placed."""
-    topo = make_topology(
-        hosts=[{"name": "esx01", "cluster": "C1"}],
-        datastores=[{"name": f"DS-0{i}"} for i in range(3)],
-        vms=[
-            {
-                "name": f"vm{i}",
-                "host": "esx01",
-                "disks": [{"datastore": f"DS-0{i}", "size_gib": hours * GIB_PER_HOUR}],
-            }
-            for i, hours in enumerate((1.5, 1.5, 1))
-        ],
-    )
+    topo = _one_host_jobs((1.5, 1.5, 1))
     policy = make_policy(
         window={"start": "20:00", "end": "00:30"},
         slot_minutes=30,
