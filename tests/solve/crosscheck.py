@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from stagger.model.policy import Policy
@@ -20,6 +21,19 @@ WINDOWS = [("20:00", "02:00"), ("22:00", "06:00"), ("23:30", "04:30"), ("00:30",
 SLOTS = [15, 20, 25, 30, 60]
 # 100 MB/s: this many GiB move in 5 minutes (exact in binary floating point).
 GIB_PER_5_MIN = 29.296875
+
+
+def exact_settings(examples: int) -> settings:
+    """Hypothesis settings of the tests that compare stagger with the exact model: fixed
+    examples, no deadline, and no shrinking (shrinking these composite estates can take
+    minutes; a failure prints its full input)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 def _clock(hhmm: str, plus_min: int) -> tuple[int, int]:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from stagger.instance import compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
 from stagger.solve.bounds import lower_bound, min_dropped
+from tests.solve.crosscheck import exact_settings
 from tests.solve.exact import solve_exact
 
 EXAMPLES = int(os.environ.get("STAGGER_BOUNDS_EXAMPLES", "40"))
@@ -97,13 +98,7 @@ def packing_estates(draw: st.DrawFn) -> tuple[Topology, Policy]:
     return topo, policy
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@exact_settings(EXAMPLES)
 @given(packing_estates())
 def test_bounds_never_exceed_the_exact_optimum(case: tuple[Topology, Policy]) -> None:
     topo, policy = case

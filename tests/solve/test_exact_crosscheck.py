@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from stagger import planner
@@ -13,7 +13,7 @@ from stagger.model.policy import Policy
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
 from stagger.validate import find_violations
-from tests.solve.crosscheck import estates
+from tests.solve.crosscheck import estates, exact_settings
 from tests.solve.exact import solve_exact
 
 # CI profile: a modest count; benchmarks/crosscheck.py runs the same generator for longer.
@@ -53,14 +53,7 @@ def check_against_exact(
     return {"optimal": s.solver.status == "OPTIMAL", "complete": s.complete}
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    # Shrinking these composite estates can take minutes; a failure prints its full input.
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@exact_settings(EXAMPLES)
 @given(estates(), st.booleans())
 def test_planner_claims_match_the_exact_optimum(
     case: tuple[Topology, Policy], decompose: bool
