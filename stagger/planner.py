@@ -422,7 +422,7 @@ def plan(
     deadline = None if limit is None else time.time() + limit
     inst = compile_instance(topology, policy)
     bound = lower_bound(inst)
-    must_drop, _why = min_dropped(inst)
+    must_drop, _why = min_dropped(inst, bound)
     if on_stage:
         on_stage(f"{len(inst.jobs)} jobs, lower bound {bound.makespan * inst.slot_minutes} min")
     if deadline is not None and limit is not None:

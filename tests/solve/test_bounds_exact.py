@@ -107,6 +107,9 @@ def test_bounds_never_exceed_the_exact_optimum(case: tuple[Topology, Policy]) ->
     assert exact.proven
     must_drop, why = min_dropped(inst)
     assert len(inst.unschedulable) + must_drop <= exact.jobs - exact.max_scheduled, why
+    # The planner passes the bound so that its effective capacities are not computed again:
+    # the same count, the same reason.
+    assert min_dropped(inst, lower_bound(inst)) == (must_drop, why)
     if exact.max_scheduled == exact.jobs and exact.min_makespan is not None:
         b = lower_bound(inst)
         assert b.makespan * inst.slot_minutes <= exact.min_makespan, (b.reason, exact)
