@@ -25,7 +25,7 @@ from typing import Literal
 from stagger.calendar import rule_nights
 from stagger.errors import shown
 from stagger.jobs import MIB_PER_GIB, job_minutes, job_size_gib
-from stagger.model.policy import BackupWindow, Consistency, FullEvery, FullOn, Policy, Tier
+from stagger.model.policy import BackupWindow, Consistency, Full, Policy, Tier
 from stagger.model.topology import VM, Topology
 from stagger.tiers import assign_tiers
 
@@ -83,8 +83,9 @@ def _tier_nights(tier: Tier, policy: Policy) -> list[tuple[Level, tuple[int, ...
     incr = _incremental_nights(tier, policy)
     n_nights = policy.cycle.nights
     out: list[tuple[Level, tuple[int, ...]]] = []
-    if isinstance(tier.full, FullEvery):
-        every = tier.full.every
+    full = tier.full if isinstance(tier.full, Full) else None
+    if full is not None and full.every is not None:
+        every = full.every
         for block_start in range(0, n_nights, every):
             block = range(block_start, min(block_start + every, n_nights))
             in_block = tuple(n for n in incr if n in block)
@@ -95,8 +96,8 @@ def _tier_nights(tier: Tier, policy: Policy) -> list[tuple[Level, tuple[int, ...
             out += [("incremental", in_block)] * (len(in_block) - 1)
         return out
     fulls: list[int] = []
-    if isinstance(tier.full, FullOn):
-        fulls = rule_nights(tier.full.on, policy, obj=f"tier {shown(tier.name)}", field="full.on")
+    if full is not None and full.on is not None:
+        fulls = rule_nights(full.on, policy, obj=f"tier {shown(tier.name)}", field="full.on")
     taken = set(fulls)
     out += [("full", (n,)) for n in fulls]
     out += [("incremental", (n,)) for n in incr if n not in taken]

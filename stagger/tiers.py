@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 
 from stagger.calendar import rule_nights
 from stagger.errors import InputError, shown
-from stagger.model.policy import FullOn, Policy, Tier, TierMatch
+from stagger.model.policy import Full, Policy, Tier, TierMatch
 from stagger.model.topology import VM, Topology, TopologyIndex
 from stagger.rules import needs_job
 
@@ -73,7 +73,7 @@ def _night_rules(policy: Policy) -> list[tuple[Tier, str, str]]:
     for tier in policy.tiers:
         if tier.incremental not in ("nightly", "none"):
             out.append((tier, "incremental", str(tier.incremental)))
-        if isinstance(tier.full, FullOn):
+        if isinstance(tier.full, Full) and tier.full.on is not None:
             out.append((tier, "full.on", str(tier.full.on)))
     return out
 
@@ -111,7 +111,7 @@ def check_tiers(policy: Policy, topology: Topology) -> None:
             problems.append(
                 InputError(
                     "a power-off tier needs a maintenance window: set `window` on the tier"
-                    f" or on each of its VMs ({len(bare)} have none: {_some(bare)})",
+                    f" or on each of its VMs ({len(bare)} of its VMs have none: {_some(bare)})",
                     obj=f"tier {shown(tier.name)}",
                     field="window",
                 )

@@ -367,27 +367,42 @@ class TierMatch(_Strict):
 TIER_SELECTORS = ("tag", "cluster", "host", "datastore", "folder", "name", "vms")
 
 
-class FullEvery(_Strict):
-    every: int = Field(
+class Full(_Strict):
+    """When a tier's VMs get a full backup: give exactly one of ``every`` and ``on``."""
+
+    every: int | None = Field(
+        default=None,
         ge=1,
         le=366,
         description="One full per block of this many nights (from the cycle's first night);"
         " the planner chooses the night among the block's incremental nights (all of the"
         " block when it has none). At most the cycle's nights.",
     )
-
-
-class FullOn(_Strict):
-    on: Text = Field(
+    on: Text | None = Field(
+        default=None,
         max_length=MAX_RRULE_CHARS,
         description='RRULE of the nights that carry a full, e.g. "FREQ=WEEKLY;BYDAY=SA" or'
         ' "FREQ=MONTHLY;BYDAY=1SU" (anchored at the cycle\'s first night).',
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: object) -> object:
+        # YAML 1.1 (PyYAML) reads a bare `on:` key as the boolean true.
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
     @field_validator("on")
     @classmethod
-    def _rule(cls, v: str) -> str:
-        return check_night_rule(v)
+    def _rule(cls, v: str | None) -> str | None:
+        return v if v is None else check_night_rule(v)
+
+    @model_validator(mode="after")
+    def _one(self) -> Full:
+        if (self.every is None) == (self.on is None):
+            raise ValueError("give exactly one of `every: N` and `on: RRULE`")
+        return self
 
 
 class ConsistencyOverheads(_Strict):
@@ -428,7 +443,7 @@ class Tier(_Strict):
         description='Nights with an incremental: "nightly", "none", or an RRULE of nights'
         ' such as "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR" (anchored at the cycle\'s first night).',
     )
-    full: FullEvery | FullOn | Literal["none"] = Field(
+    full: Full | Literal["none"] = Field(
         description="{every: N} (planner-chosen night per N nights), {on: RRULE} (fixed"
         ' nights) or "none" (incrementals only).'
     )
@@ -524,9 +539,10 @@ class Policy(_Strict):
             if t.name in seen:
                 raise ValueError(f"{where}: field 'name': duplicate tier name")
             seen.add(t.name)
-            if isinstance(t.full, FullEvery) and t.full.every > self.cycle.nights:
+            every = t.full.every if isinstance(t.full, Full) else None
+            if every is not None and every > self.cycle.nights:
                 raise ValueError(
-                    f"{where}: field 'full.every': one full every {t.full.every} nights is"
+                    f"{where}: field 'full.every': one full every {every} nights is"
                     f" longer than the cycle ({self.cycle.nights} nights)"
                 )
             if t.window is not None and not t.window.inside(self.window):
