@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stagger.errors import InputError
+from stagger.instance import compile_instance
 from stagger.model.policy import Policy, TierMatch
 from stagger.model.topology import Topology, TopologyIndex
 from stagger.tiers import assign_tiers, check_tiers, refuse_unplanned, tier_warnings
@@ -227,3 +228,11 @@ def test_refuse_unplanned() -> None:
     windowed = _topo({"name": "a", "window": {"start": "21:00", "end": "23:00"}})
     with pytest.raises(InputError, match="VM windows are validated but not planned yet"):
         refuse_unplanned(windowed, make_policy())
+
+
+def test_compile_instance_refuses_tiers_before_any_work() -> None:
+    topo = _topo({"name": "a"})
+    compile_instance(topo, make_policy())
+    with pytest.raises(InputError, match="tiers are validated but not planned yet") as err:
+        compile_instance(topo, _policy({"name": "t", "match": {"default": True}}))
+    assert err.value.field == "tiers"

@@ -543,7 +543,8 @@ class Policy(_Strict):
             if every is not None and every > self.cycle.nights:
                 raise ValueError(
                     f"{where}: field 'full.every': one full every {every} nights is"
-                    f" longer than the cycle ({self.cycle.nights} nights)"
+                    f" longer than the cycle ({self.cycle.nights}"
+                    f" night{'s' if self.cycle.nights > 1 else ''})"
                 )
             if t.window is not None and not t.window.inside(self.window):
                 raise ValueError(
