@@ -91,3 +91,29 @@ def test_consistency_overheads() -> None:
     assert (c.minutes("power-off"), c.minutes("crash")) == (6, 0)
     with pytest.raises(ValidationError):
         make_policy(consistency={"application_min": -1})
+
+
+def test_schema_describes_every_tier_field() -> None:
+    from stagger.model.topology import Topology
+
+    schema = Policy.model_json_schema()
+    defs = schema["$defs"]
+    for model in ("Tier", "TierMatch", "Full", "ConsistencyOverheads"):
+        for field, spec in defs[model]["properties"].items():
+            assert spec.get("description"), f"{model}.{field} has no description"
+    for field in ("tiers", "consistency"):
+        assert schema["properties"][field].get("description")
+    assert set(defs["Tier"]["properties"]) >= {
+        "name",
+        "match",
+        "incremental",
+        "full",
+        "change_rate",
+        "window",
+        "consistency",
+        "priority",
+        "pre_script",
+        "post_script",
+    }
+    vm = Topology.model_json_schema()["$defs"]["VM"]["properties"]
+    assert vm["window"].get("description") and vm["folder"].get("description")
