@@ -62,8 +62,11 @@ def _minutes(size_gib: float, tier: Tier, policy: Policy) -> float:
 
 
 def _priority(vm: VM, tier: Tier) -> int:
-    # A VM's own priority (set in its file) wins over its tier's; the tier's over the default.
-    if "priority" in vm.model_fields_set or tier.priority is None:
+    # A VM's own priority wins over its tier's, the tier's over the default. "Own" is any
+    # value but the default: whether the field was written cannot survive a round trip
+    # through a schedule's embedded topology, which writes every field.
+    default = VM.model_fields["priority"].default
+    if vm.priority != default or tier.priority is None:
         return vm.priority
     return tier.priority
 

@@ -184,6 +184,7 @@ def test_consistency_overheads_priority_window_scripts() -> None:
     vms = [
         _vm("sql1", tags=["sql"]),
         _vm("sql2", tags=["sql"], priority=50, window={"start": "23:00", "end": "03:00"}),
+        _vm("sql3", tags=["sql"], priority=100),  # written, but the default: the tier's
         _vm("cold1", tags=["cold"]),
         _vm("fs1", tags=["fs"]),
     ]
@@ -194,6 +195,8 @@ def test_consistency_overheads_priority_window_scripts() -> None:
     assert sql1_full.level == "full" and sql1_full.minutes == pytest.approx(60 + 7)
     assert by_vm["sql1"][1].minutes == pytest.approx(6 + 7)
     assert sql1_full.priority == 1 and by_vm["sql2"][0].priority == 50  # the VM's own wins
+    assert by_vm["sql3"][0].priority == 1
+    assert by_vm["cold1"][0].priority == 100  # no tier priority: the VM's
     assert str(sql1_full.window) == "22:00-04:00" and str(by_vm["sql2"][0].window) == "23:00-03:00"
     assert sql1_full.pre_script == script and sql1_full.post_script == "post"
     assert sql1_full.consistency == "application"

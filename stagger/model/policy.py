@@ -439,7 +439,6 @@ class Tier(_Strict):
     match: TierMatch = Field(description="Selectors of the VMs this tier takes.")
     incremental: Literal["nightly", "none"] | Text = Field(
         default="nightly",
-        max_length=MAX_RRULE_CHARS,
         description='Nights with an incremental: "nightly", "none", or an RRULE of nights'
         ' such as "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR" (anchored at the cycle\'s first night).',
     )
@@ -469,7 +468,7 @@ class Tier(_Strict):
         ge=0,
         le=1_000_000,
         description="Priority of this tier's jobs (lower = planned first, dropped last); a VM"
-        " that sets its own priority keeps it.",
+        " whose own priority is not the default 100 keeps it.",
     )
     pre_script: Text | None = Field(
         default=None,
@@ -482,11 +481,20 @@ class Tier(_Strict):
         description="Command run after the snapshot is taken.",
     )
 
+    @field_validator("full", mode="before")
+    @classmethod
+    def _full_form(cls, v: object) -> object:
+        if not isinstance(v, dict) and v != "none" and not isinstance(v, Full):
+            raise ValueError(f"full is {{every: N}}, {{on: RRULE}} or none, not {shown(v)}")
+        return v
+
     @field_validator("incremental")
     @classmethod
     def _incremental(cls, v: str) -> str:
         if v in ("nightly", "none"):
             return v
+        if len(v) > MAX_RRULE_CHARS:
+            raise ValueError(f"an RRULE has at most {MAX_RRULE_CHARS} characters")
         return check_night_rule(v)
 
     @model_validator(mode="after")

@@ -54,6 +54,10 @@ def test_docs_example_lists_the_jobs_it_says(tmp_path: Path) -> None:
 
 BAD = [
     (
+        "  - {name: gold, match: {tag: payroll}, full: weekly, change_rate: 0.1}",
+        "tier 'gold': field 'full': full is {every: N}, {on: RRULE} or none, not 'weekly'",
+    ),
+    (
         "  - {name: gold, match: {tag: payroll}, full: {every: 8}, change_rate: 0.1}",
         "tier 'gold': field 'full.every': one full every 8 nights is longer than the cycle"
         " (7 nights)",

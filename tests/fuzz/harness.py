@@ -542,9 +542,8 @@ def _run_topology(path: Path) -> Downstream:
 
 
 def _run_policy(path: Path) -> Downstream:
-    from stagger.sources.yamlfile import load_topology, with_policy
-
     from stagger.cycle import cycle_jobs
+    from stagger.sources.yamlfile import load_topology, with_policy
     from stagger.tiers import tier_warnings
 
     topo = load_topology(EXAMPLES / "minimal" / "topology.yaml")
