@@ -250,3 +250,33 @@ def check_blackouts(policy: Policy) -> None:
     if problems:
         problems[0].more = problems[1:]
         raise problems[0]
+
+
+def rule_nights(text: str, policy: Policy, *, obj: str, field: str) -> list[int]:
+    """Indices of the cycle's nights whose date (the day the window opens) an RRULE of
+    nights names, ascending. The rule is anchored at the cycle's first date, 00:00, so
+    ``FREQ=DAILY;INTERVAL=2`` is nights 0, 2, 4... and a bare ``FREQ=WEEKLY`` is the first
+    night's weekday. Bounded like a blackout's expansion; an InputError naming ``obj`` and
+    ``field`` for a rule that cannot match or cannot be expanded."""
+    first = datetime.combine(policy.cycle.start, time(0))
+    last = first + timedelta(days=policy.cycle.nights - 1)
+    try:
+        rule = rrulestr(text, dtstart=first)
+        if isinstance(rule, rrule) and (why := _never_matches(rule)):
+            raise InputError(f"this rule never matches: {why}", obj=obj, field=field)
+        nights: set[int] = set()
+        for occ in _budgeted(rule, RRULE_BUDGET, last.year):
+            if occ > last + timedelta(days=1):
+                break
+            n = (occ.date() - first.date()).days
+            if 0 <= n < policy.cycle.nights:
+                nights.add(n)
+        return sorted(nights)
+    except _OverBudget:
+        raise InputError(
+            f"expanding this rule takes more than {RRULE_BUDGET:,} steps over the cycle",
+            obj=obj,
+            field=field,
+        ) from None
+    except (ValueError, ArithmeticError, TypeError, LookupError) as exc:
+        raise InputError(f"cannot expand: {str(exc)[:200]}", obj=obj, field=field) from None

@@ -40,6 +40,7 @@ from stagger.rules import (
     needs_job,
     vm_resources,
 )
+from stagger.tiers import refuse_unplanned
 
 Span = tuple[int, int]  # inclusive range of start slots
 
@@ -250,6 +251,7 @@ def compile_instance(
 ) -> Instance:
     """``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
     ``pinned: true`` keeps; without it ``pinned`` has nothing to keep and is ignored."""
+    refuse_unplanned(topology, policy)  # tiers and VM windows are not planned yet
     idx = topology.index()
     occurrences = window_occurrences(policy)
     anchor = occurrences[0].start

@@ -26,6 +26,7 @@ from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, gap_pct
 from stagger.model.topology import VM, Topology, TopologyIndex
 from stagger.rules import ResourceRef, blackout_members, capacity, needs_job, vm_resources
+from stagger.tiers import refuse_unplanned
 
 _EPS_MIN = 1e-6
 # The planner stores job sizes rounded to 3 decimals (MiB precision).
@@ -272,6 +273,7 @@ def find_violations(
     """Every broken rule and every field that disagrees with the inputs. ``rules=False``
     (``export --trust``) skips the costly rule checks (job lengths, blackouts, capacities) but
     never the checks of fields the exporters read."""
+    refuse_unplanned(topology, policy)  # tier rules are not checked yet: refuse, never pass
     idx = topology.index()
     out: list[str] = _header_violations(schedule, policy)
     occurrences = window_occurrences(policy)

@@ -1,6 +1,13 @@
 """Command-line interface. ``stagger --help`` lists the commands."""
 
-from stagger.cli import busyhours, export, inventory, plan, whatif  # noqa: F401  (registers commands)
+from stagger.cli import (  # noqa: F401  (registers commands)
+    busyhours,
+    cycle,
+    export,
+    inventory,
+    plan,
+    whatif,
+)
 from stagger.cli.app import app
 
 

@@ -29,6 +29,7 @@ _SINGULAR = {
     "raid_groups": "raid_group",
     "vms": "vm",
     "blackouts": "blackout",
+    "tiers": "tier",
     "jobs": "job",
     "unscheduled": "unscheduled vm",
     "nights": "night",

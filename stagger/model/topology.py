@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stagger.errors import shown
-from stagger.model.policy import EARLIEST, LATEST
+from stagger.model.policy import EARLIEST, LATEST, BackupWindow
 from stagger.model.text import Text
 
 Name = Text
@@ -127,6 +127,15 @@ class VM(_Strict):
         le=1_000_000,
         description="Lower = more important: when not every VM fits, the most VMs are planned"
         " and, among plans with as many, the higher-numbered (less important) ones are dropped.",
+    )
+    window: BackupWindow | None = Field(
+        default=None,
+        description="This VM's own nightly window, inside the policy window (wins over its"
+        " tier's); the maintenance window of a power-off tier.",
+    )
+    folder: Text | None = Field(
+        default=None,
+        description='Inventory folder path, e.g. "dc1/vm/prod/sql" (tier `match.folder`).',
     )
     # Identity in vCenter: what backup software resolves. `name` may be disambiguated for
     # people ("web01 (dc1/folder)"); exporters address the VM by these instead.

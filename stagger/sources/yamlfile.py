@@ -24,6 +24,7 @@ from stagger.model.topology import VM, Topology
 from stagger.scope import check_scopes
 from stagger.sources.raidmap import apply_raid_map_file
 from stagger.sources.reading import read_data
+from stagger.tiers import check_tiers
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -104,8 +105,9 @@ def with_policy(
 ) -> tuple[Topology, Policy]:
     """A topology from any source, its RAID map applied, and the policy (plus the blackouts
     of the ``blackouts`` files) checked against it: every blackout's scope names an object of
-    the estate and its rule expands within bounds (so a bad rule is reported against the
-    policy file, before any planning)."""
+    the estate and its rule expands within bounds, and its tiers fit the estate
+    (:func:`stagger.tiers.check_tiers`), so a bad rule is reported against the policy file,
+    before any planning."""
     if raid_map is not None:
         topology = apply_raid_map_file(topology, raid_map).topology
     policy = load_policy(policy_path)
@@ -117,6 +119,8 @@ def with_policy(
         try:
             check_scopes(pol, topology)
             check_blackouts(pol)
+            if pol is policy:
+                check_tiers(pol, topology)
         except InputError as exc:
             for problem in (exc, *exc.more):
                 problem.file = str(source)

@@ -241,10 +241,17 @@ def topology_json_seeds() -> list[bytes]:
     return [json.dumps(_minimal_topology_data(), default=str, indent=1).encode()]
 
 
+def _tiered_policy_text() -> str:
+    """The tiered policy of docs/tiers.md: every tier field, every full form."""
+    docs = (EXAMPLES.parent / "docs" / "tiers.md").read_text()
+    return docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
 def policy_seeds() -> list[bytes]:
     return [
         _read(EXAMPLES / "minimal" / "policy.yaml"),
         _plain_policy_text().encode(),
+        _tiered_policy_text().encode(),
     ]
 
 
@@ -535,10 +542,14 @@ def _run_topology(path: Path) -> Downstream:
 
 
 def _run_policy(path: Path) -> Downstream:
+    from stagger.cycle import cycle_jobs
     from stagger.sources.yamlfile import load_topology, with_policy
+    from stagger.tiers import tier_warnings
 
     topo = load_topology(EXAMPLES / "minimal" / "topology.yaml")
     topo, pol = with_policy(topo, path)
+    tier_warnings(pol, topo)
+    cycle_jobs(topo, pol)  # the jobs of the cycle of any policy that loads
     return lambda: exercise(topo, pol, path.parent)
 
 
