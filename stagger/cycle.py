@@ -136,6 +136,8 @@ def cycle_jobs(topology: Topology, policy: Policy) -> list[BackupJob]:
             continue
         if tier.name not in shapes:
             shapes[tier.name] = _tier_nights(tier, policy)
+        # Policy refuses a tier with incrementals and no rate on it or on throughput; 1.0 is
+        # only ever read by a fulls-only tier, which has no incremental to size.
         rate = vm.change_rate or tier.change_rate or policy.throughput.change_rate or 1.0
         for level, nights in shapes[tier.name]:
             size_gib = vm.size_gib if level == "full" else vm.size_gib * rate
