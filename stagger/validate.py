@@ -302,7 +302,7 @@ def _group_violations(
     block = len(nights) > 1
     fulls, incrs = got["full"], got["incremental"]
     d_full, d_incr = len(fulls) - want["full"], len(incrs) - want["incremental"]
-    fulls_at = ", ".join(str(j.night) for j in fulls)
+    fulls_at = ", ".join(str(n) for n in sorted(j.night for j in fulls))
     if d_full > 0:
         # A full in an incremental's place (d_incr < 0), or an extra one: either way too
         # many fulls, said once.
@@ -333,7 +333,7 @@ def _group_violations(
     if d_incr < 0:
         out.append(f"vm {vm}: missing {-d_incr} incremental(s) in {where}")
     elif d_incr > 0:
-        at = ", ".join(str(j.night) for j in incrs)
+        at = ", ".join(str(n) for n in sorted(j.night for j in incrs))
         out.append(
             f"vm {vm}: {d_incr} extra incremental(s) in {where} (incrementals on nights {at})"
         )
