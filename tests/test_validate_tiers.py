@@ -237,6 +237,21 @@ def test_fixed_full_on_a_night_with_an_incremental() -> None:
     ]
 
 
+def test_fixed_full_missing() -> None:
+    jobs, topo, policy = _valid()
+    jobs.remove(_pick(jobs, "web1", 4))
+    assert _check(jobs, topo, policy) == ["vm web1 night 4: missing full"]
+
+
+def test_full_in_place_of_a_fixed_nights_incremental() -> None:
+    jobs, topo, policy = _valid()
+    jobs.remove(_pick(jobs, "web1", 3))
+    jobs.append(_job(_cj(topo, policy, "web1", "full"), 3, policy, topo))
+    assert _check(jobs, topo, policy) == [
+        "vm web1 night 3: full where the cycle asks for an incremental"
+    ]
+
+
 def test_length_includes_the_consistency_overhead() -> None:
     jobs, topo, policy = _valid()
     full = _pick(jobs, "sql1", 3)
