@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrule, rruleset, rrulestr
 
 from stagger.errors import InputError, shown
-from stagger.model.policy import Blackout, Policy
+from stagger.model.policy import BackupWindow, Blackout, Policy
 
 RRULE_BUDGET = 100_000
 """Steps dateutil may take expanding one blackout: candidate periods (days, hours, minutes) it
@@ -135,6 +135,22 @@ def window_occurrences(policy: Policy) -> list[WindowOccurrence]:
         end = local_to_utc(datetime.combine(end_day, policy.window.end), tz)
         out.append(WindowOccurrence(n, day, start, end))
     return out
+
+
+def window_on_night(window: BackupWindow, policy: Policy, night: int) -> tuple[datetime, datetime]:
+    """Start and end (UTC) of ``window`` (a tier's or a VM's, inside the policy window) on
+    night ``night``: the occurrence that lies in the policy window opening on cycle start +
+    ``night`` days. Its clock times are read on the local dates they fall on (after midnight
+    when it opens before the policy window's start clock time), so a daylight-saving night
+    has the real minutes between them."""
+    day = policy.cycle.start + timedelta(days=night)
+    start_day = day + timedelta(days=1) if window.start < policy.window.start else day
+    end_day = start_day + timedelta(days=1) if window.crosses_midnight else start_day
+    tz = policy.tz
+    return (
+        local_to_utc(datetime.combine(start_day, window.start), tz),
+        local_to_utc(datetime.combine(end_day, window.end), tz),
+    )
 
 
 def cycle_span(policy: Policy) -> tuple[datetime, datetime]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from stagger.model.policy import Policy
 from stagger.model.topology import VM
@@ -14,6 +15,13 @@ def job_size_gib(vm: VM, policy: Policy) -> float:
     """GiB the job moves: the full size, or size * change_rate on an incremental cycle."""
     rate = vm.change_rate if vm.change_rate is not None else policy.throughput.change_rate
     return vm.size_gib * (rate if rate is not None else 1.0)
+
+
+def job_level(vm: VM, policy: Policy) -> Literal["full", "incremental"]:
+    """The single regime's level: incremental when a change_rate applies (the VM's, else the
+    policy's), else full."""
+    rate = vm.change_rate if vm.change_rate is not None else policy.throughput.change_rate
+    return "full" if rate is None else "incremental"
 
 
 def job_minutes(vm: VM, policy: Policy) -> float:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from stagger.calendar import window_occurrences
 from stagger.instance import Instance, compile_instance
+from stagger.jobs import job_level
 from stagger.model.policy import Policy
 from stagger.model.schedule import (
     Night,
@@ -151,6 +152,7 @@ def build_schedule(
                 duration_min=job.duration * inst.slot_minutes,
                 size_gib=round(job.size_gib, 3),
                 night=inst.night_of(s),
+                level=job_level(vm, policy),  # the single regime (tiers are refused above)
             )
         )
     unscheduled = [UnscheduledVM(vm=vm, reason=why) for vm, why in inst.unschedulable]

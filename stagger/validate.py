@@ -19,14 +19,13 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from stagger.calendar import blackout_intervals, window_occurrences
+from stagger.calendar import blackout_intervals, window_occurrences, window_on_night
+from stagger.cycle import BackupJob, cycle_jobs
 from stagger.errors import InvalidScheduleError
-from stagger.jobs import job_minutes, job_size_gib
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, gap_pct
 from stagger.model.topology import VM, Topology, TopologyIndex
 from stagger.rules import ResourceRef, blackout_members, capacity, needs_job, vm_resources
-from stagger.tiers import refuse_unplanned
 
 _EPS_MIN = 1e-6
 # The planner stores job sizes rounded to 3 decimals (MiB precision).
@@ -50,25 +49,29 @@ def _capacity_violations(
     label: str, jobs: list[ScheduledJob], capacity: int, tz: ZoneInfo
 ) -> list[str]:
     """Sweep start/end events; report the first instant each overload begins."""
+    # Keyed by the job's position, not its VM: with tiers a VM has several jobs, and two of
+    # them running at once are two jobs on the resource.
     events = sorted(
-        [(j.start, 1, j.vm) for j in jobs] + [(j.end, -1, j.vm) for j in jobs],
+        [(j.start, 1, k) for k, j in enumerate(jobs)]
+        + [(j.end, -1, k) for k, j in enumerate(jobs)],
         key=lambda e: (e[0], e[1]),  # ends before starts at the same instant
     )
-    running: set[str] = set()
+    running: set[int] = set()
     out = []
     over = False
-    for when, kind, vm in events:
+    for when, kind, k in events:
         if kind == 1:
-            running.add(vm)
+            running.add(k)
             if len(running) > capacity and not over:
+                names = sorted(jobs[r].vm for r in running)
                 out.append(
                     f"{label}: {len(running)} jobs at {_iso(when.astimezone(tz))}"
-                    f" ({', '.join(sorted(running))}),"
+                    f" ({', '.join(names)}),"
                     f" limit {capacity}"
                 )
                 over = True
         else:
-            running.discard(vm)
+            running.discard(k)
             if len(running) <= capacity:
                 over = False
     return out
@@ -148,13 +151,15 @@ def _night_violations(schedule: Schedule, policy: Policy) -> list[str]:
 
 
 def _job_field_violations(
-    job: ScheduledJob, vm: VM, idx: TopologyIndex, policy: Policy
+    job: ScheduledJob, label: str, vm: VM, idx: TopologyIndex, size: float | None
 ) -> list[str]:
-    """Fields the exporters print or address VMs by, against the topology."""
+    """Fields the exporters print or address VMs by, against the topology; ``size`` is the
+    GiB the cycle's job of this level moves (None: the cycle has no such job, reported
+    elsewhere)."""
     out = []
     cluster = idx.cluster_of(vm)
     if job.cluster != cluster:
-        out.append(f"job {job.vm}: cluster is {job.cluster}, the topology says {cluster}")
+        out.append(f"{label}: cluster is {job.cluster}, the topology says {cluster}")
     identity = {
         "vm_display_name": vm.vcenter_name,
         "vm_moref": vm.moref,
@@ -165,14 +170,15 @@ def _job_field_violations(
         value = getattr(job, name)
         # Unset is allowed (exporters then use what the topology says); a value must match.
         if value is not None and value != expected:
-            out.append(f"job {job.vm}: {name} is {value!r}, the topology says {expected!r}")
-    size = job_size_gib(vm, policy)
-    if abs(job.size_gib - size) > _EPS_GIB * max(1.0, size):
-        out.append(f"job {job.vm}: size_gib {job.size_gib:g}, the topology gives {size:.3f}")
+            out.append(f"{label}: {name} is {value!r}, the topology says {expected!r}")
+    if size is not None and abs(job.size_gib - size) > _EPS_GIB * max(1.0, size):
+        out.append(f"{label}: size_gib {job.size_gib:g}, the topology gives {size:.3f}")
     return out
 
 
-def _job_resource_violations(job: ScheduledJob, expected: list[ResourceRef]) -> list[str]:
+def _job_resource_violations(
+    job: ScheduledJob, label: str, expected: list[ResourceRef]
+) -> list[str]:
     """The host, datastores and RAID groups a job records must be the ones the rules give for
     its VM: exporters print them and ``whatif`` compares them to spot drift."""
     out = []
@@ -180,15 +186,15 @@ def _job_resource_violations(job: ScheduledJob, expected: list[ResourceRef]) -> 
     datastores = [r.name for r in expected if r.kind == "datastore"]
     raid_groups = [r.name for r in expected if r.kind == "raid_group"]
     if job.host != host:
-        out.append(f"job {job.vm}: host is {job.host}, the topology says {host}")
+        out.append(f"{label}: host is {job.host}, the topology says {host}")
     if set(job.datastores) != set(datastores):
         out.append(
-            f"job {job.vm}: datastores {sorted(job.datastores)} differ from the topology's"
+            f"{label}: datastores {sorted(job.datastores)} differ from the topology's"
             f" {sorted(datastores)}"
         )
     if set(job.raid_groups) != set(raid_groups):
         out.append(
-            f"job {job.vm}: RAID groups {sorted(job.raid_groups)} differ from the topology's"
+            f"{label}: RAID groups {sorted(job.raid_groups)} differ from the topology's"
             f" {sorted(raid_groups)}"
         )
     return out
@@ -267,54 +273,240 @@ def _unscheduled_violations(schedule: Schedule, idx: TopologyIndex) -> list[str]
     return out
 
 
+def _nights_text(nights: tuple[int, ...]) -> str:
+    if len(nights) == 1:
+        return f"night {nights[0]}"
+    if list(nights) == list(range(nights[0], nights[-1] + 1)):
+        return f"nights {nights[0]}-{nights[-1]}"
+    return "nights " + ", ".join(str(n) for n in nights)
+
+
+def _job_label(job: ScheduledJob, tiered: bool) -> str:
+    """How a line names a job: by its VM in the single regime (one job per VM, the messages
+    of before tiers), by VM, night and level when the VM has several."""
+    return f"job {job.vm} night {job.night} {job.level}" if tiered else f"job {job.vm}"
+
+
+def _group_violations(
+    vm: str,
+    nights: tuple[int, ...],
+    want: dict[str, int],
+    got: dict[str, list[ScheduledJob]],
+) -> list[str]:
+    """One group of a VM's cycle jobs (those sharing ``nights``: an ``every`` block, or one
+    fixed night) against the scheduled jobs on those nights, one line per kind of mismatch:
+    a full in an incremental's place, an incremental in the full's place, a missing or an
+    extra job, two jobs on one night."""
+    out = []
+    where = _nights_text(nights)
+    block = len(nights) > 1
+    fulls, incrs = got["full"], got["incremental"]
+    d_full, d_incr = len(fulls) - want["full"], len(incrs) - want["incremental"]
+    fulls_at = ", ".join(str(n) for n in sorted(j.night for j in fulls))
+    if d_full > 0:
+        # A full in an incremental's place (d_incr < 0), or an extra one: either way too
+        # many fulls, said once.
+        if block:
+            out.append(
+                f"vm {vm}: {len(fulls)} fulls in {where} (on nights {fulls_at}), the cycle"
+                f" asks for {want['full']}"
+            )
+        elif want["full"] == 0 and d_incr < 0:
+            out.append(f"vm {vm} night {nights[0]}: full where the cycle asks for an incremental")
+        else:
+            out.append(f"vm {vm} night {nights[0]}: extra full")
+        d_incr += min(d_full, max(-d_incr, 0))  # the incrementals these fulls replaced
+    elif d_full < 0:
+        swapped = min(-d_full, max(d_incr, 0))  # incrementals in the fulls' place
+        if block:
+            out.append(
+                f"vm {vm}: no full in {where}"
+                + (" (an incremental in its place)" if swapped else "")
+                + f", the cycle asks for {want['full']}"
+            )
+        else:
+            out.append(
+                f"vm {vm} night {nights[0]}: "
+                + ("incremental where the cycle's full runs" if swapped else "missing full")
+            )
+        d_incr -= swapped
+    if d_incr < 0:
+        out.append(f"vm {vm}: missing {-d_incr} incremental(s) in {where}")
+    elif d_incr > 0:
+        at = ", ".join(str(n) for n in sorted(j.night for j in incrs))
+        out.append(
+            f"vm {vm}: {d_incr} extra incremental(s) in {where} (incrementals on nights {at})"
+        )
+    if sum(want.values()) == len(fulls) + len(incrs):
+        # Right counts, wrong nights: with as many jobs as nights, a night with two jobs
+        # leaves another without. (With wrong counts the line above says why already.)
+        per_night: dict[int, list[str]] = defaultdict(list)
+        for j in fulls + incrs:
+            per_night[j.night].append(str(j.level))
+        for night in sorted(per_night):
+            levels = per_night[night]
+            if len(levels) > 1:
+                out.append(
+                    f"vm {vm} night {night}: {len(levels)} jobs on one night"
+                    f" ({', '.join(sorted(levels))}); {where} need one each"
+                )
+    return out
+
+
+def _cycle_violations(
+    vm: str, scheduled: list[ScheduledJob], expected: list[BackupJob]
+) -> list[str]:
+    """A tiered VM's scheduled jobs against the jobs its cycle asks for (cycle_jobs), one to
+    one by level and allowed nights. The cycle's jobs of one VM fall into groups that share
+    their nights (an ``every`` block; one fixed night); groups never share a night."""
+    out: list[str] = []
+    wanted: dict[tuple[int, ...], dict[str, int]] = {}
+    for c in expected:
+        wanted.setdefault(c.nights, {"full": 0, "incremental": 0})[c.level] += 1
+    group_of = {n: g for g in wanted for n in g}
+    got: dict[tuple[int, ...], dict[str, list[ScheduledJob]]] = {
+        g: {"full": [], "incremental": []} for g in wanted
+    }
+    stray: list[ScheduledJob] = []
+    for job in scheduled:
+        if job.level is None:
+            out.append(f"job {vm} night {job.night}: no level (full or incremental)")
+            continue
+        g = group_of.get(job.night)
+        if g is None:
+            stray.append(job)
+        else:
+            got[g][job.level].append(job)
+    # A full on another night than the one night the cycle puts it on (full.on, every: 1):
+    # one line naming both nights, instead of a missing full here and an extra one there.
+    for g, want in wanted.items():
+        if len(g) != 1 or want["full"] != 1 or got[g]["full"]:
+            continue
+        moved = next((j for j in stray if j.level == "full"), None)
+        if moved is not None:
+            stray.remove(moved)
+        else:
+            extra = next((h for h in got if len(got[h]["full"]) > wanted[h]["full"]), None)
+            if extra is None:
+                continue
+            moved = got[extra]["full"].pop()
+        got[g]["full"].append(moved.model_copy(update={"night": g[0]}))
+        out.append(f"vm {vm} night {moved.night}: full, the cycle puts this full on night {g[0]}")
+    for job in stray:
+        allowed = sorted(group_of)
+        out.append(
+            f"vm {vm} night {job.night}: {job.level} on a night the cycle gives the VM no"
+            f" job (its nights: {_nights_text(tuple(allowed)) if allowed else 'none'})"
+        )
+    for g, want in wanted.items():
+        out += _group_violations(vm, g, want, got[g])
+    return out
+
+
+def _window_label(job: BackupJob, vm: VM, policy: Policy) -> str:
+    """Whose window a job must lie in, as a line names it."""
+    kind = "maintenance window" if job.consistency == "power-off" else "window"
+    if vm.window is not None:
+        return f"the VM's {kind} {job.window}"
+    if job.tier is not None and job.window != policy.window:
+        return f"tier '{job.tier}' {kind} {job.window}"
+    return f"the policy's {kind} {job.window}"
+
+
 def find_violations(
     schedule: Schedule, topology: Topology, policy: Policy, *, rules: bool = True
 ) -> list[str]:
     """Every broken rule and every field that disagrees with the inputs. ``rules=False``
     (``export --trust``) skips the costly rule checks (job lengths, blackouts, capacities) but
-    never the checks of fields the exporters read."""
-    refuse_unplanned(topology, policy)  # tier rules are not checked yet: refuse, never pass
+    never the checks of fields the exporters read.
+
+    The jobs each VM must get come from :func:`stagger.cycle.cycle_jobs` (the policy's tiers,
+    read here, never from the solver's instance): one per VM in the single regime, one per
+    night it runs with tiers."""
     idx = topology.index()
     out: list[str] = _header_violations(schedule, policy)
     occurrences = window_occurrences(policy)
+    expected: dict[str, list[BackupJob]] = defaultdict(list)
+    for cj in cycle_jobs(topology, policy):
+        expected[cj.vm].append(cj)
     need = {v.name for v in topology.vms if needs_job(v)}
     seen: set[str] = set()
-
     jobs = _in_utc(schedule.jobs)
     tz = policy.tz
 
     def iso(t: datetime) -> str:
         return _iso(t.astimezone(tz))
 
+    tiered_jobs: dict[str, list[ScheduledJob]] = defaultdict(list)
     for job in jobs:
         vm = idx.vms.get(job.vm)
         if vm is None:
             out.append(f"job {job.vm}: no such VM in the topology")
             continue
+        mine = expected.get(job.vm, [])
+        tiered = bool(mine) and mine[0].tier is not None
+        label = _job_label(job, tiered)
         if not needs_job(vm):
             out.append(f"job {job.vm}: VM is excluded or a template and must get no job")
-        if job.vm in seen:
-            out.append(f"job {job.vm}: VM is scheduled more than once")
+        if tiered:
+            tiered_jobs[job.vm].append(job)
+            if job.tier != mine[0].tier:
+                out.append(
+                    f"{label}: tier {job.tier!r}, the policy puts the VM in {mine[0].tier!r}"
+                )
+        else:
+            if job.vm in seen:
+                out.append(f"job {job.vm}: VM is scheduled more than once")
+            if mine and job.level is not None and job.level != mine[0].level:
+                out.append(f"{label}: level {job.level}, the single regime's is {mine[0].level}")
+            if job.tier is not None:
+                out.append(f"{label}: tier {job.tier!r}, but no tier of the policy takes the VM")
         seen.add(job.vm)
-        out += _job_resource_violations(job, vm_resources(vm, idx, policy))
-        out += _job_field_violations(job, vm, idx, policy)
+        # All jobs of one level of a VM move the same GiB for the same minutes.
+        ref = next((c for c in mine if c.level == job.level), mine[0] if mine else None)
+        if tiered and ref is not None and ref.level != job.level:
+            ref = None  # a level the cycle does not ask for: reported by the cycle check
+        out += _job_resource_violations(job, label, vm_resources(vm, idx, policy))
+        out += _job_field_violations(job, label, vm, idx, ref.size_gib if ref else None)
         length = (job.end - job.start).total_seconds() / 60
         if abs(length - job.duration_min) > _EPS_MIN:
-            out.append(
-                f"job {job.vm}: duration_min {job.duration_min} but end - start is {length:g}"
-            )
-        required = job_minutes(vm, policy)
-        if rules and length + _EPS_MIN < required:
-            out.append(f"job {job.vm}: lasts {length:g} min, the backup needs {required:.1f} min")
+            out.append(f"{label}: duration_min {job.duration_min} but end - start is {length:g}")
+        if rules and ref is not None and length + _EPS_MIN < ref.minutes:
+            out.append(f"{label}: lasts {length:g} min, the backup needs {ref.minutes:.1f} min")
         occ = next((o for o in occurrences if o.start <= job.start and job.end <= o.end), None)
         if occ is None:
             out.append(
-                f"job {job.vm}: {iso(job.start)} to {iso(job.end)} is not inside one backup window"
+                f"{label}: {iso(job.start)} to {iso(job.end)} is not inside one backup window"
             )
         elif occ.index != job.night:
-            out.append(f"job {job.vm}: lies in night {occ.index}, marked night {job.night}")
+            out.append(f"{label}: lies in night {occ.index}, marked night {job.night}")
+        elif ref is not None and (ref.window != policy.window or vm.window is not None):
+            # A VM's or a tier's window (a power-off tier's maintenance window) on that
+            # night, expanded on the local clock like the policy's.
+            w_start, w_end = window_on_night(ref.window, policy, job.night)
+            if not (w_start <= job.start and job.end <= w_end):
+                out.append(
+                    f"{label}: {iso(job.start)} to {iso(job.end)} is not inside"
+                    f" {_window_label(ref, vm, policy)} ({iso(w_start)} to {iso(w_end)})"
+                )
 
-    jobs_by_vm = {j.vm: j for j in jobs}
+    tiers = {t.name: t for t in policy.tiers}
+    for name, mine in expected.items():
+        tier = tiers.get(mine[0].tier) if mine[0].tier is not None else None
+        if tier is None:
+            continue
+        vm = idx.vms[name]
+        if tier.consistency == "power-off" and tier.window is None and vm.window is None:
+            out.append(
+                f"vm {name}: tier {tier.name!r} backs it up powered off but neither the tier"
+                " nor the VM has a maintenance window"
+            )
+        if tiered_jobs.get(name):
+            out += _cycle_violations(name, tiered_jobs[name], mine)
+
+    jobs_by_vm: dict[str, list[ScheduledJob]] = defaultdict(list)
+    for j in jobs:
+        jobs_by_vm[j.vm].append(j)
     blackouts = policy.blackouts if rules else []
     members_of = blackout_members(policy, idx) if rules else []
     for b, members in zip(blackouts, members_of, strict=True):
@@ -322,16 +514,16 @@ def find_violations(
         if not intervals:
             continue
         for name in sorted(members):
-            hit = jobs_by_vm.get(name)
-            if hit is None:
-                continue
-            for iv in intervals:
-                if hit.start < iv.end and iv.start < hit.end:
-                    out.append(
-                        f"job {name}: {iso(hit.start)}-{iso(hit.end)} overlaps blackout"
-                        f" '{b.name}' {iso(iv.start)}-{iso(iv.end)}"
-                    )
-                    break
+            mine = expected.get(name, [])
+            tiered = bool(mine) and mine[0].tier is not None
+            for hit in jobs_by_vm.get(name, []):
+                for iv in intervals:
+                    if hit.start < iv.end and iv.start < hit.end:
+                        out.append(
+                            f"{_job_label(hit, tiered)}: {iso(hit.start)}-{iso(hit.end)}"
+                            f" overlaps blackout '{b.name}' {iso(iv.start)}-{iso(iv.end)}"
+                        )
+                        break
 
     # Capacities: the jobs of each resource a job occupies (by the topology, never by the
     # job's own fields, which were checked above), swept in absolute time.
@@ -340,16 +532,16 @@ def find_violations(
         vm = idx.vms.get(job.vm)
         if vm is None:
             continue
-        for ref in vm_resources(vm, idx, policy):
-            groups[ref].append(job)
+        for ref_res in vm_resources(vm, idx, policy):
+            groups[ref_res].append(job)
     # Per-object resources by kind and name, then the global task slots.
-    for ref, group in sorted(groups.items(), key=lambda g: (g[0].kind == "concurrent", g[0])):
-        cap = capacity(ref, idx, policy)
+    for res, group in sorted(groups.items(), key=lambda g: (g[0].kind == "concurrent", g[0])):
+        cap = capacity(res, idx, policy)
         if len(group) > cap:
             label = (
                 "concurrent jobs (backup proxy task slots)"
-                if ref.kind == "concurrent"
-                else ref.label
+                if res.kind == "concurrent"
+                else res.label
             )
             out += _capacity_violations(label, group, cap, tz)
 

@@ -55,6 +55,17 @@ class ScheduledJob(_Strict):
     )
     size_gib: float = Field(description="GiB this job moves (full size, or size * change_rate).")
     night: int = Field(ge=0, description="Index of the window occurrence (0 = first night).")
+    level: Literal["full", "incremental"] | None = Field(
+        default=None,
+        description="Backup level: `full` or `incremental`, as the cycle's jobs say (stagger"
+        " cycle). Absent in schedules written before tiers: read as the single regime's"
+        " level, filled in on load from the embedded inputs (incremental when a change_rate"
+        " applies to the VM, its own or the policy's; else full).",
+    )
+    tier: Text | None = Field(
+        default=None,
+        description="Name of the policy tier the VM belongs to; null for the single regime.",
+    )
 
 
 class UnscheduledVM(_Strict):
@@ -168,6 +179,19 @@ class Schedule(_Strict):
             raise ValueError(f"jobs refer to night {missing[0]}, which 'nights' does not list")
         return self
 
+    @model_validator(mode="after")
+    def _single_regime_levels(self) -> Schedule:
+        # Schedules written before tiers carry no `level`: their jobs are the single
+        # regime's, whose level the embedded inputs give (same rule as stagger.jobs).
+        vms = {vm.name: vm for vm in self.inputs.topology.vms}
+        policy_rate = self.inputs.policy.throughput.change_rate
+        for job in self.jobs:
+            vm = vms.get(job.vm)
+            if job.level is None and job.tier is None and vm is not None:
+                rate = vm.change_rate if vm.change_rate is not None else policy_rate
+                job.level = "full" if rate is None else "incremental"
+        return self
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
@@ -175,7 +199,13 @@ class Schedule(_Strict):
         return check_zone(v)
 
     def job(self, vm: str) -> ScheduledJob | None:
+        """The VM's job, for one-job-per-VM schedules (the single regime); with tiers a VM
+        has several: use :meth:`jobs_of`."""
         return next((j for j in self.jobs if j.vm == vm), None)
+
+    def jobs_of(self, vm: str) -> list[ScheduledJob]:
+        """Every job of the VM, in schedule order (one per night it runs)."""
+        return [j for j in self.jobs if j.vm == vm]
 
     @property
     def complete(self) -> bool:

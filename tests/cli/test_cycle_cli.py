@@ -171,7 +171,7 @@ def test_overlapping_tiers_first_match_wins(tmp_path: Path) -> None:
     assert "tier 'gold' takes no VM" in res.output
 
 
-def test_plan_and_validate_refuse_tiers_never_plan_without_them(tmp_path: Path) -> None:
+def test_plan_refuses_tiers_and_validate_checks_them(tmp_path: Path) -> None:
     plain = EXAMPLES / "minimal" / "policy.yaml"
     sched = tmp_path / "s.json"
     res = runner.invoke(app, ["plan", str(TOPO), "-p", str(plain), "-o", str(sched)])
@@ -198,8 +198,10 @@ def test_plan_and_validate_refuse_tiers_never_plan_without_them(tmp_path: Path) 
     [line] = _error_lines(res.output)
     assert "policy tiers are validated but not planned yet: remove `tiers`" in line
     assert not out.exists() and not csv.exists() and not html.exists()
+    # The validator checks tiers: a plan made without them is not the tiered cycle.
     res = runner.invoke(app, ["validate", str(TOPO), str(tiered), str(sched)])
-    assert res.exit_code == 1 and "not planned yet" in res.output
+    assert res.exit_code == 4, res.output
+    assert "job sql01 night 0 full: tier None, the policy puts the VM in 'gold'" in res.output
     # A VM's own window is refused as well: the planner would ignore it.
     topo = yaml.safe_load(TOPO.read_text())
     topo["vms"][1]["window"] = {"start": "21:00", "end": "23:00"}
