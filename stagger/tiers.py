@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 from stagger.calendar import rule_nights
 from stagger.errors import InputError, shown
 from stagger.model.policy import Full, Policy, Tier, TierMatch
+from stagger.model.schedule import Schedule
 from stagger.model.topology import VM, Topology, TopologyIndex
 from stagger.rules import needs_job
 
@@ -188,4 +189,22 @@ def refuse_unplanned(topology: Topology, policy: Policy) -> None:
             f" {len(windowed)} VM(s) ({_some(windowed)}) to plan with the policy's window",
             obj="topology",
             field="vms[].window",
+        )
+
+
+def refuse_tiered_schedule(schedule: Schedule, use: str) -> None:
+    """Until ``use`` (an export, a what-if baseline, a diff) reads a VM's several jobs and
+    their levels, refuse a tiered schedule (one the validator accepts) rather than keep one
+    job per VM and drop the rest, or write a full as if it were the VM's only job."""
+    counts: dict[str, int] = {}
+    for job in schedule.jobs:
+        counts[job.vm] = counts.get(job.vm, 0) + 1
+    several = [vm for vm, n in counts.items() if n > 1]
+    tiered = [job.vm for job in schedule.jobs if job.tier is not None]
+    if several or tiered:
+        raise InputError(
+            f"{use} of tiered schedules (several jobs per VM, full and incremental levels) is"
+            f" not written yet: {len(several or tiered)} VM(s) ({_some(several or tiered)})",
+            obj="schedule",
+            field="jobs",
         )

@@ -30,6 +30,7 @@ from stagger.solve.bounds import lower_bound
 from stagger.solve.repair import repair_greedy
 from stagger.solve.solution import makespan_slots
 from stagger.solve.stability import solve_stable
+from stagger.tiers import refuse_tiered_schedule
 
 # --------------------------------------------------------------------------- changes
 
@@ -254,6 +255,7 @@ def replan(
     on_stage: Callable[[str], None] | None = None,
 ) -> ReplanResult:
     """Plan ``topology`` under ``policy`` keeping as much of ``baseline`` as the rules allow."""
+    refuse_tiered_schedule(baseline, "a re-plan from a baseline")
     from stagger.validate import validate
 
     opts = options or PlanOptions()
@@ -349,6 +351,8 @@ def _resources(job: ScheduledJob) -> set[str]:
 
 def diff_schedules(old: Schedule, new: Schedule) -> Diff:
     """What changed from ``old`` to ``new``, with the reason each moved job moved."""
+    for sched in (old, new):
+        refuse_tiered_schedule(sched, "a diff")
     old_jobs = {j.vm: j for j in old.jobs}
     new_jobs = {j.vm: j for j in new.jobs}
     topo, pol = new.inputs.topology, new.inputs.policy

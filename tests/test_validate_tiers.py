@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from stagger.calendar import window_occurrences, window_on_night
+from stagger.cli import app
 from stagger.cycle import BackupJob, cycle_jobs
+from stagger.errors import InputError
+from stagger.exporters.jsoncsv import schedule_json
+from stagger.exporters.registry import formats, render
 from stagger.model.policy import Policy
 from stagger.model.schedule import Night, Schedule, ScheduledJob, SolverInfo, UnscheduledVM
 from stagger.model.topology import Topology
 from stagger.validate import find_violations, night_makespans_min
+from stagger.whatif import diff_schedules
 from tests.factories import make_policy, make_topology
 
 # Nights 0..6 are Tuesday 1 to Monday 7 December 2026: Saturday is night 4, Sunday night 5.
@@ -478,3 +486,26 @@ def test_random_single_mutation_is_caught(week: tuple, mutation: str, data: st.D
         full.end += moved
         full.night = incr.night
     assert _check(jobs, topo, policy) != []
+
+
+def test_uses_that_read_one_job_per_vm_refuse_a_valid_tiered_schedule(tmp_path: Path) -> None:
+    """A tiered week the validator accepts is refused by every export, the what-if diff and
+    a re-plan from it (exit 1, nothing written), never exported as one job per VM."""
+    jobs, topo, policy = _valid()
+    sched = _schedule(jobs, topo, policy)
+    assert find_violations(sched, topo, policy) == []
+    for fmt in formats():
+        with pytest.raises(InputError, match=f"the {fmt} export of tiered schedules"):
+            render(sched, fmt)
+    with pytest.raises(InputError, match="a diff of tiered schedules"):
+        diff_schedules(sched, sched)
+    path = tmp_path / "week.json"
+    path.write_text(schedule_json(sched))
+    out = tmp_path / "week.conf"
+    res = CliRunner().invoke(app, ["export", str(path), "-f", "bacula", "-o", str(out)])
+    assert res.exit_code == 1, res.output
+    assert "bacula export of tiered schedules" in res.output and "VM(s) ('sql1'" in res.output
+    assert not out.exists()
+    # One job per VM and no tier: exported as before.
+    single = [j for j in jobs if j.vm == "misc1"]
+    assert render(_schedule(single, topo, policy), "cron")

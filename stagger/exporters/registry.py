@@ -18,6 +18,7 @@ from stagger.exporters import bacula, cron, html, ics, markdown, veeam
 from stagger.exporters._common import check_zone
 from stagger.exporters.options import ExportOptions, check_options
 from stagger.model.schedule import Schedule
+from stagger.tiers import refuse_tiered_schedule
 
 Exporter = Callable[[Schedule, ExportOptions], str]
 
@@ -65,6 +66,7 @@ def render(schedule: Schedule, fmt: str, options: ExportOptions | None = None) -
     chosen = get_format(fmt)
     check_options(opts)
     check_zone(schedule)
+    refuse_tiered_schedule(schedule, f"the {chosen.name} export")
     text = chosen.render(schedule, opts)
     bad = _BAD_OUTPUT.search(text)
     if bad:
