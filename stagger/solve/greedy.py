@@ -109,9 +109,10 @@ def candidates(
     the serial schedule on several orders (longest first, bottleneck first; shortest first
     when jobs are left out). Unless the best of these already meets ``bound_slots`` (a lower
     bound on the worst night; None: unknown), also the time-stepping schedules of
-    ``parallel_sgs`` (with their start orders), the serial schedule on the start order of the
-    best of those, and on a backward pass from the best plan so far: they remove the tail a
-    saturated shared resource leaves behind the serial orders."""
+    ``parallel_sgs`` (with their start orders) and the serial schedule on the order of a
+    backward pass from the best plan so far: they remove the tail a saturated shared
+    resource leaves behind the serial orders. (The serial schedule on a time-stepping plan's
+    own start order was measured too and never did better than that plan.)"""
     orders = [job_order(inst), *bottleneck_orders(inst)]
     runs = [solve_greedy(inst, o) for o in orders]
     if any(r.dropped for r in runs):
@@ -125,12 +126,10 @@ def candidates(
         and _score(inst, runs[best])[2] <= bound_slots
     )
     if inst.jobs and not meets_bound:
-        stepped = sgs_candidates(inst, bound_slots or 0)
+        best_slots = None if runs[best].dropped else _score(inst, runs[best])[2]
+        stepped = sgs_candidates(inst, bound_slots or 0, best_slots)
         orders += [start_order(inst, s) for s in stepped]
         runs += stepped
-        top = min(stepped, key=lambda s: _score(inst, s))
-        orders.append(start_order(inst, top))
-        runs.append(solve_greedy(inst, orders[-1]))
         best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
         orders.append(backward_order(inst, runs[best]))
         runs.append(solve_greedy(inst, orders[-1]))

@@ -110,8 +110,8 @@ def test_urgency_places_the_job_whose_window_closes() -> None:
 def test_target_runs_stay_between_bound_and_best() -> None:
     inst = busy_host_estate()
     runs = sgs_candidates(inst, bound_slots=8)
-    # The untargeted runs reach the bound: no targeted run.
-    assert len(runs) == 2
+    # The untargeted run reaches the bound: no targeted run.
+    assert len(runs) == 1 and makespan_slots(inst, runs[0].starts) == 8
 
 
 def test_start_and_backward_orders_keep_every_job() -> None:
@@ -141,6 +141,7 @@ def test_every_time_stepping_plan_passes_the_validator(estate) -> None:  # type:
     bound = lower_bound(inst).makespan
     plans = sgs_candidates(inst, bound)
     plans += [parallel_schedule(inst, "urgency", t) for t in (1, bound, bound + 2)]
+    plans.append(parallel_schedule(inst, "chain"))
     plans.append(solve_greedy(inst, backward_order(inst, plans[0])))
     plans.append(solve_greedy_best(inst, None, bound))
     for sol in plans:
