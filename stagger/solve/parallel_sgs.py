@@ -133,10 +133,11 @@ def parallel_schedule(
                 # No free slot left before the target: more urgent than any chain with some.
                 need = np.where(have > 0, need / np.maximum(have, 1), need + 1e9)
             cand = cand[np.lexsort((cand, -dur[cand], -need))]
-            # Resources many of this slot's candidates use: when one fills up, those candidates
-            # are dropped in one numpy step instead of being checked one by one.
-            wide_here = np.bincount(res[cand].ravel(), minlength=n_res + 1) > _SHARED_JOBS
-            wide_here[pad] = False
+            # How many of this slot's candidates use each resource: when one that many use
+            # fills up, they are dropped in one numpy step instead of being checked one by one.
+            users = np.bincount(res[cand].ravel(), minlength=n_res + 1)
+            users[pad] = 0
+            users_of = users.tolist()
             order = cand.tolist()  # the same jobs as ``cand``, for fast scalar access
             use = usage[n]
             k = 0
@@ -156,7 +157,18 @@ def parallel_schedule(
                 ends[n][slot + d].append(j)
                 for r in used:
                     use[r] += 1
-                wide = [r for r in used if use[r] >= cap_of[r] and wide_here[r]]
+                # Only when they are a good share of those left (a quarter): each such step
+                # then shrinks the list geometrically, so a slot costs linear time in its
+                # candidates (filtering the rest for every small resource that fills up
+                # made it quadratic on estates of many RAID groups).
+                rest = len(order) - k
+                wide = [
+                    r
+                    for r in used
+                    if use[r] >= cap_of[r]
+                    and users_of[r] > _SHARED_JOBS
+                    and 4 * users_of[r] >= rest
+                ]
                 if wide:
                     cand = cand[k:]
                     for r in wide:
