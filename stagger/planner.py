@@ -291,7 +291,7 @@ def solve_instance(
     # Warm start: the best of several list-scheduling orders (per component); the plain
     # longest-first greedy stays the reported baseline.
     groups = components(inst)
-    warm = solve_greedy_best(inst, groups)
+    warm = solve_greedy_best(inst, groups, bound.makespan)
     if not _better(inst, warm, greedy):
         warm = greedy
     warm_span = makespan_slots(inst, warm.starts)

@@ -8,6 +8,7 @@ window start, which spreads load across nights instead of piling it onto the fir
 from __future__ import annotations
 
 from stagger.instance import Instance
+from stagger.solve.parallel_sgs import backward_order, sgs_candidates, start_order
 from stagger.solve.solution import Solution, Starts, night_spans
 from stagger.solve.timeline import Timeline
 
@@ -101,16 +102,48 @@ def bottleneck_orders(inst: Instance) -> list[list[int]]:
     return [by_max, by_sum]
 
 
-def solve_greedy_best(inst: Instance, groups: list[list[int]] | None = None) -> Solution:
-    """Several list-scheduling orders (longest first, bottleneck first); per independent group
-    of jobs (``groups``, e.g. components) the order that does best, merged into one order and
-    re-run over the whole instance (shared limits stay respected). The best plan overall wins."""
+def candidates(
+    inst: Instance, bound_slots: int | None = None
+) -> tuple[list[list[int]], list[Solution]]:
+    """The plans ``solve_greedy_best`` chooses from, each with the job order it stands for:
+    the serial schedule on several orders (longest first, bottleneck first; shortest first
+    when jobs are left out). Unless the best of these already meets ``bound_slots`` (a lower
+    bound on the worst night; None: unknown), also the time-stepping schedules of
+    ``parallel_sgs`` (with their start orders) and the serial schedule on the order of a
+    backward pass from the best plan so far: they remove the tail a saturated shared
+    resource leaves behind the serial orders. (The serial schedule on a time-stepping plan's
+    own start order was measured too and never did better than that plan.)"""
     orders = [job_order(inst), *bottleneck_orders(inst)]
     runs = [solve_greedy(inst, o) for o in orders]
     if any(r.dropped for r in runs):
         extra = count_orders(inst)
         orders += extra
         runs += [solve_greedy(inst, o) for o in extra]
+    best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
+    meets_bound = (
+        bound_slots is not None
+        and not runs[best].dropped
+        and _score(inst, runs[best])[2] <= bound_slots
+    )
+    if inst.jobs and not meets_bound:
+        best_slots = None if runs[best].dropped else _score(inst, runs[best])[2]
+        stepped = sgs_candidates(inst, bound_slots or 0, best_slots)
+        orders += [start_order(inst, s) for s in stepped]
+        runs += stepped
+        best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
+        orders.append(backward_order(inst, runs[best]))
+        runs.append(solve_greedy(inst, orders[-1]))
+    return orders, runs
+
+
+def solve_greedy_best(
+    inst: Instance, groups: list[list[int]] | None = None, bound_slots: int | None = None
+) -> Solution:
+    """Several list-scheduling orders (longest first, bottleneck first); per independent group
+    of jobs (``groups``, e.g. components) the order that does best, merged into one order and
+    re-run over the whole instance (shared limits stay respected). The best plan overall wins.
+    The plans and orders are ``candidates``' (``bound_slots``: see there)."""
+    orders, runs = candidates(inst, bound_slots)
     best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
     if not groups or len(groups) < 2:
         return runs[best]

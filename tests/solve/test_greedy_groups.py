@@ -13,9 +13,7 @@ from stagger.instance import Instance, compile_instance
 from stagger.solve.components import components
 from stagger.solve.greedy import (
     _score,
-    bottleneck_orders,
-    count_orders,
-    job_order,
+    candidates,
     solve_greedy,
     solve_greedy_best,
 )
@@ -38,13 +36,8 @@ def scanned_night_spans(inst: Instance, starts: dict[int, int], jobs: list[int])
 
 def merged_by_scan(inst: Instance, groups: list[list[int]]) -> Solution:
     """``solve_greedy_best`` before that commit: each group's order found by scanning the
-    whole winning order."""
-    orders = [job_order(inst), *bottleneck_orders(inst)]
-    runs = [solve_greedy(inst, o) for o in orders]
-    if any(r.dropped for r in runs):
-        extra = count_orders(inst)
-        orders += extra
-        runs += [solve_greedy(inst, o) for o in extra]
+    whole winning order (over the same candidate plans)."""
+    orders, runs = candidates(inst)
     best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
     if len(groups) < 2:
         return runs[best]
