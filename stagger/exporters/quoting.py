@@ -145,7 +145,7 @@ def bacula_command(text: str) -> str:
     if bacula_value(literal) != literal:
         raise UnquotableError(
             f"{shown(text)}: a Bacula command holds no control character and at most"
-            f" {BACULA_MAX_BYTES} bytes (% counted twice, \\ and \" escaped); this one"
+            f' {BACULA_MAX_BYTES} bytes (% counted twice, \\ and " escaped); this one'
             f" has {len(_bacula_escape(literal).encode('utf-8'))}"
         )
     return bacula_str(literal)
