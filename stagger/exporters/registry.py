@@ -44,7 +44,9 @@ def _formats() -> dict[str, Format]:
             tiered=True,
         ),
         Format("veeam", veeam.render, ".ps1", "Veeam B&R PowerShell script (Set-VBRJobSchedule)"),
-        Format("cron", cron.render, ".crontab", "crontab, one line per job (ghettoVCB)"),
+        Format(
+            "cron", cron.render, ".crontab", "crontab, one line per job (ghettoVCB)", tiered=True
+        ),
         Format("ics", ics.render, ".ics", "iCalendar, one event per job"),
         Format("html", html.render, ".html", "self-contained Gantt page"),
         Format("md", markdown.render, ".md", "Markdown report for a change ticket"),

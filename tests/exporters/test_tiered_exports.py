@@ -6,17 +6,22 @@ Director (``bacula-dir -t`` accepts it, ``bdirjson`` dumps what it parsed)."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import subprocess
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from croniter import croniter
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schedules import require_tool
+from test_quoting import cronie_command
 from typer.testing import CliRunner
 
 from stagger.cli import app
@@ -28,7 +33,7 @@ from stagger.exporters.quoting import BACULA_MAX_BYTES, slugs
 from stagger.exporters.registry import formats, render
 from stagger.model.schedule import Schedule
 from stagger.validate import find_violations
-from tests.hostile import LONG, VM_NAMES
+from tests.hostile import LONG, PWNED, VM_NAMES
 from tests.tiered import ROLES, tiered_schedule, valid_week
 
 PRE = 'C:\\scripts\\pre "freeze" 100% }{ # x'
@@ -213,3 +218,91 @@ def test_cli_exports_a_tiered_schedule(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["export", str(path), "-f", "bacula", "-o", str(out)])
     assert res.exit_code == 1, res.output
     assert "a Bacula command holds" in res.output and not out.exists()
+
+
+RECORDER = '#!/bin/sh\nprintf \'%s\\0\' "$@" >> "$LOG"\n'
+
+
+def _cron_entries(text: str) -> list[tuple[str, str]]:
+    out = []
+    for line in text.split("\n"):  # cron ends an entry only at "\n"
+        if not line or line.startswith("#") or line.startswith("CRON_TZ="):
+            continue
+        fields = line.split(" ", 5)
+        out.append((" ".join(fields[:5]), fields[5]))
+    return out
+
+
+def _check_cron(sched: Schedule, workdir: Path) -> str:
+    """One crontab line per job, firing at its local start; run as cronie runs it, the
+    command gets exactly the VM's name and the job's level; no script is ever run."""
+    recorder = workdir / "backup.sh"
+    recorder.write_text(RECORDER)
+    recorder.chmod(0o755)
+    log = workdir / "argv"
+    text = render(sched, "cron", ExportOptions(command=f"{recorder} {{vm}} {{level}}"))
+    entries = _cron_entries(text)
+    assert len(entries) == len(sched.jobs)
+    zone = ZoneInfo(sched.timezone)
+    base = sched.nights[0].window_start.astimezone(zone) - timedelta(minutes=1)
+    fired = []
+    for expr, command in entries:
+        shell_line, stdin = cronie_command(command)
+        assert stdin == ""
+        log.unlink(missing_ok=True)
+        res = subprocess.run(
+            ["sh", "-c", shell_line], capture_output=True, timeout=30, env={"LOG": str(log)}
+        )
+        assert res.returncode == 0, (shell_line, res.stderr)
+        vm, level = (a.decode() for a in log.read_bytes().split(b"\0")[:-1])
+        when = croniter(expr, base.replace(tzinfo=None)).get_next(datetime)
+        fired.append((vm, level, when))
+    wanted = [(j.vm, j.level, j.start.astimezone(zone).replace(tzinfo=None)) for j in sched.jobs]
+    assert sorted(fired) == sorted(wanted)
+    assert not os.path.exists(PWNED)
+    return text
+
+
+def test_cron_tiered_week_carries_levels(tmp_path: Path) -> None:
+    sched = week(scripts={"pre_script": PRE, "post_script": POST})
+    _check_cron(sched, tmp_path)
+    # The default ghettoVCB command has no level to pass: the comments say so, and each
+    # job's comment says its level.
+    text = render(sched, "cron", ExportOptions())
+    assert "# ghettoVCB has no incremental mode: every line copies the whole VM" in text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line and not line.startswith(("#", "CRON_TZ=")):
+            assert re.match(r"# \w+, (full|incremental)( \(tier \w+\))?: host ", lines[i - 1])
+    assert "# sql1, full (tier gold): host esx0" in text
+    assert text.count(", incremental (tier gold)") == 6
+    # The scripts are comments only (cron runs on the host, they belong in the guest).
+    assert (
+        f"# tier gold pre_script, not run by cron (run it in the guest before the snapshot): {PRE}"
+        in text
+    )
+    assert all(PRE not in command for _, command in _cron_entries(text))
+    # A template without {level} on a tiered schedule is said to ignore the level.
+    custom = render(sched, "cron", ExportOptions(command="/opt/bk {vm}"))
+    assert "The command template names no {level}" in custom
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.too_slow])
+@given(_name, _name, _name, _name, _script, st.none() | _script)
+def test_cron_hostile_names_and_scripts(
+    sql: str, web: str, cold: str, misc: str, pre: str, post: str | None
+) -> None:
+    names = tuple(n[:1000] for n in ("sql" + sql, "web" + web, "cold" + cold, "misc" + misc))
+    assume(len(set(names)) == 4)
+    scripts = {"pre_script": pre, **({"post_script": post} if post is not None else {})}
+    sched = week(names, scripts)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as tmp:
+        text = _check_cron(sched, Path(tmp))
+    # Every line is a comment, the zone or one job: nothing a script or name could add.
+    kinds = [
+        "comment" if line.startswith("# ") else "zone" if line.startswith("CRON_TZ=") else "job"
+        for line in text.split("\n")
+        if line
+    ]
+    assert kinds.count("job") == len(sched.jobs)
+    assert all(line.startswith("# ") for line in text.split("\n") if "_script, not run" in line)
