@@ -306,3 +306,13 @@ def test_cron_hostile_names_and_scripts(
     ]
     assert kinds.count("job") == len(sched.jobs)
     assert all(line.startswith("# ") for line in text.split("\n") if "_script, not run" in line)
+
+
+def test_bacula_refuses_a_job_whose_tier_the_policy_lacks() -> None:
+    """A hand-edited schedule naming a tier its policy does not have: one line, no config
+    without the tier's scripts (the library call; the CLI re-validates first, exit 4)."""
+    sched = week(scripts={"pre_script": PRE})
+    for job in sched.jobs_of("sql1"):
+        job.tier = "gone\n"
+    with pytest.raises(InputError, match=r"names tier 'gone\\\\n', which the schedule's policy"):
+        render(sched, "bacula", ExportOptions())
