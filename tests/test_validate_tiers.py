@@ -6,155 +6,34 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from stagger.calendar import window_occurrences, window_on_night
+from stagger.calendar import window_on_night
 from stagger.cli import app
 from stagger.cycle import BackupJob, cycle_jobs
 from stagger.errors import InputError
 from stagger.exporters.jsoncsv import schedule_json
 from stagger.exporters.registry import formats, render
 from stagger.model.policy import Policy
-from stagger.model.schedule import Night, Schedule, ScheduledJob, SolverInfo, UnscheduledVM
+from stagger.model.schedule import Schedule, ScheduledJob, UnscheduledVM
 from stagger.model.topology import Topology
-from stagger.validate import find_violations, night_makespans_min
+from stagger.validate import find_violations
 from stagger.whatif import diff_schedules
-from tests.factories import make_policy, make_topology
-
-# Nights 0..6 are Tuesday 1 to Monday 7 December 2026: Saturday is night 4, Sunday night 5.
-GOLD = {
-    "name": "gold",
-    "match": {"tag": "sql"},
-    "incremental": "nightly",
-    "full": {"every": 7},
-    "change_rate": 0.1,
-    "window": {"start": "22:00", "end": "04:00"},
-    "consistency": "application",
-}
-WEB = {
-    "name": "web",
-    "match": {"name": "web*"},
-    "incremental": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
-    "full": {"on": "FREQ=WEEKLY;BYDAY=SA"},
-    "change_rate": 0.05,
-    "consistency": "filesystem",
-}
-COLD = {
-    "name": "cold",
-    "match": {"vms": ["cold1"]},
-    "incremental": "none",
-    "full": {"on": "FREQ=WEEKLY;BYDAY=SU"},
-    "window": {"start": "01:00", "end": "05:00"},
-    "consistency": "power-off",
-}
-UNLIMITED = {"per_host": 1000, "per_datastore": 1000, "per_raid_group": 1000}
-
-
-def _topology(names: list[str]) -> Topology:
-    return make_topology(
-        hosts=[{"name": f"esx{i}", "cluster": "C1"} for i in range(len(names))],
-        datastores=[{"name": f"DS{i}"} for i in range(len(names))],
-        vms=[
-            {
-                "name": name,
-                "host": f"esx{i}",
-                "tags": ["sql"] if name.startswith("sql") else [],
-                "disks": [{"datastore": f"DS{i}", "size_gib": 100 + 50 * i}],
-            }
-            for i, name in enumerate(names)
-        ],
-    )
-
-
-def _policy(tiers: list[dict[str, Any]], **kw: Any) -> Policy:
-    return make_policy(
-        cycle={"start": "2026-12-01", "nights": 7},
-        throughput={"mb_per_s": 100, "overhead_minutes": 5},
-        limits=UNLIMITED,
-        tiers=tiers,
-        **kw,
-    )
-
-
-def _job(
-    cj: BackupJob, night: int, policy: Policy, topo: Topology, offset_min: int = 0
-) -> ScheduledJob:
-    """The scheduled run of cycle job ``cj`` on ``night``, ``offset_min`` after its window
-    opens, lasting its minutes rounded up to slots."""
-    vm = topo.index().vms[cj.vm]
-    start = window_on_night(cj.window, policy, night)[0] + timedelta(minutes=offset_min)
-    minutes = math.ceil(cj.minutes / policy.slot_minutes) * policy.slot_minutes
-    return ScheduledJob(
-        vm=cj.vm,
-        host=vm.host,
-        cluster=topo.index().cluster_of(vm),
-        datastores=vm.datastores,
-        raid_groups=topo.index().raid_groups_of(vm),
-        start=start.astimezone(policy.tz),
-        end=(start + timedelta(minutes=minutes)).astimezone(policy.tz),
-        duration_min=minutes,
-        size_gib=round(cj.size_gib, 3),
-        night=night,
-        level=cj.level,
-        tier=cj.tier,
-    )
-
-
-def _schedule(jobs: list[ScheduledJob], topo: Topology, policy: Policy) -> Schedule:
-    """A schedule of ``jobs`` whose nights and makespans are what the jobs say."""
-    occurrences = window_occurrences(policy)
-    draft = Schedule(
-        timezone=policy.timezone,
-        cycle_start=policy.cycle.start,
-        nights=[
-            Night(index=o.index, date=o.date, window_start=o.start, window_end=o.end)
-            for o in occurrences
-        ],
-        jobs=jobs,
-        solver=SolverInfo(name="greedy", status="GREEDY"),
-        makespan_min=0,
-        lower_bound_min=0,
-        gap_pct=None,
-        inputs={"topology": topo, "policy": policy},
-    )
-    spans = night_makespans_min(draft, policy)
-    for night, span in zip(draft.nights, spans, strict=True):
-        mine = [j for j in jobs if j.night == night.index]
-        night.jobs = len(mine)
-        night.last_end = max((j.end for j in mine), default=None)
-        night.makespan_min = span
-    draft.makespan_min = max(spans)
-    return draft
-
-
-FULL_NIGHT = {"sql1": 3}  # the planner's choice for the gold block, made here by hand
-
-
-def _valid() -> tuple[list[ScheduledJob], Topology, Policy]:
-    """Every job of the cycle on its night, at its window's opening (distinct hosts and
-    datastores, capacities unlimited): the gold full on night 3, incrementals on the rest."""
-    topo = _topology(["sql1", "web1", "cold1", "misc1"])
-    policy = _policy([GOLD, WEB, COLD])
-    jobs = []
-    for vm in ("sql1", "web1", "cold1", "misc1"):
-        mine = [c for c in cycle_jobs(topo, policy) if c.vm == vm]
-        if len(mine[0].nights) == 7 and mine[0].tier is None:  # single regime: night 0
-            jobs.append(_job(mine[0], 0, policy, topo))
-            continue
-        free = [n for n in mine[0].nights if n != FULL_NIGHT.get(vm)]
-        for cj in mine:
-            if len(cj.nights) == 1:
-                jobs.append(_job(cj, cj.nights[0], policy, topo))
-            elif cj.level == "full":
-                jobs.append(_job(cj, FULL_NIGHT[vm], policy, topo))
-            else:
-                jobs.append(_job(cj, free.pop(0), policy, topo))
-    return jobs, topo, policy
+from tests.factories import make_policy
+from tests.tiered import (
+    COLD,
+    GOLD,
+    WEB,
+)
+from tests.tiered import scheduled_job as _job
+from tests.tiered import tiered_policy as _policy
+from tests.tiered import tiered_schedule as _schedule
+from tests.tiered import tiered_topology as _topology
+from tests.tiered import valid_week as _valid
 
 
 def _check(jobs: list[ScheduledJob], topo: Topology, policy: Policy) -> list[str]:
@@ -489,22 +368,25 @@ def test_random_single_mutation_is_caught(week: tuple, mutation: str, data: st.D
 
 
 def test_uses_that_read_one_job_per_vm_refuse_a_valid_tiered_schedule(tmp_path: Path) -> None:
-    """A tiered week the validator accepts is refused by every export, the what-if diff and
-    a re-plan from it (exit 1, nothing written), never exported as one job per VM."""
+    """A tiered week the validator accepts is refused by every export that does not read
+    levels (all but bacula and cron), the what-if diff and a re-plan from it (exit 1,
+    nothing written), never exported as one job per VM."""
     jobs, topo, policy = _valid()
     sched = _schedule(jobs, topo, policy)
     assert find_violations(sched, topo, policy) == []
-    for fmt in formats():
+    refusing = [name for name, fmt in formats().items() if not fmt.tiered]
+    assert sorted(refusing) == ["html", "ics", "md", "veeam"]
+    for fmt in refusing:
         with pytest.raises(InputError, match=f"the {fmt} export of tiered schedules"):
             render(sched, fmt)
     with pytest.raises(InputError, match="a diff of tiered schedules"):
         diff_schedules(sched, sched)
     path = tmp_path / "week.json"
     path.write_text(schedule_json(sched))
-    out = tmp_path / "week.conf"
-    res = CliRunner().invoke(app, ["export", str(path), "-f", "bacula", "-o", str(out)])
+    out = tmp_path / "week.ps1"
+    res = CliRunner().invoke(app, ["export", str(path), "-f", "veeam", "-o", str(out)])
     assert res.exit_code == 1, res.output
-    assert "bacula export of tiered schedules" in res.output and "VM(s) ('sql1'" in res.output
+    assert "veeam export of tiered schedules" in res.output and "VM(s) ('sql1'" in res.output
     assert not out.exists()
     # One job per VM and no tier: exported as before.
     single = [j for j in jobs if j.vm == "misc1"]

@@ -70,7 +70,8 @@ def export_cmd(
     command: str | None = typer.Option(
         None,
         "--command",
-        help="cron: command template with {vm} (vCenter name), {slug}, {host}, {datastores}.",
+        help="cron: command template with {vm} (vCenter name), {slug}, {host}, {datastores},"
+        " {level} (full/incremental).",
     ),
     utc: bool = typer.Option(False, "--utc", help="cron: UTC times (ESXi's crond has no TZ)."),
     prefix: str = typer.Option("stagger", "--prefix", help="Name prefix of created jobs."),

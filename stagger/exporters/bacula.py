@@ -21,9 +21,13 @@ import string
 
 from stagger.errors import InputError
 from stagger.exporters._common import (
+    Identity,
+    Repeat,
     Slot,
     check_zone,
     identities,
+    is_tiered,
+    job_level,
     local,
     peak_concurrency,
     repeat_of,
@@ -31,14 +35,28 @@ from stagger.exporters._common import (
     utc,
 )
 from stagger.exporters.options import ExportOptions, check_options
-from stagger.exporters.quoting import bacula_comment, bacula_str, slug, slugs, visible
-from stagger.model.schedule import Schedule
+from stagger.exporters.quoting import (
+    bacula_command,
+    bacula_comment,
+    bacula_str,
+    slug,
+    slugs,
+    visible,
+)
+from stagger.model.policy import Tier
+from stagger.model.schedule import Schedule, ScheduledJob
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 _q = bacula_str
+
+_TIERED_NOTE = (
+    "# Tiered: each VM's Job has one Schedule with a Run line per level and start. Bacula",
+    "# runs an Incremental as a Full while the catalog holds no Full of that Job. Tier",
+    "# scripts run on the Client (RunScript), without a shell and with % taken literally.",
+)
 
 
 def day_spec(schedule: Schedule, slot: Slot) -> str:
@@ -50,6 +68,140 @@ def day_spec(schedule: Schedule, slot: Slot) -> str:
     if repeat == "weekly":
         return f"{_DAYS[slot.start.weekday()]} {at}"
     return f"{_MONTHS[slot.start.month - 1]} {slot.start.day} {at}"
+
+
+def _day_ranges(days: list[int]) -> list[str]:
+    """Weekday numbers (0 = Monday), sorted, as Bacula day specs: runs of consecutive days
+    as a range (``mon-fri``), a lone day by name; a range never wraps past Sunday."""
+    out: list[str] = []
+    i = 0
+    while i < len(days):
+        j = i
+        while j + 1 < len(days) and days[j + 1] == days[j] + 1:
+            j += 1
+        first, last = _DAYS[days[i]], _DAYS[days[j]]
+        out.append(first if i == j else f"{first}-{last}")
+        i = j + 1
+    return out
+
+
+def run_lines(schedule: Schedule, jobs: list[ScheduledJob]) -> list[str]:
+    """The ``Run =`` lines of one VM's jobs: each job's level at its local start.
+
+    A weekly cycle merges the weekdays whose jobs share both level and clock time (``Run =
+    Level=Incremental mon-fri at 23:40``), nothing else; a daily cycle has one job per VM; a
+    cycle of another length names each job's date.
+    """
+    repeat: Repeat = repeat_of(schedule)
+    ordered = sorted(jobs, key=lambda j: utc(j.start))
+    if repeat != "weekly":
+        out = []
+        for j in ordered:
+            start = local(schedule, j.start)
+            when = "daily" if repeat == "daily" else f"{_MONTHS[start.month - 1]} {start.day}"
+            out.append(f"Run = Level={job_level(j)} {when} at {start:%H:%M}")
+        return out
+    days: dict[tuple[str, str], list[int]] = {}
+    for j in ordered:
+        start = local(schedule, j.start)
+        days.setdefault((job_level(j), f"{start:%H:%M}"), []).append(start.weekday())
+    return [
+        f"Run = Level={level} {spec} at {at}"
+        for (level, at), wdays in days.items()
+        for spec in _day_ranges(sorted(set(wdays)))
+    ]
+
+
+def _run_scripts(tier: Tier | None) -> list[str]:
+    """The tier's pre/post scripts as RunScript blocks of the Job, on the Client (the VM's
+    file daemon). The pre script fails the job when it fails (no backup of an unfrozen
+    application); the post script runs whatever the job's outcome (it thaws or restarts)."""
+    out: list[str] = []
+    if tier is not None and tier.pre_script is not None:
+        out += [
+            "  RunScript {",
+            "    RunsWhen = Before",
+            "    RunsOnClient = yes",
+            "    FailJobOnError = yes",
+            f"    Command = {bacula_command(tier.pre_script)}",
+            "  }",
+        ]
+    if tier is not None and tier.post_script is not None:
+        out += [
+            "  RunScript {",
+            "    RunsWhen = After",
+            "    RunsOnClient = yes",
+            "    RunsOnSuccess = yes",
+            "    RunsOnFailure = yes",
+            f"    Command = {bacula_command(tier.post_script)}",
+            "  }",
+        ]
+    return out
+
+
+def _tiered_body(
+    schedule: Schedule,
+    options: ExportOptions,
+    names: dict[str, str],
+    ids: dict[str, Identity],
+    client_tpl: str,
+) -> tuple[list[str], list[str]]:
+    """(resource lines, client names) of a tiered schedule: per VM one Schedule holding a
+    Run line per level and start, and one Job with its tier's scripts."""
+    p = options.prefix
+    tiers = {t.name: t for t in schedule.inputs.policy.tiers}
+    by_vm: dict[str, list[ScheduledJob]] = {}
+    for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
+        by_vm.setdefault(j.vm, []).append(j)
+    body: list[str] = []
+    clients: list[str] = []
+    for vm, jobs in by_vm.items():
+        first = jobs[0]
+        tier = tiers.get(first.tier) if first.tier is not None else None
+        if first.tier is not None and tier is None:
+            raise InputError(
+                f"job {visible(vm)!r} names tier {visible(first.tier)!r}, which the"
+                " schedule's policy lacks; re-plan, or export a plan that was not edited",
+                field="jobs[].tier",
+            )
+        sname = f"{p}-{names[vm]}"
+        cname = _client_name(client_tpl, names[vm], first.host)
+        clients.append(cname)
+        for j in jobs:
+            start, end = local(schedule, j.start), local(schedule, j.end)
+            body.append(
+                bacula_comment(
+                    f"{vm}: night {j.night} {job_level(j)} {start:%a %Y-%m-%d %H:%M}-{end:%H:%M}"
+                    f" ({j.duration_min} min, {j.size_gib:g} GiB)"
+                )
+            )
+        body += ["Schedule {", f"  Name = {_q(sname)}"]
+        body += ["  " + line for line in run_lines(schedule, jobs)]
+        body += ["}", ""]
+        ident = ids[vm]
+        where = ", ".join(x for x in (ident.moref, ident.vcenter) if x)
+        fulls = sum(1 for j in jobs if job_level(j) == "Full")
+        desc = (
+            f"stagger: {fulls} full and {len(jobs) - fulls} incremental run(s) per cycle,"
+            f" tier {first.tier or '-'}; VM {ident.name}"
+            + (f" ({where})" if where else "")
+            + f"; host {first.host}; datastores {', '.join(first.datastores) or '-'};"
+            f" RAID {', '.join(first.raid_groups) or '-'}"
+        )
+        body += [
+            "Job {",
+            f"  Name = {_q(p + '-' + names[vm])}",
+            f"  JobDefs = {_q(p + '-vmware')}",
+            f"  Client = {_q(cname)}",
+            f"  Schedule = {_q(sname)}",
+            "  Maximum Concurrent Jobs = 1",
+            "  Allow Duplicate Jobs = no",
+            f"  Description = {_q(desc)}",
+            *_run_scripts(tier),
+            "}",
+            "",
+        ]
+    return body, clients
 
 
 def concurrency(schedule: Schedule) -> int:
@@ -196,6 +348,13 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     names = slugs(j.vm for j in schedule.jobs)
     client_tpl = options.extra.get("client", "{vm}-fd")
     parts = ["\n".join(_header(schedule, options, mcj)), ""]
+    if is_tiered(schedule):
+        parts[0] += "\n" + "\n".join(_TIERED_NOTE)
+        tiered_body, tiered_clients = _tiered_body(schedule, options, names, ids, client_tpl)
+        if options.standalone:
+            parts.append(_standalone(options, mcj, list(dict.fromkeys(tiered_clients))))
+        parts.append("\n".join(tiered_body))
+        return "\n".join(parts).rstrip("\n") + "\n"
     sched_of: dict[str, str] = {}
     body: list[str] = []
     for slot in slots(schedule, per_vm=options.per_vm):

@@ -19,7 +19,15 @@ from datetime import UTC, datetime
 from itertools import groupby
 
 from stagger.errors import InputError
-from stagger.exporters._common import Identity, check_zone, identities, local, repeat_of, utc
+from stagger.exporters._common import (
+    Identity,
+    check_zone,
+    identities,
+    is_tiered,
+    local,
+    repeat_of,
+    utc,
+)
 from stagger.exporters.options import ExportOptions
 from stagger.exporters.quoting import cron_comment, cron_word, slugs, visible
 from stagger.model.schedule import Schedule, ScheduledJob
@@ -29,7 +37,7 @@ DEFAULT_COMMAND = (
     " >> /tmp/ghettoVCB-{slug}.log 2>&1"
 )
 # What a --command template may name: each is replaced by one quoted shell word.
-PLACEHOLDERS = ("vm", "slug", "host", "datastores")
+PLACEHOLDERS = ("vm", "slug", "host", "datastores", "level")
 
 
 def cron_fields(when: datetime, repeat: str) -> str:
@@ -75,12 +83,44 @@ def command_for(
         "slug": slug,
         "host": job.host,
         "datastores": ",".join(job.datastores),
+        "level": job.level or "full",
     }
     # In a crontab an unescaped % ends the command and starts its standard input.
     return "".join(
         literal.replace("%", "\\%") + (cron_word(values[name]) if name else "")
         for literal, name in template
     )
+
+
+def _tiered_header(
+    schedule: Schedule, template: list[tuple[str, str | None]], default: bool
+) -> list[str]:
+    """What a tiered crontab must tell its reader: who carries the level, and the tier
+    scripts cron cannot run (they belong in the guest, before and after the snapshot)."""
+    if default:
+        out = [
+            "# Tiered: one line per job, each comment says its level (full or incremental).",
+            "# ghettoVCB has no incremental mode: every line copies the whole VM, so a planned",
+            "# incremental runs as long as a full and the plan's timing does not hold. Export",
+            "# with --command and {level} for a tool that backs up incrementally.",
+        ]
+    elif any(name == "level" for _, name in template):
+        out = ["# Tiered: one line per job; the command gets its level ({level})."]
+    else:
+        out = [
+            "# Tiered: one line per job. The command template names no {level}: every line",
+            "# runs the same command whatever its planned level (full or incremental).",
+        ]
+    for tier in schedule.inputs.policy.tiers:
+        for when, script in (("pre", tier.pre_script), ("post", tier.post_script)):
+            if script is not None:
+                out.append(
+                    cron_comment(
+                        f"tier {tier.name} {when}_script, not run by cron (run it in the"
+                        f" guest {'before' if when == 'pre' else 'after'} the snapshot): {script}"
+                    )
+                )
+    return out
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
@@ -106,6 +146,9 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         lines += [f"CRON_TZ={zone.key}"]
     for u in schedule.unscheduled:
         lines.append(cron_comment(f"NOT SCHEDULED: {u.vm}: {u.reason}"))
+    tiered = is_tiered(schedule)
+    if tiered:
+        lines += _tiered_header(schedule, template, default=options.command is None)
     jobs = sorted(schedule.jobs, key=lambda j: (j.host, utc(j.start), j.vm))
     for host, group in groupby(jobs, key=lambda j: j.host):
         members = list(group)
@@ -117,6 +160,8 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
             end = j.end.astimezone(UTC) if use_utc else local(schedule, j.end)
             ident = ids[j.vm]
             known_as = f" (vCenter: {ident.name})" if ident.name != j.vm else ""
+            if tiered:
+                known_as += f", {j.level or 'full'}" + (f" (tier {j.tier})" if j.tier else "")
             lines.append(
                 cron_comment(
                     f"{j.vm}{known_as}: host {j.host}; datastores {', '.join(j.datastores) or '-'};"

@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from stagger.errors import InputError, visible
+from stagger.errors import InputError, shown, visible
 
 # C0, DEL and C1 controls: a newline ends a crontab entry or a comment, ESC/CSI/OSC drive a
 # terminal, NUL ends a C string.
@@ -130,6 +130,25 @@ def bacula_str(text: str) -> str:
     escape), controls shown as ``\\xNN`` so the string stays on its line, at most
     :data:`BACULA_MAX_BYTES` bytes (longer text is cut and ends with an ellipsis)."""
     return '"' + _bacula_escape(bacula_value(text)) + '"'
+
+
+def bacula_command(text: str) -> str:
+    """A Bacula quoted string for a RunScript ``Command`` that runs exactly ``text``.
+
+    Before it runs a command, Bacula replaces ``%`` codes (``%c`` client, ``%l`` level...)
+    and reads ``%%`` as ``%``: every ``%`` is doubled, so the command is the admin's text,
+    never a Director substitution. A command cannot be cut or have a control shown as an
+    escape (it would run something else): one that :func:`bacula_str` would change is
+    refused. Bacula splits the command into program and arguments itself (no shell).
+    """
+    literal = text.replace("%", "%%")
+    if bacula_value(literal) != literal:
+        raise UnquotableError(
+            f"{shown(text)}: a Bacula command holds no control character and at most"
+            f' {BACULA_MAX_BYTES} bytes (% counted twice, \\ and " escaped); this one'
+            f" has {len(_bacula_escape(literal).encode('utf-8'))}"
+        )
+    return bacula_str(literal)
 
 
 def bacula_comment(text: str) -> str:

@@ -29,13 +29,24 @@ class Format:
     render: Exporter
     suffix: str
     help: str
+    tiered: bool = False
+    """Writes a tiered schedule (several jobs per VM, each night's level); the others
+    refuse one (:func:`stagger.tiers.refuse_tiered_schedule`) until they read levels."""
 
 
 def _formats() -> dict[str, Format]:
     items = [
-        Format("bacula", bacula.render, ".conf", "Bacula/Bareos Director Job+Schedule resources"),
+        Format(
+            "bacula",
+            bacula.render,
+            ".conf",
+            "Bacula/Bareos Director Job+Schedule resources",
+            tiered=True,
+        ),
         Format("veeam", veeam.render, ".ps1", "Veeam B&R PowerShell script (Set-VBRJobSchedule)"),
-        Format("cron", cron.render, ".crontab", "crontab, one line per job (ghettoVCB)"),
+        Format(
+            "cron", cron.render, ".crontab", "crontab, one line per job (ghettoVCB)", tiered=True
+        ),
         Format("ics", ics.render, ".ics", "iCalendar, one event per job"),
         Format("html", html.render, ".html", "self-contained Gantt page"),
         Format("md", markdown.render, ".md", "Markdown report for a change ticket"),
@@ -66,7 +77,8 @@ def render(schedule: Schedule, fmt: str, options: ExportOptions | None = None) -
     chosen = get_format(fmt)
     check_options(opts)
     check_zone(schedule)
-    refuse_tiered_schedule(schedule, f"the {chosen.name} export")
+    if not chosen.tiered:
+        refuse_tiered_schedule(schedule, f"the {chosen.name} export")
     text = chosen.render(schedule, opts)
     bad = _BAD_OUTPUT.search(text)
     if bad:

@@ -1,0 +1,43 @@
+"""Bacula and cron output of single-regime schedules (one job per VM, no tiers), kept as
+golden files written before these exports learnt tiered levels: teaching them levels and
+scripts must not change one byte of what they already wrote. Regenerate only on purpose
+(``STAGGER_UPDATE_GOLDEN=1``) and review the diff."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from schedules import GOLDEN, estate_schedule
+
+from stagger.exporters.options import ExportOptions
+from stagger.exporters.registry import render
+
+CASES = {
+    "bacula_include_1.conf": ("bacula", 1, ExportOptions()),
+    "bacula_include_7.conf": ("bacula", 7, ExportOptions()),
+    "bacula_standalone_7.conf": (
+        "bacula",
+        7,
+        ExportOptions(standalone=True, workdir="/var/lib/bacula"),
+    ),
+    "bacula_per_vm_3.conf": ("bacula", 3, ExportOptions(per_vm=True)),
+    "cron_1.crontab": ("cron", 1, ExportOptions()),
+    "cron_7.crontab": ("cron", 7, ExportOptions()),
+    "cron_utc_3.crontab": ("cron", 3, ExportOptions(extra={"utc": "yes"})),
+    "cron_command_7.crontab": (
+        "cron",
+        7,
+        ExportOptions(command="/usr/local/bin/backup {vm} {host} {datastores} > /tmp/{slug}.log"),
+    ),
+}
+
+
+@pytest.mark.parametrize("golden", sorted(CASES))
+def test_single_regime_output_is_unchanged(golden: str) -> None:
+    fmt, nights, options = CASES[golden]
+    text = render(estate_schedule(nights), fmt, options)
+    path = GOLDEN / golden
+    if os.environ.get("STAGGER_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
