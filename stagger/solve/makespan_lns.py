@@ -58,11 +58,13 @@ from stagger.solve.solution import ProgressFn, Solution, night_spans
 LNS_MIN_JOBS = 950
 ITERATION_S = 1.0  # deterministic budget of one re-solve (seconds at DTIME_PER_SECOND)
 # What a re-solve costs the search's budget besides CP-SAT's deterministic time, per job of
-# the instance (seconds at DTIME_PER_SECOND): CP-SAT's deterministic clock does not count
-# building and presolving the sub-model, whose fixed part grows with the instance; at 10,000
-# jobs that is most of a re-solve's wall time (about 1 s on 2 cores). Measured with
-# benchmarks/lns_sweep.py; see docs/scale.md, "Determinism".
-RESOLVE_OVERHEAD_S_PER_JOB = 1e-4
+# the instance (seconds at DTIME_PER_SECOND). CP-SAT's deterministic clock does not count
+# building the sub-model nor most of presolving and propagating its fixed part (the steps of
+# the jobs that stay), which grows with the instance: at 10,000 jobs a re-solve of 150 jobs
+# takes 1.5-3 s of wall on this 2-core machine for 0.1 deterministic units, a rate of 0.03-0.07
+# where DTIME_PER_SECOND assumes 0.1. Charged 2 units at 10,000 jobs, the 60 s limit's budget
+# (60 units) lasts about 60 s there at load 4 (benchmarks/RESULTS-lns.md, docs/scale.md).
+RESOLVE_OVERHEAD_S_PER_JOB = 2e-4
 # CP-SAT workers per re-solve. One: an interleaved multi-worker search presolves every
 # neighbourhood of its own LNS workers again (0.3-0.6 s of wall each that its deterministic
 # clock does not count); on 10,000-job components one worker made twice as many re-solves in
@@ -441,7 +443,8 @@ class MakespanLns:
         makespan = max(night_spans(self.inst, cur.starts))
         cur_score = self.score(cur.starts, makespan)
         try:
-            it = turn = 0
+            it = 0
+            merit = dict.fromkeys(self.kinds, 1.0)
             while stats.deterministic_s < time_limit_s - 1e-9:
                 if cur_score[0] <= self.target:
                     break
@@ -449,7 +452,13 @@ class MakespanLns:
                     stats.wall_limit_hit = True
                     break
                 rng = random.Random(self.seed * 1_000_003 + it)
-                kind = self.kinds[turn % len(self.kinds)]
+                # The neighbourhood that gained most often lately (a decaying average of its
+                # outcomes), ties in turn: kinds that find nothing on an estate stop costing
+                # the budget, and come back when the others fail too.
+                kind = max(
+                    self.kinds,
+                    key=lambda k: (merit[k], -((self.kinds.index(k) - it) % len(self.kinds))),
+                )
                 size = self.sizes[kind]
                 pick = {
                     "critical": self.critical,
@@ -482,10 +491,9 @@ class MakespanLns:
                 # stopped by the budget, too large.
                 if status == "OPTIMAL" and not gained:
                     self.sizes[kind] = min(self.size_max, int(size * 1.25) + 1)
-                elif status != "OPTIMAL":
+                elif status != "OPTIMAL" and not gained:
                     self.sizes[kind] = max(self.size_min, int(size * 0.8))
-                if not gained:
-                    turn += 1  # a neighbourhood that gained is drawn again, else the next
+                merit[kind] = (merit[kind] + gained) / 2
                 if accepted and improved and self.progress is not None:
                     self.progress(cur_score[0], time.perf_counter() - t0, 0.0)
                 if status == "OPTIMAL" and night is None and len(free) == len(self.inst.jobs):
