@@ -10,20 +10,30 @@ them with CP-SAT while every other job keeps its place (:mod:`stagger.solve.neig
 - **band**: the jobs of one night around a time, across all resources, free to move within the
   band only;
 - **group**: one RAID group (a datastore or a host when there are none) and the hosts of its
-  jobs, every job of them, free to change night.
+  jobs, every job of them, free to change night;
+- **tail**: every job of the hosts of the jobs ending past the bound, and, on the shared
+  resources they hold that are full most of the time before the tail, jobs of owners that
+  finish early, running while those hosts wait: so that a late host's jobs move earlier and
+  the others into the tail, where the shared resource has room. When one RAID group is full
+  until the tail, no other neighbourhood can make that trade.
+
+The neighbourhood drawn is the one that gained most often lately (a decaying average of its
+outcomes, ties in turn), so kinds that find nothing on an estate stop costing the budget.
 
 A re-solve minimises, in this order, the worst night's span, the sum of the nights' spans, and
-the *tail*: how far the jobs end past (current makespan - ``tail_slots``), which moves load away
-from the makespan so that a later neighbourhood can lower it (it leaves plateaus). A plan is
+the *tail*: how far the jobs end past the target (the lower bound; without one, the last
+``tail_slots`` of the makespan). With many jobs ending late, freeing some of them cannot lower
+the worst night, but it can lower the tail, which a later re-solve builds on. A plan is
 accepted when it is not worse in that order; the free jobs never end past the current
 makespan, so the best plan so far is always the current one, valid (every job placed, every
 limit held) at every step.
 
 Deterministic: the neighbourhoods are drawn from a generator seeded with the run's seed and the
-iteration number, sizes adapt to the outcomes (not to time), and every re-solve is budgeted in
-CP-SAT deterministic time. A wall-clock ``deadline`` is only a safety net (flagged when hit).
-Ctrl-C (a ``KeyboardInterrupt``, e.g. raised by the progress callback) stops the search and the
-best plan so far is returned.
+iteration number, sizes and kinds adapt to the outcomes (not to time), and every re-solve is
+budgeted in CP-SAT deterministic time (one worker) and charged that time plus a fixed amount
+per job of the instance (the work CP-SAT's clock does not count). A wall-clock ``deadline``
+is only a safety net (flagged when hit). Ctrl-C (a ``KeyboardInterrupt``, e.g. raised by the
+progress callback) stops the search and the best plan so far is returned.
 """
 
 from __future__ import annotations
