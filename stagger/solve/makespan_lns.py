@@ -30,8 +30,8 @@ limit held) at every step.
 
 Deterministic: the neighbourhoods are drawn from a generator seeded with the run's seed and the
 iteration number, sizes and kinds adapt to the outcomes (not to time), and every re-solve is
-budgeted in CP-SAT deterministic time (one worker) and charged that time plus a fixed amount
-per job of the instance (the work CP-SAT's clock does not count). A wall-clock ``deadline``
+budgeted in CP-SAT deterministic time (one worker) and charged that time plus an amount per
+constraint of its sub-model (the work CP-SAT's clock does not count). A wall-clock ``deadline``
 is only a safety net (flagged when hit). Ctrl-C (a ``KeyboardInterrupt``, e.g. raised by the
 progress callback) stops the search and the best plan so far is returned.
 """
@@ -67,14 +67,16 @@ from stagger.solve.solution import ProgressFn, Solution, night_spans
 # time, and at 10,000 one model finds nothing at all. Sizes in between are not measured.
 LNS_MIN_JOBS = 950
 ITERATION_S = 1.0  # deterministic budget of one re-solve (seconds at DTIME_PER_SECOND)
-# What a re-solve costs the search's budget besides CP-SAT's deterministic time, per job of
-# the instance (seconds at DTIME_PER_SECOND). CP-SAT's deterministic clock does not count
-# building the sub-model nor most of presolving and propagating its fixed part (the steps of
-# the jobs that stay), which grows with the instance: at 10,000 jobs a re-solve of 150 jobs
-# takes 1.5-3 s of wall on this 2-core machine for 0.1 deterministic units, a rate of 0.03-0.07
-# where DTIME_PER_SECOND assumes 0.1. Charged 2 units at 10,000 jobs, the 60 s limit's budget
-# (60 units) lasts about 60 s there at load 4 (benchmarks/RESULTS-lns.md, docs/scale.md).
-RESOLVE_OVERHEAD_S_PER_JOB = 2e-4
+# What a re-solve costs the search's budget besides CP-SAT's deterministic time, per
+# constraint of its sub-model (seconds at DTIME_PER_SECOND; intervals count, and most of them
+# are the fixed steps of the jobs that stay). CP-SAT's deterministic clock does not count
+# building the sub-model nor most of presolving and propagating those steps: in a 10,000-job
+# component a re-solve of 150 jobs (about 1,700 constraints) takes 1.5-3 s of wall on this
+# 2-core machine for 0.1 deterministic units or less, where DTIME_PER_SECOND assumes 0.1 per
+# second. Charged about 2 s there, the 60 s limit's budget lasts about 60 s at load 4
+# (benchmarks/RESULTS-lns.md, docs/scale.md). Per constraint, not per job of the instance:
+# the sub-model holds the free jobs' resources only, whatever the instance's size.
+RESOLVE_OVERHEAD_S_PER_CONSTRAINT = 1.2e-3
 # CP-SAT workers per re-solve. One: an interleaved multi-worker search presolves every
 # neighbourhood of its own LNS workers again (0.3-0.6 s of wall each that its deterministic
 # clock does not count); on 10,000-job components one worker made twice as many re-solves in
@@ -357,8 +359,8 @@ class MakespanLns:
     ) -> tuple[Solution | None, str, float]:
         """CP-SAT on the jobs ``free`` (all in ``night`` unless None), every other job where
         ``cur`` has it; no free job ends past the current makespan. ``banded``: the free jobs
-        stay within the slots they span now. Returns (plan or None, status, seconds of
-        deterministic time used)."""
+        stay within the slots they span now. Returns (plan or None, status, budget used:
+        CP-SAT's deterministic time plus the model's charge, seconds at DTIME_PER_SECOND)."""
         inst = self.inst
         free_set = set(free)
         spans_now = night_spans(inst, cur.starts)
@@ -412,6 +414,7 @@ class MakespanLns:
         solver = solver_parameters(budget_s, seed, self.workers, wall)
         status = solver.solve(m)
         used = solver.deterministic_time / DTIME_PER_SECOND
+        used += RESOLVE_OVERHEAD_S_PER_CONSTRAINT * len(m.proto.constraints)
         self.stats.wall_s += solver.wall_time
         self.stats.wall_limit_hit |= stopped_on_wall(solver, status)
         name = solver.status_name(status)
@@ -481,7 +484,7 @@ class MakespanLns:
                 sol, status, used = self.solve(
                     cur, free, night, budget, rng.randrange(1 << 30), banded=kind == "band"
                 )
-                stats.deterministic_s += used + RESOLVE_OVERHEAD_S_PER_JOB * len(self.inst.jobs)
+                stats.deterministic_s += max(used, 1e-3)
                 stats.iterations += 1
                 it += 1
                 accepted = gained = improved = False
