@@ -71,12 +71,13 @@ ITERATION_S = 1.0  # deterministic budget of one re-solve (seconds at DTIME_PER_
 # constraint of its sub-model (seconds at DTIME_PER_SECOND; intervals count, and most of them
 # are the fixed steps of the jobs that stay). CP-SAT's deterministic clock does not count
 # building the sub-model nor most of presolving and propagating those steps: in a 10,000-job
-# component a re-solve of 150 jobs (about 1,700 constraints) takes 1.5-3 s of wall on this
+# component a re-solve of 150 jobs (about 1,700 constraints) takes 1-3 s of wall on this
 # 2-core machine for 0.1 deterministic units or less, where DTIME_PER_SECOND assumes 0.1 per
-# second. Charged about 2 s there, the 60 s limit's budget lasts about 60 s at load 4
-# (benchmarks/RESULTS-lns.md, docs/scale.md). Per constraint, not per job of the instance:
-# the sub-model holds the free jobs' resources only, whatever the instance's size.
-RESOLVE_OVERHEAD_S_PER_CONSTRAINT = 1.2e-3
+# second. Per constraint, not per job of the instance: the sub-model holds the free jobs'
+# resources only, whatever the instance's size. 2e-3 s: with a 60 s limit, one-rg 10k ends
+# its budget at 37 s of wall and adversarial 10k is still cut by the wall clock at load 4-5
+# (1.2e-3: both cut); benchmarks/RESULTS-lns.md, docs/scale.md.
+RESOLVE_OVERHEAD_S_PER_CONSTRAINT = 2e-3
 # CP-SAT workers per re-solve. One: an interleaved multi-worker search presolves every
 # neighbourhood of its own LNS workers again (0.3-0.6 s of wall each that its deterministic
 # clock does not count); on 10,000-job components one worker made twice as many re-solves in

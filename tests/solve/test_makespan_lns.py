@@ -305,10 +305,10 @@ def test_hosts_waiting_on_a_full_raid_group_trade_places_with_slack_jobs() -> No
     sizes = (16, 8, 24)
     old_kinds = ("critical", "band", "group")
     old = MakespanLns(inst, seed=1, workers=1, target=bound, sizes=sizes, kinds=old_kinds)
-    best_old, _ = old.run(warm, 1.0)
+    best_old, _ = old.run(warm, 2.0)
     assert makespan_slots(inst, best_old.starts) == 18
     search = MakespanLns(inst, seed=1, workers=1, target=bound, sizes=sizes)
-    best, stats = search.run(warm, 1.0)
+    best, stats = search.run(warm, 2.0)
     assert makespan_slots(inst, best.starts) == 16 and _valid(inst, best.starts)
     tail = [s for s in stats.log if s.kind == "tail" and s.accepted]
     assert tail and all(s.after is not None and s.after <= s.before for s in tail)
@@ -329,7 +329,7 @@ def test_the_tail_search_is_deterministic_and_every_plan_it_reports_is_valid() -
             sizes=(16, 8, 24),
             progress=lambda span, _w, _b: seen.append(span),  # noqa: B023
         )
-        best, stats = search.run(warm, 1.0)
+        best, stats = search.run(warm, 2.0)
         assert _valid(inst, best.starts)
         assert seen == sorted(seen, reverse=True) and seen[-1] == makespan_slots(inst, best.starts)
         plans.append(best.starts)
