@@ -124,7 +124,8 @@ class MakespanLns:
     ``concurrency``: a profile of task slots for the instance's jobs (a component's share of
     the global limit), or None; the global limit as a resource of the instance is respected
     like any other resource. ``target``: a valid lower bound on the makespan; the search stops
-    when it is met."""
+    when it is met, and the tail goal counts from it. ``workers``: CP-SAT workers per
+    re-solve, at most ``RESOLVE_WORKERS``. ``kinds``: the neighbourhoods it may draw."""
 
     def __init__(
         self,
