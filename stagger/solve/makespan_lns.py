@@ -10,20 +10,30 @@ them with CP-SAT while every other job keeps its place (:mod:`stagger.solve.neig
 - **band**: the jobs of one night around a time, across all resources, free to move within the
   band only;
 - **group**: one RAID group (a datastore or a host when there are none) and the hosts of its
-  jobs, every job of them, free to change night.
+  jobs, every job of them, free to change night;
+- **tail**: every job of the hosts of the jobs ending past the bound, and, on the shared
+  resources they hold that are full most of the time before the tail, jobs of owners that
+  finish early, running while those hosts wait: so that a late host's jobs move earlier and
+  the others into the tail, where the shared resource has room. When one RAID group is full
+  until the tail, no other neighbourhood can make that trade.
+
+The neighbourhood drawn is the one that gained most often lately (a decaying average of its
+outcomes, ties in turn), so kinds that find nothing on an estate stop costing the budget.
 
 A re-solve minimises, in this order, the worst night's span, the sum of the nights' spans, and
-the *tail*: how far the jobs end past (current makespan - ``tail_slots``), which moves load away
-from the makespan so that a later neighbourhood can lower it (it leaves plateaus). A plan is
+the *tail*: how far the jobs end past the target (the lower bound; without one, the last
+``tail_slots`` of the makespan). With many jobs ending late, freeing some of them cannot lower
+the worst night, but it can lower the tail, which a later re-solve builds on. A plan is
 accepted when it is not worse in that order; the free jobs never end past the current
 makespan, so the best plan so far is always the current one, valid (every job placed, every
 limit held) at every step.
 
 Deterministic: the neighbourhoods are drawn from a generator seeded with the run's seed and the
-iteration number, sizes adapt to the outcomes (not to time), and every re-solve is budgeted in
-CP-SAT deterministic time. A wall-clock ``deadline`` is only a safety net (flagged when hit).
-Ctrl-C (a ``KeyboardInterrupt``, e.g. raised by the progress callback) stops the search and the
-best plan so far is returned.
+iteration number, sizes and kinds adapt to the outcomes (not to time), and every re-solve is
+budgeted in CP-SAT deterministic time (one worker) and charged that time plus an amount per
+constraint of its sub-model (the work CP-SAT's clock does not count). A wall-clock ``deadline``
+is only a safety net (flagged when hit). Ctrl-C (a ``KeyboardInterrupt``, e.g. raised by the
+progress callback) stops the search and the best plan so far is returned.
 """
 
 from __future__ import annotations
@@ -57,8 +67,43 @@ from stagger.solve.solution import ProgressFn, Solution, night_spans
 # time, and at 10,000 one model finds nothing at all. Sizes in between are not measured.
 LNS_MIN_JOBS = 950
 ITERATION_S = 1.0  # deterministic budget of one re-solve (seconds at DTIME_PER_SECOND)
+# What a re-solve costs the search's budget besides CP-SAT's deterministic time, per
+# constraint of its sub-model (seconds at DTIME_PER_SECOND; intervals count, and most of them
+# are the fixed steps of the jobs that stay). CP-SAT's deterministic clock does not count
+# building the sub-model nor most of presolving and propagating those steps: in a 10,000-job
+# component a re-solve of 150 jobs (about 1,700 constraints) takes 1-3 s of wall on this
+# 2-core machine for 0.1 deterministic units or less, where DTIME_PER_SECOND assumes 0.1 per
+# second. Per constraint, not per job of the instance: the sub-model holds the free jobs'
+# resources only, whatever the instance's size. 2e-3 s: with a 60 s limit, one-rg 10k ends
+# its budget at 37 s of wall and adversarial 10k is still cut by the wall clock at load 4-5
+# (1.2e-3: both cut); benchmarks/RESULTS-lns.md, docs/scale.md.
+RESOLVE_OVERHEAD_S_PER_CONSTRAINT = 2e-3
+# CP-SAT workers per re-solve. One: an interleaved multi-worker search presolves every
+# neighbourhood of its own LNS workers again (0.3-0.6 s of wall each that its deterministic
+# clock does not count); on 10,000-job components one worker made twice as many re-solves in
+# the same wall time and ended better (adversarial 10k incremental 10h18 -> 9h58, one-rg 10k
+# 10h35 -> 10h00, 60 s limit, benchmarks/RESULTS-lns.md).
+RESOLVE_WORKERS = 1
 SIZE_FIRST, SIZE_MIN, SIZE_MAX = 150, 40, 600  # free jobs per neighbourhood
-KINDS = ("critical", "band", "group")
+KINDS = ("critical", "band", "group", "tail")
+
+
+Score = tuple[int, int, int]  # (worst night's span, sum of spans, tail), slots
+
+
+@dataclass(frozen=True)
+class Step:
+    """One re-solve, for the log: what was freed, what CP-SAT said, the score before and
+    after (after: the re-solve's plan, None when it found none) and its deterministic time
+    (seconds at DTIME_PER_SECOND)."""
+
+    kind: str
+    freed: int
+    status: str
+    accepted: bool
+    before: Score
+    after: Score | None
+    deterministic_s: float
 
 
 @dataclass
@@ -70,11 +115,7 @@ class LnsStats:
     wall_s: float = 0.0
     interrupted: bool = False
     wall_limit_hit: bool = False
-    # (neighbourhood, jobs freed, CP-SAT status, accepted), per re-solve
-    log: list[tuple[str, int, str, bool]] = field(default_factory=list)
-
-
-Score = tuple[int, int, int]  # (worst night's span, sum of spans, tail), slots
+    log: list[Step] = field(default_factory=list)  # per re-solve
 
 
 class MakespanLns:
@@ -83,7 +124,8 @@ class MakespanLns:
     ``concurrency``: a profile of task slots for the instance's jobs (a component's share of
     the global limit), or None; the global limit as a resource of the instance is respected
     like any other resource. ``target``: a valid lower bound on the makespan; the search stops
-    when it is met."""
+    when it is met, and the tail goal counts from it. ``workers``: CP-SAT workers per
+    re-solve, at most ``RESOLVE_WORKERS``. ``kinds``: the neighbourhoods it may draw."""
 
     def __init__(
         self,
@@ -96,10 +138,11 @@ class MakespanLns:
         progress: ProgressFn | None = None,
         deadline: float | None = None,
         sizes: tuple[int, int, int] = (SIZE_FIRST, SIZE_MIN, SIZE_MAX),
+        kinds: tuple[str, ...] = KINDS,
     ) -> None:
         self.inst = inst
         self.seed = seed
-        self.workers = workers
+        self.workers = min(workers, RESOLVE_WORKERS)
         self.target = target
         self.progress = progress
         self.deadline = deadline
@@ -120,7 +163,8 @@ class MakespanLns:
             if self.groups:
                 break
         self.size_min, self.size_max = sizes[1], sizes[2]  # (first, least, most) free jobs
-        self.sizes = dict.fromkeys(KINDS, sizes[0])
+        self.kinds = kinds  # the neighbourhoods drawn, in turn
+        self.sizes = dict.fromkeys(kinds, sizes[0])
         self.stats = LnsStats()
 
     # -- the plan's shape
@@ -135,10 +179,17 @@ class MakespanLns:
     def tail_slots(self, makespan: int) -> int:
         return max(2, makespan // 16)
 
+    def tail_from(self, makespan: int) -> int:
+        """Where the tail starts: the target (a lower bound) when below the makespan, so
+        that every slot a job ends past the bound counts; else the makespan's last slots."""
+        if 0 < self.target < makespan:
+            return self.target
+        return makespan - self.tail_slots(makespan)
+
     def score(self, starts: dict[int, int], ref_makespan: int) -> Score:
         spans = night_spans(self.inst, starts)
         _, end = self._ends(starts)
-        tail = int(np.maximum(end - (ref_makespan - self.tail_slots(ref_makespan)), 0).sum())
+        tail = int(np.maximum(end - self.tail_from(ref_makespan), 0).sum())
         return (max(spans, default=0), sum(spans), tail)
 
     # -- neighbourhoods: (free jobs, their night, or None: any night)
@@ -209,6 +260,94 @@ class MakespanLns:
                     jobs.update(self.by_res.get(h, ()))
         return self._latest(sorted(jobs), end, size, rng, self.tail_slots(worst)), None
 
+    def tail(
+        self, starts: dict[int, int], size: int, rng: random.Random
+    ) -> tuple[list[int], int | None]:
+        """The jobs of the resources that end the worst night late (every job of the hosts
+        of the jobs ending past :meth:`tail_from`, latest first) and, on the shared
+        resources they hold that are saturated before the tail, jobs of *slack* owners (whose
+        own resources finish early enough to take them later) running while those hosts
+        wait: so that a late host's jobs can move earlier and the slack jobs into the tail,
+        where the shared resource has room. Neither a band nor the jobs around the makespan
+        can make that trade when the shared resource is full everywhere before the tail."""
+        inst = self.inst
+        night, end = self._ends(starts)
+        spans = night_spans(inst, starts)
+        worst = max(spans)
+        n = rng.choice([k for k, s in enumerate(spans) if s == worst])
+        in_night = night == n
+        ref = self.tail_from(worst)
+        late = np.flatnonzero(in_night & (end > ref))
+        if not len(late):
+            return self.critical(starts, size, rng)
+        begin = end - self.duration
+        nights_jobs = {r: [j for j in js if in_night[j]] for r, js in self.by_res.items()}
+
+        def usage(r: int) -> np.ndarray:
+            diff = np.zeros(worst + 2, dtype=np.int64)
+            for j in nights_jobs[r]:
+                diff[begin[j]] += 1
+                diff[end[j]] -= 1
+            return np.cumsum(diff)[: worst + 1]
+
+        # Saturated: a shared resource at (nearly) its capacity most of the time before the
+        # tail. The late jobs' other resources are their owners (hosts, mostly).
+        saturated: set[int] = set()
+        owners: set[int] = set()
+        for r in sorted({r for j in late for r in inst.jobs[j].resources if r in self.by_res}):
+            cap = inst.resources[r].capacity
+            busy = usage(r)[:ref] >= max(1, cap - cap // 10)
+            if cap > 1 and len(nights_jobs[r]) > 2 * cap and 2 * busy.sum() >= max(1, ref):
+                saturated.add(r)
+            else:
+                owners.add(r)
+        order = sorted(late, key=lambda j: (-(int(end[j]) + rng.randrange(3)), j))
+        chosen: set[int] = set()
+        picked: list[int] = []
+        for j in order:
+            # Its owner: its host, else the least shared of its other resources.
+            mine = [r for r in inst.jobs[j].resources if r in owners]
+            owner = min(
+                mine,
+                key=lambda q: (inst.resources[q].kind != "host", len(nights_jobs[q]), q),
+                default=None,
+            )
+            if (
+                owner is not None
+                and owner not in picked
+                and len(chosen) + len(nights_jobs[owner]) <= size
+            ):
+                picked.append(owner)
+                chosen.update(nights_jobs[owner])
+            chosen.add(int(j))
+            if len(chosen) >= size // 2:
+                break
+        if not saturated:
+            return sorted(chosen), n
+        # When the picked owners wait: slots before their last end where they run below
+        # capacity.
+        idle = np.zeros(worst + 1, dtype=np.int64)
+        for r in picked:
+            u = usage(r)
+            last = max(int(end[j]) for j in nights_jobs[r])
+            idle[:last] += u[:last] < inst.resources[r].capacity
+        owner_end = {r: max((int(end[j]) for j in js), default=0) for r, js in nights_jobs.items()}
+        partners: list[tuple[int, int]] = []
+        for r in sorted(saturated):
+            for k in nights_jobs[r]:
+                if k in chosen:
+                    continue
+                d = int(self.duration[k])
+                mine = [q for q in inst.jobs[k].resources if q in owner_end and q not in saturated]
+                if any(owner_end[q] + d > ref for q in mine):
+                    continue  # no room later on its own resources
+                overlap = int(idle[begin[k] : end[k]].sum())
+                if overlap:
+                    partners.append((-(overlap + rng.randrange(d + 1)), k))
+        partners = sorted(set(partners))
+        chosen.update(k for _, k in partners[: size - len(chosen)])
+        return sorted(chosen), n
+
     # -- one re-solve
 
     def solve(
@@ -222,13 +361,13 @@ class MakespanLns:
     ) -> tuple[Solution | None, str, float]:
         """CP-SAT on the jobs ``free`` (all in ``night`` unless None), every other job where
         ``cur`` has it; no free job ends past the current makespan. ``banded``: the free jobs
-        stay within the slots they span now. Returns (plan or None, status, seconds of
-        deterministic time used)."""
+        stay within the slots they span now. Returns (plan or None, status, budget used:
+        CP-SAT's deterministic time plus the model's charge, seconds at DTIME_PER_SECOND)."""
         inst = self.inst
         free_set = set(free)
         spans_now = night_spans(inst, cur.starts)
         makespan = max(spans_now)
-        tail_from = makespan - self.tail_slots(makespan)
+        tail_from = self.tail_from(makespan)
         m = cp_model.CpModel()
         fixed = night_spans(inst, cur.starts, [j for j in cur.starts if j not in free_set])
         spans = [m.new_int_var(fixed[n], makespan, f"span{n}") for n in range(len(inst.nights))]
@@ -277,6 +416,7 @@ class MakespanLns:
         solver = solver_parameters(budget_s, seed, self.workers, wall)
         status = solver.solve(m)
         used = solver.deterministic_time / DTIME_PER_SECOND
+        used += RESOLVE_OVERHEAD_S_PER_CONSTRAINT * len(m.proto.constraints)
         self.stats.wall_s += solver.wall_time
         self.stats.wall_limit_hit |= stopped_on_wall(solver, status)
         name = solver.status_name(status)
@@ -319,6 +459,7 @@ class MakespanLns:
         cur_score = self.score(cur.starts, makespan)
         try:
             it = 0
+            merit = dict.fromkeys(self.kinds, 1.0)
             while stats.deterministic_s < time_limit_s - 1e-9:
                 if cur_score[0] <= self.target:
                     break
@@ -326,9 +467,20 @@ class MakespanLns:
                     stats.wall_limit_hit = True
                     break
                 rng = random.Random(self.seed * 1_000_003 + it)
-                kind = KINDS[it % len(KINDS)]
+                # The neighbourhood that gained most often lately (a decaying average of its
+                # outcomes), ties in turn: kinds that find nothing on an estate stop costing
+                # the budget, and come back when the others fail too.
+                kind = max(
+                    self.kinds,
+                    key=lambda k: (merit[k], -((self.kinds.index(k) - it) % len(self.kinds))),
+                )
                 size = self.sizes[kind]
-                pick = {"critical": self.critical, "band": self.band, "group": self.group}[kind]
+                pick = {
+                    "critical": self.critical,
+                    "band": self.band,
+                    "group": self.group,
+                    "tail": self.tail,
+                }[kind]
                 free, night = pick(cur.starts, size, rng)
                 budget = min(ITERATION_S, time_limit_s - stats.deterministic_s)
                 sol, status, used = self.solve(
@@ -338,6 +490,7 @@ class MakespanLns:
                 stats.iterations += 1
                 it += 1
                 accepted = gained = improved = False
+                before, score = cur_score, None
                 if sol is not None:
                     score = self.score(sol.starts, cur_score[0])
                     if score <= cur_score:
@@ -348,13 +501,14 @@ class MakespanLns:
                         cur_score = self.score(cur.starts, score[0])
                         stats.accepted += 1
                         stats.improved += improved
-                stats.log.append((kind, len(free), status, accepted))
+                stats.log.append(Step(kind, len(free), status, accepted, before, score, used))
                 # Sizes follow the outcome: solved to the end without a gain, too small;
                 # stopped by the budget, too large.
                 if status == "OPTIMAL" and not gained:
                     self.sizes[kind] = min(self.size_max, int(size * 1.25) + 1)
-                elif status != "OPTIMAL":
+                elif status != "OPTIMAL" and not gained:
                     self.sizes[kind] = max(self.size_min, int(size * 0.8))
+                merit[kind] = (merit[kind] + gained) / 2
                 if accepted and improved and self.progress is not None:
                     self.progress(cur_score[0], time.perf_counter() - t0, 0.0)
                 if status == "OPTIMAL" and night is None and len(free) == len(self.inst.jobs):

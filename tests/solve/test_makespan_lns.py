@@ -246,3 +246,93 @@ def test_a_passed_deadline_stops_the_search_and_says_so() -> None:
     best, stats = MakespanLns(inst, seed=0, workers=1, deadline=0.0).run(greedy, 5.0)
     assert stats.wall_limit_hit and stats.iterations == 0
     assert best.starts == greedy.starts
+
+
+def _waiting_hosts(
+    cap: int = 6, full_slots: int = 10, hosts: int = 4, per_host: int = 8
+) -> tuple[Instance, Solution]:
+    """One RAID group of ``cap`` units, full for ``full_slots`` one-hour slots with jobs of
+    hosts that have nothing else to do (one job each), then ``hosts`` hosts of one unit run
+    their ``per_host`` jobs one after the other while the RAID group idles: the plan a
+    longest-first list schedule gives when the hosts' jobs come last. Every job lasts 1 h.
+    The RAID group's load, (cap * full_slots + hosts * per_host) / cap, is the bound (16 h
+    with the defaults); the plan ends at full_slots + per_host (18 h)."""
+    night = 30
+    resources = [Resource("raid_group", "RG", cap)]
+    jobs: list[Job] = []
+    starts: dict[int, int] = {}
+
+    def job(name: str, start: int) -> None:
+        own = (0, len(resources) - 2, len(resources) - 1)
+        jobs.append(Job(name, 1, own, (((0, night - 1),),), size_gib=1.0, minutes=60.0))
+        starts[len(jobs) - 1] = start
+
+    for h in range(hosts):
+        resources += [Resource("host", f"late{h}", 1), Resource("datastore", f"dl{h}", 1)]
+        for t in range(per_host):
+            job(f"late{h}-{t}", full_slots + t)
+    for t in range(full_slots):
+        for u in range(cap):
+            resources += [Resource("host", f"h{t}-{u}", 1), Resource("datastore", f"d{t}-{u}", 1)]
+            job(f"early{t}-{u}", t)
+    inst = Instance(
+        slot_minutes=60,
+        anchor=datetime(2026, 1, 5, 20, tzinfo=UTC),
+        nights=[NightSlots(0, 0, night)],
+        resources=resources,
+        jobs=jobs,
+    )
+    return inst, Solution(starts)
+
+
+def _valid(inst: Instance, starts: dict[int, int]) -> bool:
+    return len(starts) == len(inst.jobs) and all(
+        int(_used(inst, starts, r).max()) <= res.capacity for r, res in enumerate(inst.resources)
+    )
+
+
+def test_hosts_waiting_on_a_full_raid_group_trade_places_with_slack_jobs() -> None:
+    # The four late hosts must start earlier, so jobs of hosts with slack must move later,
+    # into the hours where the RAID group idles. Freeing the jobs around the makespan (or a
+    # band, or the RAID group's latest jobs) cannot do that: the RAID group is full everywhere
+    # before. The tail neighbourhood frees a late host with the slack jobs running while it
+    # waits, and the search accepts a plan that ends the same but leaves less past the bound.
+    inst, warm = _waiting_hosts()
+    assert _valid(inst, warm.starts)
+    bound = lower_bound(inst).makespan
+    assert (bound, makespan_slots(inst, warm.starts)) == (16, 18)
+    # Neighbourhoods of 8-24 jobs of the 92, as a few hundred of 10,000 are.
+    sizes = (16, 8, 24)
+    old_kinds = ("critical", "band", "group")
+    old = MakespanLns(inst, seed=1, workers=1, target=bound, sizes=sizes, kinds=old_kinds)
+    best_old, _ = old.run(warm, 2.0)
+    assert makespan_slots(inst, best_old.starts) == 18
+    search = MakespanLns(inst, seed=1, workers=1, target=bound, sizes=sizes)
+    best, stats = search.run(warm, 2.0)
+    assert makespan_slots(inst, best.starts) == 16 and _valid(inst, best.starts)
+    tail = [s for s in stats.log if s.kind == "tail" and s.accepted]
+    assert tail and all(s.after is not None and s.after <= s.before for s in tail)
+    # Some accepted re-solve kept the makespan and lowered only the energy past the bound.
+    assert any(s.after and s.after[0] == s.before[0] and s.after[2] < s.before[2] for s in tail)
+
+
+def test_the_tail_search_is_deterministic_and_every_plan_it_reports_is_valid() -> None:
+    inst, warm = _waiting_hosts(cap=5, full_slots=8, hosts=4, per_host=10)
+    plans, logs = [], []
+    for _ in range(2):
+        seen: list[int] = []
+        search = MakespanLns(
+            inst,
+            seed=3,
+            workers=1,
+            target=lower_bound(inst).makespan,
+            sizes=(16, 8, 24),
+            progress=lambda span, _w, _b: seen.append(span),  # noqa: B023
+        )
+        best, stats = search.run(warm, 2.0)
+        assert _valid(inst, best.starts)
+        assert seen == sorted(seen, reverse=True) and seen[-1] == makespan_slots(inst, best.starts)
+        plans.append(best.starts)
+        logs.append(stats.log)
+    assert plans[0] == plans[1] and logs[0] == logs[1]
+    assert makespan_slots(inst, plans[0]) < makespan_slots(inst, warm.starts)
