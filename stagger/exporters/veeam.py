@@ -13,9 +13,16 @@ changes nothing once applied; ``-WhatIf`` shows what it would change. Not run he
 PowerShell on this machine; the script is checked with the tree-sitter PowerShell grammar,
 PowerShell's own quoting rules and golden files.
 
+A tiered schedule (several runs per VM, each full or incremental) becomes one job per VM and
+local start time (:func:`tiered_jobs`): its run days, its active full days
+(``Set-VBRJobAdvancedBackupOptions -EnableFullBackup -FullBackupScheduleKind Daily
+-FullBackupDays``) and its tier's scripts as the job's pre-/post-job scripts
+(``JobScriptCommand`` of ``Get-VBRJobOptions``, written with ``Set-VBRJobOptions``).
+
 Names are data, never code: each one is a single-quoted string (:func:`ps_str`) inside the
-``$Plan`` / ``$NotScheduled`` tables, and no name is written into the comment-based help. The
-file starts with a UTF-8 byte-order mark so Windows PowerShell 5.1 reads it as UTF-8.
+``$Plan`` / ``$NotScheduled`` tables (tier scripts too), and no name or script is written into
+the comment-based help. The file starts with a UTF-8 byte-order mark so Windows PowerShell
+5.1 reads it as UTF-8.
 """
 
 from __future__ import annotations

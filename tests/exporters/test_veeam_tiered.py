@@ -112,6 +112,22 @@ def test_runs_at_another_time_get_their_own_job() -> None:
     assert "VMs whose runs start at different times: 1." in text
 
 
+def test_one_night_cycle_runs_every_day() -> None:
+    """A 1-night cycle repeats daily: Kind Daily (Set-VBRJobSchedule -DailyKind Everyday),
+    active fulls every day for a VM whose run is a full, none for an incremental."""
+    sched = week()
+    sched.jobs = [j for j in sched.jobs if j.night == 0]
+    sched.nights = sched.nights[:1]
+    sched.inputs.policy.cycle.nights = 1
+    entries = {
+        e["Name"]: e for e in pwsh.plan_data(render(sched, "veeam", ExportOptions())[1:], "$Plan")
+    }
+    assert {e["Kind"] for e in entries.values()} == {"Daily"}
+    assert entries["stagger misc1"]["FullDays"] == list(DAYS)  # its one run is a full
+    assert entries["stagger sql1"]["FullDays"] == []  # its night-0 run is incremental
+    assert all(e["Days"] == [] for e in entries.values())
+
+
 def test_dated_cycle_refused_with_one_line() -> None:
     sched = week()
     sched.inputs.policy.cycle.nights = 3
