@@ -43,7 +43,13 @@ def _formats() -> dict[str, Format]:
             "Bacula/Bareos Director Job+Schedule resources",
             tiered=True,
         ),
-        Format("veeam", veeam.render, ".ps1", "Veeam B&R PowerShell script (Set-VBRJobSchedule)"),
+        Format(
+            "veeam",
+            veeam.render,
+            ".ps1",
+            "Veeam B&R PowerShell script (Set-VBRJobSchedule)",
+            tiered=True,
+        ),
         Format(
             "cron", cron.render, ".crontab", "crontab, one line per job (ghettoVCB)", tiered=True
         ),

@@ -13,17 +13,37 @@ changes nothing once applied; ``-WhatIf`` shows what it would change. Not run he
 PowerShell on this machine; the script is checked with the tree-sitter PowerShell grammar,
 PowerShell's own quoting rules and golden files.
 
+A tiered schedule (several runs per VM, each full or incremental) becomes one job per VM and
+local start time (:func:`tiered_jobs`): its run days, its active full days
+(``Set-VBRJobAdvancedBackupOptions -EnableFullBackup -FullBackupScheduleKind Daily
+-FullBackupDays``) and its tier's scripts as the job's pre-/post-job scripts
+(``JobScriptCommand`` of ``Get-VBRJobOptions``, written with ``Set-VBRJobOptions``).
+
 Names are data, never code: each one is a single-quoted string (:func:`ps_str`) inside the
-``$Plan`` / ``$NotScheduled`` tables, and no name is written into the comment-based help. The
-file starts with a UTF-8 byte-order mark so Windows PowerShell 5.1 reads it as UTF-8.
+``$Plan`` / ``$NotScheduled`` tables (tier scripts too), and no name or script is written into
+the comment-based help. The file starts with a UTF-8 byte-order mark so Windows PowerShell
+5.1 reads it as UTF-8.
 """
 
 from __future__ import annotations
 
-from stagger.exporters._common import Identity, Slot, check_zone, identities, repeat_of, slots
+from dataclasses import dataclass
+
+from stagger.errors import InputError
+from stagger.exporters._common import (
+    Identity,
+    Slot,
+    check_zone,
+    identities,
+    is_tiered,
+    local,
+    repeat_of,
+    slots,
+    utc,
+)
 from stagger.exporters.options import ExportOptions, check_options
-from stagger.exporters.quoting import ps_str, slugs
-from stagger.model.schedule import Schedule
+from stagger.exporters.quoting import ps_str, slugs, visible
+from stagger.model.schedule import Schedule, ScheduledJob
 
 BOM = "\ufeff"
 
@@ -71,7 +91,7 @@ def _schedule_args(schedule: Schedule, slot: Slot) -> str:
     )
 
 
-_BODY = r"""
+_BODY_HEAD = r"""
 $ErrorActionPreference = 'Stop'
 if (-not (Get-Command Get-VBRJob -ErrorAction SilentlyContinue)) {
     Import-Module Veeam.Backup.PowerShell -ErrorAction Stop
@@ -138,6 +158,9 @@ foreach ($slot in $Plan) {
                            -DayOfMonth $slot.DayOfMonth -Months $slot.Month | Out-Null }
         }
     }
+"""  # noqa: E501
+
+_BODY_TAIL = r"""
     if (-not $job.IsScheduleEnabled -and $PSCmdlet.ShouldProcess($slot.Name, 'enable schedule')) {
         Enable-VBRJobSchedule -Job $job | Out-Null
         $changed++
@@ -158,10 +181,147 @@ Write-Host "stagger: $changed job/VM change(s), $($Plan.Count) job schedule(s) s
 """  # noqa: E501
 
 
+_TIERED_STEP = r"""
+    # Active fulls on the plan's full days, incrementals on the job's other days; no
+    # synthetic full. Set-VBRJobAdvancedBackupOptions, Veeam PowerShell Reference (13.x):
+    # https://helpcenter.veeam.com/docs/vbr/powershell/set-vbrjobadvancedbackupoptions.html
+    if ($PSCmdlet.ShouldProcess($slot.Name, "active full on: $($slot.FullDays -join ', ')")) {
+        if ($slot.FullDays.Count -gt 0) {
+            Set-VBRJobAdvancedBackupOptions -Job $job -Algorithm Incremental -TransformFullToSynthetic $false `
+                -EnableFullBackup $true -FullBackupScheduleKind Daily -FullBackupDays $slot.FullDays | Out-Null
+        } else {
+            Set-VBRJobAdvancedBackupOptions -Job $job -Algorithm Incremental -TransformFullToSynthetic $false `
+                -EnableFullBackup $false | Out-Null
+        }
+    }
+    # The tier's scripts as the job's pre-/post-job scripts ("Run the following script
+    # before/after the job", run on the backup server at every run): the job options'
+    # JobScriptCommand, read with Get-VBRJobOptions and written with Set-VBRJobOptions.
+    if ($PSCmdlet.ShouldProcess($slot.Name, 'set the pre-/post-job scripts of its tier')) {
+        $options = Get-VBRJobOptions -Job $job
+        $options.JobScriptCommand.PreScriptEnabled = $slot.PreScript.Length -gt 0
+        $options.JobScriptCommand.PreScriptCommandLine = $slot.PreScript
+        $options.JobScriptCommand.PostScriptEnabled = $slot.PostScript.Length -gt 0
+        $options.JobScriptCommand.PostScriptCommandLine = $slot.PostScript
+        $options.JobScriptCommand.Periodicity = 'Cycles'
+        $options.JobScriptCommand.Frequency = 1
+        Set-VBRJobOptions -Job $job -Options $options | Out-Null
+    }
+"""  # noqa: E501
+
+_BODY = _BODY_HEAD + _BODY_TAIL[1:]
+_TIERED_BODY = _BODY_HEAD + _TIERED_STEP[1:] + _BODY_TAIL[1:]
+
+
+@dataclass(frozen=True)
+class TieredJob:
+    """One Veeam job of a tiered plan: one VM's runs that start at one local clock time."""
+
+    name: str
+    vm: str
+    at: str  # local HH:MM
+    days: tuple[str, ...]  # weekdays it runs (weekly cycle); empty for a daily cycle
+    full_days: tuple[str, ...]  # the days among them that are active fulls
+    jobs: tuple[ScheduledJob, ...]
+
+
+def tiered_jobs(schedule: Schedule, prefix: str) -> list[TieredJob]:
+    """The Veeam jobs of a tiered schedule: per VM, one per distinct local start time.
+
+    A Veeam job has one start time a day (``Set-VBRJobSchedule -Daily -At``) and runs an
+    active full instead of an incremental on its full days, so a VM whose runs all start at
+    one time is one job (the usual case), and runs at other times become further jobs named
+    ``<prefix> <slug> <HHMM>``, each with the days it runs at that time. Per VM rather than
+    per group of VMs: the planner staggers starts, so VMs sharing every run are rare, and a
+    job per VM keeps each VM's full days its own. Only 1- and 7-night cycles: a Veeam daily
+    schedule repeats weekdays; the dates of another cycle length have no per-job form here.
+    """
+    repeat = repeat_of(schedule)
+    if repeat == "dated":
+        raise InputError(
+            f"the veeam export writes tiered schedules of 1- or 7-night cycles only (this one"
+            f" has {schedule.inputs.policy.cycle.nights}): a Veeam job repeats weekdays",
+            field="cycle.nights",
+        )
+    names = slugs(j.vm for j in schedule.jobs)
+    by_vm: dict[str, list[ScheduledJob]] = {}
+    for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
+        by_vm.setdefault(j.vm, []).append(j)
+    out: list[TieredJob] = []
+    for vm, runs in by_vm.items():
+        by_time: dict[str, list[ScheduledJob]] = {}
+        for j in runs:
+            by_time.setdefault(f"{local(schedule, j.start):%H:%M}", []).append(j)
+        for at, group in by_time.items():
+            name = (
+                f"{prefix} {names[vm]}"
+                if len(by_time) == 1
+                else f"{prefix} {names[vm]} {at[:2]}{at[3:]}"
+            )
+            if repeat == "daily":
+                days: tuple[str, ...] = ()
+                full_days: tuple[str, ...] = _DAYS if any(j.level == "full" for j in group) else ()
+            else:
+                weekday = [local(schedule, j.start).weekday() for j in group]
+                if len(set(weekday)) != len(group):
+                    raise InputError(
+                        f"job {visible(vm)!r}: two runs at {at} on one weekday; a Veeam job"
+                        " runs once a day",
+                        field="jobs[].start",
+                    )
+                days = tuple(_DAYS[d] for d in sorted(weekday))
+                full_days = tuple(
+                    _DAYS[d]
+                    for d, j in sorted(zip(weekday, group, strict=True), key=lambda x: x[0])
+                    if j.level == "full"
+                )
+            out.append(TieredJob(name, vm, at, days, full_days, tuple(group)))
+    return out
+
+
+def _tiered_lines(schedule: Schedule, prefix: str, zone: str) -> tuple[list[str], int]:
+    """($Plan entries, number of VMs split over several jobs) of a tiered schedule."""
+    ids = identities(schedule)
+    tiers = {t.name: t for t in schedule.inputs.policy.tiers}
+    kind = "Daily" if repeat_of(schedule) == "daily" else "Weekly"
+    lines: list[str] = []
+    vms_per_name: dict[str, int] = {}
+    for job in tiered_jobs(schedule, prefix):
+        vms_per_name[job.vm] = vms_per_name.get(job.vm, 0) + 1
+        tier_name = job.jobs[0].tier
+        tier = tiers.get(tier_name) if tier_name is not None else None
+        if tier_name is not None and tier is None:
+            raise InputError(
+                f"job {visible(job.vm)!r} names tier {visible(tier_name)!r}, which the"
+                " schedule's policy does not define; re-plan, or export a plan that was not"
+                " edited",
+                field="jobs[].tier",
+            )
+        days = ", ".join(ps_str(d) for d in job.days)
+        fulls = ", ".join(ps_str(d) for d in job.full_days)
+        pre = tier.pre_script if tier is not None and tier.pre_script is not None else ""
+        post = tier.post_script if tier is not None and tier.post_script is not None else ""
+        levels_desc = f"active full {'/'.join(d[:3] for d in job.full_days) or 'never'}"
+        desc = (
+            f"stagger plan {schedule.cycle_start}: at {job.at} {zone},"
+            f" {len(job.jobs)} run(s) a cycle, {levels_desc}; tier {tier_name or '-'};"
+            f" host {job.jobs[0].host}"
+        )
+        lines.append(
+            f"    @{{ Name = {ps_str(job.name)}; VMs = @({_vm_entry(ids[job.vm])});"
+            f" Kind = '{kind}'; At = {ps_str(job.at)}; Days = @({days}); DayOfMonth = '';"
+            f" Month = ''; FullDays = @({fulls}); PreScript = {ps_str(pre)};"
+            f" PostScript = {ps_str(post)}; Description = {ps_str(desc)} }}"
+        )
+    return lines, sum(1 for n in vms_per_name.values() if n > 1)
+
+
 def render(schedule: Schedule, options: ExportOptions) -> str:
     check_options(options)
     p = options.prefix
     zone = check_zone(schedule).key
+    if is_tiered(schedule):
+        return _render_tiered(schedule, options, zone)
     ids = identities(schedule)
     names = slugs(j.vm for j in schedule.jobs)
     plan_lines: list[str] = []
@@ -226,3 +386,66 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "",
     ]
     return BOM + "\n".join(header) + "\n" + _BODY.lstrip("\n")
+
+
+def _render_tiered(schedule: Schedule, options: ExportOptions, zone: str) -> str:
+    """A tiered schedule: per VM one job (per start time), its active full days and its
+    tier's scripts; ``--per-vm`` changes nothing (it is per VM already)."""
+    p = options.prefix
+    plan_lines, split = _tiered_lines(schedule, p, zone)
+    missed = [
+        f"    @{{ VM = {ps_str(u.vm)}; Reason = {ps_str(u.reason)} }}" for u in schedule.unscheduled
+    ]
+    pol = schedule.inputs.policy
+    n_vms = len({j.vm for j in schedule.jobs})
+    # As in render(): the help block holds no name, script or tier, only numbers and the
+    # validated prefix and zone.
+    header = [
+        "<#",
+        ".SYNOPSIS",
+        f"    stagger: Veeam B&R backup jobs for the tiered plan of {schedule.cycle_start}"
+        f" ({n_vms} VMs, {len(schedule.jobs)} runs, {len(plan_lines)} jobs).",
+        ".DESCRIPTION",
+        "    Generated by stagger from a validated schedule; re-export rather than edit.",
+        "    What it changes, on the Veeam server it runs on:",
+        f"      - creates the backup jobs named '{p} ...' below that do not exist yet",
+        "        (Add-VBRViBackupJob into -Repository), one per VM and start time,",
+        "      - makes each job hold exactly its VM (found by its vCenter name and, when",
+        "        known, its MoRef),",
+        "      - sets each job's schedule (Set-VBRJobSchedule: the days it runs, at its",
+        "        time) and enables it,",
+        "      - sets its active full days (Set-VBRJobAdvancedBackupOptions: forward",
+        "        incremental on the other days, no synthetic full) and its tier's",
+        "        pre-/post-job scripts (Set-VBRJobOptions; they run on the backup server),",
+        f"      - disables the schedule of '{p} ...' jobs this plan no longer lists.",
+        "    Nothing is deleted. Re-running it changes nothing once applied.",
+        f"    VMs whose runs start at different times: {split}. Each of their jobs is its own",
+        "    backup chain; a job holding no full day is forever-incremental after its first",
+        "    run (a new Veeam job's first run is always a full).",
+        f"    Times are local to the Veeam server; the plan's zone is {zone},"
+        f" window {pol.window.start:%H:%M}-{pol.window.end:%H:%M},"
+        f" cycle of {pol.cycle.nights} night(s) repeated {repeat_of(schedule)}.",
+        "    Veeam must not hold jobs back: keep enough proxy/repository task slots"
+        + (f" (the plan allows {lim})." if (lim := pol.limits.concurrent_jobs) else "."),
+        f"    VMs the plan could not schedule: {len(schedule.unscheduled)} (listed in"
+        " $NotScheduled, warned at the end).",
+        ".EXAMPLE",
+        "    .\\stagger-veeam.ps1 -WhatIf    # show the changes only",
+        ".EXAMPLE",
+        "    .\\stagger-veeam.ps1 -Repository 'Backup Repo 1'",
+        "#>",
+        "[CmdletBinding(SupportsShouldProcess = $true)]",
+        "param(",
+        "    [string]$Repository = 'Default Backup Repository',",
+        f"    [string]$Prefix = {ps_str(p)}",
+        ")",
+        "",
+        "$Plan = @(",
+        ",\n".join(plan_lines),
+        ")",
+        "$NotScheduled = @(",
+        ",\n".join(missed),
+        ")",
+        "",
+    ]
+    return BOM + "\n".join(header) + "\n" + _TIERED_BODY.lstrip("\n")
