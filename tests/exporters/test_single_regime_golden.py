@@ -1,7 +1,7 @@
 """Bacula, cron, iCalendar, HTML and Markdown output of single-regime schedules (one job per
 VM, no tiers), kept as golden files written before these exports learnt tiered levels:
-teaching them levels and scripts must not change one byte of what they already wrote. Regenerate only on purpose
-(``STAGGER_UPDATE_GOLDEN=1``) and review the diff."""
+teaching them levels and scripts must not change one byte of what they already wrote.
+Regenerate only on purpose (``STAGGER_UPDATE_GOLDEN=1``) and review the diff."""
 
 from __future__ import annotations
 
