@@ -48,7 +48,7 @@ def _formats() -> dict[str, Format]:
             "cron", cron.render, ".crontab", "crontab, one line per job (ghettoVCB)", tiered=True
         ),
         Format("ics", ics.render, ".ics", "iCalendar, one event per job", tiered=True),
-        Format("html", html.render, ".html", "self-contained Gantt page"),
+        Format("html", html.render, ".html", "self-contained Gantt page", tiered=True),
         Format("md", markdown.render, ".md", "Markdown report for a change ticket", tiered=True),
     ]
     return {f.name: f for f in items}
