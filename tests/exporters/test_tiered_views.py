@@ -5,18 +5,24 @@ parsed back (icalendar, markdown-it, real headless Chromium) and compared with t
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pydantic
+import pytest
+from browser import run_page
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
+from schedules import estate_schedule, require_tool
 from test_markdown import _tables
 
 from stagger.errors import visible
 from stagger.exporters._common import local
+from stagger.exporters.html import page_data
 from stagger.exporters.options import ExportOptions
 from stagger.exporters.registry import render
 from stagger.fmt import hm
@@ -180,3 +186,160 @@ def test_ics_and_markdown_hostile_names_and_tiers(
     sched = _hostile_week(sql, web, cold, misc, gold)
     _check_ics(sched)
     _check_markdown(sched)
+
+
+# --- HTML page ------------------------------------------------------------------------------
+
+_LEVEL_VALUES = {
+    "rendered": "document.body.getAttribute('data-rendered')"
+    "+'/'+document.body.getAttribute('data-levels-rendered')",
+    # All nights: the Gantt is drawn again, and its new bars must get their levels too.
+    "click": "document.querySelector('.nbtn[data-night=\"all\"]').click()",
+    "all": "Array.from(document.querySelectorAll('#grid .bar')).map(b=>[b.getAttribute('data-vm'),"
+    "D2(b),b.getAttribute('data-level'),b.getAttribute('aria-label'),"
+    "getComputedStyle(b,'::before').content,getComputedStyle(b).backgroundImage!=='none'])",
+    "chart": "Array.from(document.querySelectorAll('#levelchart .lvrow')).map(r=>["
+    "Number(r.getAttribute('data-night')),"
+    "Number(r.querySelector('.lvfull').getAttribute('data-min')),"
+    "Number(r.querySelector('.lvinc').getAttribute('data-min')),"
+    "Number(r.querySelector('.lvspan').getAttribute('data-min')),"
+    "r.querySelector('.lvfull').getBBox().width,r.querySelector('.lvinc').getBBox().width,"
+    "r.querySelector('.lvtext').textContent])",
+    "table": "Array.from(document.querySelectorAll('#levelchart tr')).slice(1)"
+    ".map(r=>Array.from(r.cells).map(c=>c.textContent))",
+    "legend": "Array.from(document.querySelectorAll('[data-level-legend]')).map(x=>x.textContent)",
+}
+# Markup a name could have brought in (evaluated last, after the tooltips were shown).
+_INJECTED = (
+    "document.querySelectorAll('b b, #levelchart b, .bar *, [onerror], img,"
+    " #tip div *:not(.k)').length"
+)
+# The job index a bar stands for, to compare each bar with its job.
+_D2 = "function D2(b){return Number(b.getAttribute('data-i'))};"
+
+
+def _tip(i: int) -> str:
+    """The tooltip's text with the pointer over the bar of job ``i`` (all nights shown)."""
+    return (
+        f"(()=>{{const b=document.querySelector('#grid .bar[data-i=\"{i}\"]');"
+        "b.scrollIntoView({block:'center',inline:'center'});const r=b.getBoundingClientRect();"
+        "b.dispatchEvent(new MouseEvent('mousemove',{bubbles:true,clientX:r.left+1,"
+        "clientY:r.top+1}));return Array.from(document.getElementById('tip').children)"
+        ".map(c=>c.textContent)})()"
+    )
+
+
+def _check_page(sched: Schedule, tmp_path: Path) -> dict[str, Any]:
+    """In real Chromium: no error or request; every bar carries its job's level as pattern and
+    text; the per-night chart's numbers (and bar widths) are the schedule's; names are text."""
+    require_tool("chromium")
+    page = tmp_path / "week.html"
+    page.write_text(render(sched, "html", ExportOptions()), encoding="utf-8")
+    data = page_data(sched)
+    values = {k: (_D2 + v if k == "all" else v) for k, v in _LEVEL_VALUES.items()}
+    probe = {j["vm"]: i for i, j in enumerate(data["jobs"])}  # one bar per VM is enough
+    for vm, i in probe.items():
+        values[f"tip {vm}"] = _tip(i)
+    values["injected"] = _INJECTED
+    run = run_page(page, expressions=values)
+    assert run.errors == []
+    assert run.requests == [page.resolve().as_uri()]  # nothing fetched: works offline
+    v = run.values
+    assert v["rendered"] == "1/1"
+    assert len(v["all"]) >= len(sched.jobs)  # a job on several datastores shows once per lane
+    for vm, i, level, label, before, striped in v["all"]:
+        job = data["jobs"][i]
+        assert (vm, level) == (job["vm"], job["level"])
+        assert label == job["vm"] + f", {level}" + (f", tier {job['tier']}" if job["tier"] else "")
+        assert before == ('"F"' if level == "full" else '"I"')
+        assert striped == (level == "incremental")
+    assert {i for _, i, *_ in v["all"]} == set(range(len(sched.jobs)))
+    assert v["legend"] == ["F full backup (solid)", "I incremental (striped)"]
+    top = 0.0
+    for n in sched.nights:
+        mine = [j for j in sched.jobs if j.night == n.index]
+        full = sum(j.duration_min for j in mine if j.level == "full")
+        inc = sum(j.duration_min for j in mine if j.level == "incremental")
+        top = max(top, full + inc, n.makespan_min)
+    assert [r[0] for r in v["chart"]] == [n.index for n in sched.nights]
+    for row, cells, n in zip(v["chart"], v["table"], sched.nights, strict=True):
+        mine = [j for j in sched.jobs if j.night == n.index]
+        full = [j.duration_min for j in mine if j.level == "full"]
+        inc = [j.duration_min for j in mine if j.level == "incremental"]
+        assert row[1:4] == [sum(full), sum(inc), n.makespan_min]
+        # Drawn to one scale: widths in the ratio of the minutes, the longest within the frame.
+        assert row[4] == pytest.approx(sum(full) / (top * 1.05) * 520, abs=0.01)
+        assert row[5] == pytest.approx(sum(inc) / (top * 1.05) * 520, abs=0.01)
+        assert row[6] == (
+            f"{len(mine)} jobs ({len(full)} full, {len(inc)} incremental) · full {sum(full)} min"
+            f" + incremental {sum(inc)} min · makespan {hm(n.makespan_min)}"
+        )
+        assert cells[1:] == [
+            str(len(mine)),
+            str(len(full)),
+            str(len(inc)),
+            str(sum(full)),
+            str(sum(inc)),
+            hm(n.makespan_min),
+        ]
+    for vm, i in probe.items():
+        job = data["jobs"][i]
+        lines = v[f"tip {vm}"]
+        assert lines[0] == vm  # the name, as text
+        assert lines[-2:] == [
+            f"level{job['level']}",
+            f"tier{job['tier'] or 'none (single regime)'}",
+        ]
+    assert v["injected"] == 0
+    return v
+
+
+def test_html_tiered_week_in_chromium(tmp_path: Path) -> None:
+    v = _check_page(week(), tmp_path)
+    levels = Counter(level for _, _, level, *_ in v["all"])
+    assert levels == {"full": 4, "incremental": 11}
+
+
+@pytest.mark.parametrize(
+    ("names", "gold"),
+    [
+        (
+            ("sql</script><b>x", "web<img src=x onerror=alert(1)>", "cold{{x}}", "misc__proto__"),
+            "<b>gold</b>",
+        ),
+        (("sql’+$(id)+’", 'web "x" &amp;', "cold\u202egnp.exe", "misc constructor"), "g|old`"),
+    ],
+)
+def test_html_hostile_names_and_tiers_in_chromium(
+    names: tuple[str, str, str, str], gold: str, tmp_path: Path
+) -> None:
+    sched = week(names, gold)
+    v = _check_page(sched, tmp_path)
+    assert {vm for vm, *_ in v["all"]} == set(names)
+
+
+def test_single_regime_page_has_no_levels() -> None:
+    """A schedule without tiers: no level data, legend, chart or script on the page (the
+    golden files hold it byte for byte)."""
+    sched = estate_schedule(7)
+    page = render(sched, "html", ExportOptions())
+    assert "levels" not in page_data(sched)
+    for marker in ("levelchart", "data-level", "lvfull", "data-levels-rendered"):
+        assert marker not in page
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+@given(_name, _name, _name, _name, _tier)
+def test_html_page_data_levels_hostile(sql: str, web: str, cold: str, misc: str, gold: str) -> None:
+    """The page's data carries each job's level and tier exactly, and the embedded JSON gives
+    them back (json_for_script), whatever the names."""
+    sched = _hostile_week(sql, web, cold, misc, gold)
+    data = page_data(sched)
+    page = render(sched, "html", ExportOptions())
+    embedded = page.split('<script id="plan-data" type="application/json">')[1].split("</script>")[
+        0
+    ]
+    assert json.loads(embedded) == data
+    wanted = Counter((j.vm, j.level, j.tier or "") for j in sched.jobs)
+    assert Counter((j["vm"], j["level"], j["tier"]) for j in data["jobs"]) == wanted
+    assert sum(n["jobs"] for n in data["levels"]) == len(sched.jobs)
