@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from icalendar import Calendar, Event, Timezone
 from icalendar.prop import vUnknown
 
+from stagger.errors import InvalidScheduleError, visible
 from stagger.exporters._common import check_zone, identities, is_tiered, job_level, levels, utc
 from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import ICS_NEWLINE, ics_text, slugs
@@ -55,6 +56,15 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     level = levels(schedule)
     tiered = is_tiered(schedule)
     night_date = {n.index: n.date for n in schedule.nights}
+    lost = [j for j in schedule.jobs if j.night not in night_date] if tiered else []
+    if lost:  # the validator refuses this too; with `export --trust` nothing else would
+        raise InvalidScheduleError(
+            [
+                f"job {visible(j.vm)!r} is on night {j.night}, which is not among the"
+                " schedule's nights"
+                for j in lost
+            ]
+        )
     for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
         ident = ids[j.vm]
         vcenter = ", ".join(x for x in (ident.name, ident.moref, ident.vcenter) if x)

@@ -20,7 +20,7 @@ from icalendar import Calendar
 from schedules import estate_schedule, require_tool
 from test_markdown import _tables
 
-from stagger.errors import visible
+from stagger.errors import InvalidScheduleError, visible
 from stagger.exporters._common import local
 from stagger.exporters.html import page_data
 from stagger.exporters.options import ExportOptions
@@ -343,3 +343,13 @@ def test_html_page_data_levels_hostile(sql: str, web: str, cold: str, misc: str,
     wanted = Counter((j.vm, j.level, j.tier or "") for j in sched.jobs)
     assert Counter((j["vm"], j["level"], j["tier"]) for j in data["jobs"]) == wanted
     assert sum(n["jobs"] for n in data["levels"]) == len(sched.jobs)
+
+
+def test_ics_tiered_jobs_on_unknown_nights_are_refused_not_a_traceback() -> None:
+    """With ``export --trust`` nothing re-validates: a tiered schedule edited so that its
+    ``nights`` list lacks a job's night gives one line (exit 4), not a KeyError from the
+    UID's night date."""
+    sched = week()
+    sched.nights = sched.nights[:3]
+    with pytest.raises(InvalidScheduleError, match=r"job 'sql1' is on night 3, which is not"):
+        render(sched, "ics", ExportOptions(now=STAMP))
