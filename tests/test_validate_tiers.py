@@ -4,6 +4,7 @@ by the planner or the solvers), each rule broken once gives exactly its line."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,13 +17,14 @@ from stagger.calendar import window_on_night
 from stagger.cli import app
 from stagger.cycle import BackupJob, cycle_jobs
 from stagger.errors import InputError
+from stagger.exporters import registry
 from stagger.exporters.jsoncsv import schedule_json
 from stagger.exporters.registry import formats, render
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, UnscheduledVM
 from stagger.model.topology import Topology
 from stagger.validate import find_violations
-from stagger.whatif import diff_schedules
+from stagger.whatif import diff_schedules, replan
 from tests.factories import make_policy
 from tests.tiered import (
     COLD,
@@ -367,20 +369,27 @@ def test_random_single_mutation_is_caught(week: tuple, mutation: str, data: st.D
     assert _check(jobs, topo, policy) != []
 
 
-def test_uses_that_read_one_job_per_vm_refuse_a_valid_tiered_schedule(tmp_path: Path) -> None:
-    """A tiered week the validator accepts is refused by every export that does not read
-    levels (all but bacula, cron and veeam), the what-if diff and a re-plan from it (exit 1,
-    nothing written), never exported as one job per VM."""
+def test_uses_that_read_one_job_per_vm_refuse_a_valid_tiered_schedule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tiered week the validator accepts is written by every export (each reads levels),
+    and refused by the what-if diff and a re-plan from it; an export that did not read levels
+    would be refused too (exit 1, nothing written), never fed one job per VM."""
     jobs, topo, policy = _valid()
     sched = _schedule(jobs, topo, policy)
     assert find_violations(sched, topo, policy) == []
-    refusing = [name for name, fmt in formats().items() if not fmt.tiered]
-    assert sorted(refusing) == ["html", "ics", "md"]
-    for fmt in refusing:
-        with pytest.raises(InputError, match=f"the {fmt} export of tiered schedules"):
-            render(sched, fmt)
+    assert [name for name, fmt in formats().items() if not fmt.tiered] == []
+    for fmt in formats():
+        assert render(sched, fmt)
     with pytest.raises(InputError, match="a diff of tiered schedules"):
         diff_schedules(sched, sched)
+    with pytest.raises(InputError, match="a re-plan from a baseline of tiered schedules"):
+        replan(topo, policy, sched)
+    # The registry's guard, for a format that does not say it reads levels.
+    plain = {name: replace(fmt, tiered=False) for name, fmt in formats().items()}
+    monkeypatch.setattr(registry, "_formats", lambda: plain)
+    with pytest.raises(InputError, match="the md export of tiered schedules"):
+        render(sched, "md")
     path = tmp_path / "week.json"
     path.write_text(schedule_json(sched))
     out = tmp_path / "week.ics"

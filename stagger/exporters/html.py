@@ -9,6 +9,13 @@ whole estate and the busiest resources of the nights shown. Positions are minute
 night's window start, taken from the validated schedule; blackouts come from
 :func:`stagger.calendar.blackout_intervals` and :func:`stagger.scope.affected_vms`.
 
+A tiered schedule (several jobs per VM, each ``full`` or ``incremental``) adds, in a style
+and a script of their own that a single-regime page does not carry (it stays byte for byte
+what it was): each bar's level as a pattern (incrementals striped) *and* as text (``F``/``I``
+before the name, level and tier in the tooltip), a legend of both, and a per-night chart of
+full and incremental backup minutes (stacked bars with their numbers, the night's makespan and
+job counts, and the same figures as a table) so an admin sees whether the week is balanced.
+
 Names are data, never markup: the page embeds them with :func:`json_for_script` and the script
 puts them into the page with ``textContent`` / ``setAttribute`` only (no ``innerHTML``), and
 keeps lanes in a ``Map`` so that a host called ``__proto__`` or ``constructor`` is just a name.
@@ -26,7 +33,7 @@ from typing import Any
 
 from stagger.calendar import blackout_intervals
 from stagger.errors import InvalidScheduleError
-from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
+from stagger.exporters._common import is_tiered, local, peak_concurrency, repeat_of, utc
 from stagger.exporters.options import ExportOptions
 from stagger.model.schedule import Night, Schedule, ScheduledJob
 from stagger.model.topology import TopologyIndex
@@ -220,6 +227,11 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
                 "gib": _finite(round(j.size_gib, 1)),
             }
         )
+    tiered = is_tiered(s)
+    if tiered:
+        for j, row in zip(sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)), jobs, strict=True):
+            row["level"] = j.level or "full"
+            row["tier"] = j.tier or ""
     night_top, cycle_top = _load(s, idx, spans)
     cap_all = pol.limits.concurrent_jobs
     nights = []
@@ -271,7 +283,7 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
                         "when": f"{local(s, iv.start):%a %d %b %H:%M}-{local(s, iv.end):%H:%M}",
                     }
                 )
-    return {
+    data: dict[str, Any] = {
         "title": f"Backup plan from {s.cycle_start}",
         "tz": s.timezone,
         "nights": nights,
@@ -306,6 +318,27 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
             }
             for u in s.utilisation[:12]
         ],
+    }
+    if tiered:
+        data["levels"] = [_night_levels(s, n) for n in s.nights]
+    return data
+
+
+def _night_levels(schedule: Schedule, night: Night) -> dict[str, Any]:
+    """One night's load by level for the per-night chart: job counts and backup minutes of
+    its fulls and incrementals, and its makespan (as the schedule records it)."""
+    mine = [j for j in schedule.jobs if j.night == night.index]
+    full = [j.duration_min for j in mine if j.level != "incremental"]
+    inc = [j.duration_min for j in mine if j.level == "incremental"]
+    return {
+        "i": night.index,
+        "day": f"{local(schedule, night.window_start):%a %d %b}",
+        "jobs": len(mine),
+        "fulls": len(full),
+        "incrementals": len(inc),
+        "full_min": sum(full),
+        "inc_min": sum(inc),
+        "makespan": night.makespan_min,
     }
 
 
@@ -856,9 +889,142 @@ _JS = r"""
 """  # noqa: E501
 
 
+# Only on a tiered page (see the module docstring): a single-regime page stays as it was.
+_LEVELS_CSS = """
+.bar[data-level="incremental"]{background-image:repeating-linear-gradient(135deg,
+ rgba(255,255,255,.42) 0 3px,rgba(255,255,255,0) 3px 7px)!important}
+.bar[data-level]::before{font-weight:700;margin-right:3px}
+.bar[data-level="full"]::before{content:"F"}
+.bar[data-level="incremental"]::before{content:"I"}
+.sw.lfull{background:#3b6ea8}
+.sw.linc{background:#3b6ea8 repeating-linear-gradient(135deg,rgba(255,255,255,.42) 0 3px,
+ rgba(255,255,255,0) 3px 7px)}
+#levels{margin-top:10px}
+#levelchart .lvrow{display:flex;align-items:center;gap:8px;margin:2px 0}
+#levelchart .lvname{flex:0 0 150px;width:150px;font-weight:600;white-space:nowrap;overflow:hidden}
+#levelchart svg{flex:0 0 auto;background:#fff;border:1px solid var(--line)}
+#levelchart .lvtext{font-size:12px;color:var(--muted);white-space:nowrap}
+.lvfull{fill:#1f3a5f}
+.lvinc{fill:#9db6d6}
+.sw.lvkfull{background:#1f3a5f}.sw.lvkinc{background:#9db6d6}
+.sw.lvkspan{width:0;border-left:2px solid var(--close);border-radius:0}
+.lvspan{stroke:var(--close);stroke-width:2}
+"""
+
+_LEVELS_JS = r"""
+(function () {
+  "use strict";
+  // Levels of a tiered plan: names stay data (textContent / setAttribute only).
+  var D = JSON.parse(document.getElementById("plan-data").textContent);
+  var SVG = "http://www.w3.org/2000/svg", W = 520, H = 16;
+  var WORD = {full: "full", incremental: "incremental"};
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function svg(tag, attrs) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    return e;
+  }
+  function hm(m) {
+    m = Math.round(m);
+    return Math.floor(m / 60) + "h" + ("0" + (m % 60)).slice(-2) + "m";
+  }
+  // Each bar's level as a pattern (CSS on data-level) and as text (an F/I mark, the label).
+  function mark() {
+    Array.prototype.forEach.call(document.querySelectorAll("#grid .bar:not([data-level])"), function (bar) {
+      var j = D.jobs[Number(bar.getAttribute("data-i"))];
+      bar.setAttribute("data-level", j.level);
+      bar.setAttribute("aria-label", j.vm + ", " + WORD[j.level] + (j.tier ? ", tier " + j.tier : ""));
+    });
+  }
+  mark();
+  new MutationObserver(mark).observe(document.getElementById("grid"), {childList: true, subtree: true});
+  var legend = document.getElementById("legend");
+  [["lfull", "F full backup (solid)"], ["linc", "I incremental (striped)"]].forEach(function (m) {
+    var item = el("span", "lg");
+    item.setAttribute("data-level-legend", m[0]);
+    item.appendChild(el("i", "sw " + m[0]));
+    item.appendChild(document.createTextNode(m[1]));
+    legend.appendChild(item);
+  });
+  // The Gantt's tooltip (written by the page's own handler, registered first) gets the level.
+  var tip = document.getElementById("tip");
+  document.getElementById("grid").addEventListener("mousemove", function (ev) {
+    var bar = ev.target.closest ? ev.target.closest(".bar") : null;
+    if (!bar) return;
+    var j = D.jobs[Number(bar.getAttribute("data-i"))];
+    [["level", WORD[j.level]], ["tier", j.tier || "none (single regime)"]].forEach(function (kv) {
+      var line = el("div");
+      line.appendChild(el("span", "k", kv[0]));
+      line.appendChild(document.createTextNode(kv[1]));
+      tip.appendChild(line);
+    });
+  });
+  // Per-night load: full and incremental backup minutes stacked, the makespan as a mark.
+  var box = document.getElementById("levelchart"), top = 1;
+  D.levels.forEach(function (n) { top = Math.max(top, n.full_min + n.inc_min, n.makespan); });
+  top *= 1.05;  // room for the longest night's makespan mark inside the frame
+  var key = el("div", "legend");
+  [["lvkfull", "minutes of full backups"], ["lvkinc", "minutes of incremental backups"],
+   ["lvkspan", "makespan (window opens to last job's end)"]].forEach(function (m) {
+    var item = el("span");
+    item.appendChild(el("i", "sw " + m[0]));
+    item.appendChild(document.createTextNode(m[1]));
+    key.appendChild(item);
+  });
+  box.appendChild(key);
+  D.levels.forEach(function (n) {
+    var row = el("div", "lvrow");
+    row.setAttribute("data-night", String(n.i));
+    row.appendChild(el("span", "lvname", "night " + n.i + " " + n.day));
+    var s = svg("svg", {width: W, height: H, role: "img"});
+    var fw = n.full_min / top * W, iw = n.inc_min / top * W;
+    var t = svg("title", {});
+    t.textContent = "night " + n.i + ": " + n.full_min + " min full, " + n.inc_min + " min incremental, makespan " + hm(n.makespan);
+    s.appendChild(t);
+    s.appendChild(svg("rect", {x: 0, y: 2, width: fw, height: H - 4, "class": "lvfull", "data-min": n.full_min}));
+    s.appendChild(svg("rect", {x: fw, y: 2, width: iw, height: H - 4, "class": "lvinc", "data-min": n.inc_min}));
+    var mx = Math.min(W - 1, n.makespan / top * W);
+    s.appendChild(svg("line", {x1: mx, x2: mx, y1: 0, y2: H, "class": "lvspan", "data-min": n.makespan}));
+    row.appendChild(s);
+    row.appendChild(el("span", "lvtext", n.jobs + " jobs (" + n.fulls + " full, " + n.incrementals + " incremental) \u00b7 full " +
+      n.full_min + " min + incremental " + n.inc_min + " min \u00b7 makespan " + hm(n.makespan)));
+    box.appendChild(row);
+  });
+  var t = el("table"), head = el("tr");
+  ["night", "jobs", "fulls", "incrementals", "full min", "incremental min", "makespan"].forEach(function (h) {
+    head.appendChild(el("th", null, h));
+  });
+  t.appendChild(head);
+  D.levels.forEach(function (n) {
+    var tr = el("tr");
+    [n.i + " " + n.day, n.jobs, n.fulls, n.incrementals, n.full_min, n.inc_min, hm(n.makespan)].forEach(function (c, i) {
+      tr.appendChild(el("td", i ? "num" : null, c));
+    });
+    t.appendChild(tr);
+  });
+  box.appendChild(t);
+  document.body.setAttribute("data-levels-rendered", "1");
+})();
+"""  # noqa: E501
+
+
 def render(schedule: Schedule, options: ExportOptions) -> str:
     data = page_data(schedule)
     payload = json_for_script(data)
+    tiered = "levels" in data
+    levels_css = f"\n<style>{_LEVELS_CSS}</style>" if tiered else ""
+    levels_section = (
+        '\n<section id="levels"><h2>Per night: full and incremental backup time</h2>'
+        '<div id="levelchart"></div></section>'
+        if tiered
+        else ""
+    )
+    levels_js = f"\n<script>{_LEVELS_JS}</script>" if tiered else ""
     title = html.escape(f"stagger: {data['title']}")
     sub = html.escape(
         f"{len(schedule.jobs)} jobs, {len(schedule.nights)} night(s), time zone"
@@ -871,7 +1037,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <title>{title}</title>
-<style>{_CSS}</style>
+<style>{_CSS}</style>{levels_css}
 </head>
 <body>
 <header><h1>{title}</h1><div class="sub">{sub}</div></header>
@@ -886,7 +1052,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
 <span class="legend" id="legend" aria-label="bar colour = cluster"></span>
 </div>
 <div id="chart"><div class="grid" id="grid"></div></div>
-<div id="loadchart"><div class="grid" id="loadgrid"></div></div>
+<div id="loadchart"><div class="grid" id="loadgrid"></div></div>{levels_section}
 <div class="lower">
 <section><h2>Unscheduled VMs</h2><div id="unscheduled"></div></section>
 <section><h2>Bottlenecks</h2><div id="bottlenecks"></div></section>
@@ -895,7 +1061,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
 </main>
 <div id="tip" role="tooltip"></div>
 <script id="plan-data" type="application/json">{payload}</script>
-<script>{_JS}</script>
+<script>{_JS}</script>{levels_js}
 </body>
 </html>
 """  # noqa: E501

@@ -4,6 +4,12 @@ Summary = VM, location = ESXi host, description = the VM's vCenter identity, dat
 RAID groups, size and level. Events carry local times with a TZID, so a calendar shows the
 daylight-saving night right. Every text value goes through :func:`ics_text`; the UID is built
 from the VM's slug, so it stays the same from one export to the next.
+
+A tiered schedule (several jobs per VM) gets one event per job too; its summary and
+description carry the job's level and tier, and its UID is the VM's slug, the night's date
+and the level, so a VM's events never share a UID and a re-planned cycle (other start times)
+updates its events instead of adding new ones. A single-regime schedule is written exactly as
+before (golden files).
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from datetime import UTC, date, datetime
 from icalendar import Calendar, Event, Timezone
 from icalendar.prop import vUnknown
 
-from stagger.exporters._common import check_zone, identities, levels, utc
+from stagger.errors import InvalidScheduleError, visible
+from stagger.exporters._common import check_zone, identities, is_tiered, job_level, levels, utc
 from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import ICS_NEWLINE, ics_text, slugs
 from stagger.model.schedule import Schedule
@@ -47,22 +54,43 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     last = date(max(ends).astimezone(tz).year + 1, 1, 1)
     cal.add_component(Timezone.from_tzid(tz.key, first_date=first, last_date=last))
     level = levels(schedule)
+    tiered = is_tiered(schedule)
+    night_date = {n.index: n.date for n in schedule.nights}
+    lost = [j for j in schedule.jobs if j.night not in night_date] if tiered else []
+    if lost:  # the validator refuses this too; with `export --trust` nothing else would
+        raise InvalidScheduleError(
+            [
+                f"job {visible(j.vm)!r} is on night {j.night}, which is not among the"
+                " schedule's nights"
+                for j in lost
+            ]
+        )
     for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
         ident = ids[j.vm]
         vcenter = ", ".join(x for x in (ident.name, ident.moref, ident.vcenter) if x)
         ev = Event()
-        ev.add("uid", f"{slug_of[j.vm]}-{j.start.astimezone(UTC):%Y%m%dT%H%M%SZ}@{options.prefix}")
+        # The single regime's level is per VM (its change rate); a tiered job has its own.
+        lv = job_level(j) if tiered else level[j.vm]
+        summary = j.vm
+        if tiered:
+            tier = f", tier {j.tier}" if j.tier is not None else ""
+            summary = f"{j.vm} ({j.level}{tier})"
+            uid = f"{slug_of[j.vm]}-{night_date[j.night]:%Y%m%d}-{j.level}@{options.prefix}"
+        else:
+            uid = f"{slug_of[j.vm]}-{j.start.astimezone(UTC):%Y%m%dT%H%M%SZ}@{options.prefix}"
+        ev.add("uid", uid)
         ev.add("dtstamp", stamp)
         ev.add("dtstart", j.start.astimezone(tz))
         ev.add("dtend", j.end.astimezone(tz))
-        ev.add("summary", _text(j.vm))
+        ev.add("summary", _text(summary))
         ev.add("location", _text(j.host))
         cluster = f" (cluster {j.cluster})" if j.cluster else ""
         ev.add(
             "description",
             _text(
-                f"Backup of {j.vm} ({level[j.vm]}, {j.size_gib:g} GiB,"
+                f"Backup of {j.vm} ({lv}, {j.size_gib:g} GiB,"
                 f" {j.duration_min} min, night {j.night})",
+                *([f"Level: {j.level}, tier: {j.tier or '-'}"] if tiered else []),
                 f"vCenter: {vcenter}",
                 f"Host: {j.host}{cluster}",
                 f"Datastores: {', '.join(j.datastores) or '-'}",

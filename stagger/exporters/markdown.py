@@ -2,6 +2,11 @@
 
 Every name, reason and bottleneck goes through :func:`~stagger.exporters.quoting.md_text`, so
 it renders as text: no HTML, link, emphasis or code span, and no ``|`` that splits a cell.
+
+A tiered schedule (several jobs per VM, each ``full`` or ``incremental``) gets a level and a
+tier column in the job table and, per night, its fulls and incrementals (count and minutes) in
+the nights table, so a reviewer sees the week is balanced. A single-regime schedule is written
+exactly as before these columns existed (golden files).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 from stagger.exporters._common import (
     check_zone,
     identities,
+    is_tiered,
     local,
     peak_concurrency,
     repeat_of,
@@ -29,6 +35,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     pol = schedule.inputs.policy
     lim = pol.limits
     s = schedule
+    tiered = is_tiered(s)
     out = [
         f"# Backup schedule change: cycle from {s.cycle_start}",
         "",
@@ -47,6 +54,14 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "- **Blackouts respected**: " + (", ".join(_cell(b.name) for b in pol.blackouts) or "none"),
         "",
     ]
+    if tiered:
+        fulls = sum(1 for j in s.jobs if j.level == "full")
+        tiers = sorted({j.tier for j in s.jobs if j.tier is not None})
+        out.insert(
+            5,
+            f"- **Levels**: {fulls} full, {len(s.jobs) - fulls} incremental; tiers "
+            + (", ".join(_cell(t) for t in tiers) or "none"),
+        )
     if s.bottlenecks:
         out += ["## Bottlenecks", ""] + [f"- {_cell(b)}" for b in s.bottlenecks] + [""]
     if s.unscheduled:
@@ -58,28 +73,41 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "| night | window | jobs | last end | makespan |",
         "| --- | --- | --- | --- | --- |",
     ]
+    if tiered:
+        out[-2:] = [
+            "| night | window | jobs | fulls | incrementals | full min | incremental min"
+            " | last end | makespan |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        ]
     for n in s.nights:
         ws, we = local(s, n.window_start), local(s, n.window_end)
         last = f"{local(s, n.last_end):%H:%M}" if n.last_end else "-"
+        load = ""
+        if tiered:
+            mine = [j for j in s.jobs if j.night == n.index]
+            full_min = [j.duration_min for j in mine if j.level == "full"]
+            inc_min = [j.duration_min for j in mine if j.level != "full"]
+            load = f" {len(full_min)} | {len(inc_min)} | {sum(full_min)} | {sum(inc_min)} |"
         out.append(
-            f"| {n.index} | {ws:%a %Y-%m-%d %H:%M}-{we:%H:%M} | {n.jobs} | {last} |"
+            f"| {n.index} | {ws:%a %Y-%m-%d %H:%M}-{we:%H:%M} | {n.jobs} |{load} {last} |"
             f" {hm(n.makespan_min)} |"
         )
-    out += [
-        "",
-        "## Jobs",
-        "",
-        "| start | end | VM | vCenter name | host | datastores | RAID groups | GiB | min |",
-        "| --- | --- | --- | --- | --- | --- | --- | ---: | ---: |",
-    ]
+    head = "| start | end | VM | vCenter name | host | datastores | RAID groups | GiB | min |"
+    rule = "| --- | --- | --- | --- | --- | --- | --- | ---: | ---: |"
+    if tiered:
+        head += " level | tier |"
+        rule += " --- | --- |"
+    out += ["", "## Jobs", "", head, rule]
     for j in sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)):
         ident = ids[j.vm]
         known = ", ".join(x for x in (ident.name, ident.moref) if x)
+        level = f" {j.level or '-'} | {_cell(j.tier) if j.tier else '-'} |" if tiered else ""
         out.append(
             f"| {local(s, j.start):%a %Y-%m-%d %H:%M} | {local(s, j.end):%H:%M} |"
             f" {_cell(j.vm)} | {_cell(known)} | {_cell(j.host)} |"
             f" {_cell(', '.join(j.datastores) or '-')} |"
             f" {_cell(', '.join(j.raid_groups) or '-')} | {j.size_gib:,.0f} | {j.duration_min} |"
+            + level
         )
     out += [
         "",

@@ -53,9 +53,9 @@ def _formats() -> dict[str, Format]:
         Format(
             "cron", cron.render, ".crontab", "crontab, one line per job (ghettoVCB)", tiered=True
         ),
-        Format("ics", ics.render, ".ics", "iCalendar, one event per job"),
-        Format("html", html.render, ".html", "self-contained Gantt page"),
-        Format("md", markdown.render, ".md", "Markdown report for a change ticket"),
+        Format("ics", ics.render, ".ics", "iCalendar, one event per job", tiered=True),
+        Format("html", html.render, ".html", "self-contained Gantt page", tiered=True),
+        Format("md", markdown.render, ".md", "Markdown report for a change ticket", tiered=True),
     ]
     return {f.name: f for f in items}
 

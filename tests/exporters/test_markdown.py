@@ -17,7 +17,7 @@ def _tables(text: str) -> list[list[list[str]]]:
     """Every table as rows of cells, each cell's text as rendered (escapes resolved)."""
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     tables: list[list[list[str]]] = []
-    row: list[str] = []
+    row: list[str] | None = None  # None outside a table row
     for t in tokens:
         if t.type == "table_open":
             tables.append([])
@@ -25,8 +25,9 @@ def _tables(text: str) -> list[list[list[str]]]:
             row = []
         elif t.type == "inline" and tables and t.map is not None and row is not None:
             row.append("".join(k.content for k in t.children or []))
-        elif t.type == "tr_close":
+        elif t.type == "tr_close" and row is not None:
             tables[-1].append(row)
+            row = None  # text after the table (the Rollback paragraph) joined the last row
     return tables
 
 
