@@ -316,6 +316,43 @@ def _tiered_lines(schedule: Schedule, prefix: str, zone: str) -> tuple[list[str]
     return lines, sum(1 for n in vms_per_name.values() if n > 1)
 
 
+def _help_tail_and_tables(
+    schedule: Schedule, zone: str, prefix: str, plan_lines: list[str], missed: list[str]
+) -> list[str]:
+    """The end of the help block (zone, window, task slots, examples: numbers and the
+    validated prefix and zone only, never a name) and the ``$Plan`` / ``$NotScheduled``
+    tables: the same for a single-regime and a tiered script."""
+    pol = schedule.inputs.policy
+    p = prefix
+    return [
+        f"    Times are local to the Veeam server; the plan's zone is {zone},"
+        f" window {pol.window.start:%H:%M}-{pol.window.end:%H:%M},"
+        f" cycle of {pol.cycle.nights} night(s) repeated {repeat_of(schedule)}.",
+        "    Veeam must not hold jobs back: keep enough proxy/repository task slots"
+        + (f" (the plan allows {lim})." if (lim := pol.limits.concurrent_jobs) else "."),
+        f"    VMs the plan could not schedule: {len(schedule.unscheduled)} (listed in"
+        " $NotScheduled, warned at the end).",
+        ".EXAMPLE",
+        "    .\\stagger-veeam.ps1 -WhatIf    # show the changes only",
+        ".EXAMPLE",
+        "    .\\stagger-veeam.ps1 -Repository 'Backup Repo 1'",
+        "#>",
+        "[CmdletBinding(SupportsShouldProcess = $true)]",
+        "param(",
+        "    [string]$Repository = 'Default Backup Repository',",
+        f"    [string]$Prefix = {ps_str(p)}",
+        ")",
+        "",
+        "$Plan = @(",
+        ",\n".join(plan_lines),
+        ")",
+        "$NotScheduled = @(",
+        ",\n".join(missed),
+        ")",
+        "",
+    ]
+
+
 def render(schedule: Schedule, options: ExportOptions) -> str:
     check_options(options)
     p = options.prefix
@@ -341,7 +378,6 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     missed = [
         f"    @{{ VM = {ps_str(u.vm)}; Reason = {ps_str(u.reason)} }}" for u in schedule.unscheduled
     ]
-    pol = schedule.inputs.policy
     # The help block holds no name: only the validated prefix and zone, dates and numbers
     # (a name holding "#>" would end the block and run what follows).
     header = [
@@ -359,31 +395,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "      - sets each job's schedule (Set-VBRJobSchedule) and enables it,",
         f"      - disables the schedule of '{p} ...' jobs this plan no longer lists.",
         "    Nothing is deleted. Re-running it changes nothing once applied.",
-        f"    Times are local to the Veeam server; the plan's zone is {zone},"
-        f" window {pol.window.start:%H:%M}-{pol.window.end:%H:%M},"
-        f" cycle of {pol.cycle.nights} night(s) repeated {repeat_of(schedule)}.",
-        "    Veeam must not hold jobs back: keep enough proxy/repository task slots"
-        + (f" (the plan allows {lim})." if (lim := pol.limits.concurrent_jobs) else "."),
-        f"    VMs the plan could not schedule: {len(schedule.unscheduled)} (listed in"
-        " $NotScheduled, warned at the end).",
-        ".EXAMPLE",
-        "    .\\stagger-veeam.ps1 -WhatIf    # show the changes only",
-        ".EXAMPLE",
-        "    .\\stagger-veeam.ps1 -Repository 'Backup Repo 1'",
-        "#>",
-        "[CmdletBinding(SupportsShouldProcess = $true)]",
-        "param(",
-        "    [string]$Repository = 'Default Backup Repository',",
-        f"    [string]$Prefix = {ps_str(p)}",
-        ")",
-        "",
-        "$Plan = @(",
-        ",\n".join(plan_lines),
-        ")",
-        "$NotScheduled = @(",
-        ",\n".join(missed),
-        ")",
-        "",
+        *_help_tail_and_tables(schedule, zone, p, plan_lines, missed),
     ]
     return BOM + "\n".join(header) + "\n" + _BODY.lstrip("\n")
 
@@ -396,7 +408,6 @@ def _render_tiered(schedule: Schedule, options: ExportOptions, zone: str) -> str
     missed = [
         f"    @{{ VM = {ps_str(u.vm)}; Reason = {ps_str(u.reason)} }}" for u in schedule.unscheduled
     ]
-    pol = schedule.inputs.policy
     n_vms = len({j.vm for j in schedule.jobs})
     # As in render(): the help block holds no name, script or tier, only numbers and the
     # validated prefix and zone.
@@ -422,30 +433,6 @@ def _render_tiered(schedule: Schedule, options: ExportOptions, zone: str) -> str
         f"    VMs whose runs start at different times: {split}. Each of their jobs is its own",
         "    backup chain; a job holding no full day is forever-incremental after its first",
         "    run (a new Veeam job's first run is always a full).",
-        f"    Times are local to the Veeam server; the plan's zone is {zone},"
-        f" window {pol.window.start:%H:%M}-{pol.window.end:%H:%M},"
-        f" cycle of {pol.cycle.nights} night(s) repeated {repeat_of(schedule)}.",
-        "    Veeam must not hold jobs back: keep enough proxy/repository task slots"
-        + (f" (the plan allows {lim})." if (lim := pol.limits.concurrent_jobs) else "."),
-        f"    VMs the plan could not schedule: {len(schedule.unscheduled)} (listed in"
-        " $NotScheduled, warned at the end).",
-        ".EXAMPLE",
-        "    .\\stagger-veeam.ps1 -WhatIf    # show the changes only",
-        ".EXAMPLE",
-        "    .\\stagger-veeam.ps1 -Repository 'Backup Repo 1'",
-        "#>",
-        "[CmdletBinding(SupportsShouldProcess = $true)]",
-        "param(",
-        "    [string]$Repository = 'Default Backup Repository',",
-        f"    [string]$Prefix = {ps_str(p)}",
-        ")",
-        "",
-        "$Plan = @(",
-        ",\n".join(plan_lines),
-        ")",
-        "$NotScheduled = @(",
-        ",\n".join(missed),
-        ")",
-        "",
+        *_help_tail_and_tables(schedule, zone, p, plan_lines, missed),
     ]
     return BOM + "\n".join(header) + "\n" + _TIERED_BODY.lstrip("\n")
