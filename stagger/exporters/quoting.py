@@ -185,9 +185,18 @@ def md_text(text: str) -> str:
     Every ASCII punctuation character is backslash-escaped (CommonMark allows that for all
     of them), so no name opens emphasis, a link, an image, a code span or raw HTML, and
     ``|`` cannot end a table cell (a backslash in the name is escaped too, so it cannot
-    un-escape the pipe). Newlines and other controls are shown as ``\\xNN``.
+    un-escape the pipe). Newlines and other controls are shown as ``\\xNN``. Whitespace at
+    either end is written as numeric character references: Markdown trims a table cell and a
+    list item, so the VMs "misc" and "misc " would otherwise read the same; a reference
+    survives the trim and renders as the same character.
     """
-    return _MD_PUNCT.sub(r"\\\1", visible(text))
+    body = _MD_PUNCT.sub(r"\\\1", visible(text))
+    core = body.strip()
+    if core == body:
+        return body
+    start = body.index(core) if core else len(body)
+    lead, trail = body[:start], body[start + len(core) :]
+    return "".join(f"&#{ord(c)};" for c in lead) + core + "".join(f"&#{ord(c)};" for c in trail)
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (or, for tab/CR, may

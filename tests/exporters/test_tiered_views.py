@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 import pytest
 from browser import run_page
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 from schedules import estate_schedule, require_tool
@@ -180,6 +180,8 @@ def _hostile_week(sql: str, web: str, cold: str, misc: str, gold: str) -> Schedu
 
 @settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
 @given(_name, _name, _name, _name, _tier)
+# A name ending in a space: Markdown trims cells, md_text must keep it (found by CI).
+@example(sql="o'brien app", web="o'brien app", cold="o'brien app", misc=" ", gold="gold")
 def test_ics_and_markdown_hostile_names_and_tiers(
     sql: str, web: str, cold: str, misc: str, gold: str
 ) -> None:
