@@ -140,6 +140,14 @@ class Instance:
                 return n.start + (t - origin) / size
         return (t - self.anchor) / size
 
+    def groups(self) -> dict[int, list[int]]:
+        """Group id -> its jobs (indices, ascending): the jobs that take distinct nights."""
+        out: dict[int, list[int]] = defaultdict(list)
+        for j, job in enumerate(self.jobs):
+            if job.group is not None:
+                out[job.group].append(j)
+        return out
+
     def jobs_by_resource(self) -> dict[int, list[int]]:
         out: dict[int, list[int]] = defaultdict(list)
         for j, job in enumerate(self.jobs):
