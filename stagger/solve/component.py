@@ -132,7 +132,7 @@ def _repaired_hint(task: ComponentTask) -> Solution:
         job = inst.jobs[j]
         within = timeline.free_starts(job)
         for n, spans in enumerate(job.allowed):
-            if not taken.free(j, n):
+            if job.group is not None and not taken.free(j, n):
                 continue  # a job of its group runs that night
             last = inst.nights[n].start + task.span_cap - job.duration
             ok = next((a for lo, hi in spans if (a := within(lo, min(hi, last))).size), None)

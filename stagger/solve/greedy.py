@@ -52,7 +52,7 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
         within = timeline.free_starts(job)
         best: tuple[int, int] | None = None  # (relative end, start)
         for n, spans in enumerate(job.allowed):
-            if not taken.free(j, n):
+            if job.group is not None and not taken.free(j, n):
                 continue  # a job of its group runs that night
             ws = inst.nights[n].start
             for lo, hi in spans:

@@ -67,7 +67,7 @@ def repair_greedy(inst: Instance, base: BaselineMap, tolerance_slots: int = 0) -
             target = base.by_vm[job.vm][0]
         best: tuple[int, int, int] | None = None  # (excess, distance or relative end, start)
         for n, spans in enumerate(job.allowed):
-            if not taken.free(j, n):
+            if job.group is not None and not taken.free(j, n):
                 continue  # a job of its group runs that night
             ws = inst.nights[n].start
             for lo, hi in spans:
