@@ -25,11 +25,13 @@ from stagger.calendar import (
     cycle_span,
     local_to_utc,
     window_occurrences,
+    window_on_night,
 )
-from stagger.errors import InputError
+from stagger.cycle import BackupJob, Level, cycle_jobs
+from stagger.errors import InputError, shown
 from stagger.fmt import hm
 from stagger.jobs import job_minutes, job_size_gib, job_slots
-from stagger.model.policy import Policy
+from stagger.model.policy import BackupWindow, Policy
 from stagger.model.topology import VM, Topology
 from stagger.rules import (
     CONCURRENT,
@@ -73,6 +75,12 @@ class Job:
     minutes: float
     blackouts: tuple[str, ...] = ()  # names of the blackouts that apply to it
     priority: int = 100  # lower = more important (kept when not every job fits)
+    # Tiered cycles (compiled from :func:`stagger.cycle.cycle_jobs`): the job's level and
+    # tier, and its group: the jobs of one group (a VM's full and incrementals of one
+    # ``every`` block, which share their nights) take distinct nights. None: single regime.
+    level: Level | None = None
+    tier: str | None = None
+    group: int | None = None
 
     def can_start(self, night: int, slot: int) -> bool:
         return any(lo <= slot <= hi for lo, hi in self.allowed[night])
@@ -131,6 +139,14 @@ class Instance:
             if origin <= t <= origin + (n.end - n.start) * size + size:
                 return n.start + (t - origin) / size
         return (t - self.anchor) / size
+
+    def groups(self) -> dict[int, list[int]]:
+        """Group id -> its jobs (indices, ascending): the jobs that take distinct nights."""
+        out: dict[int, list[int]] = defaultdict(list)
+        for j, job in enumerate(self.jobs):
+            if job.group is not None:
+                out[job.group].append(j)
+        return out
 
     def jobs_by_resource(self) -> dict[int, list[int]]:
         out: dict[int, list[int]] = defaultdict(list)
@@ -246,12 +262,59 @@ def _apply_pin(
     return None
 
 
+def _window_forbidden(
+    window: BackupWindow,
+    job_nights: tuple[int, ...],
+    policy: Policy,
+    occurrences: list[WindowOccurrence],
+    nights: list[NightSlots],
+) -> list[tuple[int, int]]:
+    """[lo, hi) slots a job may not use: every night not in ``job_nights`` whole, and on its
+    nights the slots outside ``window`` (rounded inward: a start on the grid inside it)."""
+    slot = timedelta(minutes=policy.slot_minutes)
+    out: list[tuple[int, int]] = []
+    for o, n in zip(occurrences, nights, strict=True):
+        if n.index not in job_nights:
+            out.append((n.start, n.end))
+            continue
+        if window == policy.window:
+            continue
+        start, end = window_on_night(window, policy, n.index)
+        lo = n.start + max(0, math.ceil((start - o.start) / slot - 1e-9))
+        hi = n.start + math.floor((end - o.start) / slot + 1e-9)
+        out += [(n.start, min(lo, n.end)), (max(hi, n.start), n.end)]
+    return _merge([(a, b) for a, b in out if a < b])
+
+
+def _groups(jobs: list[BackupJob], first_id: int) -> list[int | None]:
+    """Per job of one VM, its group: one id per set of nights shared by several jobs (an
+    ``every`` block's full and incrementals); None for a job alone on its nights."""
+    shared: dict[tuple[int, ...], int] = {}
+    for bj in jobs:
+        shared[bj.nights] = shared.get(bj.nights, 0) + 1
+    ids: dict[tuple[int, ...], int] = {}
+    for nights, count in shared.items():
+        if count > 1:
+            ids[nights] = first_id + len(ids)
+    return [ids.get(bj.nights) for bj in jobs]
+
+
 def compile_instance(
-    topology: Topology, policy: Policy, *, baseline_starts: dict[str, datetime] | None = None
+    topology: Topology,
+    policy: Policy,
+    *,
+    baseline_starts: dict[str, datetime] | None = None,
+    plan_tiers: bool = False,
 ) -> Instance:
     """``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
-    ``pinned: true`` keeps; without it ``pinned`` has nothing to keep and is ignored."""
-    refuse_unplanned(topology, policy)  # tiers and VM windows are not planned yet
+    ``pinned: true`` keeps; without it ``pinned`` has nothing to keep and is ignored.
+
+    ``plan_tiers``: compile a VM of a tier, or with its own window, from
+    :func:`stagger.cycle.cycle_jobs` (one job per backup run, on its nights, inside its window,
+    grouped by shared nights); without it tiers and VM windows are refused, as every caller
+    that reads one job per VM needs. A VM of the single regime compiles the same either way."""
+    if not plan_tiers:
+        refuse_unplanned(topology, policy)  # this caller reads one job per VM
     idx = topology.index()
     occurrences = window_occurrences(policy)
     anchor = occurrences[0].start
@@ -304,14 +367,68 @@ def compile_instance(
     unschedulable: list[tuple[str, str]] = []
     allowed_cache: dict[tuple[tuple[int, ...], int], tuple[tuple[Span, ...], ...]] = {}
     forbidden_cache: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+    tiered: dict[str, list[BackupJob]] = {}
+    if plan_tiers and (policy.tiers or any(vm.window is not None for vm in topology.vms)):
+        for bj in cycle_jobs(topology, policy):
+            tiered.setdefault(bj.vm, []).append(bj)
+    n_groups = 0
     for vm in topology.vms:
         if not needs_job(vm):
             continue
-        duration = job_slots(vm, policy)
-        res = [resource(ref) for ref in vm_resources(vm, idx, policy)]
         b_key = vm_blackouts.get(vm.name, ())
         if b_key not in forbidden_cache:
             forbidden_cache[b_key] = _merge([iv for b in b_key for iv in blackout_slots[b]])
+        own = tiered.get(vm.name, [])
+        if own and (own[0].tier is not None or vm.window is not None):
+            if vm.pin is not None or (baseline_starts and vm.pinned):
+                raise InputError(
+                    "a pin is not planned yet for a VM of a tier or with its own window",
+                    obj=f"vm {shown(vm.name)}",
+                    field="pin" if vm.pin is not None else "pinned",
+                )
+            groups = _groups(own, n_groups)
+            n_groups += len({g for g in groups if g is not None})
+            res_t = tuple(resource(ref) for ref in vm_resources(vm, idx, policy))
+            vm_jobs: list[Job] = []
+            why = None
+            for bj, group in zip(own, groups, strict=True):
+                duration = max(1, math.ceil(bj.minutes / policy.slot_minutes - 1e-9))
+                window_cut = _window_forbidden(bj.window, bj.nights, policy, occurrences, nights)
+                forbidden = _merge(forbidden_cache[b_key] + window_cut)
+                job = Job(
+                    vm=vm.name,
+                    duration=duration,
+                    resources=res_t,
+                    allowed=allowed_starts(nights, forbidden, duration),
+                    size_gib=bj.size_gib,
+                    minutes=bj.minutes,
+                    blackouts=tuple(policy.blackouts[b].name for b in b_key),
+                    priority=bj.priority,
+                    level=bj.level,
+                    tier=bj.tier,
+                    group=group,
+                )
+                if not any(job.allowed):
+                    longest = max(
+                        (b - a for n in nights for a, b in free_segments(n, forbidden)), default=0
+                    )
+                    why = (
+                        f"its {bj.level} job needs {hm(bj.minutes)} but the longest free"
+                        f" stretch of window {bj.window} on its nights is"
+                        f" {hm(longest * policy.slot_minutes)}"
+                    )
+                    if job.blackouts:
+                        why += f" after blackouts {', '.join(job.blackouts)}"
+                    break
+                vm_jobs.append(job)
+            # A VM is planned whole or not at all (the validator's rule).
+            if why is not None:
+                unschedulable.append((vm.name, why))
+            else:
+                jobs += vm_jobs
+            continue
+        duration = job_slots(vm, policy)
+        res = [resource(ref) for ref in vm_resources(vm, idx, policy)]
         key = (b_key, duration)
         if key not in allowed_cache:
             allowed_cache[key] = allowed_starts(nights, forbidden_cache[b_key], duration)

@@ -126,14 +126,21 @@ def build_schedule(
     min_jobs_dropped: int = 0,
 ) -> Schedule:
     """``min_jobs_dropped``: a proven lower bound on how many of ``inst.jobs`` no plan can
-    place (the VMs that cannot run at all, ``inst.unschedulable``, come on top)."""
+    place (the VMs that cannot run at all, ``inst.unschedulable``, come on top).
+
+    A VM is planned whole or not at all (a tiered VM has several jobs): a VM with a dropped
+    job is unscheduled, its other jobs left out of the schedule."""
     idx = topology.index()
     tz = policy.tz
+    dropped_vms: dict[str, int] = {}  # VM -> its first dropped job
+    for j in sorted(sol.dropped):
+        dropped_vms.setdefault(inst.jobs[j].vm, j)
+    kept = {j: s for j, s in sol.starts.items() if inst.jobs[j].vm not in dropped_vms}
     jobs = []
-    for j in sorted(sol.starts, key=lambda j: (sol.starts[j], inst.jobs[j].vm)):
+    for j in sorted(kept, key=lambda j: (kept[j], inst.jobs[j].vm, j)):
         job = inst.jobs[j]
         vm = idx.vms[job.vm]
-        s = sol.starts[j]
+        s = kept[j]
         start = inst.to_datetime(s).astimezone(tz)
         jobs.append(
             ScheduledJob(
@@ -152,17 +159,19 @@ def build_schedule(
                 duration_min=job.duration * inst.slot_minutes,
                 size_gib=round(job.size_gib, 3),
                 night=inst.night_of(s),
-                level=job_level(vm, policy),  # the single regime (tiers are refused above)
+                # A tiered job carries its level; a single-regime job has the VM's.
+                level=job.level if job.level is not None else job_level(vm, policy),
+                tier=job.tier,
             )
         )
     unscheduled = [UnscheduledVM(vm=vm, reason=why) for vm, why in inst.unschedulable]
     unscheduled += [
-        UnscheduledVM(vm=inst.jobs[j].vm, reason=_dropped_reason(inst, bound, j))
-        for j in sol.dropped
+        UnscheduledVM(vm=vm, reason=_dropped_reason(inst, bound, j))
+        for vm, j in dropped_vms.items()
     ]
     unscheduled.sort(key=lambda u: u.vm)
 
-    spans = night_spans(inst, sol.starts)
+    spans = night_spans(inst, kept)
     nights = []
     for occ, span in zip(window_occurrences(policy), spans, strict=True):
         mine = [jb for jb in jobs if jb.night == occ.index]
@@ -189,17 +198,24 @@ def build_schedule(
     gap: float | None = None
     if not sol.dropped:
         gap = 0.0 if makespan == 0 else gap_pct(makespan, lb)
-    must_drop = len(inst.unschedulable) + min_jobs_dropped
-    dropped = len(inst.unschedulable) + len(sol.dropped)
-    if must_drop > dropped:
+    if min_jobs_dropped > len(sol.dropped):
         raise BoundViolation(
-            f"at least {must_drop} VMs must be unscheduled, the plan has {dropped}"
+            f"at least {min_jobs_dropped} jobs must be left out, the plan leaves out"
+            f" {len(sol.dropped)}"
         )
+    # In VMs: at least ceil(jobs / most jobs of one VM) VMs lose a job (one per VM in the
+    # single regime: the job bound itself).
+    per_vm: dict[str, int] = {}
+    for job in inst.jobs:
+        per_vm[job.vm] = per_vm.get(job.vm, 0) + 1
+    most = max(per_vm.values(), default=1)
+    must_drop = len(inst.unschedulable) + -(-min_jobs_dropped // most)
+    dropped = len(inst.unschedulable) + len(dropped_vms)
     drop_gap = gap_pct(dropped, must_drop) if dropped else None
 
     busy: dict[int, int] = {}
     count: dict[int, int] = {}
-    for j in sol.starts:
+    for j in kept:
         for r in inst.jobs[j].resources:
             busy[r] = busy.get(r, 0) + inst.jobs[j].duration
             count[r] = count.get(r, 0) + 1
@@ -422,7 +438,8 @@ def plan(
     # compiling, minus a reserve for building and validating the schedule.
     limit = opts.time_limit_s
     deadline = None if limit is None else time.time() + limit
-    inst = compile_instance(topology, policy)
+    # Tiers and VM windows are planned: several jobs per VM, each on its nights and window.
+    inst = compile_instance(topology, policy, plan_tiers=True)
     bound = lower_bound(inst)
     must_drop, _why = min_dropped(inst, bound)
     if on_stage:

@@ -27,7 +27,7 @@ from stagger.solve.cpsat import (
 )
 from stagger.solve.makespan_lns import LNS_MIN_JOBS, MakespanLns
 from stagger.solve.profiles import Profile, running_jobs
-from stagger.solve.solution import Solution, makespan_slots
+from stagger.solve.solution import GroupNights, Solution, makespan_slots
 from stagger.solve.timeline import Timeline
 
 
@@ -116,9 +116,12 @@ def _repaired_hint(task: ComponentTask) -> Solution:
         return night is not None and s + inst.jobs[j].duration - night.start <= task.span_cap
 
     starts: dict[int, int] = {}
+    taken = GroupNights(inst)
     for j, s in sorted(task.hint.items(), key=lambda js: (js[1], js[0])):
-        if within_cap(j, s) and timeline.fits(inst.jobs[j], s):
+        n = inst.night_of(s)
+        if within_cap(j, s) and taken.free(j, n) and timeline.fits(inst.jobs[j], s):
             timeline.place(inst.jobs[j], s)
+            taken.take(j, n)
             starts[j] = s
     # The rest longest first, so that the short ones fill the gaps the long ones leave.
     rest = sorted(
@@ -129,10 +132,13 @@ def _repaired_hint(task: ComponentTask) -> Solution:
         job = inst.jobs[j]
         within = timeline.free_starts(job)
         for n, spans in enumerate(job.allowed):
+            if job.group is not None and not taken.free(j, n):
+                continue  # a job of its group runs that night
             last = inst.nights[n].start + task.span_cap - job.duration
             ok = next((a for lo, hi in spans if (a := within(lo, min(hi, last))).size), None)
             if ok is not None:
                 timeline.place(job, int(ok[0]))
+                taken.take(j, n)
                 starts[j] = int(ok[0])
                 break
     return Solution(starts, [j for j in range(len(inst.jobs)) if j not in starts])

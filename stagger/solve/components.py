@@ -12,7 +12,9 @@ from stagger.instance import Instance, Job, Resource
 
 def components(inst: Instance) -> list[list[int]]:
     """Job indices grouped by shared host/datastore/RAID group, each sorted; groups ordered by
-    their first job. The global concurrency resource is ignored."""
+    their first job. The global concurrency resource is ignored. The jobs of one group
+    (:attr:`Job.group`: distinct nights) are always in one component, even when no limited
+    resource links them."""
     parent = list(range(len(inst.jobs)))
 
     def find(x: int) -> int:
@@ -21,17 +23,23 @@ def components(inst: Instance) -> list[list[int]]:
             x = parent[x]
         return x
 
+    def union(x: int, y: int) -> None:
+        a, b = find(x), find(y)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
     first: dict[int, int] = {}
     for j, job in enumerate(inst.jobs):
         for r in job.resources:
             if inst.resources[r].kind == "concurrent":
                 continue
             if r in first:
-                a, b = find(first[r]), find(j)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+                union(first[r], j)
             else:
                 first[r] = j
+    for members in inst.groups().values():
+        for j in members[1:]:
+            union(members[0], j)
     groups: dict[int, list[int]] = {}
     for j in range(len(inst.jobs)):
         groups.setdefault(find(j), []).append(j)
@@ -64,6 +72,9 @@ def sub_instance(inst: Instance, jobs: list[int]) -> Instance:
                 minutes=job.minutes,
                 blackouts=job.blackouts,
                 priority=job.priority,
+                level=job.level,
+                tier=job.tier,
+                group=job.group,
             )
         )
     sub = Instance(inst.slot_minutes, inst.anchor, inst.nights, resources, new_jobs)

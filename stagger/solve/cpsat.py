@@ -96,6 +96,21 @@ def add_job_nights(
     return by_night
 
 
+def add_group_nights(
+    m: cp_model.CpModel, inst: Instance, night_of: list[dict[int, cp_model.IntVar | bool]]
+) -> None:
+    """The jobs of one group take distinct nights: per group and night, at most one of its
+    jobs' night literals is true."""
+    for members in inst.groups().values():
+        by_night: dict[int, list[cp_model.IntVar | bool]] = {}
+        for j in members:
+            for n, lit in night_of[j].items():
+                by_night.setdefault(n, []).append(lit)
+        for lits in by_night.values():
+            if len(lits) > 1:
+                m.add(sum(lits) <= 1)
+
+
 def plan_goals(
     inst: Instance,
     span_max: cp_model.IntVar,
@@ -140,6 +155,7 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
 
     for r, ivs in intervals_by_res.items():
         add_resource_limit(m, ivs, inst.resources[r].capacity or None)  # 0: unlimited
+    add_group_nights(m, inst, night_of)
 
     goals = plan_goals(inst, span_max, spans, present)
     # The planner's historical term order (the objective's variable order is part of the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from stagger.instance import Instance
 from stagger.solve.parallel_sgs import backward_order, sgs_candidates, start_order
-from stagger.solve.solution import Solution, Starts, night_spans
+from stagger.solve.solution import GroupNights, Solution, Starts, night_spans
 from stagger.solve.timeline import Timeline
 
 
@@ -44,6 +44,7 @@ def count_orders(inst: Instance) -> list[list[int]]:
 
 def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
     timeline = Timeline(inst)
+    taken = GroupNights(inst)
     starts: Starts = {}
     dropped: list[int] = []
     for j in order if order is not None else job_order(inst):
@@ -51,6 +52,8 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
         within = timeline.free_starts(job)
         best: tuple[int, int] | None = None  # (relative end, start)
         for n, spans in enumerate(job.allowed):
+            if job.group is not None and not taken.free(j, n):
+                continue  # a job of its group runs that night
             ws = inst.nights[n].start
             for lo, hi in spans:
                 ok = within(lo, hi)
@@ -64,6 +67,7 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
             dropped.append(j)
             continue
         timeline.place(job, best[1])
+        taken.take(j, inst.night_of(best[1]))
         starts[j] = best[1]
     return Solution(starts, sorted(dropped))
 

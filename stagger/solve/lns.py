@@ -136,7 +136,14 @@ class Lns:
                 terms_move.append(mv)
 
         jobs = add_free_jobs(
-            m, inst, free, span_cap=self.cap_all, hint=hint, on_night=on_night, on_job=on_job
+            m,
+            inst,
+            free,
+            span_cap=self.cap_all,
+            hint=hint,
+            on_night=on_night,
+            on_job=on_job,
+            fixed=cur.starts,
         )
         if jobs is None:
             return None, "INFEASIBLE", 0.0

@@ -399,7 +399,14 @@ class MakespanLns:
             tails.append(late)
 
         jobs = add_free_jobs(
-            m, inst, free, span_cap=makespan, hint=cur, on_night=on_night, window=window
+            m,
+            inst,
+            free,
+            span_cap=makespan,
+            hint=cur,
+            on_night=on_night,
+            window=window,
+            fixed=cur.starts,
         )
         if jobs is None:
             return None, "INFEASIBLE", 0.0

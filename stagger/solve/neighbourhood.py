@@ -11,7 +11,7 @@ hooks of :func:`add_free_jobs`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,18 +103,35 @@ def add_free_jobs(
     on_night: NightHook,
     on_job: JobHook | None = None,
     window: Callable[[int, int], tuple[int, int] | None] | None = None,
+    fixed: Mapping[int, int] | None = None,
 ) -> FreeJobs | None:
     """Start variables for the jobs ``free``: their allowed starts ending within ``span_cap``
     slots of their night's window start, and (``window``: (job, night) -> [lo, hi] start range,
     or None for "not in this night") within a time window; one literal per night when a job
     may run in several, exactly one true. ``hint``'s starts are the model's hint. Returns None
-    when a free job has no start left (the sub-model is infeasible)."""
+    when a free job has no start left (the sub-model is infeasible).
+
+    Groups (jobs taking distinct nights): a free job may not use a night that a job of its
+    group among those that stay (``fixed``: their starts; default ``hint``'s) holds, and free
+    jobs of one group take distinct nights."""
     out = FreeJobs()
+    free_set = set(free)
+    stays = hint.starts if fixed is None else fixed
+    held: set[tuple[int, int]] = set()  # (group, night) held by a job that stays
+    groups = sorted({g for j in free if (g := inst.jobs[j].group) is not None})
+    members = inst.groups() if groups else {}
+    for g in groups:
+        for k in members[g]:
+            if k not in free_set and k in stays:
+                held.add((g, inst.night_of(stays[k])))
+    group_lits: dict[tuple[int, int], list[cp_model.IntVar | int]] = {}
     for j in free:
         job = inst.jobs[j]
         dom: list[list[int]] = []
         by_night: dict[int, list[list[int]]] = {}
         for n, spans in enumerate(job.allowed):
+            if job.group is not None and (job.group, n) in held:
+                continue  # a job of its group that stays runs that night
             lo_w, hi_w = -1, inst.nights[n].start + span_cap - job.duration
             if window is not None:
                 w = window(j, n)
@@ -141,12 +158,16 @@ def add_free_jobs(
         for n, part in by_night.items():
             if len(by_night) == 1:
                 on_night(j, n, start, None)
+                if job.group is not None:
+                    group_lits.setdefault((job.group, n), []).append(1)
                 continue
             lit = m.new_bool_var(f"b{j}_{n}")
             m.add_linear_expression_in_domain(
                 start, cp_model.Domain.from_intervals(part)
             ).only_enforce_if(lit)
             on_night(j, n, start, lit)
+            if job.group is not None:
+                group_lits.setdefault((job.group, n), []).append(lit)
             if j in hint.starts:
                 m.add_hint(lit, inst.night_of(hint.starts[j]) == n)
             lits.append(lit)
@@ -154,6 +175,9 @@ def add_free_jobs(
             m.add_exactly_one(lits)
         if on_job is not None:
             on_job(j, start, dom)
+    for key in sorted(group_lits):
+        if len(group_lits[key]) > 1:
+            m.add(sum(group_lits[key]) <= 1)
     return out
 
 

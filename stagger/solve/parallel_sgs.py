@@ -100,6 +100,8 @@ def parallel_schedule(
     job_res = [job.resources for job in inst.jobs]
     job_dur = dur.tolist()
     ends: list[dict[int, list[int]]] = [defaultdict(list) for _ in inst.nights]
+    group_of = [job.group for job in inst.jobs]
+    taken: set[tuple[int, int]] = set()  # (group, night): the group's job runs that night
     pending = np.ones(n_jobs, dtype=bool)
     left = n_jobs
     starts: Starts = {}
@@ -147,6 +149,11 @@ def parallel_schedule(
                 used = job_res[j]
                 if any(use[r] >= cap_of[r] for r in used):
                     continue  # a resource it needs filled up during this slot
+                g = group_of[j]
+                if g is not None:
+                    if (g, n) in taken:
+                        continue  # a job of its group runs this night: another night
+                    taken.add((g, n))
                 d = job_dur[j]
                 starts[j] = slot
                 pending[j] = False

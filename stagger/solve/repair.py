@@ -13,7 +13,7 @@ import numpy as np
 from stagger.instance import Instance
 from stagger.solve.baseline import BaselineMap, allowed_at
 from stagger.solve.greedy import job_order
-from stagger.solve.solution import Solution
+from stagger.solve.solution import GroupNights, Solution
 from stagger.solve.timeline import Timeline
 
 
@@ -28,11 +28,14 @@ def repair_greedy(inst: Instance, base: BaselineMap, tolerance_slots: int = 0) -
     starts: dict[int, int] = {}
     deferred: list[int] = []
 
+    taken = GroupNights(inst)
+
     def fits(j: int, s: int) -> bool:
-        return timeline.fits(inst.jobs[j], s)
+        return taken.free(j, inst.night_of(s)) and timeline.fits(inst.jobs[j], s)
 
     def place(j: int, s: int) -> None:
         timeline.place(inst.jobs[j], s)
+        taken.take(j, inst.night_of(s))
         starts[j] = s
 
     pinned = [j for j in range(len(inst.jobs)) if _single_start(inst, j)]
@@ -64,6 +67,8 @@ def repair_greedy(inst: Instance, base: BaselineMap, tolerance_slots: int = 0) -
             target = base.by_vm[job.vm][0]
         best: tuple[int, int, int] | None = None  # (excess, distance or relative end, start)
         for n, spans in enumerate(job.allowed):
+            if job.group is not None and not taken.free(j, n):
+                continue  # a job of its group runs that night
             ws = inst.nights[n].start
             for lo, hi in spans:
                 ok = within(lo, hi)

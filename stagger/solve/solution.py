@@ -25,6 +25,36 @@ class Solution:
     dropped: list[int] = field(default_factory=list)  # job indices with no feasible start
 
 
+class GroupNights:
+    """For the list schedulers: the nights each group (:attr:`Job.group`) has taken so far,
+    since the jobs of one group take distinct nights."""
+
+    def __init__(self, inst: Instance) -> None:
+        self._inst = inst
+        self._taken: dict[int, set[int]] = {}
+
+    def free(self, j: int, night: int) -> bool:
+        group = self._inst.jobs[j].group
+        return group is None or night not in self._taken.get(group, ())
+
+    def take(self, j: int, night: int) -> None:
+        group = self._inst.jobs[j].group
+        if group is not None:
+            self._taken.setdefault(group, set()).add(night)
+
+
+def group_clashes(inst: Instance, starts: Mapping[int, int]) -> list[tuple[int, int]]:
+    """(group, night) of every night two placed jobs of one group share: empty for a plan
+    that keeps the rule "the jobs of one group take distinct nights"."""
+    seen: dict[tuple[int, int], int] = {}
+    for j, s in starts.items():
+        group = inst.jobs[j].group
+        if group is not None:
+            key = (group, inst.night_of(s))
+            seen[key] = seen.get(key, 0) + 1
+    return sorted(k for k, count in seen.items() if count > 1)
+
+
 def night_spans(
     inst: Instance, starts: Mapping[int, int], jobs: Iterable[int] | None = None
 ) -> list[int]:

@@ -171,42 +171,32 @@ def test_overlapping_tiers_first_match_wins(tmp_path: Path) -> None:
     assert "tier 'gold' takes no VM" in res.output
 
 
-def test_plan_refuses_tiers_and_validate_checks_them(tmp_path: Path) -> None:
+def test_plan_plans_tiers_and_validate_checks_them(tmp_path: Path) -> None:
     plain = EXAMPLES / "minimal" / "policy.yaml"
     sched = tmp_path / "s.json"
     res = runner.invoke(app, ["plan", str(TOPO), "-p", str(plain), "-o", str(sched)])
     assert res.exit_code == 0, res.output
     tiered = tmp_path / "tiered.yaml"
     tiered.write_text(plain.read_text() + "tiers:\n" + GOOD_TIER.replace("every: 7", "every: 1"))
-    out, csv, html = tmp_path / "t.json", tmp_path / "t.csv", tmp_path / "t.html"
-    res = runner.invoke(
-        app,
-        [
-            "plan",
-            str(TOPO),
-            "-p",
-            str(tiered),
-            "-o",
-            str(out),
-            "--csv",
-            str(csv),
-            "--export",
-            f"html:{html}",
-        ],
-    )
-    assert res.exit_code == 1, res.output
-    [line] = _error_lines(res.output)
-    assert "policy tiers are validated but not planned yet: remove `tiers`" in line
-    assert not out.exists() and not csv.exists() and not html.exists()
     # The validator checks tiers: a plan made without them is not the tiered cycle.
     res = runner.invoke(app, ["validate", str(TOPO), str(tiered), str(sched)])
     assert res.exit_code == 4, res.output
     assert "job sql01 night 0 full: tier None, the policy puts the VM in 'gold'" in res.output
-    # A VM's own window is refused as well: the planner would ignore it.
+    # Planned with the tiers: every export written, and the independent validator agrees.
+    out, csv, html = tmp_path / "t.json", tmp_path / "t.csv", tmp_path / "t.html"
+    args = ["plan", str(TOPO), "-p", str(tiered), "-o", str(out), "--csv", str(csv)]
+    res = runner.invoke(app, [*args, "--export", f"html:{html}"])
+    assert res.exit_code == 0, res.output
+    assert out.exists() and csv.exists() and html.exists()
+    jobs = json.loads(out.read_text())["jobs"]
+    assert {j["level"] for j in jobs if j["vm"] == "sql01"} == {"full"}  # every: 1
+    res = runner.invoke(app, ["validate", str(TOPO), str(tiered), str(out)])
+    assert res.exit_code == 0, res.output
+    # A VM's own window is planned: web01 runs inside 21:00-23:00.
     topo = yaml.safe_load(TOPO.read_text())
     topo["vms"][1]["window"] = {"start": "21:00", "end": "23:00"}
     (tmp_path / "w.yaml").write_text(yaml.safe_dump(topo))
     res = runner.invoke(app, ["plan", str(tmp_path / "w.yaml"), "-p", str(plain), "-o", str(out)])
-    assert res.exit_code == 1 and not out.exists()
-    [line] = _error_lines(res.output)
-    assert "VM windows are validated but not planned yet" in line and "'web01'" in line
+    assert res.exit_code == 0, res.output
+    [web] = [j for j in json.loads(out.read_text())["jobs"] if j["vm"] == "web01"]
+    assert web["start"][11:16] >= "21:00" and web["end"][11:16] <= "23:00"
