@@ -85,6 +85,29 @@ def test_a_vm_with_a_dropped_job_is_unscheduled_whole() -> None:
     assert find_violations(schedule, topo, policy) == []
 
 
+def test_a_plan_that_leaves_a_tiered_vm_out_claims_no_optimum() -> None:
+    """The solvers' OPTIMAL is about dropped jobs; once a VM of several jobs is left out
+    whole, it is not a proof of the plan: the schedule says FEASIBLE. A single-regime plan
+    that leaves a VM out keeps its OPTIMAL (one job per VM: jobs are VMs)."""
+    topo, policy = _estate(["sql", "misc"], per_host=1, hosts=2)
+    inst = compile_instance(topo, policy, plan_tiers=True)
+    full = solve_greedy(inst)
+    lost = next(j for j, job in enumerate(inst.jobs) if job.vm == "sql0")
+    sol = Solution({j: s for j, s in full.starts.items() if j != lost}, [lost])
+    info = SolverInfo(name="cpsat", status="OPTIMAL")
+    schedule = build_schedule(topo, policy, inst, sol, lower_bound(inst), info)
+    assert [u.vm for u in schedule.unscheduled] == ["sql0"]
+    assert schedule.solver.status == "FEASIBLE"
+    whole = build_schedule(topo, policy, inst, full, lower_bound(inst), info)
+    assert whole.solver.status == "OPTIMAL"  # nothing left out: the solver's claim stands
+    single = make_policy(cycle={"start": "2026-12-01", "nights": 1})
+    one = compile_instance(topo, single)
+    g = solve_greedy(one)
+    drop = Solution({j: s for j, s in g.starts.items() if j != 0}, [0])
+    kept = build_schedule(topo, single, one, drop, lower_bound(one), info)
+    assert kept.solver.status == "OPTIMAL" and len(kept.unscheduled) == 1
+
+
 def test_same_seed_same_tiered_plan() -> None:
     topo, policy = _estate(["sql", "sql", "sql", "web", "cold"], per_host=1, hosts=1)
     a = _plan(topo, policy, "cpsat", seed=3).schedule
