@@ -18,6 +18,7 @@ import subprocess
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pwsh
 import pytest
@@ -233,9 +234,9 @@ Client {{
 """
 
 
-def bacula_jobs(conf: str, workdir: Path) -> list[dict[str, str]]:
-    """The Job resources as the Director's own parser reads them (``bacula-dir -t`` must
-    accept the file, ``bdirjson`` dumps what it read)."""
+def bacula_jobs(conf: str, workdir: Path, kind: str = "Job") -> list[dict[str, Any]]:
+    """The ``kind`` resources (Job, Schedule) as the Director's own parser reads them
+    (``bacula-dir -t`` must accept the file, ``bdirjson`` dumps what it read)."""
     exe = require_tool("bacula-dir")
     dump = require_tool("bdirjson")
     db = workdir / "bacula.db"
@@ -250,13 +251,13 @@ def bacula_jobs(conf: str, workdir: Path) -> list[dict[str, str]]:
     )
     assert res.returncode == 0, res.stdout + res.stderr
     res = subprocess.run(
-        [dump, "-c", str(path.resolve()), "-r", "Job"],
+        [dump, "-c", str(path.resolve()), "-r", kind],
         capture_output=True,
         timeout=60,
     )
     assert res.returncode == 0, res.stderr
     # bdirjson writes control characters raw (not valid strict JSON); a clean run has none.
-    return [r["Job"] for r in json.loads(res.stdout.decode("utf-8"), strict=False)]
+    return [r[kind] for r in json.loads(res.stdout.decode("utf-8"), strict=False)]
 
 
 def _escaped_bytes(text: str) -> int:

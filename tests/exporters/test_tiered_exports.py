@@ -5,10 +5,8 @@ Director (``bacula-dir -t`` accepts it, ``bdirjson`` dumps what it parsed)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import sqlite3
 import subprocess
 import tempfile
 from datetime import datetime, timedelta
@@ -20,7 +18,7 @@ import pytest
 from croniter import croniter
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from schedules import require_tool
+from test_quoting import bacula_jobs as director
 from test_quoting import cronie_command
 from typer.testing import CliRunner
 
@@ -58,29 +56,6 @@ def week(
     sched = tiered_schedule(jobs, topo, policy)
     assert find_violations(sched, topo, policy) == []
     return sched
-
-
-def director(conf: str, workdir: Path, kind: str) -> list[dict[str, Any]]:
-    """The ``kind`` resources (Job, Schedule) as the Director's own parser read them:
-    ``bacula-dir -t`` must accept the file, ``bdirjson`` dumps them."""
-    exe = require_tool("bacula-dir")
-    dump = require_tool("bdirjson")
-    db = workdir / "bacula.db"
-    if not db.exists():
-        with sqlite3.connect(db) as c:
-            c.execute("CREATE TABLE Version (VersionId INTEGER UNSIGNED NOT NULL)")
-            c.execute("INSERT INTO Version (VersionId) VALUES (16)")
-    path = workdir / "bacula-dir.conf"
-    path.write_text(conf, encoding="utf-8")
-    res = subprocess.run(
-        [exe, "-t", "-c", str(path.resolve())], capture_output=True, text=True, timeout=60
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
-    res = subprocess.run(
-        [dump, "-c", str(path.resolve()), "-r", kind], capture_output=True, timeout=60
-    )
-    assert res.returncode == 0, res.stderr
-    return [r[kind] for r in json.loads(res.stdout.decode("utf-8"), strict=False)]
 
 
 def _bacula(sched: Schedule, workdir: Path) -> tuple[str, list[dict], list[dict]]:
