@@ -58,6 +58,15 @@ def week(
     return sched
 
 
+def hostile_week(sql: str, web: str, cold: str, misc: str, pre: str, post: str | None) -> Schedule:
+    """The week with hypothesis-drawn VM names (role prefix kept, at most 1,000 characters,
+    distinct) and tier scripts."""
+    names = tuple(n[:1000] for n in ("sql" + sql, "web" + web, "cold" + cold, "misc" + misc))
+    assume(len(set(names)) == 4)
+    scripts = {"pre_script": pre, **({"post_script": post} if post is not None else {})}
+    return week(names, scripts)  # type: ignore[arg-type]
+
+
 def _bacula(sched: Schedule, workdir: Path) -> tuple[str, list[dict], list[dict]]:
     conf = render(sched, "bacula", ExportOptions(standalone=True, workdir=str(workdir)))
     return conf, director(conf, workdir, "Job"), director(conf, workdir, "Schedule")
@@ -151,11 +160,7 @@ _name = st.sampled_from(VM_NAMES) | st.text(
 def test_bacula_hostile_names_and_scripts(
     sql: str, web: str, cold: str, misc: str, pre: str, post: str | None
 ) -> None:
-    names = ("sql" + sql, "web" + web, "cold" + cold, "misc" + misc)
-    names = tuple(n[:1000] for n in names)  # type: ignore[assignment]
-    assume(len(set(names)) == 4)
-    scripts = {"pre_script": pre, **({"post_script": post} if post is not None else {})}
-    sched = week(names, scripts)  # type: ignore[arg-type]
+    sched = hostile_week(sql, web, cold, misc, pre, post)
     too_long = [
         s
         for s in (pre, post)
@@ -271,10 +276,7 @@ def test_cron_tiered_week_carries_levels(tmp_path: Path) -> None:
 def test_cron_hostile_names_and_scripts(
     sql: str, web: str, cold: str, misc: str, pre: str, post: str | None
 ) -> None:
-    names = tuple(n[:1000] for n in ("sql" + sql, "web" + web, "cold" + cold, "misc" + misc))
-    assume(len(set(names)) == 4)
-    scripts = {"pre_script": pre, **({"post_script": post} if post is not None else {})}
-    sched = week(names, scripts)  # type: ignore[arg-type]
+    sched = hostile_week(sql, web, cold, misc, pre, post)
     with tempfile.TemporaryDirectory() as tmp:
         text = _check_cron(sched, Path(tmp))
     # Every line is a comment, the zone or one job: nothing a script or name could add.

@@ -11,10 +11,10 @@ from typing import Any
 
 import pwsh
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schedules import estate_schedule
-from test_tiered_exports import HOSTILE_SCRIPTS, POST, PRE, week
+from test_tiered_exports import HOSTILE_SCRIPTS, POST, PRE, hostile_week, week
 
 from stagger.errors import InputError
 from stagger.exporters._common import identities, local
@@ -165,10 +165,7 @@ _name = st.sampled_from(VM_NAMES) | st.text(
 def test_hostile_names_and_scripts_stay_data(
     sql: str, web: str, cold: str, misc: str, pre: str, post: str | None
 ) -> None:
-    names = tuple(n[:1000] for n in ("sql" + sql, "web" + web, "cold" + cold, "misc" + misc))
-    assume(len(set(names)) == 4)
-    scripts = {"pre_script": pre, **({"post_script": post} if post is not None else {})}
-    sched = week(names, scripts)  # type: ignore[arg-type]
+    sched = hostile_week(sql, web, cold, misc, pre, post)
     _check(sched)
     text = render(sched, "veeam", ExportOptions())[1:]
     # Exactly the commands, sub-expressions and variables of the benign tiered export.
