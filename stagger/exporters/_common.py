@@ -58,18 +58,6 @@ def levels(schedule: Schedule) -> dict[str, Literal["Full", "Incremental"]]:
     return out
 
 
-def is_tiered(schedule: Schedule) -> bool:
-    """Whether the schedule holds tiered jobs (a job with a tier, or a VM with several jobs):
-    exported per VM with each night's level, not as one job per VM (same test as
-    :func:`stagger.tiers.refuse_tiered_schedule`)."""
-    seen: set[str] = set()
-    for job in schedule.jobs:
-        if job.tier is not None or job.vm in seen:
-            return True
-        seen.add(job.vm)
-    return False
-
-
 def job_level(job: ScheduledJob) -> Literal["Full", "Incremental"]:
     """The job's own level as backup products spell it (a tiered job always carries one;
     the schedule fills it in on load for jobs written before tiers)."""

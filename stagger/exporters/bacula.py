@@ -26,7 +26,6 @@ from stagger.exporters._common import (
     Slot,
     check_zone,
     identities,
-    is_tiered,
     job_level,
     local,
     peak_concurrency,
@@ -45,6 +44,7 @@ from stagger.exporters.quoting import (
 )
 from stagger.model.policy import Tier
 from stagger.model.schedule import Schedule, ScheduledJob
+from stagger.tiers import is_tiered
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")

@@ -23,7 +23,6 @@ from stagger.exporters._common import (
     Identity,
     check_zone,
     identities,
-    is_tiered,
     local,
     repeat_of,
     utc,
@@ -31,6 +30,7 @@ from stagger.exporters._common import (
 from stagger.exporters.options import ExportOptions
 from stagger.exporters.quoting import cron_comment, cron_word, slugs, visible
 from stagger.model.schedule import Schedule, ScheduledJob
+from stagger.tiers import is_tiered
 
 DEFAULT_COMMAND = (
     "/opt/ghettovcb/bin/ghettoVCB.sh -m {vm} -g /etc/ghettovcb/ghettoVCB.conf"

@@ -33,12 +33,13 @@ from typing import Any
 
 from stagger.calendar import blackout_intervals
 from stagger.errors import InvalidScheduleError
-from stagger.exporters._common import is_tiered, local, peak_concurrency, repeat_of, utc
+from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
 from stagger.exporters.options import ExportOptions
 from stagger.model.schedule import Night, Schedule, ScheduledJob
 from stagger.model.topology import TopologyIndex
 from stagger.rules import ResourceRef, capacity, policy_limit
 from stagger.scope import affected_vms
+from stagger.tiers import is_tiered
 
 NO_DATASTORE = "(no datastore)"
 NO_RAID_GROUP = "(no RAID group)"

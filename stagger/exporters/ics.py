@@ -20,10 +20,11 @@ from icalendar import Calendar, Event, Timezone
 from icalendar.prop import vUnknown
 
 from stagger.errors import InvalidScheduleError, visible
-from stagger.exporters._common import check_zone, identities, is_tiered, job_level, levels, utc
+from stagger.exporters._common import check_zone, identities, job_level, levels, utc
 from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import ICS_NEWLINE, ics_text, slugs
 from stagger.model.schedule import Schedule
+from stagger.tiers import is_tiered
 
 PRODID = "-//stagger//backup plan//EN"
 

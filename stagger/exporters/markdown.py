@@ -14,7 +14,6 @@ from __future__ import annotations
 from stagger.exporters._common import (
     check_zone,
     identities,
-    is_tiered,
     local,
     peak_concurrency,
     repeat_of,
@@ -24,6 +23,7 @@ from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import md_text
 from stagger.fmt import hm
 from stagger.model.schedule import Schedule
+from stagger.tiers import is_tiered
 
 _cell = md_text
 

@@ -35,7 +35,6 @@ from stagger.exporters._common import (
     Slot,
     check_zone,
     identities,
-    is_tiered,
     local,
     repeat_of,
     slots,
@@ -44,6 +43,7 @@ from stagger.exporters._common import (
 from stagger.exporters.options import ExportOptions, check_options
 from stagger.exporters.quoting import ps_str, slugs, visible
 from stagger.model.schedule import Schedule, ScheduledJob
+from stagger.tiers import is_tiered
 
 BOM = "\ufeff"
 
