@@ -34,7 +34,15 @@ from stagger.solve.cpsat import DTIME_PER_SECOND, solve_cpsat
 from stagger.solve.decompose import solve_decomposed
 from stagger.solve.greedy import importance, solve_greedy, solve_greedy_best
 from stagger.solve.makespan_lns import LNS_MIN_JOBS, MakespanLns
-from stagger.solve.solution import ProgressFn, Solution, makespan_slots, night_spans
+from stagger.solve.same_clock import SameClock, same_clock_incrementals
+from stagger.solve.solution import (
+    ProgressFn,
+    Solution,
+    drop_cost,
+    makespan_slots,
+    night_spans,
+    whole_vms,
+)
 
 SolverName = Literal["cpsat", "greedy"]
 
@@ -124,9 +132,14 @@ def build_schedule(
     *,
     proven_makespan: int = 0,
     min_jobs_dropped: int = 0,
+    vm_drops_proven: bool = False,
+    clock: SameClock | None = None,
 ) -> Schedule:
     """``min_jobs_dropped``: a proven lower bound on how many of ``inst.jobs`` no plan can
     place (the VMs that cannot run at all, ``inst.unschedulable``, come on top).
+    ``vm_drops_proven``: one CP-SAT model of the whole instance, whose presence is per VM,
+    proved the fewest (and least important) dropped VMs and the makespan of the rest.
+    ``clock``: the same-clock post-pass's count, reported in the solver info.
 
     A VM is planned whole or not at all (a tiered VM has several jobs): a VM with a dropped
     job is unscheduled, its other jobs left out of the schedule."""
@@ -209,12 +222,17 @@ def build_schedule(
     for job in inst.jobs:
         per_vm[job.vm] = per_vm.get(job.vm, 0) + 1
     most = max(per_vm.values(), default=1)
-    if info.status == "OPTIMAL" and dropped_vms and most > 1:
-        # The solvers prove the fewest dropped *jobs*; a VM of several jobs is left out
-        # whole, and the fewest jobs is not the fewest VMs (nor is the makespan proven for
-        # the jobs that remain): no proof of this plan, so no OPTIMAL.
+    if info.status == "OPTIMAL" and dropped_vms and most > 1 and not vm_drops_proven:
+        # Only the whole-instance CP-SAT model counts dropped VMs (one presence per VM); any
+        # other OPTIMAL with a VM left out proves nothing about VMs: no OPTIMAL.
         info = info.model_copy(update={"status": "FEASIBLE"})
     must_drop = len(inst.unschedulable) + -(-min_jobs_dropped // most)
+    if vm_drops_proven:
+        must_drop = len(inst.unschedulable) + len(dropped_vms)
+    if clock is not None and clock.vms:
+        info = info.model_copy(
+            update={"incremental_vms": clock.vms, "incremental_vms_one_clock": clock.aligned}
+        )
     dropped = len(inst.unschedulable) + len(dropped_vms)
     drop_gap = gap_pct(dropped, must_drop) if dropped else None
 
@@ -266,15 +284,13 @@ def build_schedule(
 
 
 def _better(inst: Instance, a: Solution, b: Solution) -> bool:
-    """a is at least as good as b: fewer dropped, then less importance dropped, then makespan."""
+    """a is at least as good as b: fewer VMs dropped, then less importance dropped, then
+    makespan."""
     weight = importance(inst)
 
     def key(x: Solution) -> tuple[int, int, int]:
-        return (
-            len(x.dropped),
-            sum(weight[j] for j in x.dropped),
-            makespan_slots(inst, x.starts),
-        )
+        vms, lost = drop_cost(inst, x.dropped, weight)
+        return (vms, lost, makespan_slots(inst, x.starts))
 
     return key(a) <= key(b)
 
@@ -294,7 +310,7 @@ def solve_instance(
     minimises the makespan; decomposition, which fixes the other components' plans, could not
     trade a job of one component for two of another. Otherwise independent components are
     improved separately; their result is OPTIMAL only when it meets a valid global bound."""
-    greedy = solve_greedy(inst)
+    greedy = whole_vms(inst, solve_greedy(inst))
     greedy_span = makespan_slots(inst, greedy.starts)
     limit = options.time_limit_s or default_time_limit(len(inst.jobs))
     if options.deterministic_budget is not None:
@@ -312,7 +328,7 @@ def solve_instance(
     # Warm start: the best of several list-scheduling orders (per component); the plain
     # longest-first greedy stays the reported baseline.
     groups = components(inst)
-    warm = solve_greedy_best(inst, groups, bound.makespan)
+    warm = whole_vms(inst, solve_greedy_best(inst, groups, bound.makespan))
     if not _better(inst, warm, greedy):
         warm = greedy
     warm_span = makespan_slots(inst, warm.starts)
@@ -454,15 +470,19 @@ def plan(
     out = solve_instance(inst, bound, opts, min_jobs_dropped=must_drop, deadline=deadline)
     if out.proven_dropped:
         must_drop = len(out.solution.dropped)
+    # Last goal: a VM's incrementals at one clock time, where that makes no night longer.
+    aligned, clock = same_clock_incrementals(inst, out.solution)
     schedule = build_schedule(
         topology,
         policy,
         inst,
-        out.solution,
+        aligned,
         bound,
         out.info,
         proven_makespan=out.proven_makespan,
         min_jobs_dropped=must_drop,
+        vm_drops_proven=out.proven_dropped,
+        clock=clock,
     )
     validate(schedule, topology, policy)
     return PlanResult(schedule, time.perf_counter() - t0, inst, bound)

@@ -56,6 +56,12 @@ def render_summary(result: PlanResult) -> None:
     if solver.wall_limit_hit:
         stopped += " (stopped on the wall-clock limit: may not be reproducible)"
     tbl.add_row("solver", f"{solver.name} {solver.status}{greedy}, {result.wall_s:.1f} s{stopped}")
+    if solver.incremental_vms:
+        tbl.add_row(
+            "incrementals",
+            f"at one clock time: {solver.incremental_vms_one_clock} of"
+            f" {solver.incremental_vms} VMs",
+        )
     console.print(tbl)
     if len(s.nights) > 1:
         nt = Table(title="Nights", title_justify="left")

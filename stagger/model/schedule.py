@@ -123,6 +123,15 @@ class SolverInfo(_Strict):
         description="Solver runs that failed (e.g. a worker process aborted) and whose part"
         " of the plan kept the previous (greedy or earlier) plan instead.",
     )
+    incremental_vms: int | None = Field(
+        default=None,
+        description="Tiered cycles: the scheduled VMs with two or more incrementals.",
+    )
+    incremental_vms_one_clock: int | None = Field(
+        default=None,
+        description="Of incremental_vms, those whose incrementals all start at one clock time"
+        " (the same offset into every night's window).",
+    )
 
 
 class ScheduleInputs(_Strict):

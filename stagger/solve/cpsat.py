@@ -56,15 +56,20 @@ class CpSatModel:
 
 
 def add_job(
-    m: cp_model.CpModel, j: int, job: Job, all_present: bool
+    m: cp_model.CpModel,
+    j: int,
+    job: Job,
+    all_present: bool,
+    vm_lit: cp_model.IntVar | None = None,
 ) -> tuple[cp_model.IntVar, cp_model.IntVar | bool, cp_model.IntervalVar]:
     """A job's start (its allowed starts as the domain: windows, blackouts, pins), its
-    presence (True when every job must run) and its interval."""
+    presence (True when every job must run; ``vm_lit``, the presence of its VM's first job,
+    when it has one: a VM runs whole or not at all) and its interval."""
     flat = [list(span) for spans_n in job.allowed for span in spans_n]
     start = m.new_int_var_from_domain(cp_model.Domain.from_intervals(flat), f"s{j}")
     if all_present:
         return start, True, m.new_fixed_size_interval_var(start, job.duration, f"i{j}")
-    lit = m.new_bool_var(f"p{j}")
+    lit = vm_lit if vm_lit is not None else m.new_bool_var(f"p{j}")
     return start, lit, m.new_optional_fixed_size_interval_var(start, job.duration, lit, f"i{j}")
 
 
@@ -117,16 +122,27 @@ def plan_goals(
     spans: list[cp_model.IntVar],
     present: list[cp_model.IntVar | bool],
 ) -> Lexicographic:
-    """The planner's goals, most important first: schedule every job that can be scheduled,
-    then keep the important ones (the importance of the dropped jobs), then the worst night's
-    span, then the sum of the nights' spans."""
+    """The planner's goals, most important first: schedule every VM that can be scheduled,
+    then keep the important ones (the importance of the dropped VMs), then the worst night's
+    span, then the sum of the nights' spans. A VM's jobs share one presence literal (see
+    :func:`build_model`), counted once, with its first job's weight (one job per VM in the
+    single regime: the same terms as counting jobs)."""
     goals = Lexicographic()
-    lits = [(j, p) for j, p in enumerate(present) if not isinstance(p, bool)]
+    lits: list[tuple[int, cp_model.IntVar]] = []
+    seen: set[int] = set()
+    for j, p in enumerate(present):
+        if not isinstance(p, bool) and p.Index() not in seen:
+            seen.add(p.Index())
+            lits.append((j, p))
     weight = importance(inst)
     if lits:
         goals.add("dropped", sum(1 - p for _, p in lits), len(lits))
         if any(weight):
-            goals.add("importance", sum(weight[j] * (1 - p) for j, p in lits), sum(weight))
+            goals.add(
+                "importance",
+                sum(weight[j] * (1 - p) for j, p in lits),
+                sum(weight[j] for j, _ in lits),
+            )
     goals.add("makespan", span_max, max(n.end - n.start for n in inst.nights))
     goals.add("spans", sum(spans), sum(n.end - n.start for n in inst.nights))
     return goals
@@ -144,8 +160,11 @@ def build_model(inst: Instance, hint: Solution | None, all_present: bool) -> CpS
     present: list[cp_model.IntVar | bool] = []
     night_of: list[dict[int, cp_model.IntVar | bool]] = []
     intervals_by_res: dict[int, list[cp_model.IntervalVar]] = {}
+    vm_present: dict[str, cp_model.IntVar] = {}  # VM -> the presence of all its jobs
     for j, job in enumerate(inst.jobs):
-        start, lit, interval = add_job(m, j, job, all_present)
+        start, lit, interval = add_job(m, j, job, all_present, vm_present.get(job.vm))
+        if not isinstance(lit, bool):
+            vm_present.setdefault(job.vm, lit)
         by_night = add_job_nights(m, inst, j, start, lit, spans)
         for r in job.resources:
             intervals_by_res.setdefault(r, []).append(interval)
@@ -185,15 +204,22 @@ def add_hint(
     present: list[cp_model.IntVar | bool],
     night_of: list[dict[int, cp_model.IntVar | bool]],
 ) -> None:
-    """``hint`` as CP-SAT's warm start: starts, presence and night literals."""
+    """``hint`` as CP-SAT's warm start: starts, presence and night literals. A VM's jobs share
+    their presence literal: hinted once (``hint`` keeps or drops each VM whole)."""
+    hinted: set[int] = set()
     for j, s in enumerate(starts):
         p = present[j]
+        if not isinstance(p, bool):
+            if p.Index() in hinted:
+                p = True  # hinted with the VM's first job
+            else:
+                hinted.add(p.Index())
         if j in hint.starts:
             m.add_hint(s, hint.starts[j])
             if not isinstance(p, bool):
                 m.add_hint(p, True)
             for n, night_lit in night_of[j].items():
-                if not isinstance(night_lit, bool) and night_lit is not p:
+                if not isinstance(night_lit, bool) and night_lit is not present[j]:
                     ns = inst.nights[n]
                     m.add_hint(night_lit, ns.start <= hint.starts[j] < ns.end)
         elif not isinstance(p, bool):

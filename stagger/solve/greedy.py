@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from stagger.instance import Instance
 from stagger.solve.parallel_sgs import backward_order, sgs_candidates, start_order
-from stagger.solve.solution import GroupNights, Solution, Starts, night_spans
+from stagger.solve.solution import (
+    GroupNights,
+    Solution,
+    Starts,
+    drop_cost,
+    night_spans,
+    vm_jobs,
+    whole_vms,
+)
 from stagger.solve.timeline import Timeline
 
 
@@ -47,8 +55,15 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
     taken = GroupNights(inst)
     starts: Starts = {}
     dropped: list[int] = []
+    # A VM is planned whole: one of its jobs that cannot be placed releases the others (their
+    # capacity goes to the jobs still to come) and the VM's later jobs are not tried.
+    siblings = vm_jobs(inst) if any(job.group is not None for job in inst.jobs) else {}
+    lost: set[str] = set()
     for j in order if order is not None else job_order(inst):
         job = inst.jobs[j]
+        if job.vm in lost:
+            dropped.append(j)
+            continue
         within = timeline.free_starts(job)
         best: tuple[int, int] | None = None  # (relative end, start)
         for n, spans in enumerate(job.allowed):
@@ -65,6 +80,12 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
                     break
         if best is None:
             dropped.append(j)
+            if len(siblings.get(job.vm, ())) > 1:
+                lost.add(job.vm)
+                for k in siblings[job.vm]:
+                    if k in starts:
+                        timeline.remove(inst.jobs[k], starts.pop(k))
+                        dropped.append(k)
             continue
         timeline.place(job, best[1])
         taken.take(j, inst.night_of(best[1]))
@@ -75,13 +96,13 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
 def _score(
     inst: Instance, sol: Solution, jobs: list[int] | None = None
 ) -> tuple[int, int, int, int]:
-    """(dropped, importance dropped, largest night span, sum of night spans) over ``jobs``
+    """(VMs dropped, their importance, largest night span, sum of night spans) over ``jobs``
     (default: all)."""
     keep = set(jobs) if jobs is not None else None
     spans = night_spans(inst, sol.starts, jobs)
     lost = [j for j in sol.dropped if keep is None or j in keep]
-    weight = importance(inst) if lost else []
-    return (len(lost), sum(weight[j] for j in lost), max(spans, default=0), sum(spans))
+    vms, weight = drop_cost(inst, lost, importance(inst)) if lost else (0, 0)
+    return (vms, weight, max(spans, default=0), sum(spans))
 
 
 def bottleneck_orders(inst: Instance) -> list[list[int]]:
@@ -131,7 +152,9 @@ def candidates(
     )
     if inst.jobs and not meets_bound:
         best_slots = None if runs[best].dropped else _score(inst, runs[best])[2]
-        stepped = sgs_candidates(inst, bound_slots or 0, best_slots)
+        # The time-stepping schedules place jobs one by one too: a VM they planned in part
+        # is dropped whole.
+        stepped = [whole_vms(inst, s) for s in sgs_candidates(inst, bound_slots or 0, best_slots)]
         orders += [start_order(inst, s) for s in stepped]
         runs += stepped
         best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))

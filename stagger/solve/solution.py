@@ -43,6 +43,38 @@ class GroupNights:
             self._taken.setdefault(group, set()).add(night)
 
 
+def vm_jobs(inst: Instance) -> dict[str, list[int]]:
+    """VM -> its jobs (indices, ascending): the unit a plan keeps or drops whole."""
+    out: dict[str, list[int]] = {}
+    for j, job in enumerate(inst.jobs):
+        out.setdefault(job.vm, []).append(j)
+    return out
+
+
+def whole_vms(inst: Instance, sol: Solution) -> Solution:
+    """``sol`` with every job of a VM that lost one job dropped too: a VM is planned whole or
+    not at all. The same object when nothing changes (always so in the single regime, one job
+    per VM)."""
+    lost = {inst.jobs[j].vm for j in sol.dropped}
+    if not lost or not any(inst.jobs[j].vm in lost for j in sol.starts):
+        return sol
+    starts = {j: s for j, s in sol.starts.items() if inst.jobs[j].vm not in lost}
+    dropped = sorted(set(sol.dropped) | {j for j in sol.starts if j not in starts})
+    return Solution(starts, dropped)
+
+
+def drop_cost(inst: Instance, dropped: Iterable[int], weight: list[int]) -> tuple[int, int]:
+    """(VMs dropped, their importance): the planner's first two goals. ``weight`` is per job
+    (:func:`~stagger.solve.greedy.importance`); a VM weighs its heaviest job's weight (a VM's
+    jobs share one priority). In the single regime (one job per VM): jobs dropped and their
+    importance."""
+    per_vm: dict[str, int] = {}
+    for j in dropped:
+        vm = inst.jobs[j].vm
+        per_vm[vm] = max(per_vm.get(vm, 0), weight[j])
+    return len(per_vm), sum(per_vm.values())
+
+
 def group_clashes(inst: Instance, starts: Mapping[int, int]) -> list[tuple[int, int]]:
     """(group, night) of every night two placed jobs of one group share: empty for a plan
     that keeps the rule "the jobs of one group take distinct nights"."""

@@ -49,6 +49,13 @@ class Timeline:
         if self.running is not None:
             self.running[start_slot:end] += 1
 
+    def remove(self, job: Job, start_slot: int) -> None:
+        """Undo :meth:`place` (a VM released whole, a job moved by a post-pass)."""
+        end = start_slot + job.duration
+        self.usage[list(job.resources), start_slot:end] -= 1
+        if self.running is not None:
+            self.running[start_slot:end] -= 1
+
     def free_starts(self, job: Job) -> Callable[[int, int], np.ndarray]:
         """For ``job``: a function of a start range [lo, hi] giving, ascending, every start in
         it where the job fits for its whole duration (one prefix sum per job, then each range
