@@ -86,9 +86,10 @@ def test_a_vm_with_a_dropped_job_is_unscheduled_whole() -> None:
 
 
 def test_a_plan_that_leaves_a_tiered_vm_out_claims_no_optimum() -> None:
-    """The solvers' OPTIMAL is about dropped jobs; once a VM of several jobs is left out
-    whole, it is not a proof of the plan: the schedule says FEASIBLE. A single-regime plan
-    that leaves a VM out keeps its OPTIMAL (one job per VM: jobs are VMs)."""
+    """An OPTIMAL that is not the whole-instance model's proof about VMs (vm_drops_proven
+    false) says nothing about a VM of several jobs left out: the schedule says FEASIBLE. A
+    single-regime plan that leaves a VM out keeps its OPTIMAL (one job per VM: jobs are
+    VMs)."""
     topo, policy = _estate(["sql", "misc"], per_host=1, hosts=2)
     inst = compile_instance(topo, policy, plan_tiers=True)
     full = solve_greedy(inst)
@@ -135,3 +136,32 @@ def test_every_tiered_plan_passes_the_validator(
         got = [j.level for j in schedule.jobs if j.vm == vm]
         assert sorted(got, key=str) == sorted(want, key=str)
     assert planned | {u.vm for u in schedule.unscheduled} == {vm.name for vm in topo.vms}
+
+
+def test_a_tiered_vm_left_out_by_a_proof_is_optimal() -> None:
+    """Two VMs on one host that runs one job at a time, each a full (5 h 45) and six
+    incrementals (48 min) in a 6 h window: the night of either full has no room for the
+    other VM's job, so one VM must go, the less important (tier 'silver'). The whole-instance
+    CP-SAT model drops VMs (one presence per VM) and proves it: OPTIMAL, 1 VM the minimum."""
+    topo = make_topology(
+        hosts=[{"name": "esx0", "cluster": "C1"}],
+        datastores=[{"name": "DS0"}],
+        vms=[
+            {"name": name, "host": "esx0", "disks": [{"datastore": "DS0", "size_gib": 1933}]}
+            for name in ("a1", "b1")
+        ],
+    )
+    gold = {**GOLD, "match": {"name": "a*"}, "priority": 1}
+    silver = {**GOLD, "name": "silver", "match": {"name": "b*"}, "priority": 5}
+    policy = make_policy(
+        cycle={"start": "2026-12-01", "nights": 7},
+        throughput={"mb_per_s": 100, "overhead_minutes": 5},
+        limits={"per_host": 1, "per_datastore": 9, "per_raid_group": 9},
+        tiers=[gold, silver],
+    )
+    schedule = _plan(topo, policy, "cpsat").schedule
+    assert [u.vm for u in schedule.unscheduled] == ["b1"]
+    assert {j.vm for j in schedule.jobs} == {"a1"} and len(schedule.jobs) == 7
+    assert schedule.solver.status == "OPTIMAL"
+    assert schedule.unscheduled_min == 1
+    assert find_violations(schedule, topo, policy) == []

@@ -172,3 +172,22 @@ def test_the_single_regime_is_left_alone() -> None:
     sol = Solution({0: 3, 1: 25})
     out, count = same_clock_incrementals(inst, sol)
     assert out is sol and count.vms == 0
+
+
+def test_cpsat_counts_a_vm_of_several_jobs_once() -> None:
+    """C has a 6-slot job on each of nights 0-2; A and B one 6-slot job each, on nights 0
+    and 1. 6 + 6 > 10: either C goes (3 jobs, 1 VM) or A and B go (2 jobs, 2 VMs). Counting
+    jobs would drop A and B; the fewest VMs drops C alone."""
+    inst = _inst(
+        [
+            _job("c", 6, [0], 0),
+            _job("c", 6, [1], 0),
+            _job("c", 6, [2], 0),
+            _job("a", 6, [0], None),
+            _job("b", 6, [1], None),
+        ]
+    )
+    res = solve_cpsat(inst, None, time_limit_s=10, seed=1, workers=1)
+    assert res.status == "OPTIMAL"
+    assert sorted(res.solution.dropped) == [0, 1, 2]
+    assert sorted(res.solution.starts) == [3, 4]
