@@ -1,6 +1,7 @@
 """CP-SAT model: interval per job, NoOverlap / Cumulative per resource, blackouts in the domains.
 
-Goals, lexicographic: schedule every job that can be scheduled, then minimise the largest
+Goals, lexicographic: schedule every VM that can be scheduled (a VM's jobs share one presence
+literal: it runs whole or not at all), then keep the important ones, then minimise the largest
 per-night makespan, then the sum of per-night makespans. When the greedy warm start already
 places every job, presence is fixed to true (the first goal is met) and the model is smaller.
 

@@ -57,7 +57,7 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
     dropped: list[int] = []
     # A VM is planned whole: one of its jobs that cannot be placed releases the others (their
     # capacity goes to the jobs still to come) and the VM's later jobs are not tried.
-    siblings = vm_jobs(inst) if any(job.group is not None for job in inst.jobs) else {}
+    siblings = vm_jobs(inst)
     lost: set[str] = set()
     for j in order if order is not None else job_order(inst):
         job = inst.jobs[j]

@@ -110,13 +110,14 @@ def test_the_less_important_vm_is_dropped_whole_and_the_plan_is_optimal() -> Non
 def test_greedy_releases_a_vm_it_cannot_finish() -> None:
     """Longest first: a1 (9 slots, night 0) at 0, b1 (8, night 1) at 20; a2 (7, night 1)
     no longer fits, so VM a is dropped and a1's slots are released; c1 (6, night 0) then
-    fits at 0. Without the release c1 finds night 0 full and a second VM is lost."""
+    fits at 0. Without the release c1 finds night 0 full and a second VM is lost. (No
+    groups: a VM of fixed nights, e.g. `full: {on: ...}`, has several jobs and none.)"""
     inst = _inst(
         [
-            _job("a", 9, N0, 0),
-            _job("b", 8, N1, 1),
-            _job("a", 7, N1, 0),
-            _job("c", 6, N0, 2),
+            _job("a", 9, N0, None),
+            _job("b", 8, N1, None),
+            _job("a", 7, N1, None),
+            _job("c", 6, N0, None),
         ]
     )
     sol = solve_greedy(inst)
