@@ -3,9 +3,10 @@
 Fewer distinct start times make simpler backup-software jobs (one Veeam or Bacula schedule
 time per VM instead of one per night). It comes after every other goal, so it is a
 deterministic post-pass over the search's plan rather than a term of the search: per VM (by
-name), its incrementals are moved to one offset into their nights' windows (the offset most
-of them already have, ties to the earliest; else the first night's) when every job that
-moves still starts where it may (windows, blackouts: :attr:`Job.allowed`), fits every
+name), its incrementals are moved to one offset into their nights' windows: one they
+already have where it fits (the most common first, ties to the earliest; then the first
+night's), else the earliest offset that fits. An offset fits when every one of them
+still starts where it may (windows, blackouts: :attr:`Job.allowed`), fits every
 capacity (the :class:`~stagger.solve.timeline.Timeline` of the whole plan: hosts,
 datastores, RAID groups, task slots) and ends within its night's span in the search's plan.
 So no night gets longer: the worst night and the sum of nights never get worse, and the
@@ -57,47 +58,50 @@ def same_clock_incrementals(inst: Instance, sol: Solution) -> tuple[Solution, Sa
     aligned = 0
     for vm in sorted(vms):
         js = sorted(vms[vm], key=lambda j: starts[j])
-        offsets = {j: _offset(inst, starts[j]) for j in js}
-        if len(set(offsets.values())) == 1:
+        offsets = [_offset(inst, starts[j]) for j in js]
+        if len(set(offsets)) == 1:
             aligned += 1
             continue
-        counts = Counter(offsets.values())
-        common = min(counts, key=lambda o: (-counts[o], o))
-        first = offsets[js[0]]
-        for target in dict.fromkeys((common, first)):
-            if _move(
-                inst, timeline, starts, ceiling, [j for j in js if offsets[j] != target], target
-            ):
-                aligned += 1
-                break
+        counts = Counter(offsets)
+        # The offsets it has, most common first (ties: earliest), then its first night's.
+        prefer = [*sorted(counts, key=lambda o: (-counts[o], o)), offsets[0]]
+        if _align(inst, timeline, starts, ceiling, js, prefer):
+            aligned += 1
     return Solution(starts, list(sol.dropped)), SameClock(len(vms), aligned, before)
 
 
-def _move(
+def _align(
     inst: Instance,
     timeline: Timeline,
     starts: dict[int, int],
     ceiling: list[int],
-    movers: list[int],
-    offset: int,
+    js: list[int],
+    prefer: list[int],
 ) -> bool:
-    """Move every job of ``movers`` (one VM's, each on its own night) to ``offset`` into its
-    night, all or none; True when they moved."""
-    new: dict[int, int] = {}
-    for j in movers:
+    """Move the incrementals ``js`` of one VM (each on its own night) to one offset into
+    their nights, all or none: the first of ``prefer`` where every one of them may start,
+    fits and ends within its night's ``ceiling``, else the earliest such offset. True when
+    they share one offset afterwards."""
+    for j in js:
+        timeline.remove(inst.jobs[j], starts[j])
+    common: set[int] | None = None
+    for j in js:
         job = inst.jobs[j]
         n = inst.night_of(starts[j])
-        s = inst.nights[n].start + offset
-        if not job.can_start(n, s) or offset + job.duration > ceiling[n]:
-            return False
-        new[j] = s
-    for j in movers:
-        timeline.remove(inst.jobs[j], starts[j])
-    if all(timeline.fits(inst.jobs[j], s) for j, s in new.items()):
-        for j, s in new.items():
-            timeline.place(inst.jobs[j], s)
-            starts[j] = s
-        return True
-    for j in movers:
+        origin = inst.nights[n].start
+        within = timeline.free_starts(job)
+        fits: set[int] = set()
+        for lo, hi in job.allowed[n]:
+            hi = min(hi, origin + ceiling[n] - job.duration)
+            if lo <= hi:
+                fits.update((within(lo, hi) - origin).tolist())
+        common = fits if common is None else common & fits
+        if not common:
+            break
+    if common:
+        offset = next((o for o in prefer if o in common), min(common))
+        for j in js:
+            starts[j] = inst.nights[inst.night_of(starts[j])].start + offset
+    for j in js:
         timeline.place(inst.jobs[j], starts[j])
-    return False
+    return bool(common)

@@ -192,3 +192,24 @@ def test_cpsat_counts_a_vm_of_several_jobs_once() -> None:
     assert res.status == "OPTIMAL"
     assert sorted(res.solution.dropped) == [0, 1, 2]
     assert sorted(res.solution.starts) == [3, 4]
+
+
+def test_a_vm_takes_a_new_clock_time_when_neither_of_its_own_fits() -> None:
+    """One task slot. z (2 slots) runs at offset 0 on night 0 and 6 on night 1. Offset 6 on
+    night 0 is p's (6-10), offset 0 on night 1 is r's (0-3): the offsets that fit both
+    nights are 3 and 4 (night 1 must still end by its span, 8), so z moves to 3, the
+    earliest; night 1 ends at 5 instead of 8."""
+    both = {0: (0, 8), 1: (20, 28)}
+    inst = _inst(
+        [
+            _job("z", 2, both, 0),
+            _job("z", 2, both, 0),
+            _job("p", 4, {0: (6, 6)}, None, level=None),
+            _job("r", 3, {1: (20, 20)}, None, level=None),
+        ]
+    )
+    sol = Solution({0: 0, 1: 26, 2: 6, 3: 20})
+    out, count = same_clock_incrementals(inst, sol)
+    assert _offsets(inst, out, "z") == [3, 3]
+    assert (count.vms, count.aligned) == (1, 1)
+    assert night_spans(inst, out.starts) == [10, 5, 0]
