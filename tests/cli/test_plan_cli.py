@@ -266,3 +266,31 @@ def test_plan_applies_raid_map(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["makespan_min"] == 120  # one RAID group now serialises both jobs
     assert {tuple(j["raid_groups"]) for j in data["jobs"]} == {("RG-1",)}
+
+
+def test_plan_summary_counts_vms_with_incrementals_at_one_clock_time(tmp_path: Path) -> None:
+    """Two gold VMs on their own hosts: nothing stops every incremental starting at the
+    window's start, so both VMs count; the schedule carries the same count."""
+    from tests.factories import make_policy, make_topology
+    from tests.tiered import GOLD
+
+    topo = make_topology(
+        vms=[
+            {
+                "name": f"sql{i}",
+                "host": f"esx0{i + 1}",
+                "tags": ["sql"],
+                "disks": [{"datastore": f"DS-0{i + 1}", "size_gib": 50}],
+            }
+            for i in range(2)
+        ]
+    )
+    policy = make_policy(cycle={"start": "2026-12-01", "nights": 7}, tiers=[GOLD])
+    t = _write(tmp_path, "t.yaml", topo.model_dump(mode="json", exclude_none=True))
+    p = _write(tmp_path, "p.yaml", policy.model_dump(mode="json", exclude_none=True))
+    out = tmp_path / "s.json"
+    res = runner.invoke(app, ["plan", str(t), "-p", str(p), "-o", str(out), "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    assert "at one clock time: 2 of 2 VMs" in res.output
+    solver = json.loads(out.read_text())["solver"]
+    assert (solver["incremental_vms_one_clock"], solver["incremental_vms"]) == (2, 2)
