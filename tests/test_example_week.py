@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -15,10 +16,13 @@ from typer.testing import CliRunner
 
 from stagger.cli import app
 from stagger.cycle import cycle_jobs
+from stagger.exporters import bacula
+from stagger.exporters.options import ExportOptions
 from stagger.planner import PlanOptions, plan
-from stagger.sources.yamlfile import load_inputs
+from stagger.sources.yamlfile import load_inputs, load_schedule
 from stagger.tiers import assign_tiers
 from stagger.validate import find_violations
+from tests.exporters.schedules import require_tool
 from tests.factories import EXAMPLES
 
 WEEK = EXAMPLES / "week"
@@ -126,3 +130,28 @@ def test_cycle_lists_the_weeks_jobs(tmp_path: Path) -> None:
     assert "tier 'gold' asks for application-consistent backups but 1 of its VMs" in res.output
     jobs = json.loads(out.read_text())
     assert len(jobs) == 2704
+
+
+def test_the_weeks_bacula_export_passes_bacula_dir(
+    greedy_plan: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The README shows the week's Bacula export: the real Director parser accepts it, and
+    it holds each gold VM's full and incremental runs and the tier's scripts."""
+    out, _ = greedy_plan
+    schedule = load_schedule(out)
+    conf = bacula.render(schedule, ExportOptions(standalone=True, workdir=str(tmp_path)))
+    db = tmp_path / "bacula.db"  # bacula-dir -t opens the catalog: a Version table
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE Version (VersionId INTEGER UNSIGNED NOT NULL)")
+        c.execute("INSERT INTO Version (VersionId) VALUES (16)")
+    (tmp_path / "bacula-dir.conf").write_text(conf)
+    res = subprocess.run(
+        [require_tool("bacula-dir"), "-t", "-c", str((tmp_path / "bacula-dir.conf").resolve())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    sqla001 = conf[conf.index('Name = "stagger-sqla001"') :]
+    assert "Run = Level=Full" in sqla001 and "Run = Level=Incremental" in sqla001
+    assert 'Command = "C:\\\\scripts\\\\sql-pre-freeze.cmd"' in sqla001
