@@ -23,7 +23,12 @@ from stagger.cli.common import (
 )
 from stagger.cli.outputs import commit, parse_export_spec
 from stagger.cli.text import as_text
-from stagger.cli.vcenter_options import VCenterArgs, read_estate, vcenter_options
+from stagger.cli.vcenter_options import (
+    VCenterArgs,
+    print_warnings,
+    read_estate,
+    vcenter_options,
+)
 from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
@@ -33,6 +38,7 @@ from stagger.model.schedule import Schedule, ScheduledJob
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, PlanResult, plan
 from stagger.sources.yamlfile import load_inputs, load_schedule, with_policy
+from stagger.tiers import is_tiered, tier_warnings
 from stagger.validate import find_violations, makespan_min
 
 
@@ -64,14 +70,23 @@ def render_summary(result: PlanResult) -> None:
         )
     console.print(tbl)
     if len(s.nights) > 1:
+        # A tiered week also shows each night's fulls, so an admin sees they are staggered;
+        # the single regime's table stays as it was.
+        levels = _night_levels(s) if is_tiered(s) else None
         nt = Table(title="Nights", title_justify="left")
-        for c in ("night", "window", "jobs", "last end", "makespan"):
+        extra = ("fulls", "full time", "incr.") if levels is not None else ()
+        for c in ("night", "window", "jobs", *extra, "last end", "makespan"):
             nt.add_column(c)
         for n in s.nights:
+            cells = []
+            if levels is not None:
+                fulls, full_min, incrementals = levels.get(n.index, (0, 0, 0))
+                cells = [str(fulls), hm(full_min), str(incrementals)]
             nt.add_row(
                 str(n.index),
                 f"{n.window_start:%a %d %b %H:%M} - {n.window_end:%H:%M}",
                 str(n.jobs),
+                *cells,
                 f"{n.last_end:%H:%M}" if n.last_end else "-",
                 hm(n.makespan_min),
             )
@@ -96,6 +111,18 @@ def render_summary(result: PlanResult) -> None:
         )
     if len(s.unscheduled) > 20:
         console.print(f"[yellow]... and {len(s.unscheduled) - 20} more unscheduled VMs[/]")
+
+
+def _night_levels(schedule: Schedule) -> dict[int, tuple[int, int, int]]:
+    """Night index -> (fulls, minutes of fulls, incrementals) of a tiered schedule."""
+    out: dict[int, tuple[int, int, int]] = {}
+    for job in schedule.jobs:
+        fulls, full_min, incrementals = out.get(job.night, (0, 0, 0))
+        if job.level == "full":
+            out[job.night] = (fulls + 1, full_min + job.duration_min, incrementals)
+        else:
+            out[job.night] = (fulls, full_min, incrementals + 1)
+    return out
 
 
 def run_plan(topology: Topology, policy: Policy, options: PlanOptions) -> PlanResult:
@@ -169,6 +196,7 @@ def plan_cmd(
             estate = read_estate(topology, vc)
             topo, pol = with_policy(estate.topology, policy, raid_map, blackouts)
         warn_if_empty(topo)
+        print_warnings(tier_warnings(pol, topo))
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver is SolverChoice.cpsat else "greedy"
         opts = PlanOptions(
             solver=chosen,
@@ -229,6 +257,7 @@ def validate_cmd(
     """
     with handle_errors():
         topo, pol = load_inputs(topology, policy, blackouts=blackouts)
+        print_warnings(tier_warnings(pol, topo))
         sched = load_schedule(schedule)
         violations = find_violations(sched, topo, pol)
         if violations:
