@@ -91,22 +91,37 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         f" (total shift {hm(s.shift_slots * result.plan.instance.slot_minutes)})",
         highlight=False,
     )
+    if diff.tiered:
+        _render_fulls(diff)
     if diff.added:
         t = Table(title="Added", title_justify="left")
-        for c in ("vm", "host", "start", "end"):
+        for c in ("vm", *(("level",) if diff.tiered else ()), "host", "start", "end"):
             t.add_column(c)
         for j in diff.added:
-            t.add_row(as_text(j.vm), as_text(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
+            level = (j.level,) if diff.tiered else ()
+            t.add_row(
+                as_text(j.vm), *level, as_text(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}"
+            )
         console.print(t)
     if diff.moved:
         t = Table(title="Moved", title_justify="left")
-        for c in ("vm", "old start", "new start", "why"):
+        for c in ("vm", *(("level",) if diff.tiered else ()), "old start", "new start", "why"):
             t.add_column(c)
         for m in diff.moved:
+            level = (m.level or "",) if diff.tiered else ()
             t.add_row(
-                as_text(m.vm), f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", as_text(m.why)
+                as_text(m.vm),
+                *level,
+                f"{m.old_start:%a %H:%M}",
+                f"{m.new_start:%a %H:%M}",
+                as_text(m.why),
             )
         console.print(t)
+    for j in diff.ended:
+        console.print(
+            f"ended {as_text(j.vm)}: its {j.level} of {j.start:%a %H:%M} no longer runs",
+            highlight=False,
+        )
     for vm in diff.removed:
         console.print(f"removed {as_text(vm)}", highlight=False)
     dropped = set(diff.dropped)
@@ -114,6 +129,20 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         had = " (it had a job in the baseline)" if u.vm in dropped else ""
         console.print(
             f"[yellow]unscheduled[/] {as_text(u.vm)}: {as_text(u.reason)}{had}", highlight=False
+        )
+
+
+def _render_fulls(diff: Diff) -> None:
+    """Which night's fulls move: the fulls per night that changed, then each moved full."""
+    if not diff.fulls:
+        console.print("fulls moved: none", highlight=False)
+        return
+    nights = ", ".join(f"{f.label} {f.old} -> {f.new}" for f in diff.fulls)
+    console.print(f"fulls moved: {nights} (fulls per night, baseline -> new)", highlight=False)
+    for m in diff.moved_fulls:
+        console.print(
+            f"  full of {as_text(m.vm)} moved {m.old_start:%a} -> {m.new_start:%a}",
+            highlight=False,
         )
 
 
