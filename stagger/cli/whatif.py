@@ -98,9 +98,13 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         for c in ("vm", *(("level",) if diff.tiered else ()), "host", "start", "end"):
             t.add_column(c)
         for j in diff.added:
-            level = (j.level,) if diff.tiered else ()
+            added_level = (str(j.level),) if diff.tiered else ()
             t.add_row(
-                as_text(j.vm), *level, as_text(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}"
+                as_text(j.vm),
+                *added_level,
+                as_text(j.host),
+                f"{j.start:%a %H:%M}",
+                f"{j.end:%H:%M}",
             )
         console.print(t)
     if diff.moved:
@@ -108,10 +112,10 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         for c in ("vm", *(("level",) if diff.tiered else ()), "old start", "new start", "why"):
             t.add_column(c)
         for m in diff.moved:
-            level = (m.level or "",) if diff.tiered else ()
+            moved_level = (m.level or "",) if diff.tiered else ()
             t.add_row(
                 as_text(m.vm),
-                *level,
+                *moved_level,
                 f"{m.old_start:%a %H:%M}",
                 f"{m.new_start:%a %H:%M}",
                 as_text(m.why),
