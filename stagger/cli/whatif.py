@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from stagger.atomic import OutputSet
+from stagger.calendar import window_occurrences
 from stagger.cli.app import app, console, handle_errors
 from stagger.cli.common import load_baseline, raid_map_option, seed_option, workers_option
 from stagger.cli.outputs import commit
@@ -282,11 +283,27 @@ def headroom_cmd(
     with handle_errors():
         if size_gib <= 0:
             raise typer.BadParameter("must be > 0", param_hint="--size-gib")
-        rows = headroom(load_topology(topology), load_policy(policy), size_gib)
+        pol = load_policy(policy)
+        rows = headroom(load_topology(topology), pol, size_gib)
         t = Table(title=f"Headroom for {size_gib:g} GiB VMs", title_justify="left")
+        # Tiered estates: the night with the most work per resource (stagger.headroom).
+        nights = any(h.worst_night is not None for h in rows)
+        dates = [o.date for o in window_occurrences(pol)]
         for c in ("resource", "jobs", "free window", "busy", "spare", "use", "more VMs"):
             t.add_column(c)
+        if nights:
+            t.add_column("worst night (busy / window)")
         for h in rows[: limit or None]:
+            worst: tuple[str, ...] = ()
+            if nights:
+                worst = (
+                    (
+                        f"{dates[h.worst_night]:%a %d %b}"
+                        f" {hm(h.worst_night_busy_min)} / {hm(h.worst_night_free_min)}",
+                    )
+                    if h.worst_night is not None
+                    else ("-",)
+                )
             t.add_row(
                 as_text(f"{h.kind.replace('_', ' ')} {h.name}"),
                 str(h.jobs),
@@ -295,6 +312,7 @@ def headroom_cmd(
                 hm(h.spare_min),
                 f"{h.utilisation_pct:.0f} %",
                 str(h.more_vms),
+                *worst,
             )
         console.print(t)
 
