@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from stagger.calendar import blackout_intervals, window_occurrences
-from stagger.errors import InputError
+from stagger.errors import InputError, shown
 from stagger.fmt import hm
 from stagger.instance import Instance, compile_instance
 from stagger.model.parse import parse_model
@@ -30,7 +30,7 @@ from stagger.solve.bounds import lower_bound
 from stagger.solve.repair import repair_greedy
 from stagger.solve.solution import makespan_slots
 from stagger.solve.stability import solve_stable
-from stagger.tiers import is_tiered
+from stagger.tiers import assign_tiers, is_tiered
 
 # --------------------------------------------------------------------------- changes
 
@@ -323,6 +323,10 @@ class MovedJob:
     level: str | None = None  # tiered diffs: the job's level; None: one job per VM
     old_night: int = 0
     new_night: int = 0
+    # The nights' labels ("Fri 04 Dec": the date its window opens, also for a start after
+    # midnight); tiered diffs only.
+    old_night_label: str = ""
+    new_night_label: str = ""
 
     @property
     def shift_min(self) -> int:
@@ -441,6 +445,8 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
     tiered = is_tiered(old) or is_tiered(new)
     fresh = {vm for vm in new_vms if vm not in old_vms}
     by_night = {n.index: f"{n.window_start:%a}" for n in new.nights}
+    old_label = {n.index: f"{n.window_start:%a %d %b}" for n in old.nights}
+    new_label = {n.index: f"{n.window_start:%a %d %b}" for n in new.nights}
     moved: list[MovedJob] = []
     unchanged = 0
     for oj, nj in sorted(
@@ -514,6 +520,8 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
                 nj.level if tiered else None,
                 oj.night,
                 nj.night,
+                old_label.get(oj.night, f"night {oj.night}") if tiered else "",
+                new_label.get(nj.night, f"night {nj.night}") if tiered else "",
             )
         )
     # A VM that lost its job because it no longer fits is unscheduled, not removed: it still
@@ -551,25 +559,41 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
 @dataclass(frozen=True)
 class DriftItem:
     vm: str
-    kind: str  # host / datastore / gone / new / excluded
+    kind: str  # host / datastore / gone / new / excluded / tier
     detail: str
 
 
 def find_drift(schedule: Schedule, current: Topology) -> list[DriftItem]:
-    """Jobs whose VM is no longer where the schedule assumed (DRS, Storage vMotion, ...)."""
+    """Jobs whose VM is no longer where the schedule assumed (DRS, Storage vMotion, ...).
+
+    Keyed by job identity: a VM's jobs (one in the single regime, one per night it runs with
+    tiers) share its host and datastores, so a VM that moved is one item per kind, saying how
+    many of its jobs it concerns; a tiered VM whose tier changed (its tags, folder, ... now
+    match another tier of the schedule's policy) drifted too: its jobs' levels and nights no
+    longer are what its tier asks for."""
     idx = current.index()
     out: list[DriftItem] = []
     planned = {j.vm for j in schedule.jobs} | {u.vm for u in schedule.unscheduled}
+    count: dict[str, int] = {}
     for job in schedule.jobs:
+        count[job.vm] = count.get(job.vm, 0) + 1
+    policy = schedule.inputs.policy
+    tier_now = assign_tiers(current, policy) if policy.tiers else {}
+    seen: set[str] = set()
+    for job in schedule.jobs:
+        if job.vm in seen:
+            continue  # one VM, several jobs: the same drift
+        seen.add(job.vm)
+        of = f" (its {count[job.vm]} jobs)" if count[job.vm] > 1 else ""
         vm = idx.vms.get(job.vm)
         if vm is None:
-            out.append(DriftItem(job.vm, "gone", "VM no longer exists"))
+            out.append(DriftItem(job.vm, "gone", f"VM no longer exists{of}"))
             continue
         if not vm.needs_backup:
-            out.append(DriftItem(job.vm, "excluded", "VM is now excluded or a template"))
+            out.append(DriftItem(job.vm, "excluded", f"VM is now excluded or a template{of}"))
         if vm.host != job.host:
             out.append(
-                DriftItem(job.vm, "host", f"vMotion/DRS moved it from {job.host} to {vm.host}")
+                DriftItem(job.vm, "host", f"vMotion/DRS moved it from {job.host} to {vm.host}{of}")
             )
         if set(vm.datastores) != set(job.datastores):
             gone = sorted(set(job.datastores) - set(vm.datastores))
@@ -579,10 +603,26 @@ def find_drift(schedule: Schedule, current: Topology) -> list[DriftItem]:
                     job.vm,
                     "datastore",
                     f"Storage vMotion moved disks from {', '.join(gone) or '-'}"
-                    f" to {', '.join(came) or '-'}",
+                    f" to {', '.join(came) or '-'}{of}",
                 )
             )
+        if policy.tiers and job.vm in tier_now:
+            now = tier_now[job.vm]
+            now_name = now.name if now is not None else None
+            if now_name != job.tier:
+                out.append(
+                    DriftItem(
+                        job.vm,
+                        "tier",
+                        f"now matches {_tier_words(now_name)}, its jobs were planned for"
+                        f" {_tier_words(job.tier)}{of}",
+                    )
+                )
     for vm in current.vms:
         if vm.needs_backup and vm.name not in planned:
             out.append(DriftItem(vm.name, "new", "VM has no job in the schedule"))
     return out
+
+
+def _tier_words(name: str | None) -> str:
+    return f"tier {shown(name)}" if name is not None else "no tier (the single regime)"

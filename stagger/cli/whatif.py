@@ -138,17 +138,17 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
 
 
 def _render_fulls(diff: Diff) -> None:
-    """Which night's fulls move: the fulls per night that changed, then each moved full."""
-    if not diff.fulls:
-        console.print("fulls moved: none", highlight=False)
-        return
-    nights = ", ".join(f"{f.label} {f.old} -> {f.new}" for f in diff.fulls)
-    console.print(f"fulls moved: {nights} (fulls per night, baseline -> new)", highlight=False)
-    for m in diff.moved_fulls:
+    """Which night's fulls move: each moved full, then the fulls per night that changed."""
+    fulls = diff.moved_fulls
+    console.print(f"fulls moved: {len(fulls)}", highlight=False)
+    for m in fulls:
         console.print(
-            f"  full of {as_text(m.vm)} moved {m.old_start:%a} -> {m.new_start:%a}",
+            f"  full of {as_text(m.vm)} moved {m.old_night_label} -> {m.new_night_label}",
             highlight=False,
         )
+    if diff.fulls:
+        nights = ", ".join(f"{f.label} {f.old} -> {f.new}" for f in diff.fulls)
+        console.print(f"fulls per night (baseline -> new): {nights}", highlight=False)
 
 
 def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
