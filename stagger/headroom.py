@@ -5,6 +5,13 @@ For every resource: window minutes left after the blackouts that apply to all of
 would fit by load: ``(free - busy) // job length``, also limited by the free stretches long
 enough for one such job. It is an estimate per resource (a new VM also needs its host, its
 datastores and its RAID group at the same time); ``whatif --add`` gives the exact answer.
+
+Tiered estates (several jobs per VM over the cycle's nights) also get each resource's worst
+night: per night, the work that must land on it (jobs that run on that night only, e.g. a fixed
+full or a fixed-night incremental) plus each block's jobs (a planner-chosen full and the
+incrementals of its block) spread evenly over the block's nights, the least a night can carry
+when the fulls are staggered; compared with that night's window (times capacity). The probe
+VM of ``size_gib`` stays a single-regime job (one per cycle).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from stagger.rules import ResourceRef, capacity, estate_resources
 from stagger.solve.bounds import lower_bound
 
 
-@dataclass(frozen=True)
+@dataclass
 class Headroom:
     kind: str  # host / datastore / raid_group
     name: str
@@ -28,6 +35,11 @@ class Headroom:
     free_min: int  # window minutes after blackouts, times capacity
     busy_min: int
     more_vms: int  # how many more VMs of the given size fit (estimate)
+    # Tiered estates: the night with the most work (module doc), its work and its window
+    # minutes (times capacity). None: one job per VM, no night carries more than another.
+    worst_night: int | None = None
+    worst_night_busy_min: int = 0
+    worst_night_free_min: int = 0
 
     @property
     def spare_min(self) -> int:
@@ -44,9 +56,38 @@ def _stretch_fit(inst: Instance, blocked: list[tuple[int, int]], duration: int) 
     )
 
 
+def night_loads(inst: Instance, members: list[int]) -> list[float]:
+    """Per night, slots of work the jobs ``members`` put on it (module doc: each block's jobs
+    spread evenly over its nights, a job alone on its nights likewise)."""
+    loads = [0.0] * len(inst.nights)
+    grouped = inst.groups()
+    seen: set[int] = set()
+    for j in members:
+        job = inst.jobs[j]
+        if job.group is None:
+            nights = job.nights
+            share = job.duration / len(nights) if nights else 0.0
+            for n in nights:
+                loads[n] += share
+            continue
+        if job.group in seen:
+            continue
+        seen.add(job.group)
+        block = sorted({n for k in grouped[job.group] for n in inst.jobs[k].nights})
+        work = sum(inst.jobs[k].duration for k in grouped[job.group] if k in set(members))
+        for n in block:
+            loads[n] += work / len(block)
+    return loads
+
+
+def _tiered(inst: Instance) -> bool:
+    return any(job.level is not None for job in inst.jobs)
+
+
 def headroom(topology: Topology, policy: Policy, size_gib: float = 500.0) -> list[Headroom]:
     """One row per host, datastore and RAID group, least headroom first."""
-    inst = compile_instance(topology, policy)
+    inst = compile_instance(topology, policy, plan_tiers=True)
+    tiered = _tiered(inst)
     bound = lower_bound(inst)
     probe = VM(name="probe", host="probe", disks=[Disk(size_gib=size_gib)])
     duration = job_slots(probe, policy)
@@ -66,17 +107,28 @@ def headroom(topology: Topology, policy: Policy, size_gib: float = 500.0) -> lis
         blocked = inst.resource_blocked.get(r, [])
         by_load = max(0, free - busy) // duration
         by_stretch = _stretch_fit(inst, blocked, duration) * res.capacity
-        rows.append(
-            Headroom(
-                res.kind,
-                res.name,
-                res.capacity,
-                len(by_res.get(r, [])),
-                free * slot,
-                busy * slot,
-                min(by_load, by_stretch),
-            )
+        row = Headroom(
+            res.kind,
+            res.name,
+            res.capacity,
+            len(by_res.get(r, [])),
+            free * slot,
+            busy * slot,
+            min(by_load, by_stretch),
         )
+        if tiered:
+            per_night = night_loads(inst, by_res.get(r, []))
+            room = [
+                sum(b - a for a, b in free_segments(n, blocked)) * res.capacity for n in inst.nights
+            ]
+            worst = max(
+                range(len(inst.nights)),
+                key=lambda n: (per_night[n] / room[n] if room[n] else float("inf"), -n),
+            )
+            row.worst_night = worst
+            row.worst_night_busy_min = round(per_night[worst] * slot)
+            row.worst_night_free_min = room[worst] * slot
+        rows.append(row)
     # Resources no job uses yet: the whole window is free.
     idx = topology.index()
     for ref in estate_resources(topology):
@@ -91,7 +143,7 @@ def headroom(topology: Topology, policy: Policy, size_gib: float = 500.0) -> lis
 
 def first_saturated(topology: Topology, policy: Policy) -> tuple[str, float]:
     """The resource with the highest booked share of its free window, and that share in %."""
-    inst = compile_instance(topology, policy)
+    inst = compile_instance(topology, policy, plan_tiers=True)
     bound = lower_bound(inst)
     best = ("-", 0.0)
     for ld in bound.loads:

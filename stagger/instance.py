@@ -42,7 +42,6 @@ from stagger.rules import (
     needs_job,
     vm_resources,
 )
-from stagger.tiers import refuse_unplanned
 
 Span = tuple[int, int]  # inclusive range of start slots
 
@@ -309,12 +308,12 @@ def compile_instance(
     """``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
     ``pinned: true`` keeps; without it ``pinned`` has nothing to keep and is ignored.
 
-    ``plan_tiers``: compile a VM of a tier, or with its own window, from
-    :func:`stagger.cycle.cycle_jobs` (one job per backup run, on its nights, inside its window,
-    grouped by shared nights); without it tiers and VM windows are refused, as every caller
-    that reads one job per VM needs. A VM of the single regime compiles the same either way."""
-    if not plan_tiers:
-        refuse_unplanned(topology, policy)  # this caller reads one job per VM
+    A VM of a tier, or with its own window, compiles from :func:`stagger.cycle.cycle_jobs`
+    (one job per backup run, on its nights, inside its window, grouped by shared nights); a VM
+    of the single regime to its one job per cycle. ``plan_tiers`` changes nothing any more:
+    every caller (plan, re-plan, headroom, explain) plans tiers; it is still accepted for
+    callers written when the others refused them."""
+    del plan_tiers
     idx = topology.index()
     occurrences = window_occurrences(policy)
     anchor = occurrences[0].start
@@ -368,7 +367,7 @@ def compile_instance(
     allowed_cache: dict[tuple[tuple[int, ...], int], tuple[tuple[Span, ...], ...]] = {}
     forbidden_cache: dict[tuple[int, ...], list[tuple[int, int]]] = {}
     tiered: dict[str, list[BackupJob]] = {}
-    if plan_tiers and (policy.tiers or any(vm.window is not None for vm in topology.vms)):
+    if policy.tiers or any(vm.window is not None for vm in topology.vms):
         for bj in cycle_jobs(topology, policy):
             tiered.setdefault(bj.vm, []).append(bj)
     n_groups = 0

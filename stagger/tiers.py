@@ -171,27 +171,6 @@ def tier_warnings(policy: Policy, topology: Topology) -> list[str]:
     return out
 
 
-def refuse_unplanned(topology: Topology, policy: Policy) -> None:
-    """Until the planner plans tiers and per-VM windows, refuse them rather than plan as if
-    they were not there (a plan that ignores a maintenance window is wrong, not rough)."""
-    if policy.tiers:
-        raise InputError(
-            "policy tiers are validated but not planned yet: remove `tiers` to plan every VM"
-            " once per cycle with the policy's window (`stagger cycle` lists the jobs the"
-            " tiers ask for)",
-            obj="policy",
-            field="tiers",
-        )
-    windowed = [vm.name for vm in topology.vms if vm.window is not None and needs_job(vm)]
-    if windowed:
-        raise InputError(
-            f"VM windows are validated but not planned yet: remove `window` from"
-            f" {len(windowed)} VM(s) ({_some(windowed)}) to plan with the policy's window",
-            obj="topology",
-            field="vms[].window",
-        )
-
-
 def is_tiered(schedule: Schedule) -> bool:
     """Whether the schedule holds tiered jobs (a job with a tier, or a VM with several
     jobs): what reads one job per VM must refuse it, an export writes each night's level."""
@@ -204,7 +183,7 @@ def is_tiered(schedule: Schedule) -> bool:
 
 
 def refuse_tiered_schedule(schedule: Schedule, use: str) -> None:
-    """Until ``use`` (an export, a what-if baseline, a diff) reads a VM's several jobs and
+    """Until ``use`` (an export that does not read levels) reads a VM's several jobs and
     their levels, refuse a tiered schedule (one the validator accepts) rather than keep one
     job per VM and drop the rest, or write a full as if it were the VM's only job."""
     if not is_tiered(schedule):

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from stagger.calendar import blackout_intervals, window_occurrences
-from stagger.errors import InputError
+from stagger.errors import InputError, shown
 from stagger.fmt import hm
 from stagger.instance import Instance, compile_instance
 from stagger.model.parse import parse_model
@@ -30,7 +30,7 @@ from stagger.solve.bounds import lower_bound
 from stagger.solve.repair import repair_greedy
 from stagger.solve.solution import makespan_slots
 from stagger.solve.stability import solve_stable
-from stagger.tiers import refuse_tiered_schedule
+from stagger.tiers import assign_tiers, is_tiered
 
 # --------------------------------------------------------------------------- changes
 
@@ -255,13 +255,14 @@ def replan(
     on_stage: Callable[[str], None] | None = None,
 ) -> ReplanResult:
     """Plan ``topology`` under ``policy`` keeping as much of ``baseline`` as the rules allow."""
-    refuse_tiered_schedule(baseline, "a re-plan from a baseline")
     from stagger.validate import validate
 
     opts = options or PlanOptions()
     t0 = time.perf_counter()
+    # Tiers and VM windows are planned (several jobs per VM); a baseline job continues the
+    # job of the same identity (stagger.solve.baseline.map_baseline).
     inst = compile_instance(
-        topology, policy, baseline_starts={j.vm: j.start for j in baseline.jobs}
+        topology, policy, baseline_starts={j.vm: j.start for j in baseline.jobs}, plan_tiers=True
     )
     bound = lower_bound(inst)
     base = map_baseline(inst, baseline)
@@ -319,10 +320,27 @@ class MovedJob:
     new_start: datetime
     new_end: datetime
     why: str
+    level: str | None = None  # tiered diffs: the job's level; None: one job per VM
+    old_night: int = 0
+    new_night: int = 0
+    # The nights' labels ("Fri 04 Dec": the date its window opens, also for a start after
+    # midnight); tiered diffs only.
+    old_night_label: str = ""
+    new_night_label: str = ""
 
     @property
     def shift_min(self) -> int:
         return int((self.new_start - self.old_start).total_seconds() // 60)
+
+
+@dataclass(frozen=True)
+class NightFulls:
+    """How many fulls a night of the cycle carries, before and after."""
+
+    night: int
+    label: str  # e.g. "Sat 05 Dec"
+    old: int
+    new: int
 
 
 @dataclass
@@ -335,10 +353,19 @@ class Diff:
     dropped: list[str]  # the unscheduled that had a job in the old schedule
     old_makespan_min: int
     new_makespan_min: int
+    tiered: bool = False  # either schedule holds several jobs per VM (levels, nights)
+    # Tiered: jobs of a VM still planned that no job of the new schedule continues (its tier
+    # or its incremental nights changed).
+    ended: list[ScheduledJob] = field(default_factory=list)
+    fulls: list[NightFulls] = field(default_factory=list)  # nights whose full count changed
 
     @property
     def fits(self) -> bool:
         return not self.unscheduled
+
+    @property
+    def moved_fulls(self) -> list[MovedJob]:
+        return [m for m in self.moved if m.level == "full"]
 
 
 def _resources(job: ScheduledJob) -> set[str]:
@@ -349,12 +376,64 @@ def _resources(job: ScheduledJob) -> set[str]:
     )
 
 
+def pair_jobs(
+    old: Schedule, new: Schedule
+) -> list[tuple[ScheduledJob | None, ScheduledJob | None]]:
+    """(old job, the new job that continues it): None on one side for a job that ended or
+    is new. A VM's job of the single regime continues its only old job; tiered jobs pair by
+    (level, night) first, then the rest of a level in night order (a full moved to another
+    night of its block pairs with its old full; the incremental it displaced likewise)."""
+    olds: dict[str, list[ScheduledJob]] = {}
+    news: dict[str, list[ScheduledJob]] = {}
+    for sched, into in ((old, olds), (new, news)):
+        for j in sorted(sched.jobs, key=lambda j: (j.start, j.night)):
+            into.setdefault(j.vm, []).append(j)
+    out: list[tuple[ScheduledJob | None, ScheduledJob | None]] = []
+    for vm in sorted(olds.keys() | news.keys()):
+        was, now = olds.get(vm, []), news.get(vm, [])
+        if len(was) == 1 and len(now) == 1:
+            out.append((was[0], now[0]))
+            continue
+        left = list(was)
+        rest: list[ScheduledJob] = []
+        for nj in now:
+            same = next((o for o in left if (o.level, o.night) == (nj.level, nj.night)), None)
+            if same is None:
+                rest.append(nj)
+            else:
+                left.remove(same)
+                out.append((same, nj))
+        for nj in rest:
+            other = next((o for o in left if o.level == nj.level), None)
+            if other is not None:
+                left.remove(other)
+            out.append((other, nj))
+        out += [(o, None) for o in left]
+    return out
+
+
+def _full_nights(old: Schedule, new: Schedule) -> list[NightFulls]:
+    counts: dict[int, list[int]] = {}
+    for k, sched in enumerate((old, new)):
+        for j in sched.jobs:
+            if j.level == "full":
+                counts.setdefault(j.night, [0, 0])[k] += 1
+    labels = {n.index: f"{n.window_start:%a %d %b}" for n in new.nights}
+    return [
+        NightFulls(n, labels.get(n, f"night {n}"), a, b)
+        for n, (a, b) in sorted(counts.items())
+        if a != b
+    ]
+
+
 def diff_schedules(old: Schedule, new: Schedule) -> Diff:
-    """What changed from ``old`` to ``new``, with the reason each moved job moved."""
-    for sched in (old, new):
-        refuse_tiered_schedule(sched, "a diff")
-    old_jobs = {j.vm: j for j in old.jobs}
-    new_jobs = {j.vm: j for j in new.jobs}
+    """What changed from ``old`` to ``new``, with the reason each moved job moved. Jobs are
+    compared by identity (:func:`pair_jobs`): one job per VM in the single regime, (VM,
+    level, night) with tiers."""
+    pairs = pair_jobs(old, new)
+    old_vms = {j.vm for j in old.jobs}
+    new_vms = {j.vm for j in new.jobs}
+    prev_of = {id(nj): oj for oj, nj in pairs if nj is not None}
     topo, pol = new.inputs.topology, new.inputs.policy
     idx = topo.index()
     occurrences = window_occurrences(pol)
@@ -363,16 +442,21 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
         for b, members in zip(pol.blackouts, blackout_members(pol, idx), strict=True)
     ]
     tz = pol.tz
-    fresh = {vm for vm in new_jobs if vm not in old_jobs}
+    tiered = is_tiered(old) or is_tiered(new)
+    fresh = {vm for vm in new_vms if vm not in old_vms}
+    by_night = {n.index: f"{n.window_start:%a}" for n in new.nights}
+    old_label = {n.index: f"{n.window_start:%a %d %b}" for n in old.nights}
+    new_label = {n.index: f"{n.window_start:%a %d %b}" for n in new.nights}
     moved: list[MovedJob] = []
     unchanged = 0
-    for vm, nj in sorted(new_jobs.items(), key=lambda kv: (kv[1].start, kv[0])):
-        oj = old_jobs.get(vm)
-        if oj is None:
-            continue
+    for oj, nj in sorted(
+        ((o, n) for o, n in pairs if o is not None and n is not None),
+        key=lambda p: (p[1].start, p[1].vm),
+    ):
         if oj.start == nj.start:
             unchanged += 1  # same start; it may end later if it grew
             continue
+        vm = nj.vm
         reasons: list[str] = []
         if oj.host != nj.host:
             reasons.append(f"now on host {nj.host} (was {oj.host})")
@@ -390,19 +474,34 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
         for name, members, intervals in blackouts:
             if vm in members and any(iv.start < oj.end and oj.start < iv.end for iv in intervals):
                 reasons.append(f"its old slot overlaps blackout '{name}'")
+        if not reasons and tiered and oj.night != nj.night:
+            # The group rule: one job of a VM's block per night.
+            taker = next(
+                (j2 for j2 in new.jobs if j2.vm == vm and j2 is not nj and j2.night == oj.night),
+                None,
+            )
+            if taker is not None:
+                reasons.append(
+                    f"night {by_night.get(oj.night, oj.night)} now runs its {taker.level}"
+                    " (one job of a VM per night)"
+                )
         if not reasons:
             mine = _resources(nj)
             takers = []
-            for other, oj2 in new_jobs.items():
-                if other == vm or not (oj2.start < oj.end and oj.start < oj2.end):
+            for oj2_new in new.jobs:
+                if oj2_new is nj or oj2_new.vm == vm:
                     continue
-                shared = sorted(mine & _resources(oj2))
+                if not (oj2_new.start < oj.end and oj.start < oj2_new.end):
+                    continue
+                shared = sorted(mine & _resources(oj2_new))
                 if not shared:
                     continue
-                prev = old_jobs.get(other)
-                if other in fresh or prev is None or prev.start != oj2.start:
+                prev = prev_of.get(id(oj2_new))
+                other = oj2_new.vm
+                if other in fresh or prev is None or prev.start != oj2_new.start:
                     what = "new job " if other in fresh else ""
-                    takers.append(f"{what}{other} ({', '.join(shared)})")
+                    label = f"{other} {oj2_new.level}" if tiered else other
+                    takers.append(f"{what}{label} ({', '.join(shared)})")
             if takers:
                 reasons.append(
                     f"its old slot {oj.start.astimezone(tz):%H:%M}-{oj.end.astimezone(tz):%H:%M}"
@@ -410,20 +509,47 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
                 )
             else:
                 reasons.append("re-planned to keep every VM within the window")
-        moved.append(MovedJob(vm, oj.start, oj.end, nj.start, nj.end, "; ".join(reasons)))
+        moved.append(
+            MovedJob(
+                vm,
+                oj.start,
+                oj.end,
+                nj.start,
+                nj.end,
+                "; ".join(reasons),
+                nj.level if tiered else None,
+                oj.night,
+                nj.night,
+                old_label.get(oj.night, f"night {oj.night}") if tiered else "",
+                new_label.get(nj.night, f"night {nj.night}") if tiered else "",
+            )
+        )
     # A VM that lost its job because it no longer fits is unscheduled, not removed: it still
     # needs a backup and the admin must act on it.
     unscheduled_now = {u.vm for u in new.unscheduled}
-    removed = sorted(vm for vm in old_jobs if vm not in new_jobs and vm not in unscheduled_now)
+    removed = sorted(vm for vm in old_vms if vm not in new_vms and vm not in unscheduled_now)
+    added = sorted(
+        (nj for oj, nj in pairs if oj is None and nj is not None and nj.vm in fresh),
+        key=lambda j: (j.vm, j.start),
+    )
+    if tiered:  # a job a VM gains (its tier changed) is added too
+        added += sorted(
+            (nj for oj, nj in pairs if oj is None and nj is not None and nj.vm not in fresh),
+            key=lambda j: (j.vm, j.start),
+        )
+    ended = [oj for oj, nj in pairs if nj is None and oj is not None and oj.vm in new_vms]
     return Diff(
-        added=[new_jobs[vm] for vm in sorted(fresh)],
+        added=added,
         removed=removed,
         moved=moved,
         unchanged=unchanged,
         unscheduled=list(new.unscheduled),
-        dropped=sorted(vm for vm in old_jobs if vm in unscheduled_now),
+        dropped=sorted(vm for vm in old_vms if vm in unscheduled_now),
         old_makespan_min=old.makespan_min,
         new_makespan_min=new.makespan_min,
+        tiered=tiered,
+        ended=sorted(ended, key=lambda j: (j.vm, j.start)),
+        fulls=_full_nights(old, new) if tiered else [],
     )
 
 
@@ -433,25 +559,41 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
 @dataclass(frozen=True)
 class DriftItem:
     vm: str
-    kind: str  # host / datastore / gone / new / excluded
+    kind: str  # host / datastore / gone / new / excluded / tier
     detail: str
 
 
 def find_drift(schedule: Schedule, current: Topology) -> list[DriftItem]:
-    """Jobs whose VM is no longer where the schedule assumed (DRS, Storage vMotion, ...)."""
+    """Jobs whose VM is no longer where the schedule assumed (DRS, Storage vMotion, ...).
+
+    Keyed by job identity: a VM's jobs (one in the single regime, one per night it runs with
+    tiers) share its host and datastores, so a VM that moved is one item per kind, saying how
+    many of its jobs it concerns; a tiered VM whose tier changed (its tags, folder, ... now
+    match another tier of the schedule's policy) drifted too: its jobs' levels and nights no
+    longer are what its tier asks for."""
     idx = current.index()
     out: list[DriftItem] = []
     planned = {j.vm for j in schedule.jobs} | {u.vm for u in schedule.unscheduled}
+    count: dict[str, int] = {}
     for job in schedule.jobs:
+        count[job.vm] = count.get(job.vm, 0) + 1
+    policy = schedule.inputs.policy
+    tier_now = assign_tiers(current, policy) if policy.tiers else {}
+    seen: set[str] = set()
+    for job in schedule.jobs:
+        if job.vm in seen:
+            continue  # one VM, several jobs: the same drift
+        seen.add(job.vm)
+        of = f" (its {count[job.vm]} jobs)" if count[job.vm] > 1 else ""
         vm = idx.vms.get(job.vm)
         if vm is None:
-            out.append(DriftItem(job.vm, "gone", "VM no longer exists"))
+            out.append(DriftItem(job.vm, "gone", f"VM no longer exists{of}"))
             continue
         if not vm.needs_backup:
-            out.append(DriftItem(job.vm, "excluded", "VM is now excluded or a template"))
+            out.append(DriftItem(job.vm, "excluded", f"VM is now excluded or a template{of}"))
         if vm.host != job.host:
             out.append(
-                DriftItem(job.vm, "host", f"vMotion/DRS moved it from {job.host} to {vm.host}")
+                DriftItem(job.vm, "host", f"vMotion/DRS moved it from {job.host} to {vm.host}{of}")
             )
         if set(vm.datastores) != set(job.datastores):
             gone = sorted(set(job.datastores) - set(vm.datastores))
@@ -461,10 +603,26 @@ def find_drift(schedule: Schedule, current: Topology) -> list[DriftItem]:
                     job.vm,
                     "datastore",
                     f"Storage vMotion moved disks from {', '.join(gone) or '-'}"
-                    f" to {', '.join(came) or '-'}",
+                    f" to {', '.join(came) or '-'}{of}",
                 )
             )
+        if policy.tiers and job.vm in tier_now:
+            now = tier_now[job.vm]
+            now_name = now.name if now is not None else None
+            if now_name != job.tier:
+                out.append(
+                    DriftItem(
+                        job.vm,
+                        "tier",
+                        f"now matches {_tier_words(now_name)}, its jobs were planned for"
+                        f" {_tier_words(job.tier)}{of}",
+                    )
+                )
     for vm in current.vms:
         if vm.needs_backup and vm.name not in planned:
             out.append(DriftItem(vm.name, "new", "VM has no job in the schedule"))
     return out
+
+
+def _tier_words(name: str | None) -> str:
+    return f"tier {shown(name)}" if name is not None else "no tier (the single regime)"

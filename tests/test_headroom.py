@@ -86,3 +86,50 @@ def test_idle_resource_counts_its_capacity() -> None:
     idle = rows[("datastore", "DS-02")]
     assert (idle.capacity, idle.jobs, idle.free_min, idle.busy_min) == (2, 0, 1200, 0)
     assert idle.more_vms == 10
+
+
+def test_tiered_headroom_names_each_resources_worst_night() -> None:
+    """web1's full is fixed on Saturday (night 4: 300 min); sql1's block spreads its full and
+    six incrementals (300 + 6 * 30 min) evenly over the 7 nights (68.6 min a night); both on
+    esx01, one job at a time, 10 h a night."""
+    tiers = [
+        {
+            "name": "gold",
+            "match": {"tag": "sql"},
+            "full": {"every": 7},
+            "change_rate": 0.1,
+            "consistency": "crash",
+        },
+        {
+            "name": "web",
+            "match": {"name": "web*"},
+            "full": {"on": "FREQ=WEEKLY;BYDAY=SA"},
+            "change_rate": 0.1,
+            "consistency": "crash",
+        },
+    ]
+    topo = make_topology(
+        vms=[
+            {
+                "name": n,
+                "host": "esx01",
+                "tags": tags,
+                "disks": [{"datastore": ds, "size_gib": GIB_PER_HOUR * 5}],
+            }
+            for n, tags, ds in (("sql1", ["sql"], "DS-01"), ("web1", [], "DS-02"))
+        ]
+    )
+    pol = make_policy(
+        cycle={"start": "2026-12-01", "nights": 7}, limits={"per_host": 1}, tiers=tiers
+    )
+    rows = {(h.kind, h.name): h for h in headroom(topo, pol)}
+    host = rows[("host", "esx01")]
+    assert host.jobs == 14
+    assert (host.worst_night, host.worst_night_busy_min, host.worst_night_free_min) == (
+        4,
+        369,  # 300 + 480 / 7, rounded
+        600,
+    )
+    gold_ds = rows[("datastore", "DS-01")]
+    assert (gold_ds.worst_night, gold_ds.worst_night_busy_min) == (0, 69)  # an even share
+    assert rows[("datastore", "DS-02")].worst_night == 4

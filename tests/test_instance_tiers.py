@@ -33,10 +33,11 @@ def _week() -> tuple[Topology, Policy]:
     return topo, tiered_policy([GOLD, WEB, COLD])
 
 
-def test_tiers_are_refused_without_plan_tiers() -> None:
+def test_tiers_are_planned_whatever_plan_tiers_says() -> None:
+    """Every caller plans tiers now (what-if, headroom, explain too): the keyword is inert."""
     topo, policy = _week()
-    with pytest.raises(InputError, match="not planned yet"):
-        compile_instance(topo, policy)
+    assert compile_instance(topo, policy) == compile_instance(topo, policy, plan_tiers=True)
+    assert any(j.group is not None for j in compile_instance(topo, policy).jobs)
 
 
 def test_one_job_per_backup_run_on_its_nights_inside_its_window() -> None:

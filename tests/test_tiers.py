@@ -11,10 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stagger.errors import InputError
-from stagger.instance import compile_instance
 from stagger.model.policy import Policy, TierMatch
 from stagger.model.topology import Topology, TopologyIndex
-from stagger.tiers import assign_tiers, check_tiers, refuse_unplanned, tier_warnings
+from stagger.tiers import assign_tiers, check_tiers, tier_warnings
 from tests.factories import make_policy, make_topology
 
 # Any text a name may hold (no controls, no lone surrogates), glob metacharacters included.
@@ -218,21 +217,3 @@ def test_vm_window_outside_the_policy_window() -> None:
     topo = _topo({"name": "a", "window": {"start": "19:00", "end": "21:00"}})
     with pytest.raises(InputError, match="19:00-21:00 is not inside the policy window 20:00-06:00"):
         check_tiers(make_policy(), topo)
-
-
-def test_refuse_unplanned() -> None:
-    topo = _topo({"name": "a"})
-    refuse_unplanned(topo, make_policy())  # today's policy: planned as before
-    with pytest.raises(InputError, match="tiers are validated but not planned yet"):
-        refuse_unplanned(topo, _policy({"name": "t", "match": {"default": True}}))
-    windowed = _topo({"name": "a", "window": {"start": "21:00", "end": "23:00"}})
-    with pytest.raises(InputError, match="VM windows are validated but not planned yet"):
-        refuse_unplanned(windowed, make_policy())
-
-
-def test_compile_instance_refuses_tiers_before_any_work() -> None:
-    topo = _topo({"name": "a"})
-    compile_instance(topo, make_policy())
-    with pytest.raises(InputError, match="tiers are validated but not planned yet") as err:
-        compile_instance(topo, _policy({"name": "t", "match": {"default": True}}))
-    assert err.value.field == "tiers"

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from stagger.atomic import OutputSet
+from stagger.calendar import window_occurrences
 from stagger.cli.app import app, console, handle_errors
 from stagger.cli.common import load_baseline, raid_map_option, seed_option, workers_option
 from stagger.cli.outputs import commit
@@ -91,22 +92,41 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         f" (total shift {hm(s.shift_slots * result.plan.instance.slot_minutes)})",
         highlight=False,
     )
+    if diff.tiered:
+        _render_fulls(diff)
     if diff.added:
         t = Table(title="Added", title_justify="left")
-        for c in ("vm", "host", "start", "end"):
+        for c in ("vm", *(("level",) if diff.tiered else ()), "host", "start", "end"):
             t.add_column(c)
         for j in diff.added:
-            t.add_row(as_text(j.vm), as_text(j.host), f"{j.start:%a %H:%M}", f"{j.end:%H:%M}")
+            added_level = (str(j.level),) if diff.tiered else ()
+            t.add_row(
+                as_text(j.vm),
+                *added_level,
+                as_text(j.host),
+                f"{j.start:%a %H:%M}",
+                f"{j.end:%H:%M}",
+            )
         console.print(t)
     if diff.moved:
         t = Table(title="Moved", title_justify="left")
-        for c in ("vm", "old start", "new start", "why"):
+        for c in ("vm", *(("level",) if diff.tiered else ()), "old start", "new start", "why"):
             t.add_column(c)
         for m in diff.moved:
+            moved_level = (m.level or "",) if diff.tiered else ()
             t.add_row(
-                as_text(m.vm), f"{m.old_start:%a %H:%M}", f"{m.new_start:%a %H:%M}", as_text(m.why)
+                as_text(m.vm),
+                *moved_level,
+                f"{m.old_start:%a %H:%M}",
+                f"{m.new_start:%a %H:%M}",
+                as_text(m.why),
             )
         console.print(t)
+    for j in diff.ended:
+        console.print(
+            f"ended {as_text(j.vm)}: its {j.level} of {j.start:%a %H:%M} no longer runs",
+            highlight=False,
+        )
     for vm in diff.removed:
         console.print(f"removed {as_text(vm)}", highlight=False)
     dropped = set(diff.dropped)
@@ -115,6 +135,20 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         console.print(
             f"[yellow]unscheduled[/] {as_text(u.vm)}: {as_text(u.reason)}{had}", highlight=False
         )
+
+
+def _render_fulls(diff: Diff) -> None:
+    """Which night's fulls move: each moved full, then the fulls per night that changed."""
+    fulls = diff.moved_fulls
+    console.print(f"fulls moved: {len(fulls)}", highlight=False)
+    for m in fulls:
+        console.print(
+            f"  full of {as_text(m.vm)} moved {m.old_night_label} -> {m.new_night_label}",
+            highlight=False,
+        )
+    if diff.fulls:
+        nights = ", ".join(f"{f.label} {f.old} -> {f.new}" for f in diff.fulls)
+        console.print(f"fulls per night (baseline -> new): {nights}", highlight=False)
 
 
 def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
@@ -249,11 +283,27 @@ def headroom_cmd(
     with handle_errors():
         if size_gib <= 0:
             raise typer.BadParameter("must be > 0", param_hint="--size-gib")
-        rows = headroom(load_topology(topology), load_policy(policy), size_gib)
+        pol = load_policy(policy)
+        rows = headroom(load_topology(topology), pol, size_gib)
         t = Table(title=f"Headroom for {size_gib:g} GiB VMs", title_justify="left")
+        # Tiered estates: the night with the most work per resource (stagger.headroom).
+        nights = any(h.worst_night is not None for h in rows)
+        dates = [o.date for o in window_occurrences(pol)]
         for c in ("resource", "jobs", "free window", "busy", "spare", "use", "more VMs"):
             t.add_column(c)
+        if nights:
+            t.add_column("worst night (busy / window)")
         for h in rows[: limit or None]:
+            worst: tuple[str, ...] = ()
+            if nights:
+                worst = (
+                    (
+                        f"{dates[h.worst_night]:%a %d %b}"
+                        f" {hm(h.worst_night_busy_min)} / {hm(h.worst_night_free_min)}",
+                    )
+                    if h.worst_night is not None
+                    else ("-",)
+                )
             t.add_row(
                 as_text(f"{h.kind.replace('_', ' ')} {h.name}"),
                 str(h.jobs),
@@ -262,6 +312,7 @@ def headroom_cmd(
                 hm(h.spare_min),
                 f"{h.utilisation_pct:.0f} %",
                 str(h.more_vms),
+                *worst,
             )
         console.print(t)
 

@@ -15,20 +15,27 @@ with :class:`~stagger.solve.blocks.Lexicographic`):
 4. move as few of the baseline's jobs as possible (a job is moved when its start slot changes);
 5. then move them as little as possible (total shift in slots).
 
-The baseline is mapped onto the new instance's slot grid by VM name. A job whose baseline start
-is no longer allowed (its window, a blackout or a pin changed) has to move; those are counted
-as ``forced``.
+The baseline is mapped onto the new instance's slot grid job by job (:func:`map_baseline`). A
+job's identity is (VM, night, level), the night being the one the baseline ran it on: a job of
+the single regime (one per VM) is its VM; a tiered job on a fixed night is (VM, night, level);
+a planner-chosen full is (VM, block, full), the block being the ``every`` nights its group
+shares, so the full keeps its identity when it moves to another night of its block (a move:
+"the full of sql01 moved Sat -> Tue"), and so do the incrementals of that block, which are
+interchangeable (matched in night order). A job whose baseline start is no longer allowed (its
+window, a blackout, a pin or the group rule changed) has to move; those are counted as
+``forced``.
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
 from stagger.instance import Instance
-from stagger.model.schedule import Schedule
+from stagger.model.schedule import Schedule, ScheduledJob
 from stagger.solve.blocks import Lexicographic
 from stagger.solve.solution import Solution, night_spans
 
@@ -39,26 +46,69 @@ class BaselineMap:
 
     starts: dict[int, int]  # job index -> baseline start slot (only exact slots)
     spans: list[int]  # per night: baseline makespan in slots (0: night had no job)
-    by_vm: dict[str, tuple[int, int]]  # vm -> (start slot, end slot) incl. VMs no longer there
+    near: dict[int, int]  # job index -> baseline start slot, rounded down: every matched job
+
+
+def _home_nights(inst: Instance) -> list[frozenset[int]]:
+    """Per job, the nights that make its identity: its group's (a block's shared nights:
+    where a planner-chosen full and its incrementals may run), else its own."""
+    own = [frozenset(job.nights) for job in inst.jobs]
+    for members in inst.groups().values():
+        block = frozenset().union(*(own[j] for j in members))
+        for j in members:
+            own[j] = block
+    return own
+
+
+def match_baseline(inst: Instance, baseline: Schedule) -> dict[int, ScheduledJob]:
+    """Job index -> the baseline job it continues (module doc: job identity). A single-regime
+    job continues its VM's job when the baseline had exactly one; a tiered job the first
+    unmatched baseline job of its VM with its level on one of its home nights, baseline jobs
+    taken in start order and instance jobs in index order."""
+    old: dict[str, list[ScheduledJob]] = defaultdict(list)
+    for bj in sorted(baseline.jobs, key=lambda b: (b.start, b.night)):
+        old[bj.vm].append(bj)
+    mine: dict[str, list[int]] = defaultdict(list)
+    for j, job in enumerate(inst.jobs):
+        mine[job.vm].append(j)
+    home: list[frozenset[int]] | None = None
+    out: dict[int, ScheduledJob] = {}
+    for vm, js in mine.items():
+        was = old.get(vm, [])
+        if not was:
+            continue
+        if len(js) == 1 and inst.jobs[js[0]].level is None:
+            if len(was) == 1:
+                out[js[0]] = was[0]
+            continue
+        if home is None:
+            home = _home_nights(inst)
+        free = list(js)
+        for bj in was:
+            hit = next(
+                (j for j in free if inst.jobs[j].level == bj.level and bj.night in home[j]), None
+            )
+            if hit is not None:
+                free.remove(hit)
+                out[hit] = bj
+    return out
 
 
 def map_baseline(inst: Instance, baseline: Schedule) -> BaselineMap:
-    by_vm: dict[str, tuple[int, int]] = {}
-    exact: dict[str, bool] = {}
-    for job in baseline.jobs:
-        s = inst.slot_at(job.start)
-        e = inst.slot_at(job.end)
-        by_vm[job.vm] = (math.floor(s), math.ceil(e))
-        exact[job.vm] = s == math.floor(s)
-    starts = {
-        j: by_vm[job.vm][0] for j, job in enumerate(inst.jobs) if job.vm in by_vm and exact[job.vm]
-    }
+    starts: dict[int, int] = {}
+    near: dict[int, int] = {}
+    for j, bj in match_baseline(inst, baseline).items():
+        s = inst.slot_at(bj.start)
+        near[j] = math.floor(s)
+        if s == math.floor(s):
+            starts[j] = near[j]
     spans = [0] * len(inst.nights)
-    for s, e in by_vm.values():
+    for bj in baseline.jobs:  # every baseline job, also those of VMs no longer there
+        s, e = math.floor(inst.slot_at(bj.start)), math.ceil(inst.slot_at(bj.end))
         for n in inst.nights:
             if n.start <= s < n.end:
                 spans[n.index] = max(spans[n.index], min(e, n.end) - n.start)
-    return BaselineMap(starts, spans, by_vm)
+    return BaselineMap(starts, spans, near)
 
 
 @dataclass
@@ -85,9 +135,7 @@ def stability_stats(
 ) -> StabilityStats:
     moved = [j for j, b in base.starts.items() if sol.starts.get(j, b) != b]
     moved += [
-        j
-        for j, job in enumerate(inst.jobs)
-        if j not in base.starts and job.vm in base.by_vm and j in sol.starts
+        j for j in base.near if j not in base.starts and j in sol.starts
     ]  # baseline start off the slot grid: it moved, by definition
     moved.sort()
     forced = sum(
@@ -96,16 +144,16 @@ def stability_stats(
     shift = 0
     for j in moved:
         if j in sol.starts:
-            b = base.starts.get(j, base.by_vm[inst.jobs[j].vm][0])
+            b = base.starts.get(j, base.near[j])
             shift += abs(sol.starts[j] - b)
     spans = night_spans(inst, sol.starts)
     excess = [max(0, s - (c + tolerance_slots)) for s, c in zip(spans, base.spans, strict=True)]
-    with_base = sum(1 for job in inst.jobs if job.vm in base.by_vm)
+    with_base = len(base.near)
     return StabilityStats(
         moved=len(moved),
         forced=forced,
         shift_slots=shift,
-        kept=with_base - len(moved) - sum(1 for j in sol.dropped if inst.jobs[j].vm in base.by_vm),
+        kept=with_base - len(moved) - sum(1 for j in sol.dropped if j in base.near),
         new=len(inst.jobs) - with_base,
         dropped=len(sol.dropped),
         spans=spans,

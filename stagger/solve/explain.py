@@ -7,7 +7,15 @@ resource with them. Each rule gets an assumption literal:
 - ``blackout <name>``: the jobs it applies to stay clear of it;
 - ``capacity <resource>``: at most ``capacity`` jobs at once on that host, datastore or RAID
   group (optional intervals whose presence is the literal);
-- ``pin <vm>``: a pinned job starts at its pin.
+- ``pin <vm>``: a pinned job starts at its pin;
+- ``group rule`` (tiered estates): the jobs of one VM's block (a planner-chosen full and the
+  incrementals sharing its nights) take distinct nights.
+
+On a tiered estate (several jobs per VM) the model holds the compiled jobs of the VMs
+concerned: ``window`` is each job's start inside its own allowed starts (its nights, its
+tier's or VM's window, and the blackouts that apply to it, which the instance has already cut
+out: a blackout is then part of ``window``, not a rule of its own), capacity is counted over
+the cycle's jobs, and the group rule joins the rules.
 
 Every job of the model must run, with its real duration. If that is infeasible, CP-SAT's
 ``sufficient_assumptions_for_infeasibility`` gives a conflicting subset, which is then shrunk
@@ -24,7 +32,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from stagger.calendar import blackout_intervals, window_occurrences
-from stagger.instance import compile_instance
+from stagger.instance import Instance, compile_instance
 from stagger.jobs import job_slots
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
@@ -64,7 +72,9 @@ def explain_unscheduled(
     instance. ``None`` if no conflict is found among these jobs (the plan may then just have
     run out of solver time)."""
     idx = topology.index()
-    inst = compile_instance(topology, policy)
+    inst = compile_instance(topology, policy, plan_tiers=True)
+    if any(job.level is not None for job in inst.jobs):
+        return _explain_tiered(topology, policy, inst, vms, time_limit_s)
     slot = inst.slot_minutes
     occurrences = window_occurrences(policy)
     anchor = occurrences[0].start
@@ -205,7 +215,7 @@ def _phrase(
     b_members: dict[str, set[str]],
 ) -> Explanation:
     idx = topology.index()
-    inst = compile_instance(topology, policy)
+    inst = compile_instance(topology, policy, plan_tiers=True)
     slot = inst.slot_minutes
     nights = inst.nights
     window_min = sum(n.end - n.start for n in nights) * slot
@@ -297,4 +307,162 @@ def _phrase(
     elif lost:
         parts.append("blackouts " + ", ".join(lost))
     parts += partial
+    return Explanation(list(wanted), rules, "; ".join(parts))
+
+
+GROUP_RULE = "group rule"
+
+
+def _explain_tiered(
+    topology: Topology,
+    policy: Policy,
+    inst: Instance,
+    vms: list[str],
+    time_limit_s: float,
+) -> Explanation | None:
+    """:func:`explain_unscheduled` over the compiled jobs of a tiered estate (module doc)."""
+    wanted = sorted({v for v in vms if any(job.vm == v for job in inst.jobs)})
+    if not wanted:
+        return None  # left out at compile time: their reason is already theirs
+    res_of = {
+        j: [r for r in job.resources if inst.resources[r].kind != "concurrent"]
+        for j, job in enumerate(inst.jobs)
+    }
+    focus = {r for j, job in enumerate(inst.jobs) if job.vm in wanted for r in res_of[j]}
+    member_vms = {job.vm for j, job in enumerate(inst.jobs) if focus & set(res_of[j])}
+    members = [j for j, job in enumerate(inst.jobs) if job.vm in member_vms]
+    groups: dict[int, list[int]] = {}
+    for j in members:
+        g = inst.jobs[j].group
+        if g is not None:
+            groups.setdefault(g, []).append(j)
+    horizon = inst.horizon
+
+    def build(active: set[str]) -> tuple[cp_model.CpModel, dict[str, cp_model.IntVar]]:
+        m = cp_model.CpModel()
+        lits = {key: m.new_bool_var(key) for key in sorted(active)}
+        starts: dict[int, cp_model.IntVar] = {}
+        by_res: dict[int, list[cp_model.IntervalVar]] = {}
+        for j in members:
+            job = inst.jobs[j]
+            s = m.new_int_var(0, horizon, f"s_{j}")
+            starts[j] = s
+            if "window" in lits:
+                spans = [[lo, hi] for n in job.allowed for lo, hi in n]
+                m.add_linear_expression_in_domain(
+                    s, cp_model.Domain.from_intervals(spans)
+                ).only_enforce_if(lits["window"])
+            for r in res_of[j]:
+                key = f"capacity {inst.resources[r].label}"
+                if key in lits:
+                    by_res.setdefault(r, []).append(
+                        m.new_optional_fixed_size_interval_var(s, job.duration, lits[key], "")
+                    )
+        for r, ivs in by_res.items():
+            add_resource_limit(m, ivs, inst.resources[r].capacity or None)
+        if GROUP_RULE in lits:
+            for g in groups.values():
+                on: dict[int, list[cp_model.IntVar]] = {}
+                for j in g:
+                    picks = []
+                    for night in inst.nights:
+                        b = m.new_bool_var("")
+                        m.add(starts[j] >= night.start).only_enforce_if(b)
+                        m.add(starts[j] < night.end).only_enforce_if(b)
+                        picks.append(b)
+                        on.setdefault(night.index, []).append(b)
+                    m.add_exactly_one(picks).only_enforce_if(lits[GROUP_RULE])
+                for bs in on.values():
+                    m.add(sum(bs) <= 1).only_enforce_if(lits[GROUP_RULE])
+        m.add_assumptions(list(lits.values()))
+        return m, lits
+
+    def infeasible(active: set[str]) -> tuple[bool, set[str]]:
+        m, lits = build(active)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.max_time_in_seconds = time_limit_s
+        status = solver.solve(m)
+        if status != cp_model.INFEASIBLE:
+            return False, set()
+        names = {v.index: k for k, v in lits.items()}
+        core = {names[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in names}
+        return True, core or set(active)
+
+    rules: set[str] = {"window"}
+    if groups:
+        rules.add(GROUP_RULE)
+    rules |= {
+        f"capacity {inst.resources[r].label}"
+        for r in {r for j in members for r in res_of[j]}
+        if inst.resources[r].capacity
+        and inst.resources[r].capacity < sum(1 for j in members if r in res_of[j])
+    }
+    ok, core = infeasible(rules)
+    if not ok:
+        return None
+    core = deletion_filter(core, infeasible)
+    return _phrase_tiered(policy, inst, wanted, members, sorted(core), res_of)
+
+
+def _phrase_tiered(
+    policy: Policy,
+    inst: Instance,
+    wanted: list[str],
+    members: list[int],
+    core: list[str],
+    res_of: dict[int, list[int]],
+) -> Explanation:
+    slot = inst.slot_minutes
+    n_nights = len(inst.nights)
+    rules: list[Rule] = []
+    parts: list[str] = []
+    for key in core:
+        if not key.startswith("capacity "):
+            continue
+        r = next(
+            r for j in members for r in res_of[j] if f"capacity {inst.resources[r].label}" == key
+        )
+        res = inst.resources[r]
+        using = [j for j in members if r in res_of[j]]
+        load = sum(inst.jobs[j].duration for j in using) * slot
+        at_once = f", {res.capacity} at a time" if res.capacity > 1 else ""
+        n_vms = len({inst.jobs[j].vm for j in using})
+        parts.append(
+            f"{res.label} needs {_h(load)} over {n_nights} nights for {len(using)} jobs"
+            f" of {n_vms} VMs{at_once}"
+        )
+        rules.append(
+            Rule(
+                "capacity",
+                res.label,
+                f"{res.label} runs its jobs one at a time"
+                if res.capacity == 1
+                else f"{res.label} runs at most {res.capacity} jobs at a time",
+            )
+        )
+    if GROUP_RULE in core:
+        parts.append("one job of a VM's block per night (a full replaces that night's incremental)")
+        rules.append(
+            Rule(
+                "group",
+                GROUP_RULE,
+                "the jobs of one VM's block (its full and the incrementals sharing its nights)"
+                " take distinct nights",
+            )
+        )
+    if "window" in core:
+        window_min = sum(n.end - n.start for n in inst.nights) * slot
+        parts.append(
+            f"each job inside its window on its nights ({n_nights} nights, {_h(window_min)})"
+        )
+        rules.insert(
+            0,
+            Rule(
+                "window",
+                "window",
+                "each job inside its tier's (or VM's) window on its nights, clear of its"
+                f" blackouts; policy window {policy.window.start:%H:%M}-{policy.window.end:%H:%M}",
+            ),
+        )
     return Explanation(list(wanted), rules, "; ".join(parts))

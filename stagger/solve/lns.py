@@ -123,8 +123,8 @@ class Lns:
         def on_job(j: int, start: cp_model.IntVar, dom: list[list[int]]) -> None:
             target = base.starts.get(j)
             exact = target is not None
-            if target is None and inst.jobs[j].vm in base.by_vm:
-                target = base.by_vm[inst.jobs[j].vm][0]
+            if target is None:
+                target = base.near.get(j)
             if target is None:
                 return
             reach = max(abs(dom[0][0] - target), abs(dom[-1][1] - target))

@@ -62,9 +62,7 @@ def repair_greedy(inst: Instance, base: BaselineMap, tolerance_slots: int = 0) -
     for j in deferred + rest:
         job = inst.jobs[j]
         within = timeline.free_starts(job)
-        target = base.starts.get(j)
-        if target is None and job.vm in base.by_vm:
-            target = base.by_vm[job.vm][0]
+        target = base.starts.get(j, base.near.get(j))
         best: tuple[int, int, int] | None = None  # (excess, distance or relative end, start)
         for n, spans in enumerate(job.allowed):
             if job.group is not None and not taken.free(j, n):

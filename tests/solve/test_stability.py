@@ -118,7 +118,8 @@ def test_neighbourhood_search_holds_the_makespan_the_repair_loses() -> None:
     inst = compile_instance(topo, pol)
     idx = {job.vm: j for j, job in enumerate(inst.jobs)}
     old = {"vm0": (0, 12), "vm1": (12, 24), "vm2": (30, 42), "big": (0, 48)}
-    bm = BaselineMap({idx[vm]: s for vm, (s, _) in old.items()}, [48], old)
+    near = {idx[vm]: s for vm, (s, _) in old.items()}
+    bm = BaselineMap(near, [48], near)
     warm = stability_stats(inst, bm, repair_greedy(inst, bm))
     assert warm.moved == 1 and warm.over_makespan == 6  # vm1 at 42-54
     single = solve_stable(inst, bm, time_limit_s=5, workers=2)
@@ -181,7 +182,7 @@ def test_fewer_moved_jobs_beat_less_total_shift() -> None:
     base = BaselineMap(
         starts={index[vm]: s for vm, s in at.items()},
         spans=[120],
-        by_vm={vm: (s, s + inst.jobs[index[vm]].duration) for vm, s in at.items()},
+        near={index[vm]: s for vm, s in at.items()},
     )
     res = solve_stable(inst, base, time_limit_s=30, workers=1)
     assert res.stats.dropped == 0 and res.stats.excess == [0]
