@@ -63,3 +63,24 @@ def test_without_a_deadline_every_candidate_is_tried_and_the_plan_is_the_same(
     # The same candidates, but the longest-first plan is not computed again.
     assert calls["serial"] == without_first["serial"] - 1
     assert calls["stepped"] == without_first["stepped"]
+
+
+def test_no_search_is_built_once_the_wall_limit_is_spent(monkeypatch: Any) -> None:
+    """Past the deadline the warm start is the plan (FEASIBLE, wall limit hit): no CP-SAT
+    model, LNS or decomposition is built only to be given no time (at 70,000 jobs building
+    the model alone took minutes)."""
+    from dataclasses import replace
+
+    from stagger import planner
+
+    def never(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("a search was started after the deadline")
+
+    for name in ("solve_cpsat", "solve_decomposed", "MakespanLns"):
+        monkeypatch.setattr(planner, name, never)
+    inst = _week()
+    bound = replace(lower_bound(inst), makespan=0)  # the warm start cannot meet it
+    out = planner.solve_instance(inst, bound, planner.PlanOptions(seed=1), deadline=time.time() - 1)
+    warm = greedy.solve_greedy_best(inst, components(inst), 0)
+    assert out.info.status == "FEASIBLE" and out.info.wall_limit_hit
+    assert out.solution.starts == warm.starts and out.solution.dropped == warm.dropped
