@@ -90,8 +90,8 @@ def run_case(case: str, vms: int, regime: str, seed: int, time_limit: float) -> 
         status = s.solver.status + (" (wall limit hit)" if s.solver.wall_limit_hit else "")
     wall = time.perf_counter() - t
     done = resource.getrusage(resource.RUSAGE_SELF)
-    # CPU seconds (every thread: CP-SAT's workers too) say what the wall time does not on a
-    # machine shared with other work.
+    # CPU seconds of this process (every thread: CP-SAT's workers too; not the decomposition's
+    # pool processes) say what the wall time does not on a machine shared with other work.
     cpu_s = done.ru_utime + done.ru_stime - cpu.ru_utime - cpu.ru_stime
     return {
         "case": case,
