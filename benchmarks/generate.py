@@ -2,6 +2,7 @@
 
     python -m benchmarks.generate --vms 10000 --regime balanced --out /tmp/est
     python -m benchmarks.generate --vms 10000 --regime connected --components --out /tmp/est
+    python -m benchmarks.generate --vms 10000 --regime balanced --week --out /tmp/week
 
 Distributions follow what real estates look like:
 - clusters of 4-16 ESXi hosts; 1-44 VMs per host (log-normal, median ~15);
@@ -41,6 +42,13 @@ would be longer is made smaller), and the capacities leave room for every job: a
 datastore or RAID group whose jobs would keep it more than ``RAID_BUSY`` of its window time busy
 takes more jobs at once (checked by the tests with the greedy planner, which places every job,
 and per host at 1,000 VMs).
+
+``--week`` (:func:`week_dicts`) turns any regime's estate into a tiered week (issue 14): a
+7-night cycle from Monday 30 Nov 2026, every VM an incremental each night (change rate 3-8 %)
+and a weekly full: about 10 % ``gold`` (application consistency, priority 1, a 20:00-06:00
+window, full every 7 nights), 10 % ``weekly`` (full fixed on Saturday), the rest ``default``
+(full every 7 nights). The regime's estate is generated first, unchanged, and the week is laid
+over it with its own random stream, so the regimes' estates stay byte-identical.
 
 The estate is built as plain Python data and validated by the pydantic models (``validate``);
 ``model_construct`` skips that for the largest sizes after a sample has been validated.
@@ -657,6 +665,68 @@ def _hard_dicts(spec: EstateSpec, rng: random.Random) -> tuple[dict[str, Any], d
     return topology, policy
 
 
+# --- the tiered week (issue 14) -------------------------------------------------------------
+
+WEEK_START = date(2026, 11, 30)  # a Monday: Saturday is night 5
+SATURDAY = "FREQ=WEEKLY;BYDAY=SA"
+WeekFulls = Literal["every", "saturday"]
+
+
+def week_dicts(
+    spec: EstateSpec, fulls: WeekFulls = "every"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The regime's estate (full cycle: the weekend window and throughput) as a tiered week
+    (module docstring). ``fulls="saturday"``: every tier's full fixed on Saturday, the
+    "all fulls on one night" baseline of the same estate (same VMs, tags and change rates)."""
+    topo, pol = generate_dicts(EstateSpec(spec.vms, spec.regime, "full", spec.seed))
+    rng = random.Random(f"week:{spec.seed}:{spec.vms}:{spec.regime}")
+    for vm in topo["vms"]:
+        vm["change_rate"] = round(rng.uniform(0.03, 0.08), 3)
+        draw = rng.random()
+        tier = "gold" if draw < 0.1 else "weekly" if draw < 0.2 else None
+        if tier is not None:
+            vm["tags"] = [*vm.get("tags", []), tier]
+    full_every: dict[str, Any] = {"every": 7} if fulls == "every" else {"on": SATURDAY}
+    pol["cycle"] = {"start": WEEK_START.isoformat(), "nights": 7}
+    # Every VM has its own rate; the policy's is what a VM added later would get.
+    pol["throughput"]["change_rate"] = 0.05
+    pol["tiers"] = [
+        {
+            "name": "gold",
+            "match": {"tag": "gold"},
+            "incremental": "nightly",
+            "full": full_every,
+            "consistency": "application",
+            "priority": 1,
+            "window": {"start": "20:00", "end": "06:00"},
+        },
+        {
+            "name": "weekly",
+            "match": {"tag": "weekly"},
+            "incremental": "nightly",
+            "full": {"on": SATURDAY},
+        },
+        {
+            "name": "default",
+            "match": {"default": True},
+            "incremental": "nightly",
+            "full": full_every,
+        },
+    ]
+    return topo, pol
+
+
+def generate_week(
+    spec: EstateSpec, fulls: WeekFulls = "every", *, validate: bool = True
+) -> tuple[Topology, Policy]:
+    """:func:`week_dicts` as models (``validate=False``: ``model_construct``, as ``generate``)."""
+    topo, pol = week_dicts(spec, fulls)
+    policy = Policy.model_validate(pol)
+    if validate:
+        return Topology.model_validate(topo), policy
+    return _construct_topology(topo), policy
+
+
 def _construct_topology(data: dict[str, Any]) -> Topology:
     """Build without validation (fast path for 100k VMs); fields as the validated model has."""
     vms = [
@@ -702,14 +772,21 @@ def main() -> None:
     ap.add_argument(
         "--components", action="store_true", help="also print the scheduling component sizes"
     )
+    ap.add_argument(
+        "--week",
+        action="store_true",
+        help="a tiered 7-night week over the regime's estate (--cycle is ignored)",
+    )
     args = ap.parse_args()
     spec = EstateSpec(args.vms, args.regime, args.cycle, args.seed)
-    topo, pol = generate_dicts(spec)
+    topo, pol = week_dicts(spec) if args.week else generate_dicts(spec)
     if args.components:
         from stagger.instance import compile_instance
         from stagger.solve.components import components
 
-        sizes = sorted(map(len, components(compile_instance(*generate(spec)))), reverse=True)
+        estate = generate_week(spec) if args.week else generate(spec)
+        inst = compile_instance(*estate, plan_tiers=args.week)
+        sizes = sorted(map(len, components(inst)), reverse=True)
         shown = ", ".join(f"{n:,}" for n in sizes[:10]) + (", ..." if len(sizes) > 10 else "")
         print(f"{len(sizes):,} components, largest first: {shown}")
     args.out.mkdir(parents=True, exist_ok=True)

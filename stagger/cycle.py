@@ -139,8 +139,12 @@ def cycle_jobs(topology: Topology, policy: Policy) -> list[BackupJob]:
         # Policy refuses a tier with incrementals and no rate on it or on throughput; 1.0 is
         # only ever read by a fulls-only tier, which has no incremental to size.
         rate = vm.change_rate or tier.change_rate or policy.throughput.change_rate or 1.0
+        # Per VM, not per job: a week has seven jobs per VM (70,000 for 10,000 VMs).
+        full_gib = vm.size_gib
+        priority = _priority(vm, tier)
+        window = vm.window or tier.window or policy.window
         for level, nights in shapes[tier.name]:
-            size_gib = vm.size_gib if level == "full" else vm.size_gib * rate
+            size_gib = full_gib if level == "full" else full_gib * rate
             out.append(
                 BackupJob(
                     vm=name,
@@ -149,8 +153,8 @@ def cycle_jobs(topology: Topology, policy: Policy) -> list[BackupJob]:
                     size_gib=size_gib,
                     minutes=_minutes(size_gib, tier, policy),
                     tier=str(tier.name),
-                    priority=_priority(vm, tier),
-                    window=vm.window or tier.window or policy.window,
+                    priority=priority,
+                    window=window,
                     consistency=tier.consistency,
                     pre_script=tier.pre_script,
                     post_script=tier.post_script,

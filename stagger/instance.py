@@ -44,6 +44,8 @@ from stagger.rules import (
 )
 
 Span = tuple[int, int]  # inclusive range of start slots
+# A job's window as its clock times (start, end) and the nights it may run on.
+_WindowKey = tuple[object, object, tuple[int, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +368,13 @@ def compile_instance(
     unschedulable: list[tuple[str, str]] = []
     allowed_cache: dict[tuple[tuple[int, ...], int], tuple[tuple[Span, ...], ...]] = {}
     forbidden_cache: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+    # The tiered path's caches: a window on a job's nights (by clock times and nights), that
+    # with blackouts, and the start ranges of a duration in it.
+    window_cache: dict[_WindowKey, list[tuple[int, int]]] = {}
+    tier_forbidden_cache: dict[tuple[tuple[int, ...], _WindowKey], list[tuple[int, int]]] = {}
+    tier_allowed_cache: dict[
+        tuple[tuple[tuple[int, ...], _WindowKey], int], tuple[tuple[Span, ...], ...]
+    ] = {}
     tiered: dict[str, list[BackupJob]] = {}
     if policy.tiers or any(vm.window is not None for vm in topology.vms):
         for bj in cycle_jobs(topology, policy):
@@ -390,18 +399,34 @@ def compile_instance(
             res_t = tuple(resource(ref) for ref in vm_resources(vm, idx, policy))
             vm_jobs: list[Job] = []
             why = None
+            blackout_names = tuple(policy.blackouts[b].name for b in b_key)
             for bj, group in zip(own, groups, strict=True):
                 duration = max(1, math.ceil(bj.minutes / policy.slot_minutes - 1e-9))
-                window_cut = _window_forbidden(bj.window, bj.nights, policy, occurrences, nights)
-                forbidden = _merge(forbidden_cache[b_key] + window_cut)
+                # A week of 10,000 VMs has 70,000 jobs but a few hundred distinct (blackouts,
+                # window, nights, duration): each is cut and scanned once, as in the single
+                # regime (the window as its clock times: the models are not hashable).
+                w_key = (bj.window.start, bj.window.end, bj.nights)
+                t_key = (b_key, w_key)
+                if t_key not in tier_forbidden_cache:
+                    window_cut = window_cache.get(w_key)
+                    if window_cut is None:
+                        window_cut = _window_forbidden(
+                            bj.window, bj.nights, policy, occurrences, nights
+                        )
+                        window_cache[w_key] = window_cut
+                    tier_forbidden_cache[t_key] = _merge(forbidden_cache[b_key] + window_cut)
+                forbidden = tier_forbidden_cache[t_key]
+                a_key = (t_key, duration)
+                if a_key not in tier_allowed_cache:
+                    tier_allowed_cache[a_key] = allowed_starts(nights, forbidden, duration)
                 job = Job(
                     vm=vm.name,
                     duration=duration,
                     resources=res_t,
-                    allowed=allowed_starts(nights, forbidden, duration),
+                    allowed=tier_allowed_cache[a_key],
                     size_gib=bj.size_gib,
                     minutes=bj.minutes,
-                    blackouts=tuple(policy.blackouts[b].name for b in b_key),
+                    blackouts=blackout_names,
                     priority=bj.priority,
                     level=bj.level,
                     tier=bj.tier,

@@ -10,6 +10,8 @@ import pytest
 
 from benchmarks.generate import RAID_BUSY, EstateSpec, generate, generate_dicts
 from stagger.instance import compile_instance
+from stagger.model.policy import Policy
+from stagger.model.topology import Topology
 from stagger.solve.bounds import lower_bound
 from stagger.solve.components import components
 from stagger.solve.greedy import solve_greedy
@@ -129,3 +131,53 @@ def test_hard_regimes_leave_every_host_room(regime: str) -> None:
         res = inst.resources[ld.resource]
         if res.kind == "host":
             assert ld.load <= RAID_BUSY * res.capacity * ld.free, res.name
+
+
+def test_the_week_is_a_tiered_cycle_over_the_regimes_estate() -> None:
+    """--week: the regime's estate unchanged but for tags and change rates, 7 nights, every
+    VM an incremental each night and one full; ~10 % gold, ~10 % weekly, the rest default."""
+    from collections import Counter
+
+    from benchmarks.generate import week_dicts
+
+    spec = EstateSpec(1000, "balanced", "full", 0)
+    base, _ = generate_dicts(spec)
+    topo, pol = week_dicts(spec)
+    assert [v["disks"] for v in topo["vms"]] == [v["disks"] for v in base["vms"]]
+    assert all(0.03 <= v["change_rate"] <= 0.08 for v in topo["vms"])
+    policy = Policy.model_validate(pol)
+    assert policy.cycle.nights == 7 and policy.cycle.start.weekday() == 0  # a Monday
+    inst = compile_instance(Topology.model_validate(topo), policy, plan_tiers=True)
+    assert not inst.unschedulable and len(inst.jobs) == 7 * 1000
+    tiers = Counter(j.tier for j in inst.jobs if j.level == "full")
+    assert 80 <= tiers["gold"] <= 120 and 80 <= tiers["weekly"] <= 120
+    assert tiers["default"] == 1000 - tiers["gold"] - tiers["weekly"]
+    saturday = 5
+    for job in inst.jobs:
+        if job.level == "full" and job.tier == "weekly":
+            assert job.nights == [saturday]
+        elif job.level == "full":
+            assert job.nights == list(range(7)) and job.group is not None
+    # The baseline with every full on Saturday: the same estate, fulls on night 5 only.
+    topo_sat, pol_sat = week_dicts(spec, "saturday")
+    assert topo_sat == topo
+    fixed = compile_instance(
+        Topology.model_validate(topo_sat), Policy.model_validate(pol_sat), plan_tiers=True
+    )
+    assert {tuple(j.nights) for j in fixed.jobs if j.level == "full"} <= {(saturday,), ()}
+
+
+def test_round_robin_pins_the_chosen_fulls_to_night_i_mod_7() -> None:
+    from benchmarks.generate import generate_week
+    from benchmarks.week import round_robin
+
+    inst = compile_instance(*generate_week(EstateSpec(60, "balanced", "full", 0)), plan_tiers=True)
+    rr = round_robin(inst)
+    chosen = [j for j, job in enumerate(inst.jobs) if job.level == "full" and job.group is not None]
+    for i, j in enumerate(chosen):
+        assert rr.jobs[j].nights == [i % 7]
+    assert all(rr.jobs[j] is inst.jobs[j] for j in range(len(inst.jobs)) if j not in chosen)
+    sol = solve_greedy(rr)
+    assert not sol.dropped
+    for i, j in enumerate(chosen):
+        assert rr.night_of(sol.starts[j]) == i % 7

@@ -50,6 +50,9 @@ from stagger.instance import Instance, free_segments
 
 # Distinct night sets tested per resource and M; above, only the set of every night is.
 _NIGHT_SETS = 16
+# Up to this many nights a night set is an int64 bit mask (vectorised over the jobs); more
+# (a cycle longer than two months) as Python ints, one job at a time.
+_MASK_NIGHTS = 62
 
 
 @dataclass
@@ -145,13 +148,23 @@ class Packing:
         every = (1 << len(lengths)) - 1
         if not night_sets or can.all():
             return self._passes(durations, [length for ls in lengths for length in ls])
-        # Night sets as Python ints (a cycle may have more nights than a machine word).
-        sig = [sum(1 << int(n) for n in np.flatnonzero(row)) for row in can]
-        found = set(sig)
+        # Night sets as Python ints (a cycle may have more nights than a machine word); up
+        # to 62 nights as int64 bit masks, one vector operation over the jobs (a week of
+        # 10,000 VMs: 70,000 jobs, per resource and per horizon tried).
+        sig_arr: np.ndarray
+        if can.shape[1] <= _MASK_NIGHTS:
+            sig_arr = can.astype(np.int64) @ (
+                np.int64(1) << np.arange(can.shape[1], dtype=np.int64)
+            )
+        else:
+            sig_arr = np.array(
+                [sum(1 << int(n) for n in np.flatnonzero(row)) for row in can], dtype=object
+            )
+        found = set(sig_arr.tolist())
         sets = sorted(found | {every}) if len(found) <= _NIGHT_SETS else [every]
         for s in sets:
             pool = [length for n, ls in enumerate(lengths) if s >> n & 1 for length in ls]
-            inside = np.array([(g & ~s) == 0 for g in sig], dtype=bool)
+            inside = np.asarray((sig_arr & ~s) == 0, dtype=bool)
             if inside.any() and not self._passes(durations[inside], pool):
                 return False
         return True

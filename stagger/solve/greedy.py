@@ -7,8 +7,10 @@ window start, which spreads load across nights instead of piling it onto the fir
 
 from __future__ import annotations
 
+import time
+
 from stagger.instance import Instance
-from stagger.solve.parallel_sgs import backward_order, sgs_candidates, start_order
+from stagger.solve.parallel_sgs import TARGET_RUNS, backward_order, sgs_candidates, start_order
 from stagger.solve.solution import (
     GroupNights,
     Solution,
@@ -128,7 +130,12 @@ def bottleneck_orders(inst: Instance) -> list[list[int]]:
 
 
 def candidates(
-    inst: Instance, bound_slots: int | None = None
+    inst: Instance,
+    bound_slots: int | None = None,
+    *,
+    first: Solution | None = None,
+    first_s: float = 0.0,
+    deadline: float | None = None,
 ) -> tuple[list[list[int]], list[Solution]]:
     """The plans ``solve_greedy_best`` chooses from, each with the job order it stands for:
     the serial schedule on several orders (longest first, bottleneck first; shortest first
@@ -137,9 +144,26 @@ def candidates(
     ``parallel_sgs`` (with their start orders) and the serial schedule on the order of a
     backward pass from the best plan so far: they remove the tail a saturated shared
     resource leaves behind the serial orders. (The serial schedule on a time-stepping plan's
-    own start order was measured too and never did better than that plan.)"""
-    orders = [job_order(inst), *bottleneck_orders(inst)]
-    runs = [solve_greedy(inst, o) for o in orders]
+    own start order was measured too and never did better than that plan.)
+
+    ``first``: the longest-first plan (``solve_greedy(inst)``) when the caller has it already,
+    and ``first_s`` the seconds it took.
+    ``deadline`` (``time.time()`` value; None: none): a further candidate is tried only while
+    the time left is at least what the longest-first plan took (the time-stepping ones, which
+    cost about three serial passes each, three times that): at 70,000 jobs (a week of 10,000
+    VMs) the candidates took minutes and a wall-time limit has to leave time to search."""
+    t0 = time.time()
+    orders = [job_order(inst)]
+    runs = [first if first is not None else solve_greedy(inst, orders[0])]
+    one_pass = time.time() - t0 if first is None else first_s  # seconds of one serial pass
+
+    def time_for(passes: float) -> bool:
+        return deadline is None or deadline - time.time() >= passes * one_pass
+
+    for order in bottleneck_orders(inst):
+        if time_for(1):
+            orders.append(order)
+            runs.append(solve_greedy(inst, order))
     if any(r.dropped for r in runs):
         extra = count_orders(inst)
         orders += extra
@@ -150,7 +174,7 @@ def candidates(
         and not runs[best].dropped
         and _score(inst, runs[best])[2] <= bound_slots
     )
-    if inst.jobs and not meets_bound:
+    if inst.jobs and not meets_bound and time_for(3 * (1 + TARGET_RUNS) + 1):
         best_slots = None if runs[best].dropped else _score(inst, runs[best])[2]
         # The time-stepping schedules place jobs one by one too: a VM they planned in part
         # is dropped whole.
@@ -164,15 +188,26 @@ def candidates(
 
 
 def solve_greedy_best(
-    inst: Instance, groups: list[list[int]] | None = None, bound_slots: int | None = None
+    inst: Instance,
+    groups: list[list[int]] | None = None,
+    bound_slots: int | None = None,
+    *,
+    first: Solution | None = None,
+    first_s: float = 0.0,
+    deadline: float | None = None,
 ) -> Solution:
     """Several list-scheduling orders (longest first, bottleneck first); per independent group
     of jobs (``groups``, e.g. components) the order that does best, merged into one order and
     re-run over the whole instance (shared limits stay respected). The best plan overall wins.
-    The plans and orders are ``candidates``' (``bound_slots``: see there)."""
-    orders, runs = candidates(inst, bound_slots)
+    The plans and orders are ``candidates``' (``bound_slots``, ``first``, ``first_s``,
+    ``deadline``: see there); the merged re-run, too, only while the time left is at least
+    one serial pass."""
+    t0 = time.time()
+    orders, runs = candidates(inst, bound_slots, first=first, first_s=first_s, deadline=deadline)
     best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
-    if not groups or len(groups) < 2:
+    if not groups or len(groups) < 2 or len(orders) < 2:
+        return runs[best]
+    if deadline is not None and deadline - time.time() < (time.time() - t0) / len(runs):
         return runs[best]
     # Each group's jobs in the order that did best for it, interleaved by relative position.
     # Ranks looked up per job (not a pass over a whole order per group: quadratic in groups).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ortools.sat.python import cp_model
 from typer.testing import CliRunner
 
@@ -15,6 +16,7 @@ from stagger.instance import compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
+from stagger.solve import bound_packing
 from stagger.solve.bound_capacity import effective_capacity
 from stagger.solve.bounds import lower_bound, min_dropped
 from stagger.solve.cpsat import add_span_floor, build_model
@@ -239,12 +241,17 @@ def test_planner_gives_the_bound_to_the_whole_model(monkeypatch: Any) -> None:
     assert seen == [s.lower_bound_min // policy.slot_minutes]
 
 
-def test_jobs_confined_to_some_nights_pack_into_those_nights() -> None:
+@pytest.mark.parametrize("mask_nights", [62, 0])
+def test_jobs_confined_to_some_nights_pack_into_those_nights(
+    mask_nights: int, monkeypatch: Any
+) -> None:
     """Three 4 h jobs on a host, 3 nights of 10 h, a blackout on those three VMs that covers
     the third night (a fourth, 1 h VM on the host may use it, so the host itself is not
     blacked out): two of them share a night, so 8 h. Over all three nights the packing says
     5 h, Hall's check (their 12 h of load over the two nights they may use) 6 h: only the
-    packing per night set sees it."""
+    packing per night set sees it. Night sets as int64 masks (vectorised) and, as for a
+    cycle of more than 62 nights, as Python ints: the same bound."""
+    monkeypatch.setattr(bound_packing, "_MASK_NIGHTS", mask_nights)
     topo = make_topology(
         hosts=[{"name": "esx01", "cluster": "C1"}],
         datastores=[{"name": f"DS-0{i}"} for i in range(4)],
