@@ -218,3 +218,39 @@ def test_bound_never_exceeds_a_plan(case: tuple[Topology, Policy]) -> None:
     assert len(res.bound.nights) in (0, len(s.nights))  # () for the single regime
     for night, b in zip(s.nights, res.bound.nights or (0,) * len(s.nights), strict=True):
         assert b * slot <= night.makespan_min
+
+
+def test_per_night_bound_takes_the_earliest_end_of_a_job_fixed_on_it() -> None:
+    """One host and one datastore taking two jobs at once: night 0's 7 slots of load need
+    only 4, but the full fixed on night 0 alone ends at 6 at the earliest; nights 1 and 2
+    carry one of the block VM's jobs, 1 slot at least."""
+    fixed = {
+        "name": "fixed",
+        "match": {"tag": "fixed"},
+        "incremental": "none",
+        "full": {"on": "FREQ=DAILY;COUNT=1"},
+    }
+    topo = make_topology(
+        hosts=[{"name": "esx01", "cluster": "C1"}],
+        datastores=[{"name": "DS-01"}],
+        vms=[
+            {
+                "name": name,
+                "host": "esx01",
+                "tags": [name],
+                "disks": [{"datastore": "DS-01", "size_gib": FULL_GIB}],
+            }
+            for name in ("fixed", "block")
+        ],
+    )
+    policy = make_policy(
+        cycle={"start": "2026-12-01", "nights": 3},
+        limits={"per_host": 2, "per_datastore": 2},
+        tiers=[fixed, BLOCK],
+    )
+    new, _, per_night, _ = _bounds(topo, policy)
+    assert per_night == (6, 1, 1)
+    assert new == 6
+    res = plan(topo, policy, PlanOptions(time_limit_s=20, seed=1))
+    spans = [n.makespan_min // policy.slot_minutes for n in res.schedule.nights]
+    assert all(b <= s for b, s in zip(per_night, spans, strict=True))
