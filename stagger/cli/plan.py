@@ -59,16 +59,21 @@ def render_summary(result: PlanResult) -> None:
     console.print(tbl)
     if len(s.nights) > 1:
         nt = Table(title="Nights", title_justify="left")
-        for c in ("night", "window", "jobs", "last end", "makespan"):
+        # A tiered cycle has a lower bound per night (stagger.solve.bound_nights).
+        per_night = bound.nights if len(bound.nights) == len(s.nights) else ()
+        for c in ("night", "window", "jobs", "last end", "makespan") + ("bound",) * bool(per_night):
             nt.add_column(c)
         for n in s.nights:
-            nt.add_row(
+            row = [
                 str(n.index),
                 f"{n.window_start:%a %d %b %H:%M} - {n.window_end:%H:%M}",
                 str(n.jobs),
                 f"{n.last_end:%H:%M}" if n.last_end else "-",
                 hm(n.makespan_min),
-            )
+            ]
+            if per_night:
+                row.append(hm(per_night[n.index] * result.instance.slot_minutes))
+            nt.add_row(*row)
         console.print(nt)
     busy = Table(title="Busiest resources", title_justify="left")
     for c in ("resource", "jobs", "backups", "free window", "use"):

@@ -4,18 +4,24 @@ property that it never exceeds a plan the planner returns."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from stagger.cli import app
+from stagger.fmt import hm
 from stagger.instance import compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
 from stagger.solve.bound_nights import describe_nights, spread_bound
 from stagger.solve.bounds import lower_bound
+from stagger.sources.yamlfile import load_policy, load_topology
 from tests.factories import EXAMPLES, make_policy, make_topology
 
 FULL_GIB = 175.78125  # 30 min at 100 MB/s: 6 slots of 5 min
@@ -151,8 +157,6 @@ def test_describe_nights() -> None:
 def test_single_regime_bound_is_unchanged_on_the_examples() -> None:
     """The night-aware rules apply to tiered cycles only: the examples' bounds (and their
     reasons) are the single-regime ones, with no per-night bounds."""
-    from stagger.sources.yamlfile import load_policy, load_topology
-
     for name in ("minimal", "estate"):
         topo = load_topology(EXAMPLES / name / "topology.yaml")
         policy = load_policy(EXAMPLES / name / "policy.yaml")
@@ -254,3 +258,26 @@ def test_per_night_bound_takes_the_earliest_end_of_a_job_fixed_on_it() -> None:
     res = plan(topo, policy, PlanOptions(time_limit_s=20, seed=1))
     spans = [n.makespan_min // policy.slot_minutes for n in res.schedule.nights]
     assert all(b <= s for b, s in zip(per_night, spans, strict=True))
+
+
+def test_plan_summary_shows_each_nights_bound(tmp_path: Path) -> None:
+    """`stagger plan` on a tiered week adds a bound column to its nights table; the single
+    regime's table keeps its columns."""
+    topo = EXAMPLES / "minimal" / "topology.yaml"
+    plain = EXAMPLES / "minimal" / "policy.yaml"
+    tiered = tmp_path / "tiered.yaml"
+    tier = "  - {name: gold, match: {tag: payroll}, full: {every: 3}, change_rate: 0.1}\n"
+    tiered.write_text(plain.read_text().replace("nights: 1", "nights: 3") + "tiers:\n" + tier)
+    res = CliRunner().invoke(
+        app,
+        ["plan", str(topo), "-p", str(tiered), "-o", str(tmp_path / "t.json"), "--time-limit", "5"],
+    )
+    assert res.exit_code == 0, res.output
+    header = next(line for line in res.output.splitlines() if "last end" in line)
+    assert header.split("┃")[-2].strip() == "bound"
+    inst = compile_instance(load_topology(topo), load_policy(tiered), plan_tiers=True)
+    bound = lower_bound(inst)
+    rows = [line for line in res.output.splitlines() if re.match(r"[│|] [0-2] ", line)]
+    assert [r.split("│")[-2].strip() for r in rows] == [
+        hm(b * inst.slot_minutes) for b in bound.nights
+    ]
