@@ -270,12 +270,18 @@ def forced_ends(inst: Instance) -> tuple[int, ...]:
         return tuple(int(x) for x in out)
     masks = _job_masks(inst)
     ends = _earliest_ends(inst)
-    alone = [j for j, job in enumerate(inst.jobs) if job.group is None and masks[j].sum() == 1]
-    if alone:
+    group = np.array([-1 if job.group is None else job.group for job in inst.jobs])
+    alone = (group < 0) & (masks.sum(axis=1) == 1)
+    if alone.any():
         out = np.maximum(out, np.where(masks[alone], ends[alone], 0).max(axis=0))
-    for js in inst.groups().values():
-        union = masks[js].any(axis=0)
-        if len(js) >= union.sum():
-            first_end = np.where(union, ends[js].min(axis=0), 0)
-            out = np.maximum(out, first_end)
+    grouped = np.flatnonzero(group >= 0)
+    if len(grouped):
+        # Per group (its jobs made consecutive): its first end per night and its nights.
+        order = grouped[np.argsort(group[grouped], kind="stable")]
+        cut = np.flatnonzero(np.diff(group[order], prepend=-2))
+        first = np.minimum.reduceat(ends[order], cut, axis=0)
+        union = np.logical_or.reduceat(masks[order], cut, axis=0)
+        size = np.diff(np.append(cut, len(order)))
+        each_night = union & (size >= union.sum(axis=1))[:, None]
+        out = np.maximum(out, np.where(each_night, first, 0).max(axis=0))
     return tuple(int(x) for x in out)
