@@ -58,6 +58,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
@@ -101,31 +102,29 @@ def describe_nights(nights: tuple[int, ...]) -> str:
     return "nights " + ", ".join(str(n) for n in nights)
 
 
-def _job_masks(inst: Instance) -> np.ndarray:
+_NOWHERE = 1 << 40  # the earliest end on a night the job may not use
+
+
+def _first_starts(inst: Instance) -> np.ndarray:
+    """[job, night]: the job's first allowed start on the night, or -1 (one pass over the
+    jobs, shared by the masks and the earliest ends)."""
+    return np.array(
+        [[spans[0][0] if spans else -1 for spans in job.allowed] for job in inst.jobs],
+        dtype=np.int64,
+    ).reshape(len(inst.jobs), len(inst.nights))
+
+
+def _job_masks(first: np.ndarray) -> np.ndarray:
     """[job, night]: whether the job may run on the night."""
-    out = np.zeros((len(inst.jobs), len(inst.nights)), dtype=bool)
-    for j, job in enumerate(inst.jobs):
-        for n, spans in enumerate(job.allowed):
-            out[j, n] = bool(spans)
-    return out
+    return first >= 0
 
 
-def _earliest_ends(inst: Instance) -> np.ndarray:
+def _earliest_ends(inst: Instance, first: np.ndarray) -> np.ndarray:
     """[job, night]: the job's earliest end on the night, slots from its window start; a
     large value where the job may not run."""
-    big = 1 << 40
-    origin = [n.start for n in inst.nights]
-    rows: dict[tuple[int, int], list[int]] = {}  # jobs share their allowed starts
-    out = np.empty((len(inst.jobs), len(inst.nights)), dtype=np.int64)
-    for j, job in enumerate(inst.jobs):
-        key = (id(job.allowed), job.duration)
-        if key not in rows:
-            rows[key] = [
-                spans[0][0] + job.duration - origin[n] if spans else big
-                for n, spans in enumerate(job.allowed)
-            ]
-        out[j] = rows[key]
-    return out
+    origin = np.array([n.start for n in inst.nights], dtype=np.int64)
+    duration = np.array([job.duration for job in inst.jobs], dtype=np.int64)
+    return np.where(first >= 0, first + duration[:, None] - origin[None, :], _NOWHERE)
 
 
 @dataclass(frozen=True)
@@ -134,18 +133,32 @@ class _Groups:
 
     key: dict[int, tuple[bytes, int]]  # group -> (union of nights, job count)
     prefix: dict[int, np.ndarray]  # group -> [0, d1, d1 + d2, ...], shortest first
-    excess: dict[int, np.ndarray]  # group -> each job's slots beyond its shortest (> 0 only)
+    excess: dict[int, list[int]]  # group -> each job's slots beyond its shortest (> 0 only)
+    exact: dict[int, bool]  # group -> one job on each night of its union (|G| = |U|)
 
     @classmethod
     def of(cls, inst: Instance, masks: np.ndarray) -> _Groups:
-        key, prefix, excess = {}, {}, {}
-        for g, js in inst.groups().items():
-            key[g] = (masks[js].any(axis=0).tobytes(), len(js))
-            durations = np.sort(np.array([inst.jobs[j].duration for j in js], dtype=np.int64))
-            prefix[g] = np.concatenate(([0], np.cumsum(durations)))
-            extra = durations - durations[0]
-            excess[g] = extra[extra > 0]
-        return cls(key, prefix, excess)
+        key: dict[int, tuple[bytes, int]] = {}
+        prefix: dict[int, np.ndarray] = {}
+        excess: dict[int, list[int]] = {}
+        exact: dict[int, bool] = {}
+        by_group = inst.groups()
+        if not by_group:
+            return cls(key, prefix, excess, exact)
+        # Unions of nights of every group at once (its jobs made consecutive).
+        ids = list(by_group)
+        order = np.array([j for g in ids for j in by_group[g]], dtype=np.int64)
+        sizes = np.array([len(by_group[g]) for g in ids], dtype=np.int64)
+        cut = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        unions = np.logical_or.reduceat(masks[order], cut, axis=0)
+        counts = unions.sum(axis=1)
+        for i, g in enumerate(ids):
+            durations = sorted(inst.jobs[j].duration for j in by_group[g])
+            key[g] = (unions[i].tobytes(), len(durations))
+            prefix[g] = np.array(list(accumulate(durations, initial=0)), dtype=np.int64)
+            excess[g] = [d - durations[0] for d in durations if d > durations[0]]
+            exact[g] = len(durations) == int(counts[i])
+        return cls(key, prefix, excess, exact)
 
 
 def _groups_of(inst: Instance, members: list[int]) -> list[int]:
@@ -212,12 +225,18 @@ def night_bounds(
     n_nights = len(inst.nights)
     sets = night_sets(n_nights)
     singles = np.eye(n_nights, dtype=bool)
-    masks = _job_masks(inst)
+    sets_count = sets.astype(np.int64)
+    masks = _job_masks(_first_starts(inst))
     groups = _Groups.of(inst, masks)
     out = []
+    # Free slots of every set, [set, M], once per profile (resources share them); the
+    # profile is kept beside it so that its id stays its own.
+    free_sets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for r, members in by_res:
         cap = caps[r]
         free = per_night_free(r)  # [night, M]
+        if id(free) not in free_sets:
+            free_sets[id(free)] = (free, sets_count @ free)
 
         def smallest(need: np.ndarray, free_rows: np.ndarray, cap: int = cap) -> np.ndarray:
             """Per row, the first M with cap * free >= need, else one past the longest
@@ -227,7 +246,7 @@ def night_bounds(
 
         mine = _groups_of(inst, members)
         load = _min_loads(inst, members, masks, groups, mine, sets)
-        first = smallest(load, sets.astype(np.int64) @ free)
+        first = smallest(load, free_sets[id(free)][1])
         best = int(np.argmax(first))
         nb = NightBound(
             r,
@@ -241,14 +260,13 @@ def night_bounds(
         per_night = smallest(base, free)
         # Rule 3: the excess items of the groups with one job on each of their nights,
         # per union U; the night of U that gets the most of them carries its base too.
-        items: dict[bytes, list[np.ndarray]] = defaultdict(list)
+        items: dict[bytes, list[int]] = defaultdict(list)
         for g in mine:
-            key, size = groups.key[g]
-            if size == np.frombuffer(key, dtype=bool).sum() and len(groups.excess[g]):
-                items[key].append(groups.excess[g])
-        for key, parts in items.items():
+            if groups.exact[g] and groups.excess[g]:
+                items[groups.key[g][0]] += groups.excess[g]
+        for key, excess in items.items():
             union = np.frombuffer(key, dtype=bool)
-            spread = spread_bound(np.concatenate(parts), int(union.sum()))
+            spread = spread_bound(np.array(excess, dtype=np.int64), int(union.sum()))
             at = np.flatnonzero(union)
             m = int(smallest(base[at] + spread, free[at]).min())
             if m > nb.makespan:
@@ -268,8 +286,9 @@ def forced_ends(inst: Instance) -> tuple[int, ...]:
     out = np.zeros(n_nights, dtype=np.int64)
     if not inst.jobs:
         return tuple(int(x) for x in out)
-    masks = _job_masks(inst)
-    ends = _earliest_ends(inst)
+    first = _first_starts(inst)
+    masks = _job_masks(first)
+    ends = _earliest_ends(inst, first)
     group = np.array([-1 if job.group is None else job.group for job in inst.jobs])
     alone = (group < 0) & (masks.sum(axis=1) == 1)
     if alone.any():
