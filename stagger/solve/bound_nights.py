@@ -47,7 +47,7 @@ the first of its jobs to end there.
    nights says 665 min, this rule 690 min, the planner's worst night.
 
 Sets of nights tried: every subset of the cycle when it has at most :data:`ALL_SUBSETS_UP_TO`
-nights (1,024 sets at 10 nights); above, every single night, every run of consecutive nights
+nights (1,023 sets at 10 nights); above, every single night, every run of consecutive nights
 and the whole cycle (``N (N + 1) / 2`` sets). Every set gives a valid bound, so trying fewer
 only weakens it. Cost: per resource, the jobs are summed per night mask (rule 1) and per
 (union, job count) of groups (rule 2), then evaluated for all sets at once with numpy.
