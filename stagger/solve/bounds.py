@@ -75,11 +75,6 @@ def night_free_profiles(inst: Instance, blocked: list[tuple[int, int]]) -> np.nd
     )
 
 
-def _free_profile(inst: Instance, blocked: list[tuple[int, int]]) -> np.ndarray:
-    """cs[M] = free slots within the first M slots of every night, summed over nights."""
-    return night_free_profiles(inst, blocked).sum(axis=0)
-
-
 def job_earliest_end(inst: Instance, j: int) -> int:
     job = inst.jobs[j]
     return min(
@@ -220,12 +215,15 @@ def lower_bound(
                 note = _capacity_note(res, caps[nb.resource])
                 best = nb.makespan
                 over = describe_nights(nb.nights)
-                reason = (
-                    f"fulls must land: load on {res.label}{note} over {over}"
-                    if nb.load >= 0
-                    else f"fulls must land: {res.label}{note} runs one job of each of its VMs"
-                    f" every night of {over}, and their fulls cannot spread any more evenly"
-                )
+                if nb.load < 0:  # rule 3
+                    reason = (
+                        f"fulls must land: {res.label}{note} runs one job of each of its VMs"
+                        f" every night of {over}, and their fulls cannot spread any more evenly"
+                    )
+                elif len(nb.nights) == len(inst.nights):
+                    reason = f"fulls must land: load on {res.label}{note} over {over}"
+                else:
+                    reason = f"jobs that must run on {over}: load on {res.label}{note}"
         nights = tuple(per)
         for n, end in enumerate(per):
             if end > best:

@@ -116,7 +116,7 @@ def test_a_fixed_full_night_carries_the_block_jobs_too() -> None:
     assert old == 6
     assert new == 7
     assert per_night == (7, 1, 1)
-    assert reason == "fulls must land: load on host esx01 over night 0"
+    assert reason == "jobs that must run on night 0: load on host esx01"
     assert _optimum(topo, policy) == 7
 
 
