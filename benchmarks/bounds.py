@@ -2,6 +2,7 @@
 it costs, on the examples, the generator's regimes and one-component estates.
 
     python -m benchmarks.bounds [--sizes 1000 10000] [--big 100000] [--plan]
+    python -m benchmarks.bounds --tiered 1000 10000 [--plan]
 
 Per estate, in one process and one run: compile wall; the bound with the issue-13 rules off
 (the bound before) and on, each timed; the rule that sets the new bound; with ``--plan``, the
@@ -13,6 +14,10 @@ not a timed test.
 One-component estates: ``onegroup`` is the generator's balanced estate (full cycle) with every
 datastore in one RAID group taking 200 jobs at once (the issue's second row); ``sixhour`` is the
 issue's 4 x 6 h jobs per host over 3 nights of 14 h, ``per_host`` 1, one datastore per VM.
+
+``--tiered``: the balanced estate as a week of nightly incrementals with one staggered full
+per VM (issue 14): the bound without the night-aware rules of tiered cycles
+(:mod:`stagger.solve.bound_nights`) and with them, each timed.
 """
 
 from __future__ import annotations
@@ -92,6 +97,43 @@ def _six_hour(vms: int) -> tuple[Topology, Policy]:
     return topo, pol
 
 
+def _tiered(vms: int) -> tuple[Topology, Policy]:
+    """The balanced estate over 7 nights, every VM nightly incrementals and one full in the
+    week placed by the planner (`every: 7`): 7 jobs per VM (/work/briefs/probe.py, issue 14)."""
+    from benchmarks.generate import EstateSpec, generate
+
+    topo, pol = generate(EstateSpec(vms, "balanced", "full", 0))
+    d = pol.model_dump(mode="json", exclude_none=True)
+    d["cycle"] = {"start": "2026-11-30", "nights": 7}
+    weekly = {"incremental": "nightly", "full": {"every": 7}, "change_rate": 0.05}
+    d["tiers"] = [
+        {"name": "gold", "match": {"name": "*1"}, "consistency": "application", **weekly},
+        {"name": "default", "match": {"default": True}, **weekly},
+    ]
+    return topo, Policy.model_validate(d)
+
+
+def measure_tiered(vms: int, with_plan: bool) -> str:
+    """One row of the tiered table: the bound without and with the night-aware rules."""
+    from stagger.planner import PlanOptions, plan
+
+    topo, pol = _tiered(vms)
+    inst, compile_s = _timed(lambda: compile_instance(topo, pol, plan_tiers=True))
+    before, before_s = _timed(lambda: lower_bound(inst, nights_aware=False))
+    after, after_s = _timed(lambda: lower_bound(inst))
+    sm = inst.slot_minutes
+    nights = f"{hm(min(after.nights) * sm)}-{hm(max(after.nights) * sm)}"
+    plan_cells = "| - | - |"
+    if with_plan:
+        res, plan_s = _timed(lambda: plan(topo, pol, PlanOptions(processes=2)))
+        plan_cells = f"| {hm(res.schedule.makespan_min)} | {plan_s:.1f} |"
+    return (
+        f"| tiered {vms:,} | {len(inst.jobs):,} | {hm(before.makespan * sm)} |"
+        f" {hm(after.makespan * sm)} | {nights} | {after.reason} | {compile_s:.2f} |"
+        f" {before_s:.2f} | {after_s:.2f} {plan_cells}"
+    )
+
+
 def _timed(fn: Callable[[], T]) -> tuple[T, float]:
     t = time.perf_counter()
     out = fn()
@@ -123,10 +165,28 @@ def main() -> None:
     ap.add_argument("--big", type=int, nargs="*", default=[])
     ap.add_argument("--plan", action="store_true", help="also plan (default pipeline)")
     ap.add_argument(
+        "--tiered",
+        type=int,
+        nargs="*",
+        default=None,
+        help="only the tiered week (7 jobs per VM) at these sizes: bound without/with the"
+        " night-aware rules",
+    )
+    ap.add_argument(
         "--plan-onegroup", action="store_true", help="plan the one-group estate too (minutes)"
     )
     args = ap.parse_args()
     print(f"Python {platform.python_version()}; load average at start {_load():.1f}\n")
+    if args.tiered is not None:
+        print(
+            "| estate | jobs | bound without night rules | bound | per-night bounds |"
+            " rule that sets it | compile s | bound s without | bound s with | makespan |"
+            " plan s |"
+        )
+        print("|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|")
+        for size in args.tiered:
+            print(measure_tiered(size, args.plan), flush=True)
+        return
     print(
         "| estate | jobs | bound before | bound after | rule that sets it | compile s |"
         " bound s before | bound s after | makespan | plan s | bound % of plan |"

@@ -75,21 +75,27 @@ def render_summary(result: PlanResult) -> None:
         levels = _night_levels(s) if is_tiered(s) else None
         nt = Table(title="Nights", title_justify="left")
         extra = ("fulls", "full time", "incr.") if levels is not None else ()
-        for c in ("night", "window", "jobs", *extra, "last end", "makespan"):
+        # A tiered cycle has a lower bound per night (stagger.solve.bound_nights).
+        per_night = bound.nights if len(bound.nights) == len(s.nights) else ()
+        bound_col = ("bound",) if per_night else ()
+        for c in ("night", "window", "jobs", *extra, "last end", "makespan", *bound_col):
             nt.add_column(c)
         for n in s.nights:
             cells = []
             if levels is not None:
                 fulls, full_min, incrementals = levels.get(n.index, (0, 0, 0))
                 cells = [str(fulls), hm(full_min), str(incrementals)]
-            nt.add_row(
+            row = [
                 str(n.index),
                 f"{n.window_start:%a %d %b %H:%M} - {n.window_end:%H:%M}",
                 str(n.jobs),
                 *cells,
                 f"{n.last_end:%H:%M}" if n.last_end else "-",
                 hm(n.makespan_min),
-            )
+            ]
+            if per_night:
+                row.append(hm(per_night[n.index] * result.instance.slot_minutes))
+            nt.add_row(*row)
         console.print(nt)
     busy = Table(title="Busiest resources", title_justify="left")
     for c in ("resource", "jobs", "backups", "free window", "use"):

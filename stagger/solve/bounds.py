@@ -26,6 +26,7 @@ import numpy as np
 
 from stagger.instance import Instance, Resource
 from stagger.solve.bound_capacity import effective_capacity
+from stagger.solve.bound_nights import describe_nights, forced_ends, night_bounds
 from stagger.solve.bound_packing import Packing
 
 
@@ -48,24 +49,30 @@ class Bound:
     makespan: int  # slots
     reason: str
     loads: list[ResourceLoad]
+    # Per night, a lower bound on that night's span (window start to its last job's end) in
+    # any plan with every job (slots); () when not computed (the single regime).
+    nights: tuple[int, ...] = ()
 
     def effective_capacities(self) -> dict[int, int]:
         """Resource -> the effective capacity the bound used (0 where not computed)."""
         return {ld.resource: ld.effective_capacity for ld in self.loads}
 
 
-def _free_profile(inst: Instance, blocked: list[tuple[int, int]]) -> np.ndarray:
-    """cs[M] = free slots within the first M slots of every night, summed over nights."""
+def night_free_profiles(inst: Instance, blocked: list[tuple[int, int]]) -> np.ndarray:
+    """cs[n, M] = free slots within the first M slots of night n (M = 0 .. longest night;
+    past a night's end its total)."""
     longest = max(n.end - n.start for n in inst.nights)
-    counts = np.zeros(longest, dtype=np.int64)
-    for night in inst.nights:
-        avail = np.ones(night.end - night.start, dtype=np.int64)
+    counts = np.zeros((len(inst.nights), longest), dtype=np.int64)
+    for i, night in enumerate(inst.nights):
+        avail = counts[i, : night.end - night.start]
+        avail[:] = 1
         for s, e in blocked:
             lo, hi = max(s, night.start), min(e, night.end)
             if lo < hi:
                 avail[lo - night.start : hi - night.start] = 0
-        counts[: len(avail)] += avail
-    return np.concatenate(([0], np.cumsum(counts)))
+    return np.concatenate(
+        (np.zeros((len(inst.nights), 1), dtype=np.int64), counts.cumsum(axis=1)), axis=1
+    )
 
 
 def job_earliest_end(inst: Instance, j: int) -> int:
@@ -147,10 +154,13 @@ def _capacity_note(res: Resource, cap: int) -> str:
     return ""
 
 
-def lower_bound(inst: Instance, *, packing: bool = True, effective: bool = True) -> Bound:
-    """The largest of the bounds in the module doc, with the rule that set it. ``packing`` and
-    ``effective`` switch the night bin-packing and the effective capacities off, to measure
-    what they add (benchmarks/bounds.py); both off is the bound before issue 13."""
+def lower_bound(
+    inst: Instance, *, packing: bool = True, effective: bool = True, nights_aware: bool = True
+) -> Bound:
+    """The largest of the bounds in the module doc, with the rule that set it. ``packing``,
+    ``effective`` and ``nights_aware`` switch the night bin-packing, the effective capacities
+    and the night-aware bound of tiered cycles off, to measure what they add
+    (benchmarks/bounds.py); the first two off is the bound before issue 13."""
     if not inst.jobs:
         return Bound(0, "no jobs", [])
     best, reason = 0, ""
@@ -158,7 +168,14 @@ def lower_bound(inst: Instance, *, packing: bool = True, effective: bool = True)
         end = job_earliest_end(inst, j)
         if end > best:
             best, reason = end, f"job {job.vm} cannot end earlier"
-    profiles: dict[tuple[tuple[int, int], ...], np.ndarray] = {}
+    per_night: dict[tuple[tuple[int, int], ...], np.ndarray] = {}  # by blocked slots
+
+    def night_profile(r: int) -> np.ndarray:
+        key = tuple(inst.resource_blocked.get(r, []))
+        if key not in per_night:
+            per_night[key] = night_free_profiles(inst, list(key))
+        return per_night[key]
+
     loads = []
     caps: dict[int, int] = {}  # effective
     lowered: set[int] = set()  # resources whose effective capacity is below their own
@@ -172,10 +189,7 @@ def lower_bound(inst: Instance, *, packing: bool = True, effective: bool = True)
         caps[r] = cap
         if cap < own:
             lowered.add(r)
-        key = tuple(inst.resource_blocked.get(r, []))
-        if key not in profiles:
-            profiles[key] = _free_profile(inst, list(key))
-        cs = profiles[key]
+        cs = night_profile(r).sum(axis=0)
         free = int(cs[-1])
         # len(cs) = past every window: this resource cannot take its load.
         fits = cap * free >= load
@@ -188,6 +202,32 @@ def lower_bound(inst: Instance, *, packing: bool = True, effective: bool = True)
             res = inst.resources[ld.resource]
             note = _capacity_note(res, ld.effective_capacity)
             best, reason = ld.bound, f"load on {res.label}{note}"
+    nights: tuple[int, ...] = ()
+    # Tiered cycles (jobs compiled from the cycle's rule, groups, fixed nights): where the
+    # jobs must land night by night (:mod:`stagger.solve.bound_nights`). The single regime
+    # is left exactly as it was (its jobs may take any night: the sets add nothing but pins).
+    if nights_aware and any(job.level is not None for job in inst.jobs):
+        per = list(forced_ends(inst))
+        for nb in night_bounds(inst, by_res, caps, night_profile):
+            per = [max(a, b) for a, b in zip(per, nb.per_night, strict=True)]
+            if nb.makespan > best:
+                res = inst.resources[nb.resource]
+                note = _capacity_note(res, caps[nb.resource])
+                best = nb.makespan
+                over = describe_nights(nb.nights)
+                if nb.load < 0:  # rule 3
+                    reason = (
+                        f"fulls must land: {res.label}{note} runs one job of each of its VMs"
+                        f" every night of {over}, and their fulls cannot spread any more evenly"
+                    )
+                elif len(nb.nights) == len(inst.nights):
+                    reason = f"fulls must land: load on {res.label}{note} over {over}"
+                else:
+                    reason = f"jobs that must run on {over}: load on {res.label}{note}"
+        nights = tuple(per)
+        for n, end in enumerate(per):
+            if end > best:
+                best, reason = end, f"night {n}: a job that must run on it cannot end earlier"
     # Bin-packing over nights: only where capacity is short of the job count (otherwise every
     # job has a machine of its own and the test adds nothing to the earliest ends), and only
     # where it can raise the bound (the test is monotone: passing at ``best`` ends it). Those at
@@ -208,7 +248,7 @@ def lower_bound(inst: Instance, *, packing: bool = True, effective: bool = True)
     hall, why = hall_bound(inst, best, caps)
     if hall > best:
         best, reason = hall, why
-    return Bound(best, reason, loads)
+    return Bound(best, reason, loads, nights)
 
 
 def describe_overload(inst: Instance, load: ResourceLoad) -> str:
