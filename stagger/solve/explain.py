@@ -152,17 +152,7 @@ def explain_unscheduled(
         m.add_assumptions(list(lits.values()))
         return m, lits
 
-    def infeasible(active: set[str]) -> tuple[bool, set[str]]:
-        m, lits = build(active)
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
-        solver.parameters.max_time_in_seconds = time_limit_s
-        status = solver.solve(m)
-        if status != cp_model.INFEASIBLE:
-            return False, set()
-        names = {v.index: k for k, v in lits.items()}
-        core = {names[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in names}
-        return True, core or set(active)
+    infeasible = _oracle(build, time_limit_s)
 
     rules: set[str] = {"window"}
     rules |= {f"blackout {b}" for b, ms in b_members.items() if ms & set(members) and b_slots[b]}
@@ -176,6 +166,27 @@ def explain_unscheduled(
 
 
 Oracle = Callable[[set[str]], tuple[bool, set[str]]]
+Builder = Callable[[set[str]], tuple[cp_model.CpModel, dict[str, cp_model.IntVar]]]
+
+
+def _oracle(build: Builder, time_limit_s: float) -> Oracle:
+    """``infeasible(rules)`` over the models ``build`` makes (one assumption literal per
+    rule): whether the rules conflict, with CP-SAT's sufficient assumptions as the
+    conflicting subset (all of them when it gives none)."""
+
+    def infeasible(active: set[str]) -> tuple[bool, set[str]]:
+        m, lits = build(active)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.max_time_in_seconds = time_limit_s
+        status = solver.solve(m)
+        if status != cp_model.INFEASIBLE:
+            return False, set()
+        names = {v.index: k for k, v in lits.items()}
+        core = {names[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in names}
+        return True, core or set(active)
+
+    return infeasible
 
 
 def deletion_filter(core: set[str], infeasible: Oracle) -> set[str]:
@@ -377,17 +388,7 @@ def _explain_tiered(
         m.add_assumptions(list(lits.values()))
         return m, lits
 
-    def infeasible(active: set[str]) -> tuple[bool, set[str]]:
-        m, lits = build(active)
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
-        solver.parameters.max_time_in_seconds = time_limit_s
-        status = solver.solve(m)
-        if status != cp_model.INFEASIBLE:
-            return False, set()
-        names = {v.index: k for k, v in lits.items()}
-        core = {names[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in names}
-        return True, core or set(active)
+    infeasible = _oracle(build, time_limit_s)
 
     rules: set[str] = {"window"}
     if groups:
