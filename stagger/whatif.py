@@ -262,7 +262,11 @@ def replan(
     # Tiers and VM windows are planned (several jobs per VM); a baseline job continues the
     # job of the same identity (stagger.solve.baseline.map_baseline).
     inst = compile_instance(
-        topology, policy, baseline_starts={j.vm: j.start for j in baseline.jobs}, plan_tiers=True
+        topology,
+        policy,
+        baseline_starts={j.vm: j.start for j in baseline.jobs},
+        baseline=baseline,
+        plan_tiers=True,
     )
     bound = lower_bound(inst)
     base = map_baseline(inst, baseline)
