@@ -47,6 +47,8 @@ from stagger.rules import (
 Span = tuple[int, int]  # inclusive range of start slots
 # A job's window as its clock times (start, end) and the nights it may run on.
 _WindowKey = tuple[object, object, tuple[int, ...]]
+# The blackouts that apply to a VM: each one's name and its [lo, hi) slots.
+_Blackouts = list[tuple[str, list[tuple[int, int]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,10 +285,16 @@ def _clock_slot(
 
 
 def _why_not_at(
-    job: Job, bj: BackupJob, at: int | None, night: NightSlots, window_cut: list[tuple[int, int]]
+    job: Job,
+    bj: BackupJob,
+    at: int | None,
+    night: NightSlots,
+    window_cut: list[tuple[int, int]],
+    blackouts: _Blackouts,
 ) -> str:
     """Why ``job`` cannot start at slot ``at`` of ``night``: outside its window, past the
-    window's end, or into a blackout (``window_cut``: the slots its window forbids)."""
+    window's end, or into a blackout (``window_cut``: the slots its window forbids;
+    ``blackouts``: the name and slots of each blackout that applies to the VM)."""
     if at is None:
         return "that time lies outside the night's backup window"
     if at >= night.end or any(lo <= at < hi for lo, hi in window_cut):
@@ -294,8 +302,9 @@ def _why_not_at(
     end = at + job.duration
     if end > night.end or any(lo < end and at < hi for lo, hi in window_cut):
         return f"a {hm(job.minutes)} job starting then runs past the end of its window {bj.window}"
+    hit = [name for name, slots in blackouts if any(lo < end and at < hi for lo, hi in slots)]
     return f"a {hm(job.minutes)} job starting then runs into blackout " + ", ".join(
-        shown(b) for b in job.blackouts
+        shown(b) for b in hit or job.blackouts
     )
 
 
@@ -304,6 +313,7 @@ def _pin_tiered(
     own: list[BackupJob],
     vm_jobs: list[Job],
     window_cuts: list[list[tuple[int, int]]],
+    blackouts: _Blackouts,
     policy: Policy,
     occurrences: list[WindowOccurrence],
     nights: list[NightSlots],
@@ -319,7 +329,9 @@ def _pin_tiered(
     text = vm.pin.strip()
     clock = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
     if clock is None:
-        return _pin_tiered_date(vm, own, vm_jobs, window_cuts, policy, occurrences, nights)
+        return _pin_tiered_date(
+            vm, own, vm_jobs, window_cuts, blackouts, policy, occurrences, nights
+        )
     h, m = int(clock.group(1)), int(clock.group(2))
     at = [_clock_slot(h, m, policy, o, n) for o, n in zip(occurrences, nights, strict=True)]
     ok: list[list[int]] = []  # per job, the nights it can start at the pin on
@@ -332,9 +344,10 @@ def _pin_tiered(
 
     def why(i: int, n: int) -> str:
         job, bj = vm_jobs[i], own[i]
+        cause = _why_not_at(job, bj, at[n], nights[n], window_cuts[i], blackouts)
         return (
             f"pinned at {vm.pin}, but on {_night_name(occurrences[n])} its {bj.level} job"
-            f" cannot start then: {_why_not_at(job, bj, at[n], nights[n], window_cuts[i])}"
+            f" cannot start then: {cause}"
         )
 
     by_nights: dict[tuple[int, ...], list[int]] = defaultdict(list)
@@ -369,6 +382,7 @@ def _pin_tiered_date(
     own: list[BackupJob],
     vm_jobs: list[Job],
     window_cuts: list[list[tuple[int, int]]],
+    blackouts: _Blackouts,
     policy: Policy,
     occurrences: list[WindowOccurrence],
     nights: list[NightSlots],
@@ -394,7 +408,7 @@ def _pin_tiered_date(
     if not job.can_start(occ.index, at):
         return (
             f"pinned at {vm.pin}, but on {_night_name(occ)} its {bj.level} job cannot start"
-            f" then: {_why_not_at(job, bj, at, night, window_cuts[i])}"
+            f" then: {_why_not_at(job, bj, at, night, window_cuts[i], blackouts)}"
         )
     job.allowed = tuple(((at, at),) if n == occ.index else () for n in range(len(nights)))
     for k in here:
@@ -632,7 +646,8 @@ def compile_instance(
                 vm_jobs.append(job)
                 window_cuts.append(window_cache[w_key])
             if why is None and vm.pin is not None:
-                why = _pin_tiered(vm, own, vm_jobs, window_cuts, policy, occurrences, nights)
+                named = [(policy.blackouts[b].name, blackout_slots[b]) for b in b_key]
+                why = _pin_tiered(vm, own, vm_jobs, window_cuts, named, policy, occurrences, nights)
             elif why is None and vm.pinned and baseline is not None:
                 keep_tiered.add(vm.name)
             # A VM is planned whole or not at all (the validator's rule).

@@ -87,13 +87,6 @@ def test_a_vm_with_one_run_that_fits_nowhere_is_unschedulable_whole() -> None:
     assert inst.unschedulable[0][1].startswith("its full job needs 0h34m")
 
 
-def test_a_pin_on_a_tiered_vm_is_refused() -> None:
-    topo = tiered_topology(["sql1"])
-    topo.vms[0].pin = "23:00"
-    with pytest.raises(InputError, match="pin is not planned"):
-        compile_instance(topo, tiered_policy([GOLD]), plan_tiers=True)
-
-
 def test_tiered_jobs_of_one_shape_share_their_allowed_starts() -> None:
     """A week of 10,000 VMs compiles 70,000 jobs of a few hundred shapes: each (blackouts,
     window, nights, duration) is cut once and its start ranges shared, as in the single
