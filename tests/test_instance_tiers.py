@@ -8,7 +8,6 @@ import pytest
 
 from stagger.calendar import window_on_night
 from stagger.cycle import cycle_jobs
-from stagger.errors import InputError
 from stagger.instance import compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology

@@ -209,20 +209,21 @@ def test_pinned_keeps_every_job_at_its_baseline_slot() -> None:
     assert any(lo < hi for j in web for spans in j.allowed for lo, hi in spans)
 
 
-def test_pinned_replan_keeps_the_full_where_a_new_vm_would_want_it() -> None:
-    """Replanning with a new VM on sql1's host (one job at a time): sql1, pinned, keeps
-    each job at its baseline start; the newcomer goes around it."""
+def test_pinned_replan_leaves_a_vm_out_rather_than_move_it() -> None:
+    """Gold's window moves from 22:00 to 22:30: sql1's baseline jobs all started at 22:00
+    (greedy packs each night from the window's opening). Pinned, it is unscheduled with
+    the reason; unpinned (web1 stays in its window) nothing else is lost."""
     topo, policy = _week({})
-    policy = policy.model_copy(update={"limits": policy.limits.model_copy(update={"per_host": 1})})
     base = _plan(topo, policy, "greedy")
+    assert {f"{j.start.astimezone(policy.tz):%H:%M}" for j in base.jobs if j.vm == "sql1"} == {
+        "22:00"
+    }
     topo.vms[0].pinned = True
-    new_vm = topo.vms[0].model_copy(update={"name": "sql2", "pinned": False})
-    grown = topo.model_copy(update={"vms": [*topo.vms, new_vm]})
-    res = replan(grown, policy, base, PlanOptions(time_limit_s=5, seed=1, workers=1))
-    before = sorted((j.night, j.level, j.start) for j in base.jobs if j.vm == "sql1")
-    after = sorted((j.night, j.level, j.start) for j in res.schedule.jobs if j.vm == "sql1")
-    assert after == before
-    assert "sql2" in {j.vm for j in res.schedule.jobs}
+    later = tiered_policy([{**GOLD, "window": {"start": "22:30", "end": "04:00"}}, WEB])
+    res = replan(topo, later, base, PlanOptions(time_limit_s=5, seed=1, workers=1))
+    [u] = res.schedule.unscheduled
+    assert u.vm == "sql1" and u.reason.startswith("pinned to its baseline slot 2026-12-0")
+    assert {j.vm for j in res.schedule.jobs} == {"web1"}
 
 
 def test_pinned_baseline_slot_under_a_new_blackout_names_the_night() -> None:
