@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from stagger.cycle import cycle_jobs
 from stagger.instance import compile_instance
-from stagger.model.policy import Policy
+from stagger.model.policy import BackupWindow, Policy
 from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
@@ -142,6 +142,20 @@ def test_a_block_whose_incrementals_cannot_take_its_nights_is_unscheduled() -> N
     [(_, why)] = compile_instance(topo, policy).unschedulable
     assert why.startswith("pinned at 23:10, but on night 3 (Fri 04 Dec) its incremental job")
     assert why.endswith("runs into blackout 'b4'")
+
+
+def test_a_clock_pin_on_a_vm_with_its_own_window_leaves_the_night_to_the_planner() -> None:
+    """misc1 (no tier) with its own window 21:00-23:00 has one job per cycle: pinned at
+    22:00, that job may start at 22:00 on any of the seven nights (slot 24 of each night:
+    two hours after the 20:00 opening, in 5-minute slots)."""
+    topo = tiered_topology(["misc1"])
+    topo.vms[0].window = BackupWindow(start="21:00", end="23:00")
+    topo.vms[0].pin = "22:00"
+    inst = compile_instance(topo, tiered_policy([GOLD]))
+    [job] = inst.jobs
+    assert [spans for spans in job.allowed] == [
+        ((n.start + 24, n.start + 24),) for n in inst.nights
+    ]
 
 
 # ---------------------------------------------------------------- date pins
