@@ -32,7 +32,7 @@ from stagger.errors import InputError, shown
 from stagger.fmt import hm
 from stagger.jobs import job_minutes, job_size_gib, job_slots
 from stagger.model.policy import BackupWindow, Policy
-from stagger.model.schedule import Schedule
+from stagger.model.schedule import ScheduledJob
 from stagger.model.topology import VM, Topology
 from stagger.rules import (
     CONCURRENT,
@@ -455,23 +455,29 @@ def _groups(jobs: list[BackupJob], first_id: int) -> list[int | None]:
     return [ids.get(bj.nights) for bj in jobs]
 
 
-def _keep_baseline(
+def keep_baseline(
     inst: Instance,
-    baseline: Schedule,
-    keep: set[str],
+    matched: dict[int, ScheduledJob],
     topology: Topology,
     policy: Policy,
-    occurrences: list[WindowOccurrence],
 ) -> None:
-    """``pinned: true`` on VMs of a tier: each job that continues a baseline job (by job
-    identity) is narrowed to that job's start; a job the baseline had no run of stays free.
-    A VM one of whose kept starts is no longer allowed is unscheduled, with the reason."""
-    # Identity is defined once, by the stability objective; imported here because that
-    # module builds on this one.
-    from stagger.solve.baseline import match_baseline
-
+    """``pinned: true`` on VMs of a tier (or with their own window), once the instance is
+    compiled: each job that continues a baseline job (``matched``: job index -> that job, by
+    :func:`stagger.solve.baseline.match_baseline`, the one definition of a job's identity) is
+    narrowed to that job's start; a job the baseline had no run of stays free. A VM one of
+    whose kept starts is no longer allowed is unscheduled, with the reason naming the night.
+    (The single regime's ``pinned`` is applied by :func:`compile_instance`.)"""
+    vms = topology.index().vms
+    keep = {
+        job.vm
+        for job in inst.jobs
+        if job.level is not None and vms[job.vm].pinned and vms[job.vm].pin is None
+    }
+    if not keep:
+        return
+    occurrences = window_occurrences(policy)
     failed: dict[str, str] = {}
-    for j, old in sorted(match_baseline(inst, baseline).items()):
+    for j, old in sorted(matched.items()):
         job = inst.jobs[j]
         if job.vm not in keep or job.vm in failed:
             continue
@@ -504,14 +510,12 @@ def compile_instance(
     policy: Policy,
     *,
     baseline_starts: dict[str, datetime] | None = None,
-    baseline: Schedule | None = None,
     plan_tiers: bool = False,
 ) -> Instance:
     """``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
-    ``pinned: true`` keeps for a VM of the single regime; ``baseline`` (the previous schedule)
-    what it keeps for a VM of a tier or with its own window: each job at the start of the
-    baseline job it continues (:func:`stagger.solve.baseline.match_baseline`). Without them
-    ``pinned`` has nothing to keep and is ignored.
+    ``pinned: true`` keeps for a VM of the single regime; without it ``pinned`` has nothing to
+    keep and is ignored. A VM of a tier or with its own window keeps its jobs' baseline starts
+    by :func:`keep_baseline`, called on the compiled instance (job identity needs it).
 
     A VM of a tier, or with its own window, compiles from :func:`stagger.cycle.cycle_jobs`
     (one job per backup run, on its nights, inside its window, grouped by shared nights); a VM
@@ -583,7 +587,6 @@ def compile_instance(
         for bj in cycle_jobs(topology, policy):
             tiered.setdefault(bj.vm, []).append(bj)
     n_groups = 0
-    keep_tiered: set[str] = set()  # pinned VMs of a tier: their jobs keep the baseline's starts
     for vm in topology.vms:
         if not needs_job(vm):
             continue
@@ -648,8 +651,6 @@ def compile_instance(
             if why is None and vm.pin is not None:
                 named = [(policy.blackouts[b].name, blackout_slots[b]) for b in b_key]
                 why = _pin_tiered(vm, own, vm_jobs, window_cuts, named, policy, occurrences, nights)
-            elif why is None and vm.pinned and baseline is not None:
-                keep_tiered.add(vm.name)
             # A VM is planned whole or not at all (the validator's rule).
             if why is not None:
                 unschedulable.append((vm.name, why))
@@ -698,8 +699,6 @@ def compile_instance(
 
     inst = Instance(policy.slot_minutes, anchor, nights, resources, jobs, unschedulable)
     inst.night_origins = [o.start for o in occurrences]
-    if keep_tiered and baseline is not None:
-        _keep_baseline(inst, baseline, keep_tiered, topology, policy, occurrences)
     by_res = inst.jobs_by_resource()
     for r, members in by_res.items():
         keys = {vm_blackouts.get(jobs[j].vm, ()) for j in members}

@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stagger.cycle import cycle_jobs
-from stagger.instance import compile_instance
+from stagger.instance import Instance, compile_instance, keep_baseline
 from stagger.model.policy import BackupWindow, Policy
 from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
+from stagger.solve.baseline import match_baseline
 from stagger.validate import find_violations
 from stagger.whatif import replan
 from tests.tiered import GOLD, WEB, tiered_policy, tiered_topology, valid_week
@@ -202,13 +203,20 @@ def test_an_iso_pin_on_a_night_without_a_job_or_outside_every_window() -> None:
 # ---------------------------------------------------------------- pinned: true
 
 
+def _kept(topo: Topology, policy: Policy, base: Schedule) -> Instance:
+    """The instance a re-plan from ``base`` solves (as stagger.whatif.replan builds it)."""
+    inst = compile_instance(topo, policy, baseline_starts={j.vm: j.start for j in base.jobs})
+    keep_baseline(inst, match_baseline(inst, base), topo, policy)
+    return inst
+
+
 def test_pinned_keeps_every_job_at_its_baseline_slot() -> None:
     """Each of sql1's seven jobs is narrowed to the one slot of the baseline job it
     continues (same level, same night); web1, not pinned, keeps its whole window."""
     topo, policy = _week({})
     base = _plan(topo, policy, "greedy")
     topo.vms[0].pinned = True
-    inst = compile_instance(topo, policy, baseline=base)
+    inst = _kept(topo, policy, base)
     old = {(j.night, j.level): j.start for j in base.jobs if j.vm == "sql1"}
     sql = [j for j in inst.jobs if j.vm == "sql1"]
     assert len(sql) == 7
@@ -257,7 +265,7 @@ def test_pinned_baseline_slot_under_a_new_blackout_names_the_night() -> None:
         "end": naive(local + timedelta(minutes=10)),
     }
     policy = tiered_policy([GOLD, WEB], blackouts=[blackout])
-    inst = compile_instance(topo, policy, baseline=base)
+    inst = _kept(topo, policy, base)
     [(vm, why)] = inst.unschedulable
     assert vm == "sql1" and not [j for j in inst.jobs if j.vm == "sql1"]
     assert why.startswith(
