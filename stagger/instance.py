@@ -415,6 +415,13 @@ def _pin_tiered_date(
         if k != i and len(own[k].nights) > 1:  # its block siblings take the other nights
             sib = vm_jobs[k]
             sib.allowed = tuple(() if n == occ.index else s for n, s in enumerate(sib.allowed))
+            if not any(sib.allowed):  # every job the compiler hands on has a start
+                block = own[k].nights
+                return (
+                    f"pinned at {vm.pin}: its {bj.level} job takes {_night_name(occ)}, and its"
+                    f" {own[k].level} job can run on no other night of nights"
+                    f" {block[0]}-{block[-1]}"
+                )
     return None
 
 

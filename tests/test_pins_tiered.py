@@ -200,6 +200,27 @@ def test_an_iso_pin_on_a_night_without_a_job_or_outside_every_window() -> None:
     assert why == "pinned at 2026-12-20T23:00, which lies in no backup window of the cycle"
 
 
+def test_an_iso_pin_leaving_a_block_incremental_no_night_is_named() -> None:
+    """A two-night cycle, gold's block is nights 0-1 (one full, one incremental). A
+    blackout over the whole of night 1 for sql1 leaves its incremental only night 0; the
+    date pins the full there: the incremental has no night left."""
+    topo = tiered_topology(["sql1"])
+    topo.vms[0].pin = "2026-12-01T23:00"
+    blackout = {"name": "all", "scope": {"vm": "sql1"}, "start": "2026-12-02T20:00",
+                "end": "2026-12-03T06:00"}  # fmt: skip
+    policy = tiered_policy([GOLD], blackouts=[blackout])
+    policy = policy.model_copy(update={"cycle": policy.cycle.model_copy(update={"nights": 2})})
+    inst = compile_instance(topo, policy)
+    assert inst.jobs == []
+    assert inst.unschedulable == [
+        (
+            "sql1",
+            "pinned at 2026-12-01T23:00: its full job takes night 0 (Tue 01 Dec), and its"
+            " incremental job can run on no other night of nights 0-1",
+        )
+    ]
+
+
 # ---------------------------------------------------------------- pinned: true
 
 
