@@ -32,6 +32,7 @@ from stagger.errors import InputError, shown
 from stagger.fmt import hm
 from stagger.jobs import job_minutes, job_size_gib, job_slots
 from stagger.model.policy import BackupWindow, Policy
+from stagger.model.schedule import ScheduledJob
 from stagger.model.topology import VM, Topology
 from stagger.rules import (
     CONCURRENT,
@@ -46,6 +47,8 @@ from stagger.rules import (
 Span = tuple[int, int]  # inclusive range of start slots
 # A job's window as its clock times (start, end) and the nights it may run on.
 _WindowKey = tuple[object, object, tuple[int, ...]]
+# The blackouts that apply to a VM: each one's name and its [lo, hi) slots.
+_Blackouts = list[tuple[str, list[tuple[int, int]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +266,165 @@ def _apply_pin(
     return None
 
 
+def _night_name(occ: WindowOccurrence) -> str:
+    """How a reason names a night: its index and the date its window opens."""
+    return f"night {occ.index} ({occ.date:%a %d %b})"
+
+
+def _clock_slot(
+    h: int, m: int, policy: Policy, occ: WindowOccurrence, night: NightSlots
+) -> int | None:
+    """Slot of local ``h:m`` on this night (rounded up to the slot grid, as a single-regime
+    pin), or None when that time lies outside the night's policy window."""
+    slot = timedelta(minutes=policy.slot_minutes)
+    for day in (occ.date, occ.date + timedelta(days=1)):
+        when = local_to_utc(datetime(day.year, day.month, day.day, h, m), policy.tz)
+        if occ.start <= when < occ.end:
+            return night.start + math.ceil((when - occ.start) / slot)
+    return None
+
+
+def _why_not_at(
+    job: Job,
+    bj: BackupJob,
+    at: int | None,
+    night: NightSlots,
+    window_cut: list[tuple[int, int]],
+    blackouts: _Blackouts,
+) -> str:
+    """Why ``job`` cannot start at slot ``at`` of ``night``: outside its window, past the
+    window's end, or into a blackout (``window_cut``: the slots its window forbids;
+    ``blackouts``: the name and slots of each blackout that applies to the VM)."""
+    if at is None:
+        return "that time lies outside the night's backup window"
+    if at >= night.end or any(lo <= at < hi for lo, hi in window_cut):
+        return f"that time lies outside its window {bj.window}"
+    end = at + job.duration
+    if end > night.end or any(lo < end and at < hi for lo, hi in window_cut):
+        return f"a {hm(job.minutes)} job starting then runs past the end of its window {bj.window}"
+    hit = [name for name, slots in blackouts if any(lo < end and at < hi for lo, hi in slots)]
+    return f"a {hm(job.minutes)} job starting then runs into blackout " + ", ".join(
+        shown(b) for b in hit or job.blackouts
+    )
+
+
+def _pin_tiered(
+    vm: VM,
+    own: list[BackupJob],
+    vm_jobs: list[Job],
+    window_cuts: list[list[tuple[int, int]]],
+    blackouts: _Blackouts,
+    policy: Policy,
+    occurrences: list[WindowOccurrence],
+    nights: list[NightSlots],
+) -> str | None:
+    """Narrow the jobs of a VM of a tier (or with its own window) to what ``vm.pin`` asks
+    (docs/tiers.md, "Pins"), or say why the VM cannot be planned so.
+
+    ``HH:MM``: every job starts at that local time on each night it may run; a job with one
+    night that cannot start then, or a block whose full and incrementals cannot take its
+    nights one each at that time, makes the VM unscheduled. An ISO date-time fixes the VM's
+    job on that night (a block's full; a fixed night's job) and leaves the others free."""
+    assert vm.pin is not None
+    text = vm.pin.strip()
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    if clock is None:
+        return _pin_tiered_date(
+            vm, own, vm_jobs, window_cuts, blackouts, policy, occurrences, nights
+        )
+    h, m = int(clock.group(1)), int(clock.group(2))
+    at = [_clock_slot(h, m, policy, o, n) for o, n in zip(occurrences, nights, strict=True)]
+    ok: list[list[int]] = []  # per job, the nights it can start at the pin on
+    for job, bj in zip(vm_jobs, own, strict=True):
+        fits = [n for n in bj.nights if (a := at[n]) is not None and job.can_start(n, a)]
+        ok.append(fits)
+        job.allowed = tuple(
+            ((a, a),) if n in fits and a is not None else () for n, a in enumerate(at)
+        )
+
+    def why(i: int, n: int) -> str:
+        job, bj = vm_jobs[i], own[i]
+        cause = _why_not_at(job, bj, at[n], nights[n], window_cuts[i], blackouts)
+        return (
+            f"pinned at {vm.pin}, but on {_night_name(occurrences[n])} its {bj.level} job"
+            f" cannot start then: {cause}"
+        )
+
+    by_nights: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for i, bj in enumerate(own):
+        by_nights[bj.nights].append(i)
+    for block, members in by_nights.items():
+        if len(members) == 1:
+            # A fixed night's job, or a job the planner may put on any of its nights.
+            (i,) = members
+            if not ok[i]:
+                return why(i, block[0])
+            continue
+        # An ``every`` block: one full and len(block) - 1 interchangeable incrementals,
+        # one per night. The incrementals need every night but the full's.
+        full = next(i for i in members if own[i].level == "full")
+        incr = next(i for i in members if own[i].level == "incremental")
+        bad = [n for n in block if n not in ok[incr]]
+        if len(bad) >= 2:
+            return why(incr, bad[1])
+        if bad and bad[0] not in ok[full]:
+            return why(full, bad[0])
+        if not ok[full]:
+            return why(full, block[0]).replace(
+                f"on {_night_name(occurrences[block[0]])}",
+                f"on any night of nights {block[0]}-{block[-1]}",
+            )
+    return None
+
+
+def _pin_tiered_date(
+    vm: VM,
+    own: list[BackupJob],
+    vm_jobs: list[Job],
+    window_cuts: list[list[tuple[int, int]]],
+    blackouts: _Blackouts,
+    policy: Policy,
+    occurrences: list[WindowOccurrence],
+    nights: list[NightSlots],
+) -> str | None:
+    """An ISO date-time pin on a VM of a tier: the VM's job on that night starts then."""
+    assert vm.pin is not None
+    when = local_to_utc(datetime.fromisoformat(vm.pin.strip()), policy.tz)
+    home = next(
+        ((o, n) for o, n in zip(occurrences, nights, strict=True) if o.start <= when < o.end),
+        None,
+    )
+    if home is None:
+        return f"pinned at {vm.pin}, which lies in no backup window of the cycle"
+    occ, night = home
+    at = night.start + math.ceil((when - occ.start) / timedelta(minutes=policy.slot_minutes))
+    here = [i for i, bj in enumerate(own) if occ.index in bj.nights]
+    if not here:
+        return f"pinned at {vm.pin}, on {_night_name(occ)}, when the cycle gives it no job"
+    # A block's full takes the date (its night is the planner's choice otherwise); a fixed
+    # night has one job; a job free over its nights has no sibling.
+    i = next((i for i in here if own[i].level == "full"), here[0])
+    job, bj = vm_jobs[i], own[i]
+    if not job.can_start(occ.index, at):
+        return (
+            f"pinned at {vm.pin}, but on {_night_name(occ)} its {bj.level} job cannot start"
+            f" then: {_why_not_at(job, bj, at, night, window_cuts[i], blackouts)}"
+        )
+    job.allowed = tuple(((at, at),) if n == occ.index else () for n in range(len(nights)))
+    for k in here:
+        if k != i and len(own[k].nights) > 1:  # its block siblings take the other nights
+            sib = vm_jobs[k]
+            sib.allowed = tuple(() if n == occ.index else s for n, s in enumerate(sib.allowed))
+            if not any(sib.allowed):  # every job the compiler hands on has a start
+                block = own[k].nights
+                return (
+                    f"pinned at {vm.pin}: its {bj.level} job takes {_night_name(occ)}, and its"
+                    f" {own[k].level} job can run on no other night of nights"
+                    f" {block[0]}-{block[-1]}"
+                )
+    return None
+
+
 def _window_forbidden(
     window: BackupWindow,
     job_nights: tuple[int, ...],
@@ -300,6 +462,56 @@ def _groups(jobs: list[BackupJob], first_id: int) -> list[int | None]:
     return [ids.get(bj.nights) for bj in jobs]
 
 
+def keep_baseline(
+    inst: Instance,
+    matched: dict[int, ScheduledJob],
+    topology: Topology,
+    policy: Policy,
+) -> None:
+    """``pinned: true`` on VMs of a tier (or with their own window), once the instance is
+    compiled: each job that continues a baseline job (``matched``: job index -> that job, by
+    :func:`stagger.solve.baseline.match_baseline`, the one definition of a job's identity) is
+    narrowed to that job's start; a job the baseline had no run of stays free. A VM one of
+    whose kept starts is no longer allowed is unscheduled, with the reason naming the night.
+    (The single regime's ``pinned`` is applied by :func:`compile_instance`.)"""
+    vms = topology.index().vms
+    keep = {
+        job.vm
+        for job in inst.jobs
+        if job.level is not None and vms[job.vm].pinned and vms[job.vm].pin is None
+    }
+    if not keep:
+        return
+    occurrences = window_occurrences(policy)
+    failed: dict[str, str] = {}
+    for j, old in sorted(matched.items()):
+        job = inst.jobs[j]
+        if job.vm not in keep or job.vm in failed:
+            continue
+        slot = inst.slot_at(old.start)
+        n = next((n.index for n in inst.nights if n.start <= slot < n.end), None)
+        asked = (
+            f"pinned to its baseline slot {old.start.astimezone(policy.tz):%Y-%m-%d %H:%M}"
+            f" ({old.level} job" + (f", {_night_name(occurrences[n])})" if n is not None else ")")
+        )
+        if n is None:
+            failed[job.vm] = f"{asked}, which lies in no backup window of the cycle"
+        elif slot != int(slot):
+            failed[job.vm] = f"{asked}, which is not on a {policy.slot_minutes}-minute slot"
+        elif not job.can_start(n, int(slot)):
+            failed[job.vm] = (
+                f"{asked}, but a {hm(job.minutes)} {job.level} job starting then breaks its"
+                " window, a blackout or the night its cycle gives it"
+                + (f" (blackouts: {', '.join(job.blackouts)})" if job.blackouts else "")
+            )
+        else:
+            at = int(slot)
+            job.allowed = tuple(((at, at),) if i == n else () for i in range(len(inst.nights)))
+    if failed:
+        inst.jobs = [job for job in inst.jobs if job.vm not in failed]
+        inst.unschedulable += [(v.name, failed[v.name]) for v in topology.vms if v.name in failed]
+
+
 def compile_instance(
     topology: Topology,
     policy: Policy,
@@ -308,7 +520,9 @@ def compile_instance(
     plan_tiers: bool = False,
 ) -> Instance:
     """``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
-    ``pinned: true`` keeps; without it ``pinned`` has nothing to keep and is ignored.
+    ``pinned: true`` keeps for a VM of the single regime; without it ``pinned`` has nothing to
+    keep and is ignored. A VM of a tier or with its own window keeps its jobs' baseline starts
+    by :func:`keep_baseline`, called on the compiled instance (job identity needs it).
 
     A VM of a tier, or with its own window, compiles from :func:`stagger.cycle.cycle_jobs`
     (one job per backup run, on its nights, inside its window, grouped by shared nights); a VM
@@ -388,16 +602,11 @@ def compile_instance(
             forbidden_cache[b_key] = _merge([iv for b in b_key for iv in blackout_slots[b]])
         own = tiered.get(vm.name, [])
         if own and (own[0].tier is not None or vm.window is not None):
-            if vm.pin is not None or (baseline_starts and vm.pinned):
-                raise InputError(
-                    "a pin is not planned yet for a VM of a tier or with its own window",
-                    obj=f"vm {shown(vm.name)}",
-                    field="pin" if vm.pin is not None else "pinned",
-                )
             groups = _groups(own, n_groups)
             n_groups += len({g for g in groups if g is not None})
             res_t = tuple(resource(ref) for ref in vm_resources(vm, idx, policy))
             vm_jobs: list[Job] = []
+            window_cuts: list[list[tuple[int, int]]] = []
             why = None
             blackout_names = tuple(policy.blackouts[b].name for b in b_key)
             for bj, group in zip(own, groups, strict=True):
@@ -445,6 +654,10 @@ def compile_instance(
                         why += f" after blackouts {', '.join(job.blackouts)}"
                     break
                 vm_jobs.append(job)
+                window_cuts.append(window_cache[w_key])
+            if why is None and vm.pin is not None:
+                named = [(policy.blackouts[b].name, blackout_slots[b]) for b in b_key]
+                why = _pin_tiered(vm, own, vm_jobs, window_cuts, named, policy, occurrences, nights)
             # A VM is planned whole or not at all (the validator's rule).
             if why is not None:
                 unschedulable.append((vm.name, why))

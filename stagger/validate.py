@@ -15,11 +15,17 @@ from the policy's window) and every makespan (recomputed from the jobs' end time
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from stagger.calendar import blackout_intervals, window_occurrences, window_on_night
+from stagger.calendar import (
+    blackout_intervals,
+    local_to_utc,
+    window_occurrences,
+    window_on_night,
+)
 from stagger.cycle import BackupJob, cycle_jobs
 from stagger.errors import InvalidScheduleError
 from stagger.model.policy import Policy
@@ -413,6 +419,52 @@ def _window_label(job: BackupJob, vm: VM, policy: Policy) -> str:
     return f"the policy's {kind} {job.window}"
 
 
+def _pin_violations(
+    vm: VM, scheduled: list[ScheduledJob], expected: list[BackupJob], policy: Policy
+) -> list[str]:
+    """A pinned VM's jobs against its ``pin`` (README, docs/tiers.md "Pins"): ``HH:MM``,
+    every job starts at that local time (rounded up to the planning slot) on its night; an
+    ISO date-time, the VM's job on that night starts then, and where that night lies in a
+    block whose full the planner places, that job is the full."""
+    assert vm.pin is not None
+    tz = policy.tz
+    slot = timedelta(minutes=policy.slot_minutes)
+    text = vm.pin.strip()
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    out = []
+    if clock is not None:
+        h, m = int(clock.group(1)), int(clock.group(2))
+        for job in scheduled:
+            local = job.start.astimezone(tz)
+            # The pin on the job's local date, or on the day before when rounding up to
+            # the slot grid crossed midnight.
+            at = [
+                local_to_utc(datetime.combine(day, time(h, m)), tz)
+                for day in (local.date(), local.date() - timedelta(days=1))
+            ]
+            if not any(t <= job.start < t + slot for t in at):
+                out.append(
+                    f"job {vm.name} night {job.night} {job.level or ''}".rstrip()
+                    + f": starts {_iso(local)}, the VM is pinned at {vm.pin}"
+                )
+        return out
+    when = local_to_utc(datetime.fromisoformat(text), tz)
+    hit = next((j for j in scheduled if when <= j.start < when + slot), None)
+    if hit is None:
+        return [f"vm {vm.name}: pinned at {vm.pin}, but no job of it starts then"]
+    block_full = any(
+        c.level == "full" and len(c.nights) > 1 and hit.night in c.nights
+        for c in expected
+        if any(o.nights == c.nights and o.level == "incremental" for o in expected)
+    )
+    if block_full and hit.level != "full":
+        out.append(
+            f"job {vm.name} night {hit.night} {hit.level}: pinned at {vm.pin}, a date in a"
+            " block whose full the planner places, so it must be the full"
+        )
+    return out
+
+
 def find_violations(
     schedule: Schedule, topology: Topology, policy: Policy, *, rules: bool = True
 ) -> list[str]:
@@ -507,6 +559,10 @@ def find_violations(
     jobs_by_vm: dict[str, list[ScheduledJob]] = defaultdict(list)
     for j in jobs:
         jobs_by_vm[j.vm].append(j)
+    for name, vm_jobs in jobs_by_vm.items():
+        pinned_vm = idx.vms.get(name)
+        if pinned_vm is not None and pinned_vm.pin is not None:
+            out += _pin_violations(pinned_vm, vm_jobs, expected.get(name, []), policy)
     blackouts = policy.blackouts if rules else []
     members_of = blackout_members(policy, idx) if rules else []
     for b, members in zip(blackouts, members_of, strict=True):

@@ -18,14 +18,20 @@ from typing import Any, NamedTuple
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InputError, shown
 from stagger.fmt import hm
-from stagger.instance import Instance, compile_instance
+from stagger.instance import Instance, compile_instance, keep_baseline
 from stagger.model.parse import parse_model
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, SolverInfo, SolverStatus, UnscheduledVM
 from stagger.model.topology import VM, Topology
 from stagger.planner import PlanOptions, PlanResult, build_schedule, default_time_limit
 from stagger.rules import blackout_members
-from stagger.solve.baseline import BaselineMap, StabilityStats, map_baseline, stability_stats
+from stagger.solve.baseline import (
+    BaselineMap,
+    StabilityStats,
+    map_baseline,
+    match_baseline,
+    stability_stats,
+)
 from stagger.solve.bounds import lower_bound
 from stagger.solve.repair import repair_greedy
 from stagger.solve.solution import makespan_slots
@@ -262,8 +268,14 @@ def replan(
     # Tiers and VM windows are planned (several jobs per VM); a baseline job continues the
     # job of the same identity (stagger.solve.baseline.map_baseline).
     inst = compile_instance(
-        topology, policy, baseline_starts={j.vm: j.start for j in baseline.jobs}, plan_tiers=True
+        topology,
+        policy,
+        baseline_starts={j.vm: j.start for j in baseline.jobs},
+        plan_tiers=True,
     )
+    # ``pinned: true`` on VMs of a tier: each job at the start of the baseline job it
+    # continues, by the identity map_baseline uses (so a kept job counts as not moved).
+    keep_baseline(inst, match_baseline(inst, baseline), topology, policy)
     bound = lower_bound(inst)
     base = map_baseline(inst, baseline)
     tol = math.ceil(tolerance_min / inst.slot_minutes)

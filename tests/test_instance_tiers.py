@@ -8,7 +8,6 @@ import pytest
 
 from stagger.calendar import window_on_night
 from stagger.cycle import cycle_jobs
-from stagger.errors import InputError
 from stagger.instance import compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
@@ -85,13 +84,6 @@ def test_a_vm_with_one_run_that_fits_nowhere_is_unschedulable_whole() -> None:
     assert [j.vm for j in inst.jobs] == ["misc1"]
     assert [vm for vm, _ in inst.unschedulable] == ["web1"]
     assert inst.unschedulable[0][1].startswith("its full job needs 0h34m")
-
-
-def test_a_pin_on_a_tiered_vm_is_refused() -> None:
-    topo = tiered_topology(["sql1"])
-    topo.vms[0].pin = "23:00"
-    with pytest.raises(InputError, match="pin is not planned"):
-        compile_instance(topo, tiered_policy([GOLD]), plan_tiers=True)
 
 
 def test_tiered_jobs_of_one_shape_share_their_allowed_starts() -> None:

@@ -118,9 +118,15 @@ class VM(_Strict):
     )
     pin: Text | None = Field(
         default=None,
-        description='Fixed start: local "HH:MM" (first night it fits) or ISO local date-time.',
+        description='Fixed start: local "HH:MM" (single regime: the first night it fits; a'
+        " VM of a tier or with its own window: every job, each on its night) or an ISO local"
+        " date-time (that night's job; in an `every` block, the block's full).",
     )
-    pinned: bool = Field(default=False, description="Keep this VM's start from the baseline.")
+    pinned: bool = Field(
+        default=False,
+        description="Keep this VM's start from the baseline (with tiers: each of its jobs at"
+        " the start of the baseline job it continues).",
+    )
     priority: int = Field(
         default=100,
         ge=0,
