@@ -11,10 +11,15 @@ from stagger.instance import Instance, Job, Resource
 
 
 def components(inst: Instance) -> list[list[int]]:
-    """Job indices grouped by shared host/datastore/RAID group, each sorted; groups ordered by
-    their first job. The global concurrency resource is ignored. The jobs of one group
-    (:attr:`Job.group`: distinct nights) are always in one component, even when no limited
-    resource links them."""
+    """Job indices grouped by shared host/datastore/RAID group on a common night, directly or
+    through other jobs, each sorted; groups ordered by their first job. The global concurrency
+    resource is ignored. Two jobs that share a resource but can run on no common night never
+    compete (no resource is shared across nights in time): apart, unless linked otherwise. The
+    jobs of one group (:attr:`Job.group`: distinct nights) are in one component whenever they
+    could meet on a night, even when no limited resource links them; once each has its own
+    night (:func:`stagger.solve.full_nights.with_nights`) they fall apart night by night.
+    In the single regime every job may run on every night: the components are those of the
+    shared resources alone."""
     parent = list(range(len(inst.jobs)))
 
     def find(x: int) -> int:
@@ -28,18 +33,27 @@ def components(inst: Instance) -> list[list[int]]:
         if a != b:
             parent[max(a, b)] = min(a, b)
 
-    first: dict[int, int] = {}
+    # Union-find over (resource, night) and (group, night) nodes: each job joins the first
+    # job seen at every node it touches.
+    first: dict[tuple[str, int, int], int] = {}
     for j, job in enumerate(inst.jobs):
+        nights = job.nights
         for r in job.resources:
             if inst.resources[r].kind == "concurrent":
                 continue
-            if r in first:
-                union(first[r], j)
-            else:
-                first[r] = j
-    for members in inst.groups().values():
-        for j in members[1:]:
-            union(members[0], j)
+            for n in nights:
+                key = ("r", r, n)
+                if key in first:
+                    union(first[key], j)
+                else:
+                    first[key] = j
+        if job.group is not None:
+            for n in nights:
+                key = ("g", job.group, n)
+                if key in first:
+                    union(first[key], j)
+                else:
+                    first[key] = j
     groups: dict[int, list[int]] = {}
     for j in range(len(inst.jobs)):
         groups.setdefault(find(j), []).append(j)

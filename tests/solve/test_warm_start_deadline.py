@@ -80,7 +80,13 @@ def test_no_search_is_built_once_the_wall_limit_is_spent(monkeypatch: Any) -> No
         monkeypatch.setattr(planner, name, never)
     inst = _week()
     bound = replace(lower_bound(inst), makespan=0)  # the warm start cannot meet it
-    out = planner.solve_instance(inst, bound, planner.PlanOptions(seed=1), deadline=time.time() - 1)
+    # The original instance (fulls' nights chosen by the warm start) ...
+    direct = planner.PlanOptions(seed=1, night_split=False)
+    out = planner.solve_instance(inst, bound, direct, deadline=time.time() - 1)
     warm = greedy.solve_greedy_best(inst, components(inst), 0)
     assert out.info.status == "FEASIBLE" and out.info.wall_limit_hit
     assert out.solution.starts == warm.starts and out.solution.dropped == warm.dropped
+    # ... and the night-split path (fulls' nights chosen first): no search either.
+    split = planner.PlanOptions(seed=1, night_split=True)
+    out = planner.solve_instance(inst, bound, split, deadline=time.time() - 1)
+    assert out.info.status == "FEASIBLE" and out.info.wall_limit_hit
