@@ -28,7 +28,13 @@ from stagger.model.schedule import (
     gap_pct,
 )
 from stagger.model.topology import Topology
-from stagger.solve.bounds import Bound, describe_overload, lower_bound, min_dropped
+from stagger.solve.bounds import (
+    Bound,
+    describe_overload,
+    lower_bound,
+    min_dropped,
+    min_dropped_vms,
+)
 from stagger.solve.components import components
 from stagger.solve.cpsat import DTIME_PER_SECOND, solve_cpsat
 from stagger.solve.decompose import solve_decomposed
@@ -138,11 +144,14 @@ def build_schedule(
     *,
     proven_makespan: int = 0,
     min_jobs_dropped: int = 0,
+    min_vms_dropped: int = 0,
     vm_drops_proven: bool = False,
     clock: SameClock | None = None,
 ) -> Schedule:
     """``min_jobs_dropped``: a proven lower bound on how many of ``inst.jobs`` no plan can
     place (the VMs that cannot run at all, ``inst.unschedulable``, come on top).
+    ``min_vms_dropped``: a proven lower bound on how many VMs with jobs in ``inst`` no plan
+    can place (:func:`~stagger.solve.bounds.min_dropped_vms`; ``inst.unschedulable`` on top).
     ``vm_drops_proven``: one CP-SAT model of the whole instance, whose presence is per VM,
     proved the fewest (and least important) dropped VMs and the makespan of the rest.
     ``clock``: the same-clock post-pass's count, reported in the solver info.
@@ -232,7 +241,14 @@ def build_schedule(
         # Only the whole-instance CP-SAT model counts dropped VMs (one presence per VM); any
         # other OPTIMAL with a VM left out proves nothing about VMs: no OPTIMAL.
         info = info.model_copy(update={"status": "FEASIBLE"})
-    must_drop = len(inst.unschedulable) + -(-min_jobs_dropped // most)
+    if min_vms_dropped > len(dropped_vms):
+        raise BoundViolation(
+            f"at least {min_vms_dropped} VMs must be left out, the plan leaves out"
+            f" {len(dropped_vms)}"
+        )
+    # The count is proven; the plan's importance and makespan with VMs left out are not, so
+    # meeting it changes no status (the schedule reports it as unscheduled_min).
+    must_drop = len(inst.unschedulable) + max(-(-min_jobs_dropped // most), min_vms_dropped)
     if vm_drops_proven:
         must_drop = len(inst.unschedulable) + len(dropped_vms)
     if clock is not None and clock.vms:
@@ -545,8 +561,11 @@ def plan(
     inst = compile_instance(topology, policy, plan_tiers=True)
     bound = lower_bound(inst)
     must_drop, _why = min_dropped(inst, bound)
+    must_drop_vms, vms_why = min_dropped_vms(inst, bound)
     if on_stage:
         on_stage(f"{len(inst.jobs)} jobs, lower bound {bound.makespan * inst.slot_minutes} min")
+        if must_drop_vms:
+            on_stage(f"at least {must_drop_vms} VMs cannot fit: {vms_why}")
     if deadline is not None and limit is not None:
         deadline -= min(0.15 * limit, 2.0 + len(inst.jobs) * 1e-3)
     out = solve_instance(inst, bound, opts, min_jobs_dropped=must_drop, deadline=deadline)
@@ -563,6 +582,7 @@ def plan(
         out.info,
         proven_makespan=out.proven_makespan,
         min_jobs_dropped=must_drop,
+        min_vms_dropped=must_drop_vms,
         vm_drops_proven=out.proven_dropped,
         clock=clock,
     )

@@ -62,7 +62,8 @@ from itertools import accumulate
 
 import numpy as np
 
-from stagger.instance import Instance
+from stagger.instance import Instance, free_segments
+from stagger.solve.bound_packing import Packing
 
 ALL_SUBSETS_UP_TO = 10
 
@@ -304,3 +305,102 @@ def forced_ends(inst: Instance) -> tuple[int, ...]:
         each_night = union & (size >= union.sum(axis=1))[:, None]
         out = np.maximum(out, np.where(each_night, first, 0).max(axis=0))
     return tuple(int(x) for x in out)
+
+
+@dataclass(frozen=True)
+class VmDrops:
+    """The VMs no plan can fit on one resource and night (:func:`vms_that_cannot_fit`)."""
+
+    resource: int
+    night: int
+    must: int  # VMs that must run a job on the night through the resource
+    fit: int  # at most this many of them fit
+
+    @property
+    def dropped(self) -> int:
+        return self.must - self.fit
+
+
+def vms_that_cannot_fit(
+    inst: Instance, by_res: list[tuple[int, list[int]]], caps: dict[int, int]
+) -> VmDrops | None:
+    """A lower bound on how many VMs every plan of a tiered cycle leaves out (the VM is the
+    unit dropped: all its jobs or none), with the resource and night that give it; None when
+    no resource and night show one.
+
+    A VM ``v`` *must run on night n through resource r* when one of its jobs on ``r`` may
+    run on ``n`` only (a fixed night: a ``full.on`` night, a pin, an incremental of a tier
+    with fixed or no fulls), or one of its groups with jobs on ``r`` has one job on each night
+    of its union ``U`` (``|G| = |U|``, an ``every`` block) and ``n`` is in ``U``. Let
+    ``d_v`` be the shortest of ``v``'s jobs on ``r`` that may run on ``n``.
+
+    Proof. Take any plan ``P`` and let ``D`` be the VMs it leaves out. Every VM of the set
+    ``S(r, n)`` above that ``P`` plans has all its jobs planned, so a job of it runs on ``n``
+    through ``r``, of at least ``d_v`` slots, inside one free stretch of ``n`` (the blackouts
+    that apply to every job of ``r``), at most ``cap_eff(r)`` of the jobs of ``r`` at once
+    (:mod:`stagger.solve.bound_capacity`). Cut each such job to its first ``d_v`` slots: the
+    cut jobs still lie in those stretches, no more than ``cap_eff(r)`` deep, so they pass the
+    necessary tests of :class:`~stagger.solve.bound_packing.Packing` on night ``n``'s
+    stretches alone, and :meth:`~stagger.solve.bound_packing.Packing.most_placeable` of the
+    durations ``{d_v : v in S(r, n)}`` is at least ``|S(r, n) \\ D|``. Hence
+    ``|D| >= |S(r, n)| - most_placeable``, for every ``(r, n)``: the bound is the largest.
+    (A sum over resources would count a VM left out for two of them twice: not used.)"""
+    n_nights = len(inst.nights)
+    if not inst.jobs or not n_nights:
+        return None
+    big = 1 << 40
+    first = _first_starts(inst)
+    masks = _job_masks(first)
+    ends = _earliest_ends(inst, first)
+    by_group = inst.groups()
+    # Per group: the nights of its union when it has one job on each of them, else none.
+    block: dict[int, np.ndarray] = {}
+    for g, js in by_group.items():
+        union = np.asarray(masks[js].any(axis=0), dtype=bool)
+        if len(js) >= int(union.sum()):
+            block[g] = union
+    best: VmDrops | None = None
+    for r, members in by_res:
+        res = inst.resources[r]
+        if not res.capacity:
+            continue  # unlimited
+        cap = caps[r]
+        must: dict[str, np.ndarray] = {}  # VM -> [night]: must run there through r
+        short: dict[str, int] = {}  # VM -> index into ``pick`` rows
+        rows: list[np.ndarray] = []  # per VM, [night]: its shortest job on r there
+        for j in members:
+            job = inst.jobs[j]
+            if job.vm not in short:
+                short[job.vm] = len(rows)
+                rows.append(np.full(n_nights, -1, dtype=np.int64))
+                must[job.vm] = np.zeros(n_nights, dtype=bool)
+            row = rows[short[job.vm]]
+            for n in np.flatnonzero(masks[j]):
+                if row[n] < 0 or inst.jobs[row[n]].duration > job.duration:
+                    row[n] = j
+            if job.group is None:
+                if int(masks[j].sum()) == 1:
+                    must[job.vm] |= masks[j]
+            elif job.group in block:
+                must[job.vm] |= block[job.group]
+        if not must:
+            continue
+        vms = list(must)
+        need = np.array([must[v] for v in vms])  # [vm, night]
+        pick = np.array([rows[short[v]] for v in vms])  # [vm, night]: job or -1
+        need &= pick >= 0  # (a VM's jobs share their resources: never cleared in practice)
+        blocked = inst.resource_blocked.get(r, [])
+        for n in np.flatnonzero(need.sum(axis=0) > cap):
+            jobs = pick[need[:, n], n]
+            durations = np.array([inst.jobs[j].duration for j in jobs], dtype=np.int64)
+            earliest = np.full((len(jobs), n_nights), big, dtype=np.int64)
+            earliest[:, n] = ends[jobs, n]
+            stretches = [
+                free_segments(night, blocked) if i == n else []
+                for i, night in enumerate(inst.nights)
+            ]
+            fit = Packing(inst, durations, earliest, stretches, cap).most_placeable()
+            found = VmDrops(r, int(n), len(jobs), fit)
+            if found.dropped > 0 and (best is None or found.dropped > best.dropped):
+                best = found
+    return best

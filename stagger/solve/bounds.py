@@ -26,7 +26,12 @@ import numpy as np
 
 from stagger.instance import Instance, Resource
 from stagger.solve.bound_capacity import effective_capacity
-from stagger.solve.bound_nights import describe_nights, forced_ends, night_bounds
+from stagger.solve.bound_nights import (
+    describe_nights,
+    forced_ends,
+    night_bounds,
+    vms_that_cannot_fit,
+)
 from stagger.solve.bound_packing import Packing
 
 
@@ -291,3 +296,32 @@ def min_dropped(inst: Instance, bound: Bound | None = None) -> tuple[int, str]:
                 f"{_capacity_note(res, cap)}, shortest first"
             )
     return best, reason
+
+
+def min_dropped_vms(inst: Instance, bound: Bound | None = None) -> tuple[int, str]:
+    """A lower bound on how many VMs with jobs in ``inst`` no plan of a tiered cycle can
+    schedule (the VM is the unit dropped), and why in admin words; ``(0, "")`` in the single
+    regime (one job per VM: :func:`min_dropped` counts those) and when nothing shows one.
+    Per capacity-limited resource and night, the VMs that must run a job there, each with
+    its shortest job there, against the night's free stretches
+    (:func:`stagger.solve.bound_nights.vms_that_cannot_fit`, whose doc has the proof)."""
+    if not any(job.level is not None for job in inst.jobs):
+        return 0, ""
+    known = bound.effective_capacities() if bound is not None else {}
+    by_res = sorted(inst.jobs_by_resource().items())
+    caps = {
+        r: known.get(r) or effective_capacity(inst, r, members)
+        for r, members in by_res
+        if inst.resources[r].capacity
+    }
+    found = vms_that_cannot_fit(inst, by_res, caps)
+    if found is None:
+        return 0, ""
+    res = inst.resources[found.resource]
+    night = f"night {found.night}"
+    if found.night < len(inst.night_origins):
+        night += f" ({inst.night_origins[found.night]:%a %d %b})"
+    return found.dropped, (
+        f"{res.label}, {night}: only {found.fit} of the {found.must} VMs that must run that"
+        f" night fit in its free time{_capacity_note(res, caps[found.resource])}"
+    )
