@@ -27,9 +27,11 @@ NIGHTLY = {
 }
 
 
-def _estate(short_night: int) -> tuple[Topology, Policy]:
+def _estate(
+    short_night: int, free_until: str = "20:50", tier: dict[str, Any] = NIGHTLY
+) -> tuple[Topology, Policy]:
     """3 VMs on one host running one job at a time, 3 nights of 20:00-06:00; on
-    ``short_night`` a global blackout from 20:50 leaves 10 free slots."""
+    ``short_night`` a global blackout from ``free_until`` (20:50: 10 free slots)."""
     topo = make_topology(
         hosts=[{"name": "esx01", "cluster": "C1"}],
         datastores=[{"name": "DS-01"}],
@@ -47,11 +49,11 @@ def _estate(short_night: int) -> tuple[Topology, Policy]:
     policy = make_policy(
         cycle={"start": "2026-12-01", "nights": 3},
         limits={"per_host": 1, "per_datastore": 3},
-        tiers=[NIGHTLY],
+        tiers=[tier],
         blackouts=[
             {
                 "name": "freeze",
-                "start": f"2026-12-{day:02d}T20:50",
+                "start": f"2026-12-{day:02d}T{free_until}",
                 "end": f"2026-12-{day + 1:02d}T06:00",
             }
         ],
@@ -86,6 +88,29 @@ def test_the_short_night_may_be_any_night_of_the_block() -> None:
     n, why = min_dropped_vms(inst, lower_bound(inst))
     assert n == 1
     assert why.startswith("host esx01, night 1 (Wed 02 Dec): only 2 of the 3 VMs")
+
+
+def test_a_full_that_can_move_to_another_night_is_not_counted() -> None:
+    """30 free slots on night 0: a 24-slot full fits there, but each VM's full can move to
+    night 1 or 2, so night 0 needs only the incrementals, 3 x 4 = 12: nobody is counted
+    (counting the fulls, only 1 of 24 slots would fit: 2 VMs). Every VM is planned."""
+    topo, policy = _estate(short_night=0, free_until="22:30")
+    inst = compile_instance(topo, policy, plan_tiers=True)
+    assert min_dropped_vms(inst, lower_bound(inst)) == (0, "")
+    s = plan(topo, policy, PlanOptions(time_limit_s=10, seed=1, workers=1)).schedule
+    assert not s.unscheduled and s.unscheduled_min == 0
+
+
+def test_a_full_alone_in_its_block_need_not_run_that_night() -> None:
+    """Fulls every 3 nights and no incrementals: a VM runs one job on one night of the three
+    (a job of several allowed nights, no group), so no night must carry it (30 free slots
+    on night 0, one full's worth, count nobody); every VM is planned."""
+    fulls = {**NIGHTLY, "incremental": "none"}
+    topo, policy = _estate(short_night=0, free_until="22:30", tier=fulls)
+    inst = compile_instance(topo, policy, plan_tiers=True)
+    assert min_dropped_vms(inst, lower_bound(inst)) == (0, "")
+    s = plan(topo, policy, PlanOptions(time_limit_s=10, seed=1, workers=1)).schedule
+    assert not s.unscheduled
 
 
 def test_single_regime_counts_nothing_here() -> None:
