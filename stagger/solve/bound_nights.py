@@ -353,54 +353,50 @@ def vms_that_cannot_fit(
     masks = _job_masks(first)
     ends = _earliest_ends(inst, first)
     by_group = inst.groups()
-    # Per group: the nights of its union when it has one job on each of them, else none.
-    block: dict[int, np.ndarray] = {}
-    for g, js in by_group.items():
-        union = np.asarray(masks[js].any(axis=0), dtype=bool)
+    duration = np.array([job.duration for job in inst.jobs], dtype=np.int64)
+    vm_ids: dict[str, int] = {}
+    vm_of = np.array([vm_ids.setdefault(job.vm, len(vm_ids)) for job in inst.jobs])
+    # [job, night]: the nights the job makes its VM run on: its own night when it has one
+    # (no group), every night of its group's union when the group has one job on each.
+    must_job = np.zeros_like(masks)
+    alone = np.array([job.group is None for job in inst.jobs]) & (masks.sum(axis=1) == 1)
+    must_job[alone] = masks[alone]
+    for js in by_group.values():
+        union = masks[js].any(axis=0)
         if len(js) >= int(union.sum()):
-            block[g] = union
+            must_job[js] = union
     best: VmDrops | None = None
     for r, members in by_res:
         res = inst.resources[r]
         if not res.capacity:
             continue  # unlimited
         cap = caps[r]
-        must: dict[str, np.ndarray] = {}  # VM -> [night]: must run there through r
-        short: dict[str, int] = {}  # VM -> index into ``pick`` rows
-        rows: list[np.ndarray] = []  # per VM, [night]: its shortest job on r there
-        for j in members:
-            job = inst.jobs[j]
-            if job.vm not in short:
-                short[job.vm] = len(rows)
-                rows.append(np.full(n_nights, -1, dtype=np.int64))
-                must[job.vm] = np.zeros(n_nights, dtype=bool)
-            row = rows[short[job.vm]]
-            for n in np.flatnonzero(masks[j]):
-                if row[n] < 0 or inst.jobs[row[n]].duration > job.duration:
-                    row[n] = j
-            if job.group is None:
-                if int(masks[j].sum()) == 1:
-                    must[job.vm] |= masks[j]
-            elif job.group in block:
-                must[job.vm] |= block[job.group]
-        if not must:
+        m = np.array(members, dtype=np.int64)
+        _, vm_local = np.unique(vm_of[m], return_inverse=True)
+        n_vms = int(vm_local.max()) + 1
+        need = np.zeros((n_vms, n_nights), dtype=bool)  # [VM, night]: must run there
+        np.logical_or.at(need, vm_local, must_job[m])
+        if not (need.sum(axis=0) > cap).any():
             continue
-        vms = list(must)
-        need = np.array([must[v] for v in vms])  # [vm, night]
-        pick = np.array([rows[short[v]] for v in vms])  # [vm, night]: job or -1
-        need &= pick >= 0  # (a VM's jobs share their resources: never cleared in practice)
+        # [VM, night]: its shortest job on r allowed there (slots), and the earliest end
+        # of its jobs there (only "fits the night" is asked of it).
+        short = np.full((n_vms, n_nights), big, dtype=np.int64)
+        np.minimum.at(short, vm_local, np.where(masks[m], duration[m][:, None], big))
+        end_at = np.full((n_vms, n_nights), big, dtype=np.int64)
+        np.minimum.at(end_at, vm_local, ends[m])
+        need &= short < big  # (a VM's jobs share their resources: never cleared in practice)
         blocked = inst.resource_blocked.get(r, [])
         for n in np.flatnonzero(need.sum(axis=0) > cap):
-            jobs = pick[need[:, n], n]
-            durations = np.array([inst.jobs[j].duration for j in jobs], dtype=np.int64)
-            earliest = np.full((len(jobs), n_nights), big, dtype=np.int64)
-            earliest[:, n] = ends[jobs, n]
+            rows = need[:, n]
+            durations = short[rows, n]
+            earliest = np.full((len(durations), n_nights), big, dtype=np.int64)
+            earliest[:, n] = end_at[rows, n]
             stretches = [
                 free_segments(night, blocked) if i == n else []
                 for i, night in enumerate(inst.nights)
             ]
             fit = Packing(inst, durations, earliest, stretches, cap).most_placeable()
-            found = VmDrops(r, int(n), len(jobs), fit)
+            found = VmDrops(r, int(n), len(durations), fit)
             if found.dropped > 0 and (best is None or found.dropped > best.dropped):
                 best = found
     return best
