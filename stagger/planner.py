@@ -563,9 +563,10 @@ def plan(
     must_drop, _why = min_dropped(inst, bound)
     must_drop_vms, vms_why = min_dropped_vms(inst, bound)
     if on_stage:
-        on_stage(f"{len(inst.jobs)} jobs, lower bound {bound.makespan * inst.slot_minutes} min")
-        if must_drop_vms:
-            on_stage(f"at least {must_drop_vms} VMs cannot fit: {vms_why}")
+        short = f"; at least {must_drop_vms} VMs cannot fit: {vms_why}" if must_drop_vms else ""
+        on_stage(
+            f"{len(inst.jobs)} jobs, lower bound {bound.makespan * inst.slot_minutes} min{short}"
+        )
     if deadline is not None and limit is not None:
         deadline -= min(0.15 * limit, 2.0 + len(inst.jobs) * 1e-3)
     out = solve_instance(inst, bound, opts, min_jobs_dropped=must_drop, deadline=deadline)
