@@ -80,7 +80,9 @@ def test_three_incrementals_of_four_slots_in_ten_free_slots() -> None:
     assert len(s.unscheduled) == 1
     assert s.unscheduled_min == 1 and s.unscheduled_gap_pct == 0.0
     # The greedy plan proves nothing itself: its unscheduled_min is this bound's.
-    g = plan(topo, policy, PlanOptions(solver="greedy", seed=1)).schedule
+    stages: list[str] = []
+    g = plan(topo, policy, PlanOptions(solver="greedy", seed=1), on_stage=stages.append).schedule
+    assert any(x.endswith(f"; at least 1 VMs cannot fit: {why}") for x in stages)
     assert len(g.unscheduled) >= 1 and g.unscheduled_min == 1
     assert g.solver.status != "OPTIMAL"
 
