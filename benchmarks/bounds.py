@@ -118,7 +118,7 @@ def measure_tiered(vms: int, with_plan: bool) -> str:
     from stagger.planner import PlanOptions, plan
 
     topo, pol = _tiered(vms)
-    inst, compile_s = _timed(lambda: compile_instance(topo, pol, plan_tiers=True))
+    inst, compile_s = _timed(lambda: compile_instance(topo, pol))
     before, before_s = _timed(lambda: lower_bound(inst, nights_aware=False))
     after, after_s = _timed(lambda: lower_bound(inst))
     sm = inst.slot_minutes

@@ -785,7 +785,7 @@ def main() -> None:
         from stagger.solve.components import components
 
         estate = generate_week(spec) if args.week else generate(spec)
-        inst = compile_instance(*estate, plan_tiers=args.week)
+        inst = compile_instance(*estate)
         sizes = sorted(map(len, components(inst)), reverse=True)
         shown = ", ".join(f"{n:,}" for n in sizes[:10]) + (", ..." if len(sizes) > 10 else "")
         print(f"{len(sizes):,} components, largest first: {shown}")

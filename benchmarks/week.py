@@ -76,7 +76,7 @@ def run_case(case: str, vms: int, regime: str, seed: int, time_limit: float) -> 
     if case == "roundrobin":
         from stagger.instance import compile_instance
 
-        inst = round_robin(compile_instance(topo, pol, plan_tiers=True))
+        inst = round_robin(compile_instance(topo, pol))
         sol = solve_greedy(inst)
         spans_min = [s * inst.slot_minutes for s in night_spans(inst, sol.starts)]
         bound_min = lower_bound(inst).makespan * inst.slot_minutes

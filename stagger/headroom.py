@@ -86,7 +86,7 @@ def _tiered(inst: Instance) -> bool:
 
 def headroom(topology: Topology, policy: Policy, size_gib: float = 500.0) -> list[Headroom]:
     """One row per host, datastore and RAID group, least headroom first."""
-    inst = compile_instance(topology, policy, plan_tiers=True)
+    inst = compile_instance(topology, policy)
     tiered = _tiered(inst)
     bound = lower_bound(inst)
     probe = VM(name="probe", host="probe", disks=[Disk(size_gib=size_gib)])
@@ -143,7 +143,7 @@ def headroom(topology: Topology, policy: Policy, size_gib: float = 500.0) -> lis
 
 def first_saturated(topology: Topology, policy: Policy) -> tuple[str, float]:
     """The resource with the highest booked share of its free window, and that share in %."""
-    inst = compile_instance(topology, policy, plan_tiers=True)
+    inst = compile_instance(topology, policy)
     bound = lower_bound(inst)
     best = ("-", 0.0)
     for ld in bound.loads:

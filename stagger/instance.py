@@ -517,7 +517,6 @@ def compile_instance(
     policy: Policy,
     *,
     baseline_starts: dict[str, datetime] | None = None,
-    plan_tiers: bool = False,
 ) -> Instance:
     """``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
     ``pinned: true`` keeps for a VM of the single regime; without it ``pinned`` has nothing to
@@ -526,10 +525,7 @@ def compile_instance(
 
     A VM of a tier, or with its own window, compiles from :func:`stagger.cycle.cycle_jobs`
     (one job per backup run, on its nights, inside its window, grouped by shared nights); a VM
-    of the single regime to its one job per cycle. ``plan_tiers`` changes nothing any more:
-    every caller (plan, re-plan, headroom, explain) plans tiers; it is still accepted for
-    callers written when the others refused them."""
-    del plan_tiers
+    of the single regime to its one job per cycle."""
     idx = topology.index()
     occurrences = window_occurrences(policy)
     anchor = occurrences[0].start

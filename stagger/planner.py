@@ -558,7 +558,7 @@ def plan(
     limit = opts.time_limit_s
     deadline = None if limit is None else time.time() + limit
     # Tiers and VM windows are planned: several jobs per VM, each on its nights and window.
-    inst = compile_instance(topology, policy, plan_tiers=True)
+    inst = compile_instance(topology, policy)
     bound = lower_bound(inst)
     must_drop, _why = min_dropped(inst, bound)
     must_drop_vms, vms_why = min_dropped_vms(inst, bound)

@@ -271,7 +271,6 @@ def replan(
         topology,
         policy,
         baseline_starts={j.vm: j.start for j in baseline.jobs},
-        plan_tiers=True,
     )
     # ``pinned: true`` on VMs of a tier: each job at the start of the baseline job it
     # continues, by the identity map_baseline uses (so a kept job counts as not moved).

@@ -147,7 +147,7 @@ def test_the_week_is_a_tiered_cycle_over_the_regimes_estate() -> None:
     assert all(0.03 <= v["change_rate"] <= 0.08 for v in topo["vms"])
     policy = Policy.model_validate(pol)
     assert policy.cycle.nights == 7 and policy.cycle.start.weekday() == 0  # a Monday
-    inst = compile_instance(Topology.model_validate(topo), policy, plan_tiers=True)
+    inst = compile_instance(Topology.model_validate(topo), policy)
     assert not inst.unschedulable and len(inst.jobs) == 7 * 1000
     tiers = Counter(j.tier for j in inst.jobs if j.level == "full")
     assert 80 <= tiers["gold"] <= 120 and 80 <= tiers["weekly"] <= 120
@@ -161,9 +161,7 @@ def test_the_week_is_a_tiered_cycle_over_the_regimes_estate() -> None:
     # The baseline with every full on Saturday: the same estate, fulls on night 5 only.
     topo_sat, pol_sat = week_dicts(spec, "saturday")
     assert topo_sat == topo
-    fixed = compile_instance(
-        Topology.model_validate(topo_sat), Policy.model_validate(pol_sat), plan_tiers=True
-    )
+    fixed = compile_instance(Topology.model_validate(topo_sat), Policy.model_validate(pol_sat))
     assert {tuple(j.nights) for j in fixed.jobs if j.level == "full"} <= {(saturday,), ()}
 
 
@@ -171,7 +169,7 @@ def test_round_robin_pins_the_chosen_fulls_to_night_i_mod_7() -> None:
     from benchmarks.generate import generate_week
     from benchmarks.week import round_robin
 
-    inst = compile_instance(*generate_week(EstateSpec(60, "balanced", "full", 0)), plan_tiers=True)
+    inst = compile_instance(*generate_week(EstateSpec(60, "balanced", "full", 0)))
     rr = round_robin(inst)
     chosen = [j for j, job in enumerate(inst.jobs) if job.level == "full" and job.group is not None]
     for i, j in enumerate(chosen):

@@ -22,7 +22,7 @@ def test_examples_compile_to_the_same_instance(example: str) -> None:
     topo = load_topology(ROOT / "examples" / example / "topology.yaml")
     policy = load_policy(ROOT / "examples" / example / "policy.yaml")
     old = compile_instance(topo, policy)
-    new = compile_instance(topo, policy, plan_tiers=True)
+    new = compile_instance(topo, policy)
     assert new == old
     assert all(j.group is None and j.level is None for j in new.jobs)
 
@@ -32,16 +32,9 @@ def _week() -> tuple[Topology, Policy]:
     return topo, tiered_policy([GOLD, WEB, COLD])
 
 
-def test_tiers_are_planned_whatever_plan_tiers_says() -> None:
-    """Every caller plans tiers now (what-if, headroom, explain too): the keyword is inert."""
-    topo, policy = _week()
-    assert compile_instance(topo, policy) == compile_instance(topo, policy, plan_tiers=True)
-    assert any(j.group is not None for j in compile_instance(topo, policy).jobs)
-
-
 def test_one_job_per_backup_run_on_its_nights_inside_its_window() -> None:
     topo, policy = _week()
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     runs = cycle_jobs(topo, policy)
     assert [(j.vm, j.level, j.tier) for j in inst.jobs] == [
         (r.vm, None if r.tier is None else r.level, r.tier) for r in runs
@@ -66,7 +59,7 @@ def test_the_cold_window_cuts_starts_off() -> None:
     """cold1's full must run between 01:00 and 05:00 on Sunday (night 5): its starts lie in
     that window only, not in the policy window's 20:00 opening."""
     topo, policy = _week()
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     (cold,) = [j for j in inst.jobs if j.vm == "cold1"]
     assert cold.nights == [5]
     first = inst.to_datetime(cold.allowed[5][0][0]).astimezone(policy.tz)
@@ -80,7 +73,7 @@ def test_a_vm_with_one_run_that_fits_nowhere_is_unschedulable_whole() -> None:
     no job at all."""
     topo = tiered_topology(["misc1", "web1"])
     policy = tiered_policy([{**WEB, "window": {"start": "22:00", "end": "22:30"}}])
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     assert [j.vm for j in inst.jobs] == ["misc1"]
     assert [vm for vm, _ in inst.unschedulable] == ["web1"]
     assert inst.unschedulable[0][1].startswith("its full job needs 0h34m")
@@ -94,8 +87,8 @@ def test_tiered_jobs_of_one_shape_share_their_allowed_starts() -> None:
     names = [f"sql{i}" for i in range(3)] + [f"misc{i}" for i in range(3)]
     topo = tiered_topology(names)
     policy = tiered_policy([GOLD])
-    inst = compile_instance(topo, policy, plan_tiers=True)
-    fresh = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
+    fresh = compile_instance(topo, policy)
     assert inst == fresh
     by_shape: dict[tuple[object, ...], list[int]] = {}
     for j, job in enumerate(inst.jobs):

@@ -72,7 +72,7 @@ def test_a_tiered_week_plans_validates_and_exports() -> None:
 
 def test_a_vm_with_a_dropped_job_is_unscheduled_whole() -> None:
     topo, policy = _estate(["sql", "misc"], per_host=1, hosts=2)
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     full = solve_greedy(inst)
     sql = [j for j, job in enumerate(inst.jobs) if job.vm == "sql0"]
     lost = sql[3]
@@ -91,7 +91,7 @@ def test_a_plan_that_leaves_a_tiered_vm_out_claims_no_optimum() -> None:
     single-regime plan that leaves a VM out keeps its OPTIMAL (one job per VM: jobs are
     VMs)."""
     topo, policy = _estate(["sql", "misc"], per_host=1, hosts=2)
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     full = solve_greedy(inst)
     lost = next(j for j, job in enumerate(inst.jobs) if job.vm == "sql0")
     sol = Solution({j: s for j, s in full.starts.items() if j != lost}, [lost])

@@ -72,7 +72,7 @@ def explain_unscheduled(
     instance. ``None`` if no conflict is found among these jobs (the plan may then just have
     run out of solver time)."""
     idx = topology.index()
-    inst = compile_instance(topology, policy, plan_tiers=True)
+    inst = compile_instance(topology, policy)
     if any(job.level is not None for job in inst.jobs):
         return _explain_tiered(topology, policy, inst, vms, time_limit_s)
     slot = inst.slot_minutes
@@ -226,7 +226,7 @@ def _phrase(
     b_members: dict[str, set[str]],
 ) -> Explanation:
     idx = topology.index()
-    inst = compile_instance(topology, policy, plan_tiers=True)
+    inst = compile_instance(topology, policy)
     slot = inst.slot_minutes
     nights = inst.nights
     window_min = sum(n.end - n.start for n in nights) * slot

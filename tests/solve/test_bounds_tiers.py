@@ -64,7 +64,7 @@ def _estate(
 
 def _bounds(topo: Topology, policy: Policy) -> tuple[int, int, tuple[int, ...], str]:
     """(new bound, single-regime bound, per-night bounds, reason), in slots."""
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     new = lower_bound(inst)
     old = lower_bound(inst, nights_aware=False)
     return new.makespan, old.makespan, new.nights, new.reason
@@ -160,7 +160,7 @@ def test_single_regime_bound_is_unchanged_on_the_examples() -> None:
     for name in ("minimal", "estate"):
         topo = load_topology(EXAMPLES / name / "topology.yaml")
         policy = load_policy(EXAMPLES / name / "policy.yaml")
-        inst = compile_instance(topo, policy, plan_tiers=True)
+        inst = compile_instance(topo, policy)
         new, old = lower_bound(inst), lower_bound(inst, nights_aware=False)
         assert (new.makespan, new.reason, new.nights) == (old.makespan, old.reason, ())
 
@@ -277,7 +277,7 @@ def test_plan_summary_shows_each_nights_bound(tmp_path: Path) -> None:
     # columns CliRunner renders, so long headers wrap onto further lines).
     header = next(line for line in res.output.splitlines() if line.startswith("┃ night"))
     assert header.split("┃")[-2].strip() == "bound"
-    inst = compile_instance(load_topology(topo), load_policy(tiered), plan_tiers=True)
+    inst = compile_instance(load_topology(topo), load_policy(tiered))
     bound = lower_bound(inst)
     rows = [line for line in res.output.splitlines() if re.match(r"[│|] [0-2] ", line)]
     assert [r.split("│")[-2].strip() for r in rows] == [

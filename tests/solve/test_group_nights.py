@@ -45,7 +45,7 @@ def _gold_estate(per_host: int = 1) -> Instance:
         limits={"per_host": per_host, "per_datastore": 9, "per_raid_group": 9},
         tiers=[GOLD],
     )
-    return compile_instance(topo, policy, plan_tiers=True)
+    return compile_instance(topo, policy)
 
 
 def _valid(inst: Instance, sol: Solution) -> None:

@@ -67,7 +67,7 @@ def test_three_incrementals_of_four_slots_in_ten_free_slots() -> None:
     2, so it is not counted), 3 x 4 = 12 > 10: only 2 of the 3 VMs fit, 1 cannot be
     planned. The job-level count sees nothing (each job fits some night)."""
     topo, policy = _estate(short_night=0)
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     bound = lower_bound(inst)
     assert min_dropped(inst, bound) == (0, "")
     n, why = min_dropped_vms(inst, bound)
@@ -90,7 +90,7 @@ def test_three_incrementals_of_four_slots_in_ten_free_slots() -> None:
 def test_the_short_night_may_be_any_night_of_the_block() -> None:
     """The same with the 10 free slots on night 1 only: still 1."""
     topo, policy = _estate(short_night=1)
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     n, why = min_dropped_vms(inst, lower_bound(inst))
     assert n == 1
     assert why.startswith("host esx01, night 1 (Wed 02 Dec): only 2 of the 3 VMs")
@@ -101,7 +101,7 @@ def test_a_full_that_can_move_to_another_night_is_not_counted() -> None:
     night 1 or 2, so night 0 needs only the incrementals, 3 x 4 = 12: nobody is counted
     (counting the fulls, only 1 of 24 slots would fit: 2 VMs). Every VM is planned."""
     topo, policy = _estate(short_night=0, free_until="22:30")
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     assert min_dropped_vms(inst, lower_bound(inst)) == (0, "")
     s = plan(topo, policy, PlanOptions(time_limit_s=10, seed=1, workers=1)).schedule
     assert not s.unscheduled and s.unscheduled_min == 0
@@ -113,7 +113,7 @@ def test_a_full_alone_in_its_block_need_not_run_that_night() -> None:
     on night 0, one full's worth, count nobody); every VM is planned."""
     fulls = {**NIGHTLY, "incremental": "none"}
     topo, policy = _estate(short_night=0, free_until="22:30", tier=fulls)
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     assert min_dropped_vms(inst, lower_bound(inst)) == (0, "")
     s = plan(topo, policy, PlanOptions(time_limit_s=10, seed=1, workers=1)).schedule
     assert not s.unscheduled
@@ -122,7 +122,7 @@ def test_a_full_alone_in_its_block_need_not_run_that_night() -> None:
 def test_single_regime_counts_nothing_here() -> None:
     """The single regime (one job per VM) is left to min_dropped, exactly as before."""
     topo, policy = _estate(short_night=0)
-    inst = compile_instance(topo, policy.model_copy(update={"tiers": []}), plan_tiers=True)
+    inst = compile_instance(topo, policy.model_copy(update={"tiers": []}))
     assert min_dropped_vms(inst) == (0, "")
 
 
@@ -172,7 +172,7 @@ def test_no_plan_drops_fewer_vms_than_the_bound(case: tuple[Topology, Policy]) -
     """The greedy plan and the CP-SAT plan (whose OPTIMAL on the whole model is the fewest
     VMs any plan drops) leave out at least the bound's count of VMs."""
     topo, policy = case
-    inst = compile_instance(topo, policy, plan_tiers=True)
+    inst = compile_instance(topo, policy)
     n, _ = min_dropped_vms(inst, lower_bound(inst))
     for solver in ("greedy", "cpsat"):
         s = plan(

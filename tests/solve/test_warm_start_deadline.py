@@ -15,7 +15,7 @@ from stagger.solve.components import components
 
 
 def _week() -> Any:
-    return compile_instance(*generate_week(EstateSpec(40, "balanced", "full", 0)), plan_tiers=True)
+    return compile_instance(*generate_week(EstateSpec(40, "balanced", "full", 0)))
 
 
 def _counting(monkeypatch: Any) -> dict[str, int]:
