@@ -48,7 +48,19 @@ and per host at 1,000 VMs).
 and a weekly full: about 10 % ``gold`` (application consistency, priority 1, a 20:00-06:00
 window, full every 7 nights), 10 % ``weekly`` (full fixed on Saturday), the rest ``default``
 (full every 7 nights). The regime's estate is generated first, unchanged, and the week is laid
-over it with its own random stream, so the regimes' estates stay byte-identical.
+over it with its own random stream, so the regimes' estates stay byte-identical. The week is
+then sized for its nights, as an admin sizes hosts so that the nightly backups fit, and so is
+feasible by construction: per host, datastore, RAID group (and the proxy's task slots), per
+night, the jobs that must run that night (every VM's smallest job of the night: an
+incremental, or its weekly tier's fixed Saturday full) plus a seventh of the staggered fulls'
+slots beyond an incremental (the fulls spread evenly over the week) must keep it at most
+``RAID_BUSY`` busy of its capacity x its free time that night (after the blackouts that apply
+to all its jobs, as the compiler reads them); a resource that would be busier takes more jobs
+at once (``max_jobs`` raised, never lowered). The balanced regime's blackouts stay (the
+month-end payroll blackout falls on night 0). Before this, the week kept the regime's
+capacities and was infeasible at 10,000 VMs: host CL0033-esx01 (44 VMs, one job at a time)
+has 96 free slots on night 0 and its 44 incrementals need 104. At 10,000 VMs 7 hosts take 2
+jobs at once; both ``fulls`` variants get the same estate (sized for staggered fulls).
 
 The estate is built as plain Python data and validated by the pydantic models (``validate``);
 ``model_construct`` skips that for the largest sizes after a sample has been validated.
@@ -57,6 +69,7 @@ The estate is built as plain Python data and validated by the pydantic models (`
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import random
 from dataclasses import dataclass
@@ -713,7 +726,79 @@ def week_dicts(
             "full": full_every,
         },
     ]
+    # Sized for the staggered week whatever ``fulls`` says, so that both plans get one estate.
+    every = copy.deepcopy(pol)
+    for tier in every["tiers"]:
+        if tier["name"] != "weekly":
+            tier["full"] = {"every": 7}
+    _size_for_the_week(topo, every)
+    pol["limits"] = every["limits"]
     return topo, pol
+
+
+def week_night_needs(inst: Any) -> dict[int, list[int]]:
+    """Per resource of a tiered week's instance, per night, the slots its jobs need that night
+    when the weekly fulls are spread evenly: every VM's smallest job of that night (an
+    incremental, or a full fixed on that night), plus a seventh of the fulls' excess over an
+    incremental (a full that may take any night of its block)."""
+    n_nights = len(inst.nights)
+    base: dict[int, list[int]] = {}
+    excess: dict[int, int] = {}
+    by_vm: dict[str, list[int]] = {}
+    for j, job in enumerate(inst.jobs):
+        by_vm.setdefault(job.vm, []).append(j)
+    for members in by_vm.values():
+        jobs = [inst.jobs[j] for j in members]
+        per_night = [
+            min((job.duration for job in jobs if job.allowed[n]), default=0)
+            for n in range(n_nights)
+        ]
+        # A group (its full may take any night): the full's slots beyond an incremental
+        # land on one night of the block, a seventh of them on each when spread evenly.
+        extra = sum(
+            job.duration - min(o.duration for o in jobs if o.group == job.group)
+            for job in jobs
+            if job.group is not None and job.level == "full"
+        )
+        for r in set().union(*(job.resources for job in jobs)):
+            row = base.setdefault(r, [0] * n_nights)
+            for n in range(n_nights):
+                row[n] += per_night[n]
+            excess[r] = excess.get(r, 0) + extra
+    return {r: [b + math.ceil(excess[r] / n_nights) for b in row] for r, row in base.items()}
+
+
+def _size_for_the_week(topo: dict[str, Any], pol: dict[str, Any]) -> None:
+    """Size the estate for its week, as an admin sizes hosts so that the nightly backups fit:
+    a host, datastore or RAID group (or the proxy's task slots) whose needs on some night
+    (:func:`week_night_needs`) would keep it more than ``RAID_BUSY`` of the free time the
+    blackouts leave it that night busy takes more jobs at once (``max_jobs``, raised only)."""
+    from stagger.instance import compile_instance  # the compiler: blackouts as it reads them
+
+    inst = compile_instance(_construct_topology(topo), Policy.model_validate(pol), plan_tiers=True)
+    objects = {
+        (kind, o["name"]): o
+        for kind, key in (
+            ("host", "hosts"),
+            ("datastore", "datastores"),
+            ("raid_group", "raid_groups"),
+        )
+        for o in topo[key]
+    }
+    for r, need in week_night_needs(inst).items():
+        res = inst.resources[r]
+        blocked = inst.resource_blocked.get(r, [])
+        want = res.capacity
+        for n, night in enumerate(inst.nights):
+            free = night.end - night.start
+            free -= sum(max(0, min(e, night.end) - max(s, night.start)) for s, e in blocked)
+            want = max(want, math.ceil(need[n] / (max(1, free) * RAID_BUSY)))
+        if want <= res.capacity:
+            continue
+        if res.kind == "concurrent":
+            pol["limits"]["concurrent_jobs"] = want
+        else:
+            objects[(res.kind, res.name)]["max_jobs"] = want
 
 
 def generate_week(

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from benchmarks.generate import RAID_BUSY, EstateSpec, generate, generate_dicts
-from stagger.instance import compile_instance
+from stagger.instance import Instance, compile_instance
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
 from stagger.solve.bounds import lower_bound
@@ -134,7 +134,8 @@ def test_hard_regimes_leave_every_host_room(regime: str) -> None:
 
 
 def test_the_week_is_a_tiered_cycle_over_the_regimes_estate() -> None:
-    """--week: the regime's estate unchanged but for tags and change rates, 7 nights, every
+    """--week: the regime's estate unchanged but for tags, change rates and the capacities it
+    is sized with (test below), 7 nights, every
     VM an incremental each night and one full; ~10 % gold, ~10 % weekly, the rest default."""
     from collections import Counter
 
@@ -179,3 +180,54 @@ def test_round_robin_pins_the_chosen_fulls_to_night_i_mod_7() -> None:
     assert not sol.dropped
     for i, j in enumerate(chosen):
         assert rr.night_of(sol.starts[j]) == i % 7
+
+
+def _night_free_slots(inst: Instance, r: int, n: int) -> int:
+    night = inst.nights[n]
+    blocked = inst.resource_blocked.get(r, [])
+    cut = sum(max(0, min(e, night.end) - max(s, night.start)) for s, e in blocked)
+    return night.end - night.start - cut
+
+
+def test_the_week_is_sized_so_every_nights_jobs_fit() -> None:
+    """The week's estate is sized for its nights: every host's smallest jobs of each night
+    (one per VM: an incremental, or the weekly tier's Saturday full) fit in its capacity x the
+    free time its blackouts leave that night, and with the staggered fulls spread evenly
+    (a seventh of each one's slots beyond an incremental) keep it at most RAID_BUSY of it
+    busy; the greedy planner leaves no VM out. Before, the overlay kept the regime's
+    capacities: at 1,000 VMs host CL0004-esx00 was past that share on some night, and at
+    10,000 host CL0033-esx01 (44 VMs, the month-end payroll blackout on night 0) could not
+    fit its night-0 incrementals."""
+    from benchmarks.generate import generate_week
+
+    inst = compile_instance(
+        *generate_week(EstateSpec(1000, "balanced", "full", 0)), plan_tiers=True
+    )
+    jobs_of_vm: dict[str, list[int]] = {}
+    for j, job in enumerate(inst.jobs):
+        jobs_of_vm.setdefault(job.vm, []).append(j)
+    # A full that may take any night: its slots beyond the VM's incremental, a seventh a night.
+    spread: dict[int, float] = {}
+    for members in jobs_of_vm.values():
+        jobs = [inst.jobs[j] for j in members]
+        for job in jobs:
+            if job.level == "full" and job.group is not None:
+                extra = job.duration - min(o.duration for o in jobs if o.level == "incremental")
+                for r in job.resources:
+                    spread[r] = spread.get(r, 0) + extra / 7
+    for n in range(len(inst.nights)):
+        need: dict[int, int] = {}
+        for members in jobs_of_vm.values():
+            tonight = [inst.jobs[j] for j in members if inst.jobs[j].allowed[n]]
+            smallest = min(tonight, key=lambda job: job.duration)
+            for r in smallest.resources:
+                need[r] = need.get(r, 0) + smallest.duration
+        for r, slots in need.items():
+            res = inst.resources[r]
+            if res.kind == "host":
+                free = _night_free_slots(inst, r, n)
+                assert slots <= res.capacity * free, (res.name, n, slots, free)
+                room = RAID_BUSY * res.capacity * free
+                assert slots + spread.get(r, 0) <= room, (res.name, n, slots, room)
+    sol = solve_greedy(inst)
+    assert not sol.dropped
