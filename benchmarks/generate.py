@@ -775,7 +775,7 @@ def _size_for_the_week(topo: dict[str, Any], pol: dict[str, Any]) -> None:
     blackouts leave it that night busy takes more jobs at once (``max_jobs``, raised only)."""
     from stagger.instance import compile_instance  # the compiler: blackouts as it reads them
 
-    inst = compile_instance(_construct_topology(topo), Policy.model_validate(pol), plan_tiers=True)
+    inst = compile_instance(_construct_topology(topo), Policy.model_validate(pol))
     objects = {
         (kind, o["name"]): o
         for kind, key in (
