@@ -200,9 +200,7 @@ def test_the_week_is_sized_so_every_nights_jobs_fit() -> None:
     fit its night-0 incrementals."""
     from benchmarks.generate import generate_week
 
-    inst = compile_instance(
-        *generate_week(EstateSpec(1000, "balanced", "full", 0)), plan_tiers=True
-    )
+    inst = compile_instance(*generate_week(EstateSpec(1000, "balanced", "full", 0)))
     jobs_of_vm: dict[str, list[int]] = {}
     for j, job in enumerate(inst.jobs):
         jobs_of_vm.setdefault(job.vm, []).append(j)
