@@ -568,7 +568,9 @@ def plan(
             f"{len(inst.jobs)} jobs, lower bound {bound.makespan * inst.slot_minutes} min{short}"
         )
     if deadline is not None and limit is not None:
-        deadline -= min(0.15 * limit, 2.0 + len(inst.jobs) * 1e-3)
+        # Measured at 70,000 jobs (a tiered week of 10,000 VMs): the clock post-pass,
+        # building and validating the schedule take 17 s on an idle 2-core machine.
+        deadline -= min(0.35 * limit, 2.0 + len(inst.jobs) * 1e-3)
     out = solve_instance(inst, bound, opts, min_jobs_dropped=must_drop, deadline=deadline)
     if out.proven_dropped:
         must_drop = len(out.solution.dropped)
