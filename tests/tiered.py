@@ -153,3 +153,38 @@ def valid_week(
             else:
                 jobs.append(scheduled_job(cj, free.pop(0), policy, topo))
     return jobs, topo, policy
+
+
+def small_tiered_estate(
+    sizes: list[int],
+    tags: list[str],
+    *,
+    hosts: int,
+    nights: int,
+    tiers: list[dict[str, Any]],
+    window_end: str,
+    per_datastore: int,
+) -> tuple[Topology, Policy]:
+    """The small estates the hypothesis properties draw: VM i of ``30 * sizes[i]`` GiB tagged
+    ``tags[i]`` on host ``esx{i % hosts}`` and datastore DS-1 or DS-2 (alternating), one job
+    per host at once, a cycle of ``nights`` from 1 Dec 2026 with a 22:00 window."""
+    topo = make_topology(
+        hosts=[{"name": f"esx{h}", "cluster": "C1"} for h in range(hosts)],
+        datastores=[{"name": "DS-1"}, {"name": "DS-2"}],
+        vms=[
+            {
+                "name": f"vm{i}",
+                "host": f"esx{i % hosts}",
+                "tags": [tag],
+                "disks": [{"datastore": f"DS-{1 + i % 2}", "size_gib": 30.0 * size}],
+            }
+            for i, (size, tag) in enumerate(zip(sizes, tags, strict=True))
+        ],
+    )
+    policy = make_policy(
+        cycle={"start": "2026-12-01", "nights": nights},
+        window={"start": "22:00", "end": window_end},
+        limits={"per_host": 1, "per_datastore": per_datastore},
+        tiers=tiers,
+    )
+    return topo, policy

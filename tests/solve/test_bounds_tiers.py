@@ -23,6 +23,7 @@ from stagger.solve.bound_nights import describe_nights, spread_bound
 from stagger.solve.bounds import lower_bound
 from stagger.sources.yamlfile import load_policy, load_topology
 from tests.factories import EXAMPLES, make_policy, make_topology
+from tests.tiered import small_tiered_estate
 
 FULL_GIB = 175.78125  # 30 min at 100 MB/s: 6 slots of 5 min
 ONE_SIXTH = 1 / 6  # an incremental of a 6-slot full: 1 slot
@@ -185,26 +186,15 @@ def tiered_estates(draw: st.DrawFn) -> tuple[Topology, Policy]:
             "change_rate": 0.2,
         },
     ]
-    topo = make_topology(
-        hosts=[{"name": f"esx{h}", "cluster": "C1"} for h in range(hosts)],
-        datastores=[{"name": "DS-1"}, {"name": "DS-2"}],
-        vms=[
-            {
-                "name": f"vm{i}",
-                "host": f"esx{i % hosts}",
-                "tags": [tag],
-                "disks": [{"datastore": f"DS-{1 + i % 2}", "size_gib": 30.0 * size}],
-            }
-            for i, (size, tag) in enumerate(zip(sizes, tags, strict=True))
-        ],
-    )
-    policy = make_policy(
-        cycle={"start": "2026-12-01", "nights": nights},
-        window={"start": "22:00", "end": "02:00"},
-        limits={"per_host": 1, "per_datastore": draw(st.integers(1, 2))},
+    return small_tiered_estate(
+        sizes,
+        tags,
+        hosts=hosts,
+        nights=nights,
         tiers=tiers,
+        window_end="02:00",
+        per_datastore=draw(st.integers(1, 2)),
     )
-    return topo, policy
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

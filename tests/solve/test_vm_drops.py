@@ -15,6 +15,7 @@ from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, plan
 from stagger.solve.bounds import lower_bound, min_dropped, min_dropped_vms
 from tests.factories import GIB_PER_HOUR, make_policy, make_topology
+from tests.tiered import small_tiered_estate
 
 # A full of 2 h (24 slots of 5 min), its incrementals a sixth: 20 min, 4 slots.
 FULL_GIB = 2 * GIB_PER_HOUR
@@ -144,26 +145,15 @@ def tight_estates(draw: st.DrawFn) -> tuple[Topology, Policy]:
             "change_rate": 0.25,
         },
     ]
-    topo = make_topology(
-        hosts=[{"name": f"esx{h}", "cluster": "C1"} for h in range(hosts)],
-        datastores=[{"name": "DS-1"}, {"name": "DS-2"}],
-        vms=[
-            {
-                "name": f"vm{i}",
-                "host": f"esx{i % hosts}",
-                "tags": [tag],
-                "disks": [{"datastore": f"DS-{1 + i % 2}", "size_gib": 30.0 * size}],
-            }
-            for i, (size, tag) in enumerate(zip(sizes, tags, strict=True))
-        ],
-    )
-    policy = make_policy(
-        cycle={"start": "2026-12-01", "nights": nights},
-        window={"start": "22:00", "end": draw(st.sampled_from(["22:40", "23:00", "23:30"]))},
-        limits={"per_host": 1, "per_datastore": draw(st.integers(1, 2))},
+    return small_tiered_estate(
+        sizes,
+        tags,
+        hosts=hosts,
+        nights=nights,
         tiers=tiers,
+        window_end=draw(st.sampled_from(["22:40", "23:00", "23:30"])),
+        per_datastore=draw(st.integers(1, 2)),
     )
-    return topo, policy
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
