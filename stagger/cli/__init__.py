@@ -4,6 +4,7 @@ from stagger.cli import (  # noqa: F401  (registers commands)
     busyhours,
     cycle,
     export,
+    infra,
     inventory,
     plan,
     whatif,

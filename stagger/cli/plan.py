@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import typer
+from pydantic import BaseModel
 from rich.table import Table
 
 from stagger.atomic import OutputSet, write_text_atomic
@@ -33,6 +34,7 @@ from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
 from stagger.fmt import hm
+from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob
 from stagger.model.topology import Topology
@@ -185,6 +187,12 @@ def plan_cmd(
         0, "--makespan-tolerance", help="With --baseline: minutes a night may grow to avoid moves."
     ),
     blackouts: list[Path] = blackouts_option(),
+    infra: Path | None = typer.Option(
+        None,
+        "--infra",
+        help="Backup infrastructure file: refused for now (check it with `stagger infra"
+        " check`; the planner does not plan proxies and repositories yet).",
+    ),
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
@@ -192,6 +200,14 @@ def plan_cmd(
     --baseline disagrees with its inputs, 64 usage error.
     """
     with handle_errors():
+        if infra is not None:
+            # Never plan as if the file were not there: a plan that ignores the proxies
+            # would look valid and overrun them.
+            raise InputError(
+                "backup infrastructure is validated but not planned yet (check it with"
+                " `stagger infra check`; plan without --infra)",
+                field="--infra",
+            )
         exports = [parse_export_spec(spec) for spec in export]
         outputs = OutputSet()
         # Refuse bad output paths before a long solve, and again when writing.
@@ -352,18 +368,21 @@ def show_cmd(
 
 @app.command("schema")
 def schema_cmd(
-    which: str = typer.Argument(..., help="topology, policy or schedule."),
+    which: str = typer.Argument(..., help="topology, policy, schedule or infrastructure."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
 ) -> None:
     """Print the JSON Schema of an input or output file, for editors and CI checks."""
     with handle_errors():
-        models: dict[str, type[Topology] | type[Policy] | type[Schedule]] = {
+        models: dict[str, type[BaseModel]] = {
             "topology": Topology,
             "policy": Policy,
             "schedule": Schedule,
+            "infrastructure": Infrastructure,
         }
         if which not in models:
-            raise typer.BadParameter("use topology, policy or schedule", param_hint="WHICH")
+            raise typer.BadParameter(
+                "use topology, policy, schedule or infrastructure", param_hint="WHICH"
+            )
         text = json.dumps(models[which].model_json_schema(), indent=2) + "\n"
         if output is None:
             typer.echo(text, nl=False)

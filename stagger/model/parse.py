@@ -33,6 +33,8 @@ _SINGULAR = {
     "jobs": "job",
     "unscheduled": "unscheduled vm",
     "nights": "night",
+    "proxies": "proxy",
+    "repositories": "repository",
 }
 
 

@@ -127,6 +127,11 @@ def _parse_clock(value: str | time) -> time:
     return time(int(m.group(1)), int(m.group(2)))
 
 
+TransportMode = Literal["hotadd", "san", "nbd"]
+"""How a backup proxy reads a VM's disks (stagger.model.infrastructure); here because tiers
+and VMs pin one."""
+
+
 class _Strict(BaseModel):
     # No inf/nan: `mb_per_s: .nan` would make every duration meaningless.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -480,6 +485,13 @@ class Tier(_Strict):
         max_length=MAX_SCRIPT_CHARS,
         description="Command run after the snapshot is taken.",
     )
+    # Pins of the backup infrastructure (--infra); a VM's own pin wins. Checked against the
+    # infrastructure file by stagger.infrastructure; not planned yet.
+    proxy: Text | None = Field(default=None, description="Backup proxy every job of it uses.")
+    mode: TransportMode | None = Field(
+        default=None, description="Transport mode its jobs use: hotadd, san or nbd."
+    )
+    repository: Text | None = Field(default=None, description="Repository its jobs write to.")
 
     @field_validator("full", mode="before")
     @classmethod

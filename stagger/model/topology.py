@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stagger.errors import shown
-from stagger.model.policy import EARLIEST, LATEST, BackupWindow
+from stagger.model.policy import EARLIEST, LATEST, BackupWindow, TransportMode
 from stagger.model.text import Text
 
 Name = Text
@@ -143,6 +143,13 @@ class VM(_Strict):
         default=None,
         description='Inventory folder path, e.g. "dc1/vm/prod/sql" (tier `match.folder`).',
     )
+    # Pins of the backup infrastructure (--infra), winning over its tier's; checked against
+    # the infrastructure file by stagger.infrastructure; not planned yet.
+    proxy: Text | None = Field(default=None, description="Backup proxy its jobs use.")
+    mode: TransportMode | None = Field(
+        default=None, description="Transport mode its jobs use: hotadd, san or nbd."
+    )
+    repository: Text | None = Field(default=None, description="Repository its jobs write to.")
     # Identity in vCenter: what backup software resolves. `name` may be disambiguated for
     # people ("web01 (dc1/folder)"); exporters address the VM by these instead.
     display_name: Text | None = Field(

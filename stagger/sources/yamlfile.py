@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from stagger.calendar import check_blackouts
 from stagger.errors import InputError, shown
+from stagger.model.infrastructure import Infrastructure
 from stagger.model.parse import parse_model
 from stagger.model.policy import Blackout, Policy
 from stagger.model.schedule import SCHEMA_VERSION, Schedule
@@ -45,6 +46,11 @@ def load_topology(path: str | Path) -> Topology:
 
 def load_policy(path: str | Path) -> Policy:
     return parse_model(Policy, read_data(path), str(path))
+
+
+def load_infrastructure(path: str | Path) -> Infrastructure:
+    """``infrastructure.yaml`` (``--infra``): proxies, transport rates, repositories."""
+    return parse_model(Infrastructure, read_data(path), str(path))
 
 
 class BlackoutFile(BaseModel):

@@ -214,7 +214,7 @@ def test_schedule_with_wrong_schema_version_is_refused(
     assert res.exit_code == 1 and "schema_version" in res.output
 
 
-@pytest.mark.parametrize("which", ["topology", "policy", "schedule"])
+@pytest.mark.parametrize("which", ["topology", "policy", "schedule", "infrastructure"])
 def test_published_schemas_are_current(which: str) -> None:
     res = runner.invoke(app, ["schema", which])
     assert res.exit_code == 0
