@@ -9,7 +9,7 @@ rewrites it). Field checks live here; which proxies reach which VM is
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stagger.errors import shown
 from stagger.model.policy import MAX_GLOB_CHARS, MAX_LIMIT, TransportMode, _Strict
@@ -56,11 +56,12 @@ class Proxy(_Strict):
         default=None, description="Which VMs it reaches (absent: every VM)."
     )
 
-    @model_validator(mode="after")
-    def _unique_modes(self) -> Proxy:
-        if len(set(self.modes)) != len(self.modes):
-            raise ValueError("modes: a mode is listed twice")
-        return self
+    @field_validator("modes")
+    @classmethod
+    def _unique_modes(cls, v: list[TransportMode]) -> list[TransportMode]:
+        if len(set(v)) != len(v):
+            raise ValueError("a mode is listed twice")
+        return v
 
 
 class Rate(_Strict):
