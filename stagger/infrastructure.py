@@ -217,3 +217,24 @@ def check_infrastructure(
         if problem.file is None:
             problem.file = infra_file
     return report
+
+
+def ignored_pins(topology: Topology, policy: Policy) -> list[str]:
+    """A warning when the estate or policy pins proxy/mode/repository: ``plan`` does not plan
+    the infrastructure yet, so it must say that it leaves those pins unused (counted)."""
+    vms = [v.name for v in topology.vms if v.proxy or v.mode or v.repository]
+    tiers = [t.name for t in policy.tiers if t.proxy or t.mode or t.repository]
+    if not vms and not tiers:
+        return []
+    who = ", ".join(
+        part
+        for part in (
+            f"{len(vms)} VM(s) ({_some(vms)})" if vms else "",
+            f"{len(tiers)} tier(s) ({_some(tiers)})" if tiers else "",
+        )
+        if part
+    )
+    return [
+        f"{who} pin a proxy, mode or repository: not planned yet, the plan does not use them"
+        " (check them with `stagger infra check`)"
+    ]

@@ -34,6 +34,7 @@ from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
 from stagger.fmt import hm
+from stagger.infrastructure import ignored_pins
 from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob
@@ -219,6 +220,7 @@ def plan_cmd(
             topo, pol = with_policy(estate.topology, policy, raid_map, blackouts)
         warn_if_empty(topo)
         print_warnings(tier_warnings(pol, topo))
+        print_warnings(ignored_pins(topo, pol))
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver is SolverChoice.cpsat else "greedy"
         opts = PlanOptions(
             solver=chosen,

@@ -61,3 +61,18 @@ def test_plan_refuses_infra_and_writes_nothing(tmp_path: Path) -> None:
     assert "backup infrastructure is validated but not planned yet" in res.output
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_says_it_leaves_infrastructure_pins_unused(tmp_path: Path) -> None:
+    topo = yaml.safe_load((EXAMPLES / "minimal" / "topology.yaml").read_text())
+    topo["vms"][0]["proxy"] = "prx-a1"
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(topo))
+    out = tmp_path / "plan.json"
+    policy = EXAMPLES / "minimal" / "policy.yaml"
+    res = runner.invoke(app, ["plan", str(path), "-p", str(policy), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    name = topo["vms"][0]["name"]
+    assert f"warning: 1 VM(s) ('{name}') pin a proxy, mode or repository: not planned yet" in (
+        res.output
+    )
