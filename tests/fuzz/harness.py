@@ -587,6 +587,33 @@ def _run_rvtools(path: Path) -> Downstream:
     return lambda: exercise(inv.topology, _plain_policy(), path.parent)
 
 
+def infrastructure_seeds() -> list[bytes]:
+    return [_read(EXAMPLES / "infra" / "infrastructure.yaml")]
+
+
+def _run_infrastructure(path: Path) -> Downstream:
+    from stagger.infrastructure import check_infrastructure
+    from stagger.sources.yamlfile import load_infrastructure, load_inputs
+
+    infra = load_infrastructure(path)
+    topo, pol = load_inputs(
+        EXAMPLES / "estate" / "topology.yaml", EXAMPLES / "estate" / "policy.yaml"
+    )
+
+    def downstream() -> None:
+        # Not planned yet: the checks against an estate are what reads the file.
+        report = check_infrastructure(infra, topo, pol, infra_file=str(path))
+        for line in report.warnings + list(report.unreached.values()):
+            if "\n" in line or "\r" in line:
+                raise AssertionError(f"multi-line line {line[:80]!r}")
+        for err in report.errors:
+            for line in err.lines():
+                if "\n" in line or "\r" in line:
+                    raise AssertionError(f"multi-line error {line[:80]!r}")
+
+    return downstream
+
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
@@ -598,6 +625,7 @@ TARGETS: dict[str, Target] = {
         Target("schedule", ".json", schedule_seeds, _run_schedule, fmt="json"),
         Target("rvtools-csv", "/", rvtools_csv_seeds, _run_rvtools, fmt="csvdir"),
         Target("rvtools-xlsx", ".xlsx", rvtools_xlsx_seeds, _run_rvtools, fmt="xlsx"),
+        Target("infrastructure", ".yaml", infrastructure_seeds, _run_infrastructure),
     )
 }
 

@@ -105,7 +105,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize(
-    "name", ["topology", "topology-json", "policy", "raidmap-yaml", "schedule"]
+    "name", ["topology", "topology-json", "policy", "raidmap-yaml", "schedule", "infrastructure"]
 )
 def test_any_value_anywhere_never_crashes(name: str) -> None:
     """Hypothesis-structured: one generated value placed at any path of a seed."""
