@@ -436,20 +436,9 @@ td.num{text-align:right}
 .warn{color:var(--close)}
 """  # noqa: E501
 
-_JS = r"""
-(function () {
-  "use strict";
-  // Every name below is data: it reaches the page through textContent / setAttribute only.
-  var D = JSON.parse(document.getElementById("plan-data").textContent);
-  var ROW = 20, GAP = 26, PAD = 16, TICK_LABEL_PX = 54, LOAD_H = 30;
-  var SVG = "http://www.w3.org/2000/svg";
-  var PALETTE = ["#3b6ea8", "#c2703d", "#4f8f5b", "#8a5fa8", "#b8474d", "#3d8f8f", "#8f7a3d",
-                 "#5a6b8c", "#a8578a", "#6b8f3d", "#2f5f8f", "#a0603a"];
-  var MODE_LABEL = {host: "ESXi host", datastore: "datastore", raid_group: "RAID group"};
-  var zoom = 1;
-  var sel = null;  // null: all nights side by side; else the index of the night shown
-
-  function el(tag, cls, text) {
+# The page's two scripts (the plan view, and the levels of a tiered plan) each run in their
+# own closure; both build DOM and SVG nodes from data and format minutes the same way.
+_DOM_HELPERS_JS = r"""  function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
     if (text !== undefined && text !== null) e.textContent = String(text);
@@ -464,7 +453,25 @@ _JS = r"""
     m = Math.round(m);
     return Math.floor(m / 60) + "h" + ("0" + (m % 60)).slice(-2) + "m";
   }
-  var byNight = new Map();
+"""
+
+_JS = (
+    r"""
+(function () {
+  "use strict";
+  // Every name below is data: it reaches the page through textContent / setAttribute only.
+  var D = JSON.parse(document.getElementById("plan-data").textContent);
+  var ROW = 20, GAP = 26, PAD = 16, TICK_LABEL_PX = 54, LOAD_H = 30;
+  var SVG = "http://www.w3.org/2000/svg";
+  var PALETTE = ["#3b6ea8", "#c2703d", "#4f8f5b", "#8a5fa8", "#b8474d", "#3d8f8f", "#8f7a3d",
+                 "#5a6b8c", "#a8578a", "#6b8f3d", "#2f5f8f", "#a0603a"];
+  var MODE_LABEL = {host: "ESXi host", datastore: "datastore", raid_group: "RAID group"};
+  var zoom = 1;
+  var sel = null;  // null: all nights side by side; else the index of the night shown
+
+"""
+    + _DOM_HELPERS_JS
+    + r"""  var byNight = new Map();
   D.nights.forEach(function (n) { byNight.set(n.i, n); });
   var colourOf = new Map();
   D.clusters.forEach(function (c, i) {
@@ -888,6 +895,7 @@ _JS = r"""
   document.body.setAttribute("data-rendered", "1");
 })();
 """  # noqa: E501
+)
 
 
 # Only on a tiered page (see the module docstring): a single-regime page stays as it was.
@@ -912,29 +920,17 @@ _LEVELS_CSS = """
 .lvspan{stroke:var(--close);stroke-width:2}
 """
 
-_LEVELS_JS = r"""
+_LEVELS_JS = (
+    r"""
 (function () {
   "use strict";
   // Levels of a tiered plan: names stay data (textContent / setAttribute only).
   var D = JSON.parse(document.getElementById("plan-data").textContent);
   var SVG = "http://www.w3.org/2000/svg", W = 520, H = 16;
   var WORD = {full: "full", incremental: "incremental"};
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-  function svg(tag, attrs) {
-    var e = document.createElementNS(SVG, tag);
-    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-    return e;
-  }
-  function hm(m) {
-    m = Math.round(m);
-    return Math.floor(m / 60) + "h" + ("0" + (m % 60)).slice(-2) + "m";
-  }
-  // Each bar's level as a pattern (CSS on data-level) and as text (an F/I mark, the label).
+"""
+    + _DOM_HELPERS_JS
+    + r"""  // Each bar's level as a pattern (CSS on data-level) and as text (an F/I mark, the label).
   function mark() {
     Array.prototype.forEach.call(document.querySelectorAll("#grid .bar:not([data-level])"), function (bar) {
       var j = D.jobs[Number(bar.getAttribute("data-i"))];
@@ -1012,6 +1008,7 @@ _LEVELS_JS = r"""
   document.body.setAttribute("data-levels-rendered", "1");
 })();
 """  # noqa: E501
+)
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
