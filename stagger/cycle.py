@@ -24,7 +24,7 @@ from typing import Literal
 
 from stagger.calendar import rule_nights
 from stagger.errors import shown
-from stagger.jobs import MIB_PER_GIB, job_minutes, job_size_gib
+from stagger.jobs import job_minutes, job_size_gib, transfer_minutes
 from stagger.model.policy import BackupWindow, Consistency, Full, Policy, Tier
 from stagger.model.topology import VM, Topology
 from stagger.tiers import assign_tiers
@@ -45,6 +45,8 @@ class BackupJob:
     """GiB moved: the VM's size for a full, size * change_rate for an incremental."""
     minutes: float
     """Length before rounding to slots: overhead + transfer + consistency overhead."""
+    fixed_minutes: float
+    """The part of ``minutes`` no transfer rate changes: overhead + consistency overhead."""
     tier: str | None
     """The tier's name; None for the policy's single regime."""
     priority: int
@@ -54,11 +56,15 @@ class BackupJob:
     pre_script: str | None = None
     post_script: str | None = None
 
+    def minutes_at(self, mb_per_s: float) -> float:
+        """Its length when it moves its data at ``mb_per_s`` (a transport mode's rate, see
+        :func:`stagger.infrastructure.job_rate`) instead of the policy's throughput."""
+        return self.fixed_minutes + transfer_minutes(self.size_gib, mb_per_s)
 
-def _minutes(size_gib: float, tier: Tier, policy: Policy) -> float:
-    tp = policy.throughput
-    transfer_min = size_gib * MIB_PER_GIB / tp.mb_per_s / 60.0
-    return tp.overhead_minutes + transfer_min + policy.consistency.minutes(tier.consistency)
+
+def _fixed_minutes(tier: Tier | None, policy: Policy) -> float:
+    consistency = policy.consistency.minutes(tier.consistency) if tier is not None else 0.0
+    return policy.throughput.overhead_minutes + consistency
 
 
 def _priority(vm: VM, tier: Tier) -> int:
@@ -127,6 +133,7 @@ def cycle_jobs(topology: Topology, policy: Policy) -> list[BackupJob]:
                     nights=all_nights,
                     size_gib=job_size_gib(vm, policy),
                     minutes=job_minutes(vm, policy),
+                    fixed_minutes=_fixed_minutes(None, policy),
                     tier=None,
                     priority=vm.priority,
                     window=vm.window or policy.window,
@@ -143,6 +150,7 @@ def cycle_jobs(topology: Topology, policy: Policy) -> list[BackupJob]:
         full_gib = vm.size_gib
         priority = _priority(vm, tier)
         window = vm.window or tier.window or policy.window
+        fixed = _fixed_minutes(tier, policy)
         for level, nights in shapes[tier.name]:
             size_gib = full_gib if level == "full" else full_gib * rate
             out.append(
@@ -151,7 +159,8 @@ def cycle_jobs(topology: Topology, policy: Policy) -> list[BackupJob]:
                     level=level,
                     nights=nights,
                     size_gib=size_gib,
-                    minutes=_minutes(size_gib, tier, policy),
+                    minutes=fixed + transfer_minutes(size_gib, policy.throughput.mb_per_s),
+                    fixed_minutes=fixed,
                     tier=str(tier.name),
                     priority=priority,
                     window=window,

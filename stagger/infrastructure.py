@@ -29,6 +29,18 @@ from stagger.tiers import assign_tiers, matches
 _EXAMPLES = 3
 
 
+def job_rate(infra: Infrastructure, mode: TransportMode, repository: str | None) -> float:
+    """MB/s one job moves in ``mode`` writing to ``repository``: the mode's rate, at most the
+    repository's whole ingest rate (a single job cannot write faster than its repository).
+    It sets the job's length (:meth:`stagger.cycle.BackupJob.minutes_at`) and is the share of
+    the repository's ingest the job takes while it runs."""
+    rate = infra.transport.rate(mode)
+    if rate is None:  # refused when the file is read: every proxy mode has a rate
+        raise ValueError(f"mode {mode!r} has no rate")
+    repo = infra.repository(repository) if repository is not None else None
+    return min(rate.mb_per_s, repo.ingest_mb_per_s) if repo is not None else rate.mb_per_s
+
+
 def reaches(proxy: Proxy, vm: VM, idx: TopologyIndex) -> bool:
     """Whether ``proxy`` can read ``vm`` (the reach rule of this module's docstring)."""
     sel = proxy.reaches

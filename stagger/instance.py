@@ -69,6 +69,23 @@ class NightSlots:
     end: int  # one past the last slot
 
 
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One way the backup infrastructure can process a job (an infrastructure file given):
+    a proxy that reaches the VM, in one of its transport modes, writing to one repository.
+    The mode's rate (:func:`stagger.infrastructure.job_rate`) sets the job's length, so each
+    option has its own duration and allowed starts."""
+
+    proxy: str
+    mode: str
+    repository: str | None
+    duration: int  # slots at this option's rate
+    minutes: float  # before rounding: BackupJob.minutes_at(rate)
+    allowed: tuple[tuple[Span, ...], ...]  # per night: start ranges for this duration
+    resources: tuple[int, ...]  # the proxy's task slots, the repository's tasks and ingest
+    demands: tuple[int, ...]  # per resource: 1 task slot; on ingest the MB/s, rounded up
+
+
 @dataclass(slots=True)
 class Job:
     vm: str
@@ -85,6 +102,19 @@ class Job:
     level: Level | None = None
     tier: str | None = None
     group: int | None = None
+    # With an infrastructure file: the ways to process the job, at least one. The job runs
+    # in exactly one of them, occupying ``resources`` plus that option's resources, for that
+    # option's duration, at one of that option's allowed starts. ``duration``, ``minutes``
+    # and ``allowed`` are then the shortest option's (every option's starts lie inside them).
+    # Empty: no infrastructure; ``duration``, ``resources`` and ``allowed`` are the job.
+    options: tuple[Option, ...] = ()
+    # Units the job takes of each of ``resources`` (a repository's ingest is in MB/s); empty:
+    # one of each, as for every estate resource.
+    demands: tuple[int, ...] = ()
+
+    def demand(self, i: int) -> int:
+        """Units of ``resources[i]`` the job takes while it runs."""
+        return self.demands[i] if self.demands else 1
 
     def can_start(self, night: int, slot: int) -> bool:
         return any(lo <= slot <= hi for lo, hi in self.allowed[night])

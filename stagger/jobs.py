@@ -24,10 +24,16 @@ def job_level(vm: VM, policy: Policy) -> Literal["full", "incremental"]:
     return "full" if rate is None else "incremental"
 
 
+def transfer_minutes(size_gib: float, mb_per_s: float) -> float:
+    """Minutes to move ``size_gib`` at ``mb_per_s``: the part of a job's length its rate sets
+    (the policy's throughput, or with an infrastructure file the transport mode's)."""
+    return size_gib * MIB_PER_GIB / mb_per_s / 60.0
+
+
 def job_minutes(vm: VM, policy: Policy) -> float:
     """overhead + size_gib * 1024 / mb_per_s / 60, before rounding to slots."""
     tp = policy.throughput
-    return tp.overhead_minutes + job_size_gib(vm, policy) * MIB_PER_GIB / tp.mb_per_s / 60.0
+    return tp.overhead_minutes + transfer_minutes(job_size_gib(vm, policy), tp.mb_per_s)
 
 
 def job_slots(vm: VM, policy: Policy) -> int:

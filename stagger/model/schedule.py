@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stagger.model.policy import Policy, check_zone
+from stagger.model.infrastructure import Infrastructure
+from stagger.model.policy import Policy, TransportMode, check_zone
 from stagger.model.text import Text
 from stagger.model.topology import Topology
 
@@ -19,7 +20,12 @@ SCHEMA_VERSION = "stagger.schedule/1"
 MAX_WINDOW = dt.timedelta(hours=25)
 """Longest nightly window: under 24 hours, plus the hour a daylight-saving night gains."""
 
-ResourceKind = Literal["host", "datastore", "raid_group", "concurrent"]
+ResourceKind = Literal[
+    "host", "datastore", "raid_group", "concurrent", "proxy", "repository", "ingest"
+]
+"""What a job occupies: the estate's host, datastores and RAID groups; the global task slots
+(``concurrent``); with an infrastructure file, the proxy it is processed by, the repository it
+writes to (a task slot there) and that repository's ingest rate (``ingest``, MB/s)."""
 SolverStatus = Literal["OPTIMAL", "FEASIBLE", "GREEDY", "INFEASIBLE", "UNKNOWN", "EMPTY"]
 
 
@@ -65,6 +71,21 @@ class ScheduledJob(_Strict):
     tier: Text | None = Field(
         default=None,
         description="Name of the policy tier the VM belongs to; null for the single regime.",
+    )
+    proxy: Text | None = Field(
+        default=None,
+        description="Backup proxy that processes the job (planned with an infrastructure"
+        " file, `--infra`); null without one.",
+    )
+    mode: TransportMode | None = Field(
+        default=None,
+        description="Transport mode the proxy reads the VM's disks in (hotadd, san, nbd);"
+        " it sets the job's rate and so its duration. Null without an infrastructure file.",
+    )
+    repository: Text | None = Field(
+        default=None,
+        description="Repository the job writes to; null without an infrastructure file or"
+        " when it lists no repositories.",
     )
 
 
@@ -137,6 +158,11 @@ class SolverInfo(_Strict):
 class ScheduleInputs(_Strict):
     topology: Topology
     policy: Policy
+    infrastructure: Infrastructure | None = Field(
+        default=None,
+        description="The backup infrastructure (`--infra` file) the plan assigned proxies,"
+        " modes and repositories from; null when planned without one.",
+    )
 
 
 class Schedule(_Strict):
