@@ -23,6 +23,9 @@ ProgressFn = Callable[[int, float, float], None]
 class Solution:
     starts: Starts
     dropped: list[int] = field(default_factory=list)  # job indices with no feasible start
+    # Job index -> index into its ``Job.options`` (the proxy, mode and repository it runs
+    # with), for every placed job that has options; empty without an infrastructure file.
+    options: dict[int, int] = field(default_factory=dict)
 
 
 class GroupNights:
