@@ -66,9 +66,12 @@ def job_level(job: ScheduledJob) -> Literal["Full", "Incremental"]:
 
 def peak_concurrency(schedule: Schedule) -> int:
     """Most jobs running at one instant in the plan (ends before starts at a tie)."""
-    events = sorted(
-        [(utc(j.start), 1) for j in schedule.jobs] + [(utc(j.end), -1) for j in schedule.jobs]
-    )
+    return peak_of(schedule.jobs)
+
+
+def peak_of(jobs: list[ScheduledJob]) -> int:
+    """Most of ``jobs`` running at one instant (ends before starts at a tie)."""
+    events = sorted([(utc(j.start), 1) for j in jobs] + [(utc(j.end), -1) for j in jobs])
     running = peak = 0
     for _, d in events:
         running += d
@@ -160,16 +163,33 @@ class Slot:
     jobs: tuple[ScheduledJob, ...]
 
 
-def slots(schedule: Schedule, per_vm: bool = False) -> list[Slot]:
+def has_infrastructure(schedule: Schedule) -> bool:
+    """The plan assigned proxies, modes or repositories (planned with ``--infra``)."""
+    return schedule.inputs.infrastructure is not None or any(
+        j.proxy is not None or j.mode is not None or j.repository is not None for j in schedule.jobs
+    )
+
+
+def slots(schedule: Schedule, per_vm: bool = False, by_infra: bool = False) -> list[Slot]:
+    """Jobs grouped by start instant, night and level (one product job each); with
+    ``by_infra`` also by proxy and repository, so that each product job, which has one
+    repository and one proxy list, gets exactly the plan's."""
     lv = levels(schedule)
-    groups: dict[tuple[datetime, int, str], list[ScheduledJob]] = {}
+    groups: dict[tuple[object, ...], list[ScheduledJob]] = {}
     for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
-        key = (utc(j.start), j.night, lv[j.vm])
+        key: tuple[object, ...] = (utc(j.start), j.night, lv[j.vm])
+        if by_infra:
+            key += (j.proxy or "", j.repository or "")
         if per_vm:
             groups[(utc(j.start), j.night, j.vm)] = [j]
         else:
             groups.setdefault(key, []).append(j)
     return [
-        Slot(night=k[1], start=local(schedule, k[0]), level=lv[js[0].vm], jobs=tuple(js))
-        for k, js in groups.items()
+        Slot(
+            night=js[0].night,
+            start=local(schedule, js[0].start),
+            level=lv[js[0].vm],
+            jobs=tuple(js),
+        )
+        for js in groups.values()
     ]

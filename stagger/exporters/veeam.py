@@ -19,8 +19,25 @@ local start time (:func:`tiered_jobs`): its run days, its active full days
 -FullBackupDays``) and its tier's scripts as the job's pre-/post-job scripts
 (``JobScriptCommand`` of ``Get-VBRJobOptions``, written with ``Set-VBRJobOptions``).
 
+A plan made with an infrastructure file (``--infra``) carries each job's proxy, transport mode
+and repository. Jobs starting together are split by proxy and repository (a Veeam job has one
+repository and one proxy list), named ``<prefix> n0 2015 Full <proxy> <repository>`` (slugs).
+The script sets each proxy's task slots and transport mode (``Set-VBRViProxy -MaxTasks``
+1-100, ``-TransportMode Auto|DirectStorageAccess|HotAdd|Nbd``: in Veeam the mode is a proxy
+setting, so a proxy the plan uses in one mode gets that mode, one used in several gets
+``Auto``), each job's proxy (``Set-VBRJobProxy -Job -Proxy``, no automatic selection), and
+a new job's repository (``Add-VBRViBackupJob -BackupRepository``). An existing job keeps the
+repository it writes to (there is no cmdlet that only re-targets a job; ``Move-VBRBackup
+-Backup -Repository`` moves its backups and re-targets it) and the script warns. Proxies and
+repositories are read once (``Get-VBRViProxy``, ``Get-VBRBackupRepository``: their
+``-Name`` takes wildcards) and matched by exact name. Veeam PowerShell Reference 13.x:
+https://helpcenter.veeam.com/docs/vbr/powershell/set-vbrjobproxy.html,
+https://helpcenter.veeam.com/docs/vbr/powershell/set-vbrviproxy.html,
+https://helpcenter.veeam.com/docs/vbr/powershell/move-vbrbackup.html,
+https://helpcenter.veeam.com/docs/vbr/powershell/get-vbrjobproxy.html.
+
 Names are data, never code: each one is a single-quoted string (:func:`ps_str`) inside the
-``$Plan`` / ``$NotScheduled`` tables (tier scripts too), and no name or script is written into
+``$Plan`` / ``$NotScheduled`` / ``$Proxies`` tables (tier scripts too), and no name or script is written into
 the comment-based help. The file starts with a UTF-8 byte-order mark so Windows PowerShell
 5.1 reads it as UTF-8.
 """
@@ -34,6 +51,7 @@ from stagger.exporters._common import (
     Identity,
     Slot,
     check_zone,
+    has_infrastructure,
     identities,
     local,
     repeat_of,
@@ -71,10 +89,88 @@ def _vm_entry(ident: Identity) -> str:
     )
 
 
-def job_name(slot: Slot, prefix: str, per_vm: bool, vm_name: str) -> str:
+def job_name(slot: Slot, prefix: str, per_vm: bool, vm_name: str, infra_suffix: str = "") -> str:
     if per_vm:
         return f"{prefix} {vm_name}"
-    return f"{prefix} n{slot.night} {slot.start:%H%M} {slot.level}"
+    return f"{prefix} n{slot.night} {slot.start:%H%M} {slot.level}{infra_suffix}"
+
+
+VEEAM_TRANSPORT_MODES = {"hotadd": "HotAdd", "san": "DirectStorageAccess", "nbd": "Nbd"}
+"""stagger's transport modes as ``Set-VBRViProxy -TransportMode`` names them."""
+VEEAM_MAX_TASKS = 100
+"""``Set-VBRViProxy -MaxTasks`` accepts 1-100 (Veeam PowerShell Reference 13.x)."""
+
+
+def _modes_text(jobs: tuple[ScheduledJob, ...] | list[ScheduledJob]) -> str:
+    return ", ".join(sorted({j.mode for j in jobs if j.mode is not None}))
+
+
+def _infra_entry(jobs: tuple[ScheduledJob, ...]) -> str:
+    """The ``$Plan`` fields of a job's proxy, planned transport mode(s) and repository
+    (the jobs of one entry share proxy and repository: :func:`slots` with ``by_infra``)."""
+    return (
+        f" Proxy = {ps_str(jobs[0].proxy or '')}; Mode = {ps_str(_modes_text(jobs))};"
+        f" Repository = {ps_str(jobs[0].repository or '')};"
+    )
+
+
+def _infra_suffix(
+    jobs: tuple[ScheduledJob, ...], proxies: dict[str, str], repos: dict[str, str]
+) -> str:
+    """Job-name words telling apart jobs that start together on other proxies/repositories."""
+    proxy = jobs[0].proxy
+    repo = jobs[0].repository
+    return (f" {proxies[proxy]}" if proxy else " auto") + (f" {repos[repo]}" if repo else "")
+
+
+def check_infrastructure_names(schedule: Schedule) -> None:
+    """Refuse a schedule whose jobs name a proxy or repository its infrastructure lacks (an
+    edited file), or a proxy with more task slots than Veeam allows."""
+    infra = schedule.inputs.infrastructure
+    for j in schedule.jobs:
+        for field, value in (("proxy", j.proxy), ("repository", j.repository)):
+            known = infra is not None and (
+                (infra.proxy(value) if field == "proxy" else infra.repository(value))
+                if value is not None
+                else True
+            )
+            if value is not None and not known:
+                raise InputError(
+                    f"job {visible(j.vm)!r} names {field} {visible(value)!r}, which the"
+                    " schedule's infrastructure does not list; re-plan, or export a plan"
+                    " that was not edited",
+                    field=f"jobs[].{field}",
+                )
+    for p in infra.proxies if infra is not None else []:
+        if p.max_tasks > VEEAM_MAX_TASKS:
+            raise InputError(
+                f"proxy {visible(p.name)!r} has max_tasks {p.max_tasks}; Veeam's proxy task"
+                f" limit is 1-{VEEAM_MAX_TASKS} (Set-VBRViProxy -MaxTasks)",
+                field="proxies[].max_tasks",
+            )
+
+
+def _proxy_lines(schedule: Schedule) -> list[str]:
+    """The ``$Proxies`` table: per proxy of the infrastructure its task slots and the
+    transport mode to set: the one mode the plan uses it in, ``Auto`` when it uses several
+    (Veeam then picks per disk), none when the plan gives it no job."""
+    infra = schedule.inputs.infrastructure
+    planned: dict[str, list[ScheduledJob]] = {}
+    for j in schedule.jobs:
+        if j.proxy is not None:
+            planned.setdefault(j.proxy, []).append(j)
+    out = []
+    for p in infra.proxies if infra is not None else []:
+        modes = {j.mode for j in planned.get(p.name, []) if j.mode is not None}
+        mode = (
+            VEEAM_TRANSPORT_MODES[next(iter(modes))] if len(modes) == 1 else "Auto" if modes else ""
+        )
+        planned_modes = ps_str(_modes_text(planned.get(p.name, [])))
+        out.append(
+            f"    @{{ Name = {ps_str(p.name)}; MaxTasks = '{p.max_tasks}';"
+            f" TransportMode = '{mode}'; PlannedModes = {planned_modes} }}"
+        )
+    return out
 
 
 def _schedule_args(schedule: Schedule, slot: Slot) -> str:
@@ -209,6 +305,80 @@ _TIERED_STEP = r"""
     }
 """  # noqa: E501
 
+# With an infrastructure file: each proxy's task slots and transport mode, each job's
+# repository at creation and its proxy (Set-VBRJobProxy). Get-VBRViProxy -Name and
+# Get-VBRBackupRepository -Name take wildcards: both lists are read once and matched exactly.
+_INFRA_PRELUDE = r"""
+# Backup infrastructure of the plan: proxies and repositories, matched by exact name.
+$viProxies = @(Get-VBRViProxy)
+$repositories = @(Get-VBRBackupRepository)
+function Find-Exact($List, $Kind, $Name) {
+    $found = @($List | Where-Object { $_.Name -ceq $Name })
+    if ($found.Count -ne 1) { throw "$Kind '$Name': found $($found.Count) with that exact name, expected 1" }
+    return $found[0]
+}
+foreach ($p in $Proxies) {
+    $px = Find-Exact $viProxies 'VMware backup proxy' $p.Name
+    # Set-VBRViProxy -MaxTasks / -TransportMode (Veeam PowerShell Reference 13.x):
+    # https://helpcenter.veeam.com/docs/vbr/powershell/set-vbrviproxy.html
+    if ($PSCmdlet.ShouldProcess($p.Name, "max tasks $($p.MaxTasks)")) {
+        Set-VBRViProxy -Proxy $px -MaxTasks ([int]$p.MaxTasks) | Out-Null
+    }
+    if ($p.TransportMode -and $PSCmdlet.ShouldProcess($p.Name, "transport mode $($p.TransportMode) (planned: $($p.PlannedModes))")) {
+        Set-VBRViProxy -Proxy $px -TransportMode $p.TransportMode | Out-Null
+    }
+}
+$notMoved = @()
+"""  # noqa: E501
+
+_INFRA_JOB_REPOSITORY = r"""    $target = if ($slot.Repository) { Find-Exact $repositories 'backup repository' $slot.Repository } else { $repo }
+"""  # noqa: E501
+
+_INFRA_JOB_STEP = r"""    if ($existed -and $slot.Repository) { $notMoved += $slot.Name }
+    # The plan's proxy for this job only (no automatic selection): Set-VBRJobProxy,
+    # https://helpcenter.veeam.com/docs/vbr/powershell/set-vbrjobproxy.html
+    if ($slot.Proxy -and $PSCmdlet.ShouldProcess($slot.Name, "proxy $($slot.Proxy)")) {
+        Set-VBRJobProxy -Job $job -Proxy (Find-Exact $viProxies 'VMware backup proxy' $slot.Proxy) | Out-Null
+    }
+"""  # noqa: E501
+
+_INFRA_END = r"""if ($notMoved.Count -gt 0) {
+    Write-Warning "$($notMoved.Count) job(s) existed already: this script does not change the repository an existing job writes to. Check each against its Repository in `$Plan; to move a job's backups (this also re-targets the job): Move-VBRBackup -Backup (Get-VBRBackup -Name <job>) -Repository <repository>"
+}
+"""  # noqa: E501
+
+
+def _with_infrastructure(body: str) -> str:
+    """The script body for a plan with an infrastructure file: the same steps plus the
+    prelude (proxies), each job's repository at creation and its proxy."""
+    repo_check = "if (-not $repo) { throw \"backup repository '$Repository' not found\" }\n"
+    anchors = (
+        "$changed = 0\n",
+        "$job = Get-VBRJob -Name $slot.Name\n",
+        "-BackupRepository $repo ",
+        "    if (-not $job) { continue }  # -WhatIf on a job that does not exist yet\n",
+        "foreach ($miss in $NotScheduled)",
+    )
+    for anchor in (*anchors, repo_check):
+        assert body.count(anchor) == 1, anchor
+    return (
+        body.replace(
+            repo_check,
+            "# Only jobs the plan gives no repository write to -Repository.\n"
+            "if (-not $repo -and @($Plan | Where-Object { -not $_.Repository }).Count -gt 0) {\n"
+            "    throw \"backup repository '$Repository' not found\"\n}\n",
+        )
+        .replace(anchors[0], _INFRA_PRELUDE.lstrip("\n") + anchors[0])
+        .replace(
+            anchors[1],
+            anchors[1] + "    $existed = [bool]$job\n" + _INFRA_JOB_REPOSITORY,
+        )
+        .replace(anchors[2], "-BackupRepository $target ")
+        .replace(anchors[3], anchors[3] + _INFRA_JOB_STEP)
+        .replace(anchors[4], _INFRA_END + anchors[4])
+    )
+
+
 _BODY = _BODY_HEAD + _BODY_TAIL[1:]
 _TIERED_BODY = _BODY_HEAD + _TIERED_STEP[1:] + _BODY_TAIL[1:]
 
@@ -244,19 +414,28 @@ def tiered_jobs(schedule: Schedule, prefix: str) -> list[TieredJob]:
             field="cycle.nights",
         )
     names = slugs(j.vm for j in schedule.jobs)
+    proxy_names = slugs(j.proxy for j in schedule.jobs if j.proxy is not None)
+    repo_names = slugs(j.repository for j in schedule.jobs if j.repository is not None)
     by_vm: dict[str, list[ScheduledJob]] = {}
     for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
         by_vm.setdefault(j.vm, []).append(j)
     out: list[TieredJob] = []
     for vm, runs in by_vm.items():
-        by_time: dict[str, list[ScheduledJob]] = {}
+        # A Veeam job has one proxy and one repository: runs the plan gives another one
+        # become another job too (only with an infrastructure file).
+        by_time: dict[tuple[str, str | None, str | None], list[ScheduledJob]] = {}
         for j in runs:
-            by_time.setdefault(f"{local(schedule, j.start):%H:%M}", []).append(j)
-        for at, group in by_time.items():
+            key = (f"{local(schedule, j.start):%H:%M}", j.proxy, j.repository)
+            by_time.setdefault(key, []).append(j)
+        times = [k[0] for k in by_time]
+        for (at, _proxy, _repo), group in by_time.items():
             name = (
                 f"{prefix} {names[vm]}"
                 if len(by_time) == 1
                 else f"{prefix} {names[vm]} {at[:2]}{at[3:]}"
+                if times.count(at) == 1
+                else f"{prefix} {names[vm]} {at[:2]}{at[3:]}"
+                + _infra_suffix(tuple(group), proxy_names, repo_names)
             )
             if repeat == "daily":
                 days: tuple[str, ...] = ()
@@ -282,6 +461,7 @@ def tiered_jobs(schedule: Schedule, prefix: str) -> list[TieredJob]:
 def _tiered_lines(schedule: Schedule, prefix: str, zone: str) -> tuple[list[str], int]:
     """($Plan entries, number of VMs split over several jobs) of a tiered schedule."""
     ids = identities(schedule)
+    with_infra = has_infrastructure(schedule)
     tiers = {t.name: t for t in schedule.inputs.policy.tiers}
     kind = "Daily" if repeat_of(schedule) == "daily" else "Weekly"
     lines: list[str] = []
@@ -302,6 +482,7 @@ def _tiered_lines(schedule: Schedule, prefix: str, zone: str) -> tuple[list[str]
         pre = tier.pre_script if tier is not None and tier.pre_script is not None else ""
         post = tier.post_script if tier is not None and tier.post_script is not None else ""
         levels_desc = f"active full {'/'.join(d[:3] for d in job.full_days) or 'never'}"
+        infra = _infra_entry(job.jobs) if with_infra else ""
         desc = (
             f"stagger plan {schedule.cycle_start}: at {job.at} {zone},"
             f" {len(job.jobs)} run(s) a cycle, {levels_desc}; tier {tier_name or '-'};"
@@ -311,7 +492,7 @@ def _tiered_lines(schedule: Schedule, prefix: str, zone: str) -> tuple[list[str]
             f"    @{{ Name = {ps_str(job.name)}; VMs = @({_vm_entry(ids[job.vm])});"
             f" Kind = '{kind}'; At = {ps_str(job.at)}; Days = @({days}); DayOfMonth = '';"
             f" Month = ''; FullDays = @({fulls}); PreScript = {ps_str(pre)};"
-            f" PostScript = {ps_str(post)}; Description = {ps_str(desc)} }}"
+            f" PostScript = {ps_str(post)};{infra} Description = {ps_str(desc)} }}"
         )
     return lines, sum(1 for n in vms_per_name.values() if n > 1)
 
@@ -349,31 +530,52 @@ def _help_tail_and_tables(
         "$NotScheduled = @(",
         ",\n".join(missed),
         ")",
+        *(
+            ["$Proxies = @(", ",\n".join(_proxy_lines(schedule)), ")"]
+            if has_infrastructure(schedule)
+            else []
+        ),
         "",
     ]
+
+
+_INFRA_HELP = [
+    "      - sets each proxy's task slots and transport mode (Set-VBRViProxy -MaxTasks,",
+    "        -TransportMode: the plan's mode, Auto for a proxy planned in several) and each",
+    "        job's proxy (Set-VBRJobProxy); a new job writes to its planned repository",
+    "        (Add-VBRViBackupJob -BackupRepository), an existing one keeps its own (warned:",
+    "        Move-VBRBackup moves its backups and re-targets it),",
+]
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
     check_options(options)
     p = options.prefix
     zone = check_zone(schedule).key
+    with_infra = has_infrastructure(schedule)
+    if with_infra:
+        check_infrastructure_names(schedule)
     if is_tiered(schedule):
         return _render_tiered(schedule, options, zone)
     ids = identities(schedule)
     names = slugs(j.vm for j in schedule.jobs)
+    proxy_names = slugs(j.proxy for j in schedule.jobs if j.proxy is not None)
+    repo_names = slugs(j.repository for j in schedule.jobs if j.repository is not None)
     plan_lines: list[str] = []
-    slot_list = slots(schedule, per_vm=options.per_vm)
+    slot_list = slots(schedule, per_vm=options.per_vm, by_infra=with_infra)
     for slot in slot_list:
-        name = job_name(slot, p, options.per_vm, names[slot.jobs[0].vm])
+        suffix = _infra_suffix(slot.jobs, proxy_names, repo_names) if with_infra else ""
+        name = job_name(slot, p, options.per_vm, names[slot.jobs[0].vm], suffix)
         vms = ", ".join(_vm_entry(ids[j.vm]) for j in slot.jobs)
         hosts = ", ".join(sorted({j.host for j in slot.jobs}))
         desc = (
             f"stagger plan {schedule.cycle_start}: night {slot.night} {slot.start:%a %H:%M}"
             f" {zone}, hosts {hosts}"
         )
+        infra = _infra_entry(slot.jobs) if with_infra else ""
         plan_lines.append(
             f"    @{{ Name = {ps_str(name)}; VMs = @({vms}); {_schedule_args(schedule, slot)};"
-            f" Description = {ps_str(desc)} }}"
+            f"{infra} Description = {ps_str(desc)} }}"
         )
     missed = [
         f"    @{{ VM = {ps_str(u.vm)}; Reason = {ps_str(u.reason)} }}" for u in schedule.unscheduled
@@ -393,17 +595,20 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         "      - adds/removes VMs so each job holds exactly the VMs listed for it (each VM",
         "        found by its vCenter name and, when known, its MoRef),",
         "      - sets each job's schedule (Set-VBRJobSchedule) and enables it,",
+        *(_INFRA_HELP if with_infra else []),
         f"      - disables the schedule of '{p} ...' jobs this plan no longer lists.",
         "    Nothing is deleted. Re-running it changes nothing once applied.",
         *_help_tail_and_tables(schedule, zone, p, plan_lines, missed),
     ]
-    return BOM + "\n".join(header) + "\n" + _BODY.lstrip("\n")
+    body = _with_infrastructure(_BODY) if with_infra else _BODY
+    return BOM + "\n".join(header) + "\n" + body.lstrip("\n")
 
 
 def _render_tiered(schedule: Schedule, options: ExportOptions, zone: str) -> str:
     """A tiered schedule: per VM one job (per start time), its active full days and its
     tier's scripts; ``--per-vm`` changes nothing (it is per VM already)."""
     p = options.prefix
+    with_infra = has_infrastructure(schedule)
     plan_lines, split = _tiered_lines(schedule, p, zone)
     missed = [
         f"    @{{ VM = {ps_str(u.vm)}; Reason = {ps_str(u.reason)} }}" for u in schedule.unscheduled
@@ -428,6 +633,7 @@ def _render_tiered(schedule: Schedule, options: ExportOptions, zone: str) -> str
         "      - sets its active full days (Set-VBRJobAdvancedBackupOptions: forward",
         "        incremental on the other days, no synthetic full) and its tier's",
         "        pre-/post-job scripts (Set-VBRJobOptions; they run on the backup server),",
+        *(_INFRA_HELP if with_infra else []),
         f"      - disables the schedule of '{p} ...' jobs this plan no longer lists.",
         "    Nothing is deleted. Re-running it changes nothing once applied.",
         f"    VMs whose runs start at different times: {split}. Each of their jobs is its own",
@@ -435,4 +641,5 @@ def _render_tiered(schedule: Schedule, options: ExportOptions, zone: str) -> str
         "    run (a new Veeam job's first run is always a full).",
         *_help_tail_and_tables(schedule, zone, p, plan_lines, missed),
     ]
-    return BOM + "\n".join(header) + "\n" + _TIERED_BODY.lstrip("\n")
+    body = _with_infrastructure(_TIERED_BODY) if with_infra else _TIERED_BODY
+    return BOM + "\n".join(header) + "\n" + body.lstrip("\n")

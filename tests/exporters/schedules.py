@@ -190,3 +190,47 @@ def minimal_planned() -> Schedule:
     topo = load_topology(MINIMAL / "topology.yaml")
     pol = load_policy(MINIMAL / "policy.yaml")
     return plan(topo, pol, PlanOptions(solver="greedy")).schedule
+
+
+# The estate's backup infrastructure (as examples/infra/infrastructure.yaml, for this estate).
+INFRA = """
+proxies:
+  - {name: prx-a1, max_tasks: 4, modes: [hotadd, nbd], reaches: {cluster: PROD-A}}
+  - {name: prx-b1, max_tasks: 4, modes: [hotadd, nbd], reaches: {cluster: PROD-B}}
+  - {name: prx-any, max_tasks: 2, modes: [nbd]}
+transport: {hotadd: {mb_per_s: 400}, san: {mb_per_s: 600}, nbd: {mb_per_s: 120}}
+repositories:
+  - {name: repo-1, max_tasks: 12, ingest_mb_per_s: 1500}
+  - {name: repo-2, max_tasks: 6, ingest_mb_per_s: 600}
+"""
+
+# VM -> (proxy, mode, repository) for STARTS; web01 and "web 100%" start apart, sql01 alone.
+ASSIGN = {
+    "sql01": ("prx-a1", "hotadd", "repo-1"),
+    "o'brien app": ("prx-a1", "nbd", "repo-1"),
+    "web01": ("prx-b1", "hotadd", "repo-2"),
+    "web 100%": ("prx-any", "nbd", "repo-2"),
+    "mail01": ("prx-a1", "hotadd", "repo-2"),
+}
+
+
+def with_infrastructure(
+    sched: Schedule,
+    infra: str | dict = INFRA,
+    assign: dict[str, tuple[str, str, str | None]] | None = None,
+) -> Schedule:
+    """``sched`` as planned with ``infra``: each job's proxy, mode and repository set from
+    ``assign`` (by VM), the infrastructure embedded in its inputs. The planner's own
+    assignment is the infracore helper's; exporters only read these fields."""
+    from stagger.model.infrastructure import Infrastructure
+
+    model = Infrastructure.model_validate(
+        yaml.safe_load(infra) if isinstance(infra, str) else infra
+    )
+    table = ASSIGN if assign is None else assign
+    jobs = [
+        j.model_copy(update=dict(zip(("proxy", "mode", "repository"), table[j.vm], strict=True)))
+        for j in sched.jobs
+    ]
+    inputs = sched.inputs.model_copy(update={"infrastructure": model})
+    return sched.model_copy(update={"jobs": jobs, "inputs": inputs})
