@@ -28,6 +28,7 @@ _OPTION_FORMATS = {
     "--command": ("cron",),
     "--utc": ("cron",),
     "--workdir": ("bacula",),
+    "--client": ("bacula",),
 }
 _DEFAULT_WORKDIR = "/var/lib/bacula"
 
@@ -78,6 +79,12 @@ def export_cmd(
     workdir: str = typer.Option(
         _DEFAULT_WORKDIR, "--workdir", help="bacula --standalone: WorkingDirectory."
     ),
+    client: str | None = typer.Option(
+        None,
+        "--client",
+        help="bacula: Client name template with {vm} (slug), {host}, {proxy} (the planned"
+        " proxy: Jobs run on its File Daemon). Default {vm}-fd.",
+    ),
 ) -> None:
     """Write SCHEDULE in another format, after checking it against its inputs.
 
@@ -96,6 +103,7 @@ def export_cmd(
                 "--command": command is not None,
                 "--utc": utc,
                 "--workdir": workdir != _DEFAULT_WORKDIR,
+                "--client": client is not None,
             },
         )
         if workdir != _DEFAULT_WORKDIR and not standalone:
@@ -118,15 +126,19 @@ def export_cmd(
             f"policy {policy}" if policy else "the policy embedded in the schedule",
         )
         validate(sched, topo, pol, file=str(schedule), rules=not trust)
-        # Exporters read the inputs from the schedule: give them the ones it was checked against.
-        sched = sched.model_copy(update={"inputs": ScheduleInputs(topology=topo, policy=pol)})
+        # Exporters read the inputs from the schedule: give them the ones it was checked against
+        # (and the infrastructure it was planned with: its proxies' and repositories' slots).
+        inputs = ScheduleInputs(
+            topology=topo, policy=pol, infrastructure=sched.inputs.infrastructure
+        )
+        sched = sched.model_copy(update={"inputs": inputs})
         options = ExportOptions(
             standalone=standalone,
             per_vm=per_vm,
             command=command,
             prefix=prefix,
             workdir=workdir,
-            extra={"utc": "yes"} if utc else {},
+            extra=({"utc": "yes"} if utc else {}) | ({"client": client} if client else {}),
         )
         text = render(sched, chosen.name, options)
         checked = f"checked against {used[0]} and {used[1]}" + (

@@ -10,7 +10,17 @@ Bacula knows nothing of hosts, datastores or RAID groups: the staggering lives i
 times, so nothing may hold a job back. Every Job allows one instance, and the Director and
 Storage must allow at least the plan's peak concurrency (written as Maximum Concurrent Jobs).
 
-Resource names (Job, Schedule, Client) are built from the VM's slug, the only characters a
+With an infrastructure file (``--infra``) each Job writes to its planned repository, a
+``Storage`` resource named ``<prefix>-<repository slug>`` whose ``Maximum Concurrent Jobs`` is
+the repository's ``max_tasks``. Bacula has no backup proxy and no transport mode: its File
+Daemon reads the data. By default the Client stays the VM's own File Daemon (``{vm}-fd``)
+and the planned proxy and mode are stated in the Job's Description; an estate that backs
+VMs up through a proxy's File Daemon (a vSphere plugin on the proxy) gives ``--client
+'{proxy}-fd'``, and that Client then gets the proxy's ``max_tasks`` as its Maximum
+Concurrent Jobs. The JobDefs' FileSet must then select the Job's VM (stagger writes no
+plugin line: each product spells it differently).
+
+Resource names (Job, Schedule, Client, Storage) are built from slugs, the only characters a
 Director accepts in a name; every other text goes through one quoted-string function and one
 comment function (:mod:`stagger.exporters.quoting`), so no name can end a comment or a string.
 """
@@ -25,10 +35,12 @@ from stagger.exporters._common import (
     Repeat,
     Slot,
     check_zone,
+    has_infrastructure,
     identities,
     job_level,
     local,
     peak_concurrency,
+    peak_of,
     repeat_of,
     slots,
     utc,
@@ -85,29 +97,40 @@ def _day_ranges(days: list[int]) -> list[str]:
     return out
 
 
-def run_lines(schedule: Schedule, jobs: list[ScheduledJob]) -> list[str]:
+def run_lines(
+    schedule: Schedule, jobs: list[ScheduledJob], storage: dict[str, str] | None = None
+) -> list[str]:
     """The ``Run =`` lines of one VM's jobs: each job's level at its local start.
 
     A weekly cycle merges the weekdays whose jobs share both level and clock time (``Run =
     Level=Incremental mon-fri at 23:40``), nothing else; a daily cycle has one job per VM; a
-    cycle of another length names each job's date.
+    cycle of another length names each job's date. ``storage`` (repository name -> Storage
+    resource) gives a run whose repository is not its first run's a ``Storage=`` override
+    (the Job's own Storage is the first run's).
     """
     repeat: Repeat = repeat_of(schedule)
     ordered = sorted(jobs, key=lambda j: utc(j.start))
+    base = ordered[0].repository if ordered else None
+
+    def override(j: ScheduledJob) -> str:
+        if storage is None or j.repository is None or j.repository == base:
+            return ""
+        return f" Storage={storage[j.repository]}"
+
     if repeat != "weekly":
         out = []
         for j in ordered:
             start = local(schedule, j.start)
             when = "daily" if repeat == "daily" else f"{_MONTHS[start.month - 1]} {start.day}"
-            out.append(f"Run = Level={job_level(j)} {when} at {start:%H:%M}")
+            out.append(f"Run = Level={job_level(j)}{override(j)} {when} at {start:%H:%M}")
         return out
-    days: dict[tuple[str, str], list[int]] = {}
+    days: dict[tuple[str, str, str], list[int]] = {}
     for j in ordered:
         start = local(schedule, j.start)
-        days.setdefault((job_level(j), f"{start:%H:%M}"), []).append(start.weekday())
+        days.setdefault((job_level(j), override(j), f"{start:%H:%M}"), []).append(start.weekday())
     return [
-        f"Run = Level={level} {spec} at {at}"
-        for (level, at), wdays in days.items()
+        f"Run = Level={level}{extra} {spec} at {at}"
+        for (level, extra, at), wdays in days.items()
         for spec in _day_ranges(sorted(set(wdays)))
     ]
 
@@ -139,12 +162,82 @@ def _run_scripts(tier: Tier | None) -> list[str]:
     return out
 
 
+class _Targets:
+    """Where each Job runs (Client) and writes (Storage, with an infrastructure file), and
+    the Maximum Concurrent Jobs each Client and Storage needs so that none holds a planned
+    job back."""
+
+    def __init__(self, schedule: Schedule, prefix: str, template: str, names: dict[str, str]):
+        self.schedule = schedule
+        self.prefix = prefix
+        self.template = template
+        self.names = names
+        self.fields = _template_fields(template)
+        if "proxy" in self.fields and not has_infrastructure(schedule):
+            raise InputError(
+                f"{visible(template)!r}: {{proxy}} needs a schedule planned with an"
+                " infrastructure file (--infra)",
+                field="client",
+            )
+        infra = schedule.inputs.infrastructure
+        repos = infra.repositories if infra is not None else []
+        self.infra = infra
+        self.storage_of = {
+            name: f"{prefix}-{s}"
+            for name, s in slugs(
+                [r.name for r in repos]
+                + [j.repository for j in schedule.jobs if j.repository is not None]
+            ).items()
+        }
+        self.clients: dict[str, int] = {}  # Client name -> Maximum Concurrent Jobs
+        self.storages: dict[str, int] = {}  # Storage name -> Maximum Concurrent Jobs
+        for r in repos:
+            mine = [j for j in schedule.jobs if j.repository == r.name]
+            self.storages[self.storage_of[r.name]] = max(r.max_tasks, peak_of(mine), 1)
+
+    def client(self, jobs: list[ScheduledJob]) -> str:
+        """The Client of the Job running ``jobs`` (one VM's); a proxy's File Daemon
+        (``{proxy}``) allows the proxy's task slots at once."""
+        first = jobs[0]
+        proxies = {j.proxy for j in jobs}
+        if "proxy" in self.fields and len(proxies) > 1:
+            raise InputError(
+                f"VM {visible(first.vm)!r} runs through proxies"
+                f" {', '.join(sorted(visible(p or '-') for p in proxies))}; a Bacula Job has"
+                " one Client, so --client cannot name {proxy} for this plan",
+                field="client",
+            )
+        name = _client_name(self.template, self.names[first.vm], first.host, first.proxy or "")
+        proxy = self.infra.proxy(first.proxy) if self.infra and first.proxy else None
+        if "proxy" in self.fields and proxy is not None:
+            on_it = [j for j in self.schedule.jobs if j.proxy == proxy.name]
+            need = max(proxy.max_tasks, peak_of(on_it))
+        else:
+            need = 1
+        self.clients[name] = max(self.clients.get(name, 1), need)
+        return name
+
+    def storage_lines(self, job: ScheduledJob) -> list[str]:
+        if job.repository is None:
+            return []
+        return [f"  Storage = {_q(self.storage_of[job.repository])}"]
+
+
+def _infra_text(jobs: list[ScheduledJob]) -> str:
+    """The planned proxy, mode and repository for people (Description): Bacula has no
+    proxy or transport mode."""
+    seen = list(dict.fromkeys((j.proxy, j.mode, j.repository) for j in jobs))
+    return "; " + ", ".join(
+        f"proxy {p or '-'} ({m or '-'}) to repository {r or '-'}" for p, m, r in seen
+    )
+
+
 def _tiered_body(
     schedule: Schedule,
     options: ExportOptions,
     names: dict[str, str],
     ids: dict[str, Identity],
-    client_tpl: str,
+    targets: _Targets,
 ) -> tuple[list[str], list[str]]:
     """(resource lines, client names) of a tiered schedule: per VM one Schedule holding a
     Run line per level and start, and one Job with its tier's scripts."""
@@ -165,7 +258,7 @@ def _tiered_body(
                 field="jobs[].tier",
             )
         sname = f"{p}-{names[vm]}"
-        cname = _client_name(client_tpl, names[vm], first.host)
+        cname = targets.client(jobs)
         clients.append(cname)
         for j in jobs:
             start, end = local(schedule, j.start), local(schedule, j.end)
@@ -176,7 +269,8 @@ def _tiered_body(
                 )
             )
         body += ["Schedule {", f"  Name = {_q(sname)}"]
-        body += ["  " + line for line in run_lines(schedule, jobs)]
+        storage = targets.storage_of if has_infrastructure(schedule) else None
+        body += ["  " + line for line in run_lines(schedule, jobs, storage)]
         body += ["}", ""]
         ident = ids[vm]
         where = ", ".join(x for x in (ident.moref, ident.vcenter) if x)
@@ -187,12 +281,14 @@ def _tiered_body(
             + (f" ({where})" if where else "")
             + f"; host {first.host}; datastores {', '.join(first.datastores) or '-'};"
             f" RAID {', '.join(first.raid_groups) or '-'}"
+            + (_infra_text(jobs) if has_infrastructure(schedule) else "")
         )
         body += [
             "Job {",
             f"  Name = {_q(p + '-' + names[vm])}",
             f"  JobDefs = {_q(p + '-vmware')}",
             f"  Client = {_q(cname)}",
+            *targets.storage_lines(first),
             f"  Schedule = {_q(sname)}",
             "  Maximum Concurrent Jobs = 1",
             "  Allow Duplicate Jobs = no",
@@ -211,7 +307,7 @@ def concurrency(schedule: Schedule) -> int:
     return max(peak, limit or 0, 1)
 
 
-def _header(schedule: Schedule, options: ExportOptions, mcj: int) -> list[str]:
+def _header(schedule: Schedule, options: ExportOptions, mcj: int, targets: _Targets) -> list[str]:
     pol = schedule.inputs.policy
     first = schedule.nights[0] if schedule.nights else None
     lines = [
@@ -236,12 +332,25 @@ def _header(schedule: Schedule, options: ExportOptions, mcj: int) -> list[str]:
             f'# Needs a JobDefs named "{options.prefix}-vmware" (FileSet, Storage, Pool, Messages)',
             '# and Clients named as in each Job. Include with: @"/etc/bacula/stagger.conf"',
         ]
+    if has_infrastructure(schedule):
+        lines += [
+            "# Infrastructure: each Job writes to its planned repository's Storage, whose Maximum",
+            "# Concurrent Jobs is the repository's max_tasks. Bacula has no backup proxy or",
+            "# transport mode (its File Daemon reads the data): the planned proxy and mode are in",
+            "# each Job's Description; --client '{proxy}-fd' runs Jobs on the proxy's File Daemon.",
+        ]
+        lines += [
+            bacula_comment(f"Storage {name}: Maximum Concurrent Jobs = {n}")
+            for name, n in targets.storages.items()
+        ]
     for u in schedule.unscheduled:
         lines.append(bacula_comment(f"NOT SCHEDULED: {u.vm}: {u.reason}"))
     return lines
 
 
-def _standalone(options: ExportOptions, mcj: int, clients: list[str]) -> str:
+def _standalone(
+    options: ExportOptions, mcj: int, clients: dict[str, int], storages: dict[str, int]
+) -> str:
     wd = options.workdir
     p = options.prefix
     out = f"""Director {{
@@ -314,7 +423,20 @@ JobDefs {{
   Priority = 10
 }}
 """
-    for name in clients:
+    # One Storage per repository of the infrastructure: its task slots.
+    for name, slots_ in storages.items():
+        out += f"""
+Storage {{
+  Name = {_q(name)}
+  Address = {_q(name.removeprefix(p + "-"))}
+  SDPort = 9103
+  Password = "change-me-storage"
+  Device = FileStorage
+  Media Type = File
+  Maximum Concurrent Jobs = {slots_}
+}}
+"""
+    for name, slots_ in clients.items():
         out += f"""
 Client {{
   Name = {_q(name)}
@@ -322,22 +444,29 @@ Client {{
   FDPort = 9102
   Catalog = MyCatalog
   Password = "change-me-client"
-  Maximum Concurrent Jobs = 1
+  Maximum Concurrent Jobs = {slots_}
 }}
 """
     return out
 
 
-def _client_name(template: str, vm_slug: str, host: str) -> str:
-    """The Client name for a job: ``template`` with ``{vm}`` (the VM's slug) and ``{host}``,
-    made a valid Director name."""
+def _template_fields(template: str) -> set[str]:
     try:
         fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:
         raise InputError(f"{visible(template)!r}: {exc}", field="client") from None
-    if not fields <= {"vm", "host"}:
-        raise InputError(f"{visible(template)!r}: use {{vm}} and {{host}} only", field="client")
-    return slug(template.format(vm=vm_slug, host=host))
+    if not fields <= {"vm", "host", "proxy"}:
+        raise InputError(
+            f"{visible(template)!r}: use {{vm}}, {{host}} and {{proxy}} only", field="client"
+        )
+    return fields
+
+
+def _client_name(template: str, vm_slug: str, host: str, proxy: str = "") -> str:
+    """The Client name for a job: ``template`` with ``{vm}`` (the VM's slug), ``{host}``
+    and ``{proxy}`` (its planned proxy), made a valid Director name."""
+    _template_fields(template)
+    return slug(template.format(vm=vm_slug, host=host, proxy=proxy))
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
@@ -347,12 +476,14 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     ids = identities(schedule)
     names = slugs(j.vm for j in schedule.jobs)
     client_tpl = options.extra.get("client", "{vm}-fd")
-    parts = ["\n".join(_header(schedule, options, mcj)), ""]
+    targets = _Targets(schedule, p, client_tpl, names)
+    with_infra = has_infrastructure(schedule)
+    parts = ["\n".join(_header(schedule, options, mcj, targets)), ""]
     if is_tiered(schedule):
         parts[0] += "\n" + "\n".join(_TIERED_NOTE)
-        tiered_body, tiered_clients = _tiered_body(schedule, options, names, ids, client_tpl)
+        tiered_body, _ = _tiered_body(schedule, options, names, ids, targets)
         if options.standalone:
-            parts.append(_standalone(options, mcj, list(dict.fromkeys(tiered_clients))))
+            parts.append(_standalone(options, mcj, targets.clients, targets.storages))
         parts.append("\n".join(tiered_body))
         return "\n".join(parts).rstrip("\n") + "\n"
     sched_of: dict[str, str] = {}
@@ -371,10 +502,8 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
         ]
         for j in slot.jobs:
             sched_of[j.vm] = sname
-    clients: list[str] = []
     for j in sorted(schedule.jobs, key=lambda j: (utc(j.start), j.vm)):
-        cname = _client_name(client_tpl, names[j.vm], j.host)
-        clients.append(cname)
+        cname = targets.client([j])
         start, end = local(schedule, j.start), local(schedule, j.end)
         ident = ids[j.vm]
         where = ", ".join(x for x in (ident.moref, ident.vcenter) if x)
@@ -384,13 +513,14 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
             f" {j.size_gib:g} GiB; VM {ident.name}"
             + (f" ({where})" if where else "")
             + f"; host {j.host}; datastores {', '.join(j.datastores) or '-'};"
-            f" RAID {', '.join(j.raid_groups) or '-'}"
+            f" RAID {', '.join(j.raid_groups) or '-'}" + (_infra_text([j]) if with_infra else "")
         )
         body += [
             "Job {",
             f"  Name = {_q(p + '-' + names[j.vm])}",
             f"  JobDefs = {_q(p + '-vmware')}",
             f"  Client = {_q(cname)}",
+            *targets.storage_lines(j),
             f"  Schedule = {_q(sched_of[j.vm])}",
             "  Maximum Concurrent Jobs = 1",
             "  Allow Duplicate Jobs = no",
@@ -399,6 +529,6 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
             "",
         ]
     if options.standalone:
-        parts.append(_standalone(options, mcj, list(dict.fromkeys(clients))))
+        parts.append(_standalone(options, mcj, targets.clients, targets.storages))
     parts.append("\n".join(body))
     return "\n".join(parts).rstrip("\n") + "\n"

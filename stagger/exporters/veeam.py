@@ -37,9 +37,9 @@ https://helpcenter.veeam.com/docs/vbr/powershell/move-vbrbackup.html,
 https://helpcenter.veeam.com/docs/vbr/powershell/get-vbrjobproxy.html.
 
 Names are data, never code: each one is a single-quoted string (:func:`ps_str`) inside the
-``$Plan`` / ``$NotScheduled`` / ``$Proxies`` tables (tier scripts too), and no name or script is written into
-the comment-based help. The file starts with a UTF-8 byte-order mark so Windows PowerShell
-5.1 reads it as UTF-8.
+``$Plan`` / ``$NotScheduled`` / ``$Proxies`` tables (tier scripts too), and no name or script
+is written into the comment-based help. The file starts with a UTF-8 byte-order mark so
+Windows PowerShell 5.1 reads it as UTF-8.
 """
 
 from __future__ import annotations
