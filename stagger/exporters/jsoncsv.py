@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 from stagger.atomic import write_text_atomic
+from stagger.exporters._common import has_infrastructure
 from stagger.exporters.quoting import csv_cell
 from stagger.model.schedule import Schedule
 
@@ -32,6 +33,9 @@ CSV_COLUMNS = [
     "vm_instance_uuid",
     "vcenter",
 ]
+INFRA_CSV_COLUMNS = ["proxy", "mode", "repository"]
+"""Appended only for a schedule planned with an infrastructure file (``--infra``), so that
+other schedules keep exactly their columns."""
 
 
 def schedule_json(schedule: Schedule) -> str:
@@ -43,8 +47,10 @@ def schedule_csv(schedule: Schedule) -> str:
     # CRLF (RFC 4180): the writer then quotes a cell holding a CR as well as one holding a
     # newline; with "\n" a bare CR is written unquoted and splits the row on reading.
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(CSV_COLUMNS)
+    infra = has_infrastructure(schedule)
+    w.writerow(CSV_COLUMNS + (INFRA_CSV_COLUMNS if infra else []))
     for j in schedule.jobs:
+        extra = [csv_cell(j.proxy or ""), j.mode or "", csv_cell(j.repository or "")]
         w.writerow(
             [
                 csv_cell(j.vm),
@@ -61,6 +67,7 @@ def schedule_csv(schedule: Schedule) -> str:
                 csv_cell(j.vm_moref or ""),
                 csv_cell(j.vm_instance_uuid or ""),
                 csv_cell(j.vcenter or ""),
+                *(extra if infra else []),
             ]
         )
     return buf.getvalue()

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from stagger.exporters._common import (
     check_zone,
+    has_infrastructure,
     identities,
     local,
     peak_concurrency,
+    peak_of,
     repeat_of,
     utc,
 )
@@ -26,6 +28,32 @@ from stagger.model.schedule import Schedule
 from stagger.tiers import is_tiered
 
 _cell = md_text
+
+
+def _infrastructure_section(s: Schedule) -> list[str]:
+    """Per proxy and repository: its task slots and the plan's jobs on it (count, minutes,
+    most at once), so a reviewer sees the assignment the backup product is given."""
+    infra = s.inputs.infrastructure
+    out = [
+        "## Backup infrastructure",
+        "",
+        "| kind | name | task slots | modes / ingest | jobs | job minutes | peak at once |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    rows: list[tuple[str, str, int | None, str, str]] = []
+    for p in infra.proxies if infra is not None else []:
+        rows.append(("proxy", p.name, p.max_tasks, ", ".join(p.modes), "proxy"))
+    for r in infra.repositories if infra is not None else []:
+        rows.append(
+            ("repository", r.name, r.max_tasks, f"{r.ingest_mb_per_s:g} MB/s", "repository")
+        )
+    for kind, name, slots_, what, field in rows:
+        mine = [j for j in s.jobs if getattr(j, field) == name]
+        out.append(
+            f"| {kind} | {_cell(name)} | {slots_} | {what} | {len(mine)} |"
+            f" {sum(j.duration_min for j in mine)} | {peak_of(mine)} |"
+        )
+    return [*out, ""]
 
 
 def render(schedule: Schedule, options: ExportOptions) -> str:
@@ -67,6 +95,8 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     if s.unscheduled:
         out += ["## Not scheduled", "", "| VM | reason |", "| --- | --- |"]
         out += [f"| {_cell(u.vm)} | {_cell(u.reason)} |" for u in s.unscheduled] + [""]
+    if has_infrastructure(s):
+        out += _infrastructure_section(s)
     out += [
         "## Nights",
         "",
@@ -97,11 +127,20 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     if tiered:
         head += " level | tier |"
         rule += " --- | --- |"
+    infra = has_infrastructure(s)
+    if infra:
+        head += " proxy | mode | repository |"
+        rule += " --- | --- | --- |"
     out += ["", "## Jobs", "", head, rule]
     for j in sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)):
         ident = ids[j.vm]
         known = ", ".join(x for x in (ident.name, ident.moref) if x)
         level = f" {j.level or '-'} | {_cell(j.tier) if j.tier else '-'} |" if tiered else ""
+        if infra:
+            level += (
+                f" {_cell(j.proxy) if j.proxy else '-'} | {j.mode or '-'} |"
+                f" {_cell(j.repository) if j.repository else '-'} |"
+            )
         out.append(
             f"| {local(s, j.start):%a %Y-%m-%d %H:%M} | {local(s, j.end):%H:%M} |"
             f" {_cell(j.vm)} | {_cell(known)} | {_cell(j.host)} |"
