@@ -16,6 +16,12 @@ before the name, level and tier in the tooltip), a legend of both, and a per-nig
 full and incremental backup minutes (stacked bars with their numbers, the night's makespan and
 job counts, and the same figures as a table) so an admin sees whether the week is balanced.
 
+A schedule planned with an infrastructure file (``--infra``) adds two lane views, per backup
+proxy and per repository (a job shows on the lane of its proxy and of its repository), and its
+proxy, transport mode and repository in the tooltip. Like the tiered additions, they are
+only on such a page: the JSON gains ``proxy``/``repository``/``mode`` per job, the select two
+options, and the script (:func:`_infra_js`) two labels and two tooltip lines.
+
 Names are data, never markup: the page embeds them with :func:`json_for_script` and the script
 puts them into the page with ``textContent`` / ``setAttribute`` only (no ``innerHTML``), and
 keeps lanes in a ``Map`` so that a host called ``__proto__`` or ``constructor`` is just a name.
@@ -33,7 +39,13 @@ from typing import Any
 
 from stagger.calendar import blackout_intervals
 from stagger.errors import InvalidScheduleError
-from stagger.exporters._common import local, peak_concurrency, repeat_of, utc
+from stagger.exporters._common import (
+    has_infrastructure,
+    local,
+    peak_concurrency,
+    repeat_of,
+    utc,
+)
 from stagger.exporters.options import ExportOptions
 from stagger.model.schedule import Night, Schedule, ScheduledJob
 from stagger.model.topology import TopologyIndex
@@ -44,6 +56,8 @@ from stagger.tiers import is_tiered
 NO_DATASTORE = "(no datastore)"
 NO_RAID_GROUP = "(no RAID group)"
 NO_CLUSTER = "(no cluster)"
+NO_PROXY = "(no proxy)"
+NO_REPOSITORY = "(no repository)"
 # Resources drawn in the load chart per view (a night, or the whole cycle): enough to show
 # where the plan is tight, few enough that the chart stays one screen.
 LOAD_TOP = 5
@@ -233,6 +247,12 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
         for j, row in zip(sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)), jobs, strict=True):
             row["level"] = j.level or "full"
             row["tier"] = j.tier or ""
+    infra = has_infrastructure(s)
+    if infra:
+        for j, row in zip(sorted(s.jobs, key=lambda j: (utc(j.start), j.vm)), jobs, strict=True):
+            row["proxy"] = [j.proxy or NO_PROXY]
+            row["repository"] = [j.repository or NO_REPOSITORY]
+            row["mode"] = j.mode or "-"
     night_top, cycle_top = _load(s, idx, spans)
     cap_all = pol.limits.concurrent_jobs
     nights = []
@@ -266,6 +286,8 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
                 {g for v in vms if v in idx.vms for g in idx.raid_groups_of(idx.vms[v])}
             ),
         }
+        if infra:  # a blackout covers hosts and datastores, no proxy or repository lane
+            lanes |= {"proxy": [], "repository": []}
         scope = "global" if b.scope == "global" else f"{b.scope.kind} {b.scope.target}"
         for iv in blackout_intervals(b, pol):
             for n in s.nights:
@@ -1011,8 +1033,35 @@ _LEVELS_JS = (
 )
 
 
+_INFRA_MODE_OPTIONS = (
+    '<option value="proxy">backup proxy</option><option value="repository">repository</option>'
+)
+
+
+def _infra_js() -> str:
+    """The page script for a plan with an infrastructure file: lane labels for the proxy
+    and repository views, the job's proxy, mode and repository in its tooltip."""
+    labels = (
+        'var MODE_LABEL = {host: "ESXi host", datastore: "datastore", raid_group: "RAID group"};'
+    )
+    tip = '    tipLine("RAID", j.raid_group.join(", "));\n'
+    assert _JS.count(labels) == 1 and _JS.count(tip) == 1
+    return _JS.replace(
+        labels,
+        labels[:-2] + ', proxy: "backup proxy", repository: "repository"};',
+    ).replace(
+        tip,
+        tip
+        + '    tipLine("proxy", j.proxy.join(", ") + " (" + j.mode + ")");\n'
+        + '    tipLine("repository", j.repository.join(", "));\n',
+    )
+
+
 def render(schedule: Schedule, options: ExportOptions) -> str:
     data = page_data(schedule)
+    infra = has_infrastructure(schedule)
+    script = _infra_js() if infra else _JS
+    mode_options = _INFRA_MODE_OPTIONS if infra else ""
     payload = json_for_script(data)
     tiered = "levels" in data
     levels_css = f"\n<style>{_LEVELS_CSS}</style>" if tiered else ""
@@ -1044,7 +1093,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
 <div class="nights" id="nights" role="group" aria-label="nights (left/right arrow keys)"></div>
 <div class="controls">
 <label for="mode">Lanes</label>
-<select id="mode"><option value="host" selected>ESXi host</option><option value="datastore">datastore</option><option value="raid_group">RAID group</option></select>
+<select id="mode"><option value="host" selected>ESXi host</option><option value="datastore">datastore</option><option value="raid_group">RAID group</option>{mode_options}</select>
 <button id="zout" type="button">zoom -</button><button id="zfit" type="button">fit</button><button id="zin" type="button">zoom +</button>
 <span id="lanecount" class="legend"></span>
 <span class="legend" id="legend" aria-label="bar colour = cluster"></span>
@@ -1059,7 +1108,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
 </main>
 <div id="tip" role="tooltip"></div>
 <script id="plan-data" type="application/json">{payload}</script>
-<script>{_JS}</script>{levels_js}
+<script>{script}</script>{levels_js}
 </body>
 </html>
 """  # noqa: E501
