@@ -170,6 +170,27 @@ def has_infrastructure(schedule: Schedule) -> bool:
     )
 
 
+def check_infrastructure_names(schedule: Schedule) -> None:
+    """Refuse a schedule whose jobs name a proxy or repository that its embedded
+    infrastructure does not list (an edited file): exporters write each proxy's and
+    repository's limits from it."""
+    infra = schedule.inputs.infrastructure
+    for j in schedule.jobs:
+        for field, value in (("proxy", j.proxy), ("repository", j.repository)):
+            if value is None:
+                continue
+            found = infra is not None and (
+                infra.proxy(value) if field == "proxy" else infra.repository(value)
+            )
+            if not found:
+                raise InputError(
+                    f"job {visible(j.vm)!r} names {field} {visible(value)!r}, which the"
+                    " schedule's infrastructure does not list; re-plan, or export a plan"
+                    " that was not edited",
+                    field=f"jobs[].{field}",
+                )
+
+
 def slots(schedule: Schedule, per_vm: bool = False, by_infra: bool = False) -> list[Slot]:
     """Jobs grouped by start instant, night and level (one product job each); with
     ``by_infra`` also by proxy and repository, so that each product job, which has one

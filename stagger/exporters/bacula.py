@@ -34,6 +34,7 @@ from stagger.exporters._common import (
     Identity,
     Repeat,
     Slot,
+    check_infrastructure_names,
     check_zone,
     has_infrastructure,
     identities,
@@ -173,6 +174,7 @@ class _Targets:
         self.template = template
         self.names = names
         self.fields = _template_fields(template)
+        check_infrastructure_names(schedule)
         if "proxy" in self.fields and not has_infrastructure(schedule):
             raise InputError(
                 f"{visible(template)!r}: {{proxy}} needs a schedule planned with an"

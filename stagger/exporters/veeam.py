@@ -50,6 +50,7 @@ from stagger.errors import InputError
 from stagger.exporters._common import (
     Identity,
     Slot,
+    check_infrastructure_names,
     check_zone,
     has_infrastructure,
     identities,
@@ -123,24 +124,9 @@ def _infra_suffix(
     return (f" {proxies[proxy]}" if proxy else " auto") + (f" {repos[repo]}" if repo else "")
 
 
-def check_infrastructure_names(schedule: Schedule) -> None:
-    """Refuse a schedule whose jobs name a proxy or repository its infrastructure lacks (an
-    edited file), or a proxy with more task slots than Veeam allows."""
+def _check_veeam_limits(schedule: Schedule) -> None:
+    """Refuse a proxy with more task slots than Veeam allows (the plan counted on them)."""
     infra = schedule.inputs.infrastructure
-    for j in schedule.jobs:
-        for field, value in (("proxy", j.proxy), ("repository", j.repository)):
-            known = infra is not None and (
-                (infra.proxy(value) if field == "proxy" else infra.repository(value))
-                if value is not None
-                else True
-            )
-            if value is not None and not known:
-                raise InputError(
-                    f"job {visible(j.vm)!r} names {field} {visible(value)!r}, which the"
-                    " schedule's infrastructure does not list; re-plan, or export a plan"
-                    " that was not edited",
-                    field=f"jobs[].{field}",
-                )
     for p in infra.proxies if infra is not None else []:
         if p.max_tasks > VEEAM_MAX_TASKS:
             raise InputError(
@@ -555,6 +541,7 @@ def render(schedule: Schedule, options: ExportOptions) -> str:
     with_infra = has_infrastructure(schedule)
     if with_infra:
         check_infrastructure_names(schedule)
+        _check_veeam_limits(schedule)
     if is_tiered(schedule):
         return _render_tiered(schedule, options, zone)
     ids = identities(schedule)

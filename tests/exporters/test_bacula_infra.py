@@ -116,3 +116,9 @@ def test_hostile_proxy_and_repository_names(tmp_path: Path) -> None:
             assert jobs[f"stagger-{vm_slugs[vm]}"]["Storage"] == [storage[repo]]
         got = {s["Name"] for s in bacula_jobs(conf, tmp_path, "Storage")}
         assert got == set(storage.values()) | {"stagger-storage"}
+
+
+def test_job_naming_a_repository_the_infrastructure_lacks_is_refused() -> None:
+    assign = dict(ASSIGN, sql01=("prx-a1", "nbd", "repo-gone"))
+    with pytest.raises(InputError, match="repo-gone"):
+        render(with_infrastructure(estate_schedule(), assign=assign), "bacula", ExportOptions())
