@@ -10,6 +10,12 @@ Besides the rules, every field an exporter or a report reads is checked against 
 (a schedule is a file anyone can edit): the time zone and cycle start, each job's host,
 cluster, datastores, RAID groups, vCenter identity and size, the list of nights (re-derived
 from the policy's window) and every makespan (recomputed from the jobs' end times).
+
+A schedule planned with a backup infrastructure file (``--infra``; embedded as
+``inputs.infrastructure``) is checked against it with the rules of
+:mod:`stagger.infrastructure` (``reaches``, ``pins_of``, ``job_rate``): every job's proxy
+reaches its VM in the recorded mode and honours the pins, its length is the mode's, and at
+every instant no proxy, repository or repository ingest rate is over its limit.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from stagger.calendar import (
     window_on_night,
 )
 from stagger.cycle import BackupJob, cycle_jobs
-from stagger.errors import InvalidScheduleError
+from stagger.errors import InvalidScheduleError, shown
+from stagger.infrastructure import Pins, job_rate, pins_of, reaches
+from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, gap_pct
 from stagger.model.topology import VM, Topology, TopologyIndex
@@ -36,6 +44,13 @@ from stagger.rules import ResourceRef, blackout_members, capacity, needs_job, vm
 _EPS_MIN = 1e-6
 # The planner stores job sizes rounded to 3 decimals (MiB precision).
 _EPS_GIB = 1e-3
+# A repository's ingest is checked on the exact float rates (MB/s) of the jobs running at
+# once. Their sum may miss an exactly-full ingest by float rounding (0.1 + 0.2 > 0.3), so a
+# sum counts as over the ingest only when it exceeds it by more than one part in 10^9. The
+# planner keeps a margin far above that: it books ceil(rate) against floor(ingest).
+_INGEST_REL_TOL = 1e-9
+# As jobs.job_slots: float noise on an exact multiple must not cost one more slot.
+_EPS_SLOTS = 1e-9
 
 
 def _iso(t: datetime) -> str:
@@ -80,6 +95,149 @@ def _capacity_violations(
             running.discard(k)
             if len(running) <= capacity:
                 over = False
+    return out
+
+
+def _ingest_violations(
+    label: str, jobs: list[ScheduledJob], rates: list[float], ingest: float, tz: ZoneInfo
+) -> list[str]:
+    """Sweep start/end events like :func:`_capacity_violations`, summing each running job's
+    rate (MB/s); report the first instant each overload begins."""
+    events = sorted(
+        [(j.start, 1, k) for k, j in enumerate(jobs)]
+        + [(j.end, -1, k) for k, j in enumerate(jobs)],
+        key=lambda e: (e[0], e[1]),  # ends before starts at the same instant
+    )
+    limit = ingest * (1 + _INGEST_REL_TOL)
+    running: set[int] = set()
+    out = []
+    over = False
+    for when, kind, k in events:
+        if kind == 1:
+            running.add(k)
+            total = math.fsum(rates[r] for r in running)
+            if total > limit and not over:
+                names = sorted(jobs[r].vm for r in running)
+                out.append(
+                    f"{label}: {total:g} MB/s at {_iso(when.astimezone(tz))}"
+                    f" ({len(running)} jobs: {', '.join(names)}), limit {ingest:g} MB/s"
+                )
+                over = True
+        else:
+            running.discard(k)
+            if math.fsum(rates[r] for r in running) <= limit:
+                over = False
+    return out
+
+
+def _listed(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
+
+
+def _slots_min(minutes: float, slot_min: int) -> int:
+    """``minutes`` rounded up to the planning slot grid (at least one slot), as the compiler
+    rounds every job's length (stagger.jobs.job_slots)."""
+    return max(1, math.ceil(minutes / slot_min - _EPS_SLOTS)) * slot_min
+
+
+def _pin_source(vm: VM, field: str, tier: str | None) -> str:
+    """Who pins ``field`` for ``vm``: its own pin wins over its tier's (pins_of)."""
+    return "the VM pins" if getattr(vm, field) is not None else f"tier {shown(tier)} pins"
+
+
+def _assignment_violations(
+    job: ScheduledJob,
+    label: str,
+    vm: VM,
+    idx: TopologyIndex,
+    infra: Infrastructure,
+    pins: Pins,
+    tier: str | None,
+) -> list[str]:
+    """The proxy, mode and repository a job records against the infrastructure file: they
+    exist, the proxy reaches the VM (the reach rule, called here, never read from the plan)
+    in that mode, and the VM's or its tier's pins hold. Exporters print these fields."""
+    out = []
+    if job.proxy is None or job.mode is None:
+        missing = [f for f in ("proxy", "mode") if getattr(job, f) is None]
+        out.append(
+            f"{label}: no {_listed(missing)}; with an infrastructure file every job has both"
+        )
+    if job.repository is None and infra.repositories:
+        out.append(
+            f"{label}: no repository; the infrastructure file lists"
+            f" {len(infra.repositories)}, every job writes to one"
+        )
+    if job.repository is not None and infra.repository(job.repository) is None:
+        out.append(f"{label}: repository {shown(job.repository)} is not in the infrastructure file")
+    proxy = infra.proxy(job.proxy) if job.proxy is not None else None
+    if job.proxy is not None and proxy is None:
+        out.append(f"{label}: proxy {shown(job.proxy)} is not in the infrastructure file")
+    if proxy is not None:
+        if not reaches(proxy, vm, idx):
+            where = ", ".join(
+                [f"host {shown(vm.host)}"]
+                + ([f"cluster {shown(c)}"] if (c := idx.cluster_of(vm)) is not None else [])
+                + ["datastores " + (", ".join(shown(d) for d in vm.datastores) or "none")]
+            )
+            out.append(f"{label}: proxy {shown(proxy.name)} does not reach the VM ({where})")
+        if job.mode is not None and job.mode not in proxy.modes:
+            out.append(
+                f"{label}: proxy {shown(proxy.name)} has no mode {job.mode!r}"
+                f" (its modes: {', '.join(proxy.modes)})"
+            )
+    for field in ("proxy", "mode", "repository"):
+        pinned, used = getattr(pins, field), getattr(job, field)
+        if pinned is not None and used != pinned:
+            out.append(
+                f"{label}: {field} {shown(used) if used is not None else 'none'},"
+                f" {_pin_source(vm, field, tier)} {field} {shown(pinned)}"
+            )
+    return out
+
+
+def _mode_length_violation(
+    job: ScheduledJob, label: str, ref: BackupJob, infra: Infrastructure, slot_min: int
+) -> list[str]:
+    """With an infrastructure file a job's length is set by its mode's rate (capped by its
+    repository's ingest, job_rate), rounded up to the slot grid like every job's length."""
+    if job.mode is None or infra.transport.rate(job.mode) is None:
+        return []  # no mode, or one no proxy has: reported by _assignment_violations
+    known = job.repository is not None and infra.repository(job.repository) is not None
+    repository = job.repository if known else None
+    rate = job_rate(infra, job.mode, repository)
+    minutes = ref.minutes_at(rate)
+    want = _slots_min(minutes, slot_min)
+    if job.duration_min == want:
+        return []
+    return [
+        f"{label}: duration_min {job.duration_min}, in {job.mode} mode at {rate:g} MB/s the"
+        f" backup takes {minutes:.1f} min, {want} on the {slot_min}-min slot grid"
+    ]
+
+
+def _infrastructure_capacity_violations(
+    jobs: list[ScheduledJob], infra: Infrastructure, tz: ZoneInfo
+) -> list[str]:
+    """Per proxy its task slots, per repository its tasks and its ingest rate, at every
+    event point (the jobs' own proxy and repository fields, checked above)."""
+    out = []
+    for p in infra.proxies:
+        mine = [j for j in jobs if j.proxy == p.name]
+        if len(mine) > p.max_tasks:
+            out += _capacity_violations(f"proxy {shown(p.name)} task slots", mine, p.max_tasks, tz)
+    for r in infra.repositories:
+        mine = [j for j in jobs if j.repository == r.name]
+        if len(mine) > r.max_tasks:
+            out += _capacity_violations(f"repository {shown(r.name)} tasks", mine, r.max_tasks, tz)
+        # A job with a mode no rate is given for is reported already and carries no rate.
+        rated = [j for j in mine if j.mode is not None and infra.transport.rate(j.mode)]
+        rates = [job_rate(infra, j.mode, r.name) for j in rated if j.mode is not None]
+        if math.fsum(rates) > r.ingest_mb_per_s * (1 + _INGEST_REL_TOL):
+            out += _ingest_violations(
+                f"repository {shown(r.name)} ingest", rated, rates, r.ingest_mb_per_s, tz
+            )
     return out
 
 
@@ -206,28 +364,66 @@ def _job_resource_violations(
     return out
 
 
-def _utilisation_violations(schedule: Schedule) -> list[str]:
-    """The per-resource job counts and busy minutes reports show, recounted from the jobs."""
+def _utilisation_violations(schedule: Schedule, infra: Infrastructure | None) -> list[str]:
+    """The per-resource job counts and busy minutes reports show, recounted from the jobs.
+
+    Proxy and repository rows count task minutes like the estate's resources. An ingest
+    row is in the units of its capacity (MB/s, the repository's ingest rounded down, as the
+    planner books it): its busy_min is the sum over the repository's jobs of duration_min
+    times the job's rate rounded up (MB/s x min), so that busy / free is the share of the
+    ingest the jobs take."""
     jobs: dict[tuple[str, str], int] = defaultdict(int)
     busy: dict[tuple[str, str], int] = defaultdict(int)
     for job in schedule.jobs:
         keys = [("host", job.host)]
         keys += [("datastore", d) for d in set(job.datastores)]
         keys += [("raid_group", g) for g in set(job.raid_groups)]
+        if job.proxy is not None:
+            keys.append(("proxy", job.proxy))
+        if job.repository is not None:
+            keys.append(("repository", job.repository))
         for key in keys:
             jobs[key] += 1
             busy[key] += job.duration_min
+        rated = infra is not None and job.mode is not None and infra.transport.rate(job.mode)
+        if infra is not None and job.mode is not None and rated and job.repository is not None:
+            key = ("ingest", job.repository)
+            jobs[key] += 1
+            busy[key] += job.duration_min * math.ceil(job_rate(infra, job.mode, job.repository))
     out = []
     for u in schedule.utilisation:
         if u.kind == "concurrent":
             continue
         key = (u.kind, u.name)
+        if u.kind in ("proxy", "repository", "ingest"):
+            row = f"utilisation {u.kind} {shown(u.name)}"
+            cap = _infrastructure_capacity(u.kind, u.name, infra) if infra is not None else None
+            if infra is None:
+                out.append(f"{row}: the schedule was planned without an infrastructure file")
+                continue
+            if cap is None:
+                out.append(f"{row}: not in the infrastructure file")
+                continue
+            if u.capacity != cap:
+                out.append(f"{row}: capacity {u.capacity}, the infrastructure file gives {cap}")
         if (u.jobs, u.busy_min) != (jobs[key], busy[key]):
             out.append(
                 f"utilisation {u.kind.replace('_', ' ')} {u.name}: {u.jobs} jobs /"
                 f" {u.busy_min} min, the jobs give {jobs[key]} / {busy[key]}"
             )
     return out
+
+
+def _infrastructure_capacity(kind: str, name: str, infra: Infrastructure) -> int | None:
+    """A utilisation row's capacity as the planner books it: a proxy's or repository's task
+    slots, a repository's ingest in whole MB/s (rounded down); None: no such object."""
+    if kind == "proxy":
+        proxy = infra.proxy(name)
+        return proxy.max_tasks if proxy is not None else None
+    repo = infra.repository(name)
+    if repo is None:
+        return None
+    return repo.max_tasks if kind == "repository" else math.floor(repo.ingest_mb_per_s)
 
 
 def _claim_violations(schedule: Schedule) -> list[str]:
@@ -466,11 +662,19 @@ def _pin_violations(
 
 
 def find_violations(
-    schedule: Schedule, topology: Topology, policy: Policy, *, rules: bool = True
+    schedule: Schedule,
+    topology: Topology,
+    policy: Policy,
+    *,
+    rules: bool = True,
+    infrastructure: Infrastructure | None = None,
 ) -> list[str]:
     """Every broken rule and every field that disagrees with the inputs. ``rules=False``
     (``export --trust``) skips the costly rule checks (job lengths, blackouts, capacities) but
-    never the checks of fields the exporters read.
+    never the checks of fields the exporters read (a job's proxy, mode and repository among
+    them). ``infrastructure``: the backup infrastructure to check the jobs' proxies, modes
+    and repositories against; None: the one the schedule was planned with
+    (``inputs.infrastructure``), and without one every job must carry none.
 
     The jobs each VM must get come from :func:`stagger.cycle.cycle_jobs` (the policy's tiers,
     read here, never from the solver's instance): one per VM in the single regime, one per
@@ -485,6 +689,8 @@ def find_violations(
     seen: set[str] = set()
     jobs = _in_utc(schedule.jobs)
     tz = policy.tz
+    infra = infrastructure if infrastructure is not None else schedule.inputs.infrastructure
+    tiers = {t.name: t for t in policy.tiers}
 
     def iso(t: datetime) -> str:
         return _iso(t.astimezone(tz))
@@ -523,8 +729,29 @@ def find_violations(
         length = (job.end - job.start).total_seconds() / 60
         if abs(length - job.duration_min) > _EPS_MIN:
             out.append(f"{label}: duration_min {job.duration_min} but end - start is {length:g}")
-        if rules and ref is not None and length + _EPS_MIN < ref.minutes:
-            out.append(f"{label}: lasts {length:g} min, the backup needs {ref.minutes:.1f} min")
+        if infra is None:
+            assigned = [f for f in ("proxy", "mode", "repository") if getattr(job, f) is not None]
+            if assigned:
+                out.append(
+                    f"{label}: {_listed(assigned)} set, but the schedule was planned"
+                    " without an infrastructure file"
+                )
+            if rules and ref is not None and length + _EPS_MIN < ref.minutes:
+                out.append(f"{label}: lasts {length:g} min, the backup needs {ref.minutes:.1f} min")
+        else:
+            # The VM's pins, else its tier's (the tier the cycle puts it in).
+            tier = tiers.get(mine[0].tier) if mine and mine[0].tier is not None else None
+            tier_pins = (
+                Pins(proxy=tier.proxy, mode=tier.mode, repository=tier.repository)
+                if tier is not None
+                else None
+            )
+            pins = pins_of(vm, tier_pins)
+            out += _assignment_violations(
+                job, label, vm, idx, infra, pins, tier.name if tier is not None else None
+            )
+            if rules and ref is not None:
+                out += _mode_length_violation(job, label, ref, infra, policy.slot_minutes)
         occ = next((o for o in occurrences if o.start <= job.start and job.end <= o.end), None)
         if occ is None:
             out.append(
@@ -542,7 +769,6 @@ def find_violations(
                     f" {_window_label(ref, vm, policy)} ({iso(w_start)} to {iso(w_end)})"
                 )
 
-    tiers = {t.name: t for t in policy.tiers}
     for name, mine in expected.items():
         tier = tiers.get(mine[0].tier) if mine[0].tier is not None else None
         if tier is None:
@@ -600,9 +826,11 @@ def find_violations(
                 else res.label
             )
             out += _capacity_violations(label, group, cap, tz)
+    if rules and infra is not None:
+        out += _infrastructure_capacity_violations(jobs, infra, tz)
 
     out += _night_violations(schedule, policy)
-    out += _utilisation_violations(schedule)
+    out += _utilisation_violations(schedule, infra)
     out += _claim_violations(schedule)
     out += _unscheduled_violations(schedule, idx)
     unscheduled = {u.vm for u in schedule.unscheduled}
@@ -622,11 +850,12 @@ def validate(
     *,
     file: str | None = None,
     rules: bool = True,
+    infrastructure: Infrastructure | None = None,
 ) -> None:
-    """Raise :class:`InvalidScheduleError` listing every broken rule; default inputs are the
-    ones the schedule was planned from."""
+    """Raise :class:`InvalidScheduleError` listing every broken rule; default inputs
+    (topology, policy, infrastructure) are the ones the schedule was planned from."""
     topo = topology if topology is not None else schedule.inputs.topology
     pol = policy if policy is not None else schedule.inputs.policy
-    violations = find_violations(schedule, topo, pol, rules=rules)
+    violations = find_violations(schedule, topo, pol, rules=rules, infrastructure=infrastructure)
     if violations:
         raise InvalidScheduleError(violations, file=file)

@@ -40,7 +40,12 @@ from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob
 from stagger.model.topology import Topology
 from stagger.planner import PlanOptions, PlanResult, plan
-from stagger.sources.yamlfile import load_inputs, load_schedule, with_policy
+from stagger.sources.yamlfile import (
+    load_infrastructure,
+    load_inputs,
+    load_schedule,
+    with_policy,
+)
 from stagger.tiers import is_tiered, tier_warnings
 from stagger.validate import find_violations, makespan_min
 
@@ -274,6 +279,12 @@ def validate_cmd(
     policy: Path = typer.Argument(..., help="Policy file."),
     schedule: Path = typer.Argument(..., help="Schedule JSON."),
     blackouts: list[Path] = blackouts_option(),
+    infra: Path | None = typer.Option(
+        None,
+        "--infra",
+        help="Infrastructure file to check the jobs' proxies, modes and repositories"
+        " against (default: the one the schedule was planned with, if any).",
+    ),
 ) -> None:
     """Re-check SCHEDULE against TOPOLOGY and POLICY without the solver.
 
@@ -282,8 +293,9 @@ def validate_cmd(
     with handle_errors():
         topo, pol = load_inputs(topology, policy, blackouts=blackouts)
         print_warnings(tier_warnings(pol, topo))
+        infrastructure = load_infrastructure(infra) if infra is not None else None
         sched = load_schedule(schedule)
-        violations = find_violations(sched, topo, pol)
+        violations = find_violations(sched, topo, pol, infrastructure=infrastructure)
         if violations:
             for v in violations:
                 console.print(f"[red]violation[/] {as_text(v)}", highlight=False)
