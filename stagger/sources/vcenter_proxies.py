@@ -100,7 +100,6 @@ def parse_transport(values: Sequence[str]) -> dict[TransportMode, float]:
     modes = ", ".join(TRANSPORT_MODES)
     for raw in values:
         mode, sep, number = raw.partition("=")
-        mode = mode.strip()
         if not sep or mode not in TRANSPORT_MODES:
             raise InputError(
                 f"not MODE=MB_PER_S with MODE one of {modes}: {shown(raw)}", field="--transport"
