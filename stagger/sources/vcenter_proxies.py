@@ -50,6 +50,8 @@ from stagger.tiers import matches
 PROXY_MODES: tuple[TransportMode, ...] = ("hotadd", "nbd")
 """The modes of a proxy read from vCenter: hot-add in its cluster, NBD as the fallback."""
 _EXAMPLES = 3
+_NOT_RUNNING = ("off", "suspended")
+"""Power states of a proxy VM that takes no task (unknown power state: kept)."""
 DOCS = "docs/infrastructure-vcenter.md"
 
 
@@ -225,7 +227,7 @@ def _no_match(selection: ProxySelection, topology: Topology, tags_read: bool) ->
 def _proxies_of(
     picked: list[VM], vcpus: Mapping[str, int], idx: TopologyIndex, warnings: list[str]
 ) -> tuple[list[Proxy], dict[str, str]]:
-    off = [vm.name for vm in picked if vm.power_state in ("off", "suspended")]
+    off = [vm.name for vm in picked if vm.power_state in _NOT_RUNNING]
     if off:
         warnings.append(
             f"{len(off)} proxy VMs not powered on left out ({_some(off)}): a proxy that is off"
@@ -234,7 +236,7 @@ def _proxies_of(
     no_cpu = [
         vm.name
         for vm in picked
-        if vm.name not in off and not 1 <= vcpus.get(vm.name, 0) <= MAX_LIMIT
+        if vm.power_state not in _NOT_RUNNING and not 1 <= vcpus.get(vm.name, 0) <= MAX_LIMIT
     ]
     if no_cpu:
         warnings.append(
@@ -244,8 +246,9 @@ def _proxies_of(
     proxies: list[Proxy] = []
     proxy_vms: dict[str, str] = {}
     renamed: list[str] = []
+    left_out = {*off, *no_cpu}
     for vm in picked:
-        if vm.name in off or vm.name in no_cpu:
+        if vm.name in left_out:
             continue
         if vm.display_name is not None:
             renamed.append(vm.name)
