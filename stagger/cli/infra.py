@@ -55,7 +55,9 @@ def check_cmd(
             some = ", ".join(shown(v) for v in vms[:_SHOWN_VMS])
             if len(vms) > _SHOWN_VMS:
                 some += f" and {len(vms) - _SHOWN_VMS} more"
-            tbl.add_row(as_text(p.name), str(p.max_tasks), ", ".join(p.modes), str(len(vms)), some)
+            tbl.add_row(
+                as_text(p.name), str(p.max_tasks), ", ".join(p.modes), str(len(vms)), as_text(some)
+            )
         console.print(tbl)
         for vm, why in report.unreached.items():
             console.print(f"[red]no proxy[/] {as_text(shown(vm))}: {as_text(why)}", highlight=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from stagger.atomic import check_target, write_text_atomic
+from stagger.atomic import OutputSet, check_target, write_text_atomic
 from stagger.audit import CHECKS, AuditReport, AuditSettings, audit, parse_fail_on
 from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.common import raid_map_option
@@ -32,9 +32,20 @@ from stagger.mail import (
     parse_smtp_server,
     send,
 )
+from stagger.model.infrastructure import Infrastructure
 from stagger.model.topology import Topology
 from stagger.sources.raidmap import apply_raid_map_file
-from stagger.sources.yamlfile import dump_yaml
+from stagger.sources.vcenter_proxies import (
+    DerivedInfrastructure,
+    ProxySelection,
+    TransportChoice,
+    derive_infrastructure,
+    parse_selection,
+    parse_transport,
+    render_infrastructure,
+    transport_for,
+)
+from stagger.sources.yamlfile import dump_yaml, load_infrastructure
 
 inventory_app = typer.Typer(
     help="Read the estate from vCenter/ESXi or an RVTools export into a topology file.",
@@ -82,20 +93,169 @@ def _summary(topo: Topology, out: Path | None, extra: str = "") -> None:
     console.print(tbl)
 
 
+PROXY_PANEL = "Proxies (infrastructure file)"
+
+
+@dataclass(frozen=True)
+class _ProxyRequest:
+    """The proxy options checked as one (before vCenter is read)."""
+
+    selection: ProxySelection
+    transport: TransportChoice
+    output: Path
+    base: Infrastructure | None
+    base_file: Path | None
+
+
+def _proxy_request(
+    names: list[str],
+    tags: list[str],
+    transport: list[str],
+    merge: Path | None,
+    infra_output: Path | None,
+) -> _ProxyRequest | None:
+    selection = parse_selection(names, tags)
+    if infra_output is None:
+        given = [
+            opt
+            for opt, value in (
+                ("--proxy-name", names),
+                ("--proxy-tag", tags),
+                ("--transport", transport),
+                ("--infra-merge", merge),
+            )
+            if value
+        ]
+        if given:
+            raise InputError(f"{given[0]} needs --infra-output FILE")
+        return None
+    if not selection.given:
+        raise InputError(
+            "--infra-output needs --proxy-name GLOB or --proxy-tag TAG (which VMs are proxies)"
+        )
+    rates = parse_transport(transport)
+    base = load_infrastructure(merge) if merge is not None else None
+    return _ProxyRequest(
+        selection=selection,
+        transport=transport_for(rates, base, merge),
+        output=infra_output,
+        base=base,
+        base_file=merge,
+    )
+
+
+def _proxy_table(derived: DerivedInfrastructure) -> None:
+    tbl = Table(title="Proxies", title_justify="left")
+    for c in ("proxy", "from", "tasks", "modes", "reaches", "VMs reached"):
+        tbl.add_column(c, overflow="fold")
+    report = derived.report
+    for p in derived.infrastructure.proxies:
+        reach = (
+            "every VM"
+            if p.reaches is None
+            else ", ".join(f"{k} {v}" for k, v in p.reaches.model_dump(exclude_none=True).items())
+        )
+        source = "vCenter" if p.name in derived.proxy_vms else "merged file"
+        reached = str(len(report.reached[p.name])) if report is not None else ""
+        tbl.add_row(
+            as_text(p.name), source, str(p.max_tasks), ", ".join(p.modes), as_text(reach), reached
+        )
+    console.print(tbl)
+
+
 @inventory_app.command("vcenter")
 @vcenter_options(required=True)
 def inventory_vcenter(
     vc: VCenterArgs,
     raid_map: Path | None = raid_map_option(),
     output: Path = typer.Option(..., "-o", "--output", help="Topology file to write."),
+    proxy_name: list[str] | None = typer.Option(
+        None,
+        "--proxy-name",
+        metavar="GLOB",
+        help="VMs whose vCenter name matches this glob are backup proxies (repeatable).",
+        rich_help_panel=PROXY_PANEL,
+    ),
+    proxy_tag: list[str] | None = typer.Option(
+        None,
+        "--proxy-tag",
+        metavar="TAG",
+        help="VMs carrying this tag ('category:tag', 'tag' or 'Name=value') are backup proxies"
+        " (repeatable).",
+        rich_help_panel=PROXY_PANEL,
+    ),
+    transport: list[str] | None = typer.Option(
+        None,
+        "--transport",
+        metavar="MODE=MB_PER_S",
+        help="Measured rate of one job in a transport mode, e.g. hotadd=400 (repeatable;"
+        " hotadd and nbd need one, here or in --infra-merge).",
+        rich_help_panel=PROXY_PANEL,
+    ),
+    infra_merge: Path | None = typer.Option(
+        None,
+        "--infra-merge",
+        metavar="FILE",
+        help="An infrastructure file to keep repositories, rates and non-VM proxies from.",
+        rich_help_panel=PROXY_PANEL,
+    ),
+    infra_output: Path | None = typer.Option(
+        None,
+        "--infra-output",
+        metavar="FILE",
+        help="Infrastructure file to write with the proxy VMs (written with -o, all or none).",
+        rich_help_panel=PROXY_PANEL,
+    ),
 ) -> None:
-    """Read VMs, hosts, clusters and datastores from a live vCenter in one bulk retrieval."""
+    """Read VMs, hosts, clusters and datastores from a live vCenter in one bulk retrieval.
+
+    With --proxy-name/--proxy-tag and --infra-output, the matching VMs are also written as
+    backup proxies (reach: their cluster; task slots: their vCPUs) to an infrastructure file.
+    """
     with handle_errors():
-        check_target(output)  # before the retrieval, not after it
+        proxies = _proxy_request(
+            proxy_name or [], proxy_tag or [], transport or [], infra_merge, infra_output
+        )
+        outputs = OutputSet()
+        # Every target is checked before the retrieval, not after it.
+        outputs.check([output] + ([proxies.output] if proxies is not None else []))
         estate = read_estate(None, vc)
         topo = _with_raid_map(estate.topology, raid_map)
-        write_text_atomic(output, dump_yaml(topo))
+        outputs.add_text(output, dump_yaml(topo))
+        derived = None
+        if proxies is not None:
+            derived = derive_infrastructure(
+                topo,
+                estate.vcpus,
+                proxies.selection,
+                proxies.transport.transport,
+                base=proxies.base,
+                base_file=proxies.base_file,
+                tags_read=estate.vsphere_tags_read,
+            )
+            _warn(derived.warnings)
+            outputs.add_text(
+                proxies.output,
+                render_infrastructure(
+                    derived,
+                    vcenter=estate.source,
+                    transport=proxies.transport,
+                    base_file=proxies.base_file,
+                ),
+            )
+        outputs.commit()
         _summary(topo, output, estate.detail)
+        if derived is not None and proxies is not None:
+            _proxy_table(derived)
+            console.print(f"written: {as_text(proxies.output)}", highlight=False)
+            given = ", ".join(proxies.transport.given)
+            if given:
+                _warn(
+                    [
+                        f"transport rates of {given} are what --transport said: stagger did not"
+                        " measure them, and every planned duration follows from them"
+                    ]
+                )
 
 
 @inventory_app.command("rvtools")

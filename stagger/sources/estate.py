@@ -30,6 +30,10 @@ class Estate:
     joins: dict[str, Any] = field(default_factory=dict)
     """RVTools only: per tab, its rows and how many joined a VM (``rvtools.TabJoin``); the
     audit turns unjoined rows into a finding instead of an all-clear."""
+    vcpus: dict[str, int] = field(default_factory=dict)
+    """vCenter only: VM name -> vCPU count (the task slots of proxy VMs)."""
+    vsphere_tags_read: bool = False
+    """vCenter only: whether vSphere tags were read (else VM tags are custom attributes)."""
 
 
 def open_estate(
@@ -79,4 +83,6 @@ def open_estate(
         f"{server}: {st.objects} objects in {st.round_trips} round trips, "
         f"{st.bytes_read / (1 << 20):.1f} MiB, {st.seconds:.2f} s; "
         f"{inv.templates_skipped} templates skipped{tags}",
+        vcpus=dict(inv.vcpus),
+        vsphere_tags_read=st.tags is not None,
     )

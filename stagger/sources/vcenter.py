@@ -91,6 +91,7 @@ _PROPS: dict[str, list[str]] = {
         "config.template",
         "config.instanceUuid",
         "config.hardware.device",
+        "config.hardware.numCPU",
         "runtime.host",
         "runtime.powerState",
         "runtime.consolidationNeeded",
@@ -152,6 +153,9 @@ class VCenterInventory:
     warnings: list[str]
     stats: RetrievalStats
     templates_skipped: int = 0
+    vcpus: dict[str, int] = field(default_factory=dict)
+    """VM name (the topology's ``name``) -> its vCPU count (``config.hardware.numCPU``), for
+    the VMs that have one: the task slots of a proxy VM (:mod:`stagger.sources.vcenter_proxies`)."""
 
 
 @dataclass
@@ -985,8 +989,17 @@ def build_topology(
         datastores=storage.datastores,
         vms=sorted((vm for _, vm in vms), key=lambda v: v.name),
     )
+    vcpus = {
+        vm.name: n
+        for o, vm in vms
+        if isinstance(n := o.props.get("config.hardware.numCPU"), int) and not isinstance(n, bool)
+    }
     return VCenterInventory(
-        topology=topo, warnings=warnings, stats=RetrievalStats(), templates_skipped=templates
+        topology=topo,
+        warnings=warnings,
+        stats=RetrievalStats(),
+        templates_skipped=templates,
+        vcpus=vcpus,
     )
 
 
