@@ -75,6 +75,8 @@ def test_plan_with_infra_plans_the_example_and_exports(tmp_path: Path) -> None:
             str(INFRA),
             "--seed",
             "1",
+            "--deterministic-budget",
+            "0.2",
         ],
     )
     assert res.exit_code == 0, res.output
