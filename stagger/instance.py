@@ -719,6 +719,11 @@ def compile_instance(
         t.name: Pins(proxy=t.proxy, mode=t.mode, repository=t.repository) for t in policy.tiers
     }
 
+    # Per (mode, repository): the rate and the demands; per (proxy, repository): the resources.
+    rate_of: dict[tuple[str, str | None], float] = {}
+    demands_of: dict[tuple[str, str | None], tuple[int, ...]] = {}
+    used_of: dict[tuple[str, str | None], tuple[int, ...]] = {}
+
     def job_options(
         vm: VM,
         tier: str | None,
@@ -739,23 +744,44 @@ def compile_instance(
         fastest: tuple[float, str] | None = None  # the shortest option that fits no window
         for proxy, mode in pairs:
             for repo in repos:
-                rate = job_rate(infrastructure, cast(TransportMode, mode), repo)
+                if (mode, repo) not in rate_of:  # computed once per estate: 10,000s of jobs
+                    rate_of[(mode, repo)] = job_rate(
+                        infrastructure, cast(TransportMode, mode), repo
+                    )
+                rate = rate_of[(mode, repo)]
                 minutes = fixed_minutes + transfer_minutes(size_gib, rate)
                 duration = max(1, math.ceil(minutes / policy.slot_minutes - 1e-9))
                 allowed = starts_for(duration)
-                option = Option(proxy, mode, repo, duration, minutes, allowed, (), ())
                 if not any(allowed):
                     if fastest is None or minutes < fastest[0]:
+                        option = Option(proxy, mode, repo, duration, minutes, allowed, (), ())
                         fastest = (minutes, option_label(option, rate))
                     continue
-                res = [resource(ResourceRef("proxy", proxy))]
-                demands = [1]
-                if repo is not None:
-                    res.append(resource(ResourceRef("repository", repo)))
-                    ingest = resource(ResourceRef("ingest", repo))
-                    res.append(ingest)
-                    demands += [1, ingest_demand(rate, resources[ingest].capacity)]
-                out.append(replace(option, resources=tuple(res), demands=tuple(demands)))
+                if (proxy, repo) not in used_of:
+                    res = [resource(ResourceRef("proxy", proxy))]
+                    if repo is not None:
+                        res.append(resource(ResourceRef("repository", repo)))
+                        res.append(resource(ResourceRef("ingest", repo)))
+                    used_of[(proxy, repo)] = tuple(res)
+                used = used_of[(proxy, repo)]
+                if (mode, repo) not in demands_of:
+                    demands_of[(mode, repo)] = (
+                        (1, 1, ingest_demand(rate, resources[used[2]].capacity))
+                        if repo is not None
+                        else (1,)
+                    )
+                out.append(
+                    Option(
+                        proxy,
+                        mode,
+                        repo,
+                        duration,
+                        minutes,
+                        allowed,
+                        used,
+                        demands_of[(mode, repo)],
+                    )
+                )
         if out:
             return out, ""
         if fastest is None:

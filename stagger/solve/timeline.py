@@ -87,6 +87,34 @@ class Timeline:
         if self.running is not None:
             self.running[start_slot:end] += sign
 
+    def own_blocked(self, job: Job) -> np.ndarray:
+        """Per slot: True where one of ``job``'s own resources (its options' aside), or the
+        concurrency profile, cannot take it."""
+        demands = np.array(job.demands, dtype=np.int64) if job.demands else None
+        full = self._full(list(job.resources), demands).any(axis=0)
+        if self.concurrency is not None and self.running is not None:
+            full |= self.running >= self.concurrency
+        return np.asarray(full)
+
+    def row_blocked(self, resource: int, demand: int) -> np.ndarray:
+        """Per slot: True where ``resource`` cannot take ``demand`` more units."""
+        return np.asarray(self.usage[resource] + demand > self.caps[resource])
+
+    def starts_where_free(
+        self, blocked: np.ndarray, duration: int
+    ) -> Callable[[int, int], np.ndarray]:
+        """As :meth:`free_starts`, from a per-slot ``blocked`` mask and a duration (a list
+        scheduler that tries several options of one job builds the mask from
+        :meth:`own_blocked` and :meth:`row_blocked`, each computed once)."""
+        busy = np.concatenate(([0], np.cumsum(blocked, dtype=np.int64)))
+        last = self.usage.shape[1] - duration
+
+        def within(lo: int, hi: int) -> np.ndarray:
+            cand = np.arange(lo, min(hi, last) + 1)
+            return cand[np.flatnonzero(busy[cand + duration] - busy[cand] == 0)]
+
+        return within
+
     def free_starts(
         self, job: Job, option: Option | None = None
     ) -> Callable[[int, int], np.ndarray]:
