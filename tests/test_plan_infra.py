@@ -408,3 +408,24 @@ def test_a_tiered_clock_pin_keeps_only_the_options_that_fit_then() -> None:
     assert {(j.mode, j.start.astimezone(pol.tz).strftime("%H:%M")) for j in sched.jobs} == {
         ("hotadd", "04:30")
     }
+
+
+def test_the_time_stepping_schedule_counts_demands() -> None:
+    """On a fixed choice (both jobs at 400 MB/s into 600 MB/s of ingest) the time-stepping
+    schedule the planner's warm start tries must not start both at once; it refuses an
+    instance whose options are not fixed."""
+    from stagger.solve.parallel_sgs import parallel_schedule
+
+    topo = _estate(_vm("x", HOUR_AT_400), _vm("y", HOUR_AT_400))
+    infra = _infra(
+        [{"name": "p-san", "max_tasks": 8, "modes": ["san"]}],
+        [{"name": "repo-1", "max_tasks": 8, "ingest_mb_per_s": 600}],
+    )
+    inst = compile_instance(topo, _policy(), infrastructure=infra)
+    fixed = fix_options(inst, {})
+    for rule in ("chain", "urgency"):
+        sol = parallel_schedule(fixed, rule)  # type: ignore[arg-type]
+        assert sorted(sol.starts.values()) == [0, 12]
+        assert not overloaded(fixed, sol.starts)
+    with pytest.raises(ValueError, match="fixed options only"):
+        parallel_schedule(inst)
