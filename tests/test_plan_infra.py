@@ -12,6 +12,8 @@ import itertools
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stagger.errors import InputError, InvalidScheduleError
 from stagger.instance import Instance, compile_instance, fix_options
@@ -429,3 +431,40 @@ def test_the_time_stepping_schedule_counts_demands() -> None:
         assert not overloaded(fixed, sol.starts)
     with pytest.raises(ValueError, match="fixed options only"):
         parallel_schedule(inst)
+
+
+_SIZES = [100.0, 400.0, HOUR_AT_240, HOUR_AT_400]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sizes=st.lists(
+        st.sampled_from([100.0, 400.0, HOUR_AT_240, HOUR_AT_400]), min_size=1, max_size=6
+    ),
+    tasks=st.integers(1, 3),
+    ingest=st.sampled_from([150.5, 500, 900]),
+    repo_tasks=st.integers(1, 4),
+)
+def test_the_greedy_choice_keeps_every_capacity(
+    sizes: list[float], tasks: int, ingest: float, repo_tasks: int
+) -> None:
+    """Whatever the estate: each placed job runs in one of its options, at one of that
+    option's allowed starts, and the plan keeps every capacity counted in units."""
+    topo = _estate(*(_vm(f"v{i}", gib, "C1" if i % 2 else "C2") for i, gib in enumerate(sizes)))
+    infra = _infra(
+        [
+            {"name": "p-hot", "max_tasks": tasks, "modes": ["hotadd", "nbd"], "reaches": C1},
+            {"name": "p-any", "max_tasks": 1, "modes": ["nbd"]},
+        ],
+        [
+            {"name": "r1", "max_tasks": repo_tasks, "ingest_mb_per_s": ingest},
+            {"name": "r2", "max_tasks": 1, "ingest_mb_per_s": 300},
+        ],
+    )
+    inst = compile_instance(topo, _policy(), infrastructure=infra)
+    sol = solve_greedy(inst)
+    assert set(sol.options) == set(sol.starts)
+    for j, s in sol.starts.items():
+        o = inst.jobs[j].options[sol.options[j]]
+        assert any(lo <= s <= hi for spans in o.allowed for lo, hi in spans)
+    assert not overloaded(fix_options(inst, sol.options), sol.starts)
