@@ -1,6 +1,6 @@
 """Which backup proxies reach which VM, in which modes, and the checks of an infrastructure
-file against an estate (``stagger infra check``). Written once here; the planner round will
-read the same answers.
+file against an estate (``stagger infra check``). Written once here; the planner
+(:func:`stagger.instance.compile_instance`) reads the same answers.
 
 The reach rule: a proxy reaches a VM when every selector of its ``reaches`` holds: ``host``,
 ``cluster`` and ``tag`` as a tier's ``match`` (:func:`stagger.tiers.matches`, the one copy of
@@ -10,8 +10,8 @@ every VM. The proxy reaches it in each of its modes; pins narrow that (a VM's ow
 over its tier's).
 
 A VM no proxy reaches (or no proxy reaches in the way its pins ask) is an ERROR, not a VM left
-unscheduled: the planner does not plan the infrastructure yet, and a backup product would
-queue such a job for ever; the admin fixes the reach, the pin or excludes the VM.
+unscheduled: a backup product would queue such a job for ever; the admin fixes the reach,
+the pin or excludes the VM. (``plan --infra`` refuses such an estate the same way.)
 """
 
 from __future__ import annotations
@@ -232,8 +232,8 @@ def check_infrastructure(
 
 
 def ignored_pins(topology: Topology, policy: Policy) -> list[str]:
-    """A warning when the estate or policy pins proxy/mode/repository: ``plan`` does not plan
-    the infrastructure yet, so it must say that it leaves those pins unused (counted)."""
+    """A warning when the estate or policy pins proxy/mode/repository but ``plan`` is given no
+    infrastructure file: it must say that it leaves those pins unused (counted)."""
     vms = [v.name for v in topology.vms if v.proxy or v.mode or v.repository]
     tiers = [t.name for t in policy.tiers if t.proxy or t.mode or t.repository]
     if not vms and not tiers:
@@ -247,6 +247,6 @@ def ignored_pins(topology: Topology, policy: Policy) -> list[str]:
         if part
     )
     return [
-        f"{who} pin a proxy, mode or repository: not planned yet, the plan does not use them"
-        " (check them with `stagger infra check`)"
+        f"{who} pin a proxy, mode or repository: unused, the plan assigns proxies only with"
+        " --infra (check them with `stagger infra check`)"
     ]

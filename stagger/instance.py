@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import cast
 
 from stagger.calendar import (
     BlackoutInterval,
@@ -30,8 +32,11 @@ from stagger.calendar import (
 from stagger.cycle import BackupJob, Level, cycle_jobs
 from stagger.errors import InputError, shown
 from stagger.fmt import hm
-from stagger.jobs import job_minutes, job_size_gib, job_slots
-from stagger.model.policy import BackupWindow, Policy
+from stagger.infrastructure import Pins, job_rate, pins_of
+from stagger.infrastructure import options as reach_options
+from stagger.jobs import job_minutes, job_size_gib, job_slots, transfer_minutes
+from stagger.model.infrastructure import Infrastructure
+from stagger.model.policy import BackupWindow, Policy, TransportMode
 from stagger.model.schedule import ScheduledJob
 from stagger.model.topology import VM, Topology
 from stagger.rules import (
@@ -40,9 +45,12 @@ from stagger.rules import (
     ResourceRef,
     blackouts_by_vm,
     capacity,
+    infrastructure_capacity,
+    ingest_demand,
     needs_job,
     vm_resources,
 )
+from stagger.tiers import assign_tiers
 
 Span = tuple[int, int]  # inclusive range of start slots
 # A job's window as its clock times (start, end) and the nights it may run on.
@@ -492,6 +500,97 @@ def _groups(jobs: list[BackupJob], first_id: int) -> list[int | None]:
     return [ids.get(bj.nights) for bj in jobs]
 
 
+def _intersect(
+    a: tuple[tuple[Span, ...], ...], b: tuple[tuple[Span, ...], ...]
+) -> tuple[tuple[Span, ...], ...]:
+    """Per night, the starts in both ``a`` and ``b`` (inclusive ranges, sorted)."""
+    out: list[tuple[Span, ...]] = []
+    for ra, rb in zip(a, b, strict=True):
+        both = [
+            (max(lo1, lo2), min(hi1, hi2))
+            for lo1, hi1 in ra
+            for lo2, hi2 in rb
+            if max(lo1, lo2) <= min(hi1, hi2)
+        ]
+        out.append(tuple(sorted(both)))
+    return tuple(out)
+
+
+def _narrow_options(job: Job) -> None:
+    """After a pin (or a kept baseline start) narrowed ``job.allowed`` (the shortest option's
+    starts), narrow every option to the starts it shares with it; an option left with none
+    goes. The shortest option keeps ``job.allowed`` itself, so some option always stays (a
+    longer option's starts lie inside the shortest's: same window, longer job)."""
+    if not job.options:
+        return
+    kept = []
+    for o in job.options:
+        allowed = _intersect(o.allowed, job.allowed)
+        if any(allowed):
+            kept.append(replace(o, allowed=allowed))
+    job.options = tuple(kept)
+
+
+def _with_options(job: Job, options: list[Option]) -> Job:
+    """``job`` running in one of ``options`` (non-empty): its duration, minutes and allowed
+    starts are the shortest option's (ties: the first in file order)."""
+    shortest = min(options, key=lambda o: o.duration)
+    job.duration = shortest.duration
+    job.minutes = shortest.minutes
+    job.allowed = shortest.allowed
+    job.options = tuple(options)
+    return job
+
+
+def shortest_option(job: Job) -> int:
+    """Index of the option whose duration is the job's (the first shortest)."""
+    return next(k for k, o in enumerate(job.options) if o.duration == job.duration)
+
+
+def fix_options(inst: Instance, choice: Mapping[int, int]) -> Instance:
+    """``inst`` with each job that has options folded into a plain job running in the option
+    ``choice`` gives it (job index -> index into its options; a job absent from ``choice``,
+    e.g. one the plan left out, takes its shortest option): that option's duration, minutes
+    and allowed starts, its resources appended to the job's with their demands. Solvers that
+    do not choose options (decompose, LNS, stability) plan the result; a plan of it is a plan
+    of ``inst`` with that choice. The resources (and their indices) are ``inst``'s."""
+    jobs = []
+    for j, job in enumerate(inst.jobs):
+        if not job.options:
+            jobs.append(job)
+            continue
+        o = job.options[choice.get(j, shortest_option(job))]
+        own = job.demands or (1,) * len(job.resources)
+        jobs.append(
+            replace(
+                job,
+                duration=o.duration,
+                minutes=o.minutes,
+                allowed=o.allowed,
+                resources=job.resources + o.resources,
+                demands=own + o.demands,
+                options=(),
+            )
+        )
+    return Instance(
+        inst.slot_minutes,
+        inst.anchor,
+        inst.nights,
+        inst.resources,
+        jobs,
+        list(inst.unschedulable),
+        dict(inst.resource_blocked),
+        list(inst.night_origins),
+    )
+
+
+def option_label(o: Option, rate_mb_per_s: float | None = None) -> str:
+    """How a reason names an option: 'proxy 'prx-a1' in nbd mode (120 MB/s)'."""
+    rate = f" ({rate_mb_per_s:g} MB/s)" if rate_mb_per_s is not None else ""
+    repo = f" to repository {shown(o.repository)}" if o.repository is not None else ""
+    return f"proxy {shown(o.proxy)} in {o.mode} mode{rate}{repo}"
+
+
 def keep_baseline(
     inst: Instance,
     matched: dict[int, ScheduledJob],
@@ -537,6 +636,7 @@ def keep_baseline(
         else:
             at = int(slot)
             job.allowed = tuple(((at, at),) if i == n else () for i in range(len(inst.nights)))
+            _narrow_options(job)
     if failed:
         inst.jobs = [job for job in inst.jobs if job.vm not in failed]
         inst.unschedulable += [(v.name, failed[v.name]) for v in topology.vms if v.name in failed]
@@ -547,8 +647,19 @@ def compile_instance(
     policy: Policy,
     *,
     baseline_starts: dict[str, datetime] | None = None,
+    infrastructure: Infrastructure | None = None,
 ) -> Instance:
-    """``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
+    """``infrastructure`` (an ``--infra`` file, checked against the estate by
+    :func:`stagger.infrastructure.check_infrastructure`): each job gets its options, one per
+    (proxy, mode) pair that may process its VM (:func:`stagger.infrastructure.options`, pins
+    honoured) and repository (the pinned one, else each of the file's; none listed: None),
+    each with its length at the mode's rate (:func:`stagger.infrastructure.job_rate`, rounded
+    to slots as every job) and its own allowed starts; an option that fits no window is left
+    out, and a job with none left makes its VM unscheduled with that reason. The proxies'
+    and repositories' task slots and the repositories' ingest (MB/s) are appended to the
+    resources as they are first used. None: the instance is exactly what it was before.
+
+    ``baseline_starts`` (VM name -> aware start of its job in the previous schedule) is what
     ``pinned: true`` keeps for a VM of the single regime; without it ``pinned`` has nothing to
     keep and is ignored. A VM of a tier or with its own window keeps its jobs' baseline starts
     by :func:`keep_baseline`, called on the compiled instance (job identity needs it).
@@ -596,8 +707,86 @@ def compile_instance(
     def resource(ref: ResourceRef) -> int:
         if ref not in res_index:
             res_index[ref] = len(resources)
-            resources.append(Resource(ref.kind, ref.name, capacity(ref, idx, policy)))
+            if ref.kind in ("proxy", "repository", "ingest"):
+                assert infrastructure is not None
+                cap = infrastructure_capacity(ref, infrastructure)
+            else:
+                cap = capacity(ref, idx, policy)
+            resources.append(Resource(ref.kind, ref.name, cap))
         return res_index[ref]
+
+    tier_pins: dict[str, Pins] = {
+        t.name: Pins(proxy=t.proxy, mode=t.mode, repository=t.repository) for t in policy.tiers
+    }
+
+    # Per (mode, repository): the rate and the demands; per (proxy, repository): the resources.
+    rate_of: dict[tuple[str, str | None], float] = {}
+    demands_of: dict[tuple[str, str | None], tuple[int, ...]] = {}
+    used_of: dict[tuple[str, str | None], tuple[int, ...]] = {}
+
+    def job_options(
+        vm: VM,
+        tier: str | None,
+        fixed_minutes: float,
+        size_gib: float,
+        starts_for: Callable[[int], tuple[tuple[Span, ...], ...]],
+    ) -> tuple[list[Option], str]:
+        """The options of one job of ``vm`` (see the docstring), and when there are none,
+        why (the fastest way that fits no window, or no proxy for the VM)."""
+        assert infrastructure is not None
+        pins = pins_of(vm, tier_pins.get(tier) if tier is not None else None)
+        pairs = reach_options(vm, pins, infrastructure, idx)
+        if pins.repository is not None:
+            repos: list[str | None] = [pins.repository]
+        else:
+            repos = [r.name for r in infrastructure.repositories] or [None]
+        out: list[Option] = []
+        fastest: tuple[float, str] | None = None  # the shortest option that fits no window
+        for proxy, mode in pairs:
+            for repo in repos:
+                if (mode, repo) not in rate_of:  # computed once per estate: 10,000s of jobs
+                    rate_of[(mode, repo)] = job_rate(
+                        infrastructure, cast(TransportMode, mode), repo
+                    )
+                rate = rate_of[(mode, repo)]
+                minutes = fixed_minutes + transfer_minutes(size_gib, rate)
+                duration = max(1, math.ceil(minutes / policy.slot_minutes - 1e-9))
+                allowed = starts_for(duration)
+                if not any(allowed):
+                    if fastest is None or minutes < fastest[0]:
+                        option = Option(proxy, mode, repo, duration, minutes, allowed, (), ())
+                        fastest = (minutes, option_label(option, rate))
+                    continue
+                if (proxy, repo) not in used_of:
+                    res = [resource(ResourceRef("proxy", proxy))]
+                    if repo is not None:
+                        res.append(resource(ResourceRef("repository", repo)))
+                        res.append(resource(ResourceRef("ingest", repo)))
+                    used_of[(proxy, repo)] = tuple(res)
+                used = used_of[(proxy, repo)]
+                if (mode, repo) not in demands_of:
+                    demands_of[(mode, repo)] = (
+                        (1, 1, ingest_demand(rate, resources[used[2]].capacity))
+                        if repo is not None
+                        else (1,)
+                    )
+                out.append(
+                    Option(
+                        proxy,
+                        mode,
+                        repo,
+                        duration,
+                        minutes,
+                        allowed,
+                        used,
+                        demands_of[(mode, repo)],
+                    )
+                )
+        if out:
+            return out, ""
+        if fastest is None:
+            return out, "no proxy of the infrastructure file can process it"
+        return out, f"with {fastest[1]}, the fastest way, its {hm(fastest[0])} job fits no window"
 
     # The task slots come first in the resource list (index 0 when limited) whatever the
     # estate holds; solvers and reports list resources in this order.
@@ -615,6 +804,7 @@ def compile_instance(
     tier_allowed_cache: dict[
         tuple[tuple[tuple[int, ...], _WindowKey], int], tuple[tuple[Span, ...], ...]
     ] = {}
+    tier_of = assign_tiers(topology, policy) if infrastructure is not None and policy.tiers else {}
     tiered: dict[str, list[BackupJob]] = {}
     if policy.tiers or any(vm.window is not None for vm in topology.vms):
         for bj in cycle_jobs(topology, policy):
@@ -651,14 +841,22 @@ def compile_instance(
                         window_cache[w_key] = window_cut
                     tier_forbidden_cache[t_key] = _merge(forbidden_cache[b_key] + window_cut)
                 forbidden = tier_forbidden_cache[t_key]
-                a_key = (t_key, duration)
-                if a_key not in tier_allowed_cache:
-                    tier_allowed_cache[a_key] = allowed_starts(nights, forbidden, duration)
+
+                def tier_starts(
+                    duration: int, t_key: tuple[tuple[int, ...], _WindowKey] = t_key
+                ) -> tuple[tuple[Span, ...], ...]:
+                    a_key = (t_key, duration)
+                    if a_key not in tier_allowed_cache:
+                        tier_allowed_cache[a_key] = allowed_starts(
+                            nights, tier_forbidden_cache[t_key], duration
+                        )
+                    return tier_allowed_cache[a_key]
+
                 job = Job(
                     vm=vm.name,
                     duration=duration,
                     resources=res_t,
-                    allowed=tier_allowed_cache[a_key],
+                    allowed=tier_starts(duration),
                     size_gib=bj.size_gib,
                     minutes=bj.minutes,
                     blackouts=blackout_names,
@@ -667,6 +865,16 @@ def compile_instance(
                     tier=bj.tier,
                     group=group,
                 )
+                if infrastructure is not None:
+                    opts, no_way = job_options(
+                        vm, bj.tier, bj.fixed_minutes, bj.size_gib, tier_starts
+                    )
+                    if not opts:
+                        why = f"its {bj.level} job: {no_way}"
+                        if any(job.allowed):  # else the window alone, said below
+                            break
+                    else:
+                        _with_options(job, opts)
                 if not any(job.allowed):
                     longest = max(
                         (b - a for n in nights for a, b in free_segments(n, forbidden)), default=0
@@ -684,6 +892,8 @@ def compile_instance(
             if why is None and vm.pin is not None:
                 named = [(policy.blackouts[b].name, blackout_slots[b]) for b in b_key]
                 why = _pin_tiered(vm, own, vm_jobs, window_cuts, named, policy, occurrences, nights)
+                for job in vm_jobs:
+                    _narrow_options(job)
             # A VM is planned whole or not at all (the validator's rule).
             if why is not None:
                 unschedulable.append((vm.name, why))
@@ -697,6 +907,16 @@ def compile_instance(
             allowed_cache[key] = allowed_starts(nights, forbidden_cache[b_key], duration)
         allowed = allowed_cache[key]
         minutes = job_minutes(vm, policy)
+
+        def single_starts(
+            duration: int, b_key: tuple[int, ...] = b_key
+        ) -> tuple[tuple[Span, ...], ...]:
+            if (b_key, duration) not in allowed_cache:
+                allowed_cache[(b_key, duration)] = allowed_starts(
+                    nights, forbidden_cache[b_key], duration
+                )
+            return allowed_cache[(b_key, duration)]
+
         job = Job(
             vm=vm.name,
             duration=duration,
@@ -707,12 +927,28 @@ def compile_instance(
             blackouts=tuple(policy.blackouts[b].name for b in b_key),
             priority=vm.priority,
         )
+        if infrastructure is not None:
+            taken_by = tier_of.get(vm.name)
+            tier = taken_by.name if taken_by is not None else None
+            opts, no_way = job_options(
+                vm,
+                tier,
+                policy.throughput.overhead_minutes,
+                job.size_gib,
+                single_starts,
+            )
+            if not opts:
+                unschedulable.append((vm.name, no_way))
+                continue
+            _with_options(job, opts)
+            allowed = job.allowed
         kept = baseline_starts.get(vm.name) if baseline_starts and vm.pinned else None
         if vm.pin is not None or kept is not None:
             why = _apply_pin(job, vm, kept, policy, occurrences, nights)
             if why is not None:
                 unschedulable.append((vm.name, why))
                 continue
+            _narrow_options(job)
         if not any(allowed):
             longest = max(
                 (b - a for n in nights for a, b in free_segments(n, forbidden_cache[b_key])),

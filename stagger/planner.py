@@ -8,13 +8,15 @@ independent validator; an invalid one raises instead of being returned.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from stagger.calendar import window_occurrences
-from stagger.instance import Instance, compile_instance
+from stagger.infrastructure import check_infrastructure
+from stagger.instance import Instance, Option, compile_instance, fix_options, shortest_option
 from stagger.jobs import job_level
+from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import (
     Night,
@@ -39,7 +41,12 @@ from stagger.solve.components import components
 from stagger.solve.cpsat import DTIME_PER_SECOND, solve_cpsat
 from stagger.solve.decompose import solve_decomposed
 from stagger.solve.full_nights import assign_full_nights, with_nights
-from stagger.solve.greedy import importance, solve_greedy, solve_greedy_best
+from stagger.solve.greedy import (
+    importance,
+    solve_greedy,
+    solve_greedy_best,
+    solve_greedy_options,
+)
 from stagger.solve.makespan_lns import LNS_MIN_JOBS, MakespanLns
 from stagger.solve.same_clock import SameClock, same_clock_incrementals
 from stagger.solve.solution import (
@@ -50,6 +57,7 @@ from stagger.solve.solution import (
     night_spans,
     whole_vms,
 )
+from stagger.solve.timeline import overloaded
 
 SolverName = Literal["cpsat", "greedy"]
 
@@ -91,7 +99,10 @@ class PlanResult:
     schedule: Schedule
     wall_s: float
     instance: Instance
+    """The instance the schedule's jobs are of: with an infrastructure file, the compiled one
+    with each job's chosen option folded in (:func:`~stagger.instance.fix_options`)."""
     bound: Bound
+    """The lower bound of the compiled instance (with options: over every choice)."""
 
 
 def default_time_limit(n_jobs: int) -> float:
@@ -147,6 +158,8 @@ def build_schedule(
     min_vms_dropped: int = 0,
     vm_drops_proven: bool = False,
     clock: SameClock | None = None,
+    infrastructure: Infrastructure | None = None,
+    assignment: Mapping[int, Option] | None = None,
 ) -> Schedule:
     """``min_jobs_dropped``: a proven lower bound on how many of ``inst.jobs`` no plan can
     place (the VMs that cannot run at all, ``inst.unschedulable``, come on top).
@@ -155,6 +168,9 @@ def build_schedule(
     ``vm_drops_proven``: one CP-SAT model of the whole instance, whose presence is per VM,
     proved the fewest (and least important) dropped VMs and the makespan of the rest.
     ``clock``: the same-clock post-pass's count, reported in the solver info.
+    ``infrastructure`` and ``assignment`` (job index -> the option it runs in; ``inst`` has
+    the options folded in): each job's proxy, mode and repository, and the file in the
+    schedule's inputs.
 
     A VM is planned whole or not at all (a tiered VM has several jobs): a VM with a dropped
     job is unscheduled, its other jobs left out of the schedule."""
@@ -190,6 +206,7 @@ def build_schedule(
                 # A tiered job carries its level; a single-regime job has the VM's.
                 level=job.level if job.level is not None else job_level(vm, policy),
                 tier=job.tier,
+                **_assigned(assignment, j),
             )
         )
     unscheduled = [UnscheduledVM(vm=vm, reason=why) for vm, why in inst.unschedulable]
@@ -258,27 +275,40 @@ def build_schedule(
     dropped = len(inst.unschedulable) + len(dropped_vms)
     drop_gap = gap_pct(dropped, must_drop) if dropped else None
 
+    # Per resource: its jobs, their slots, and the units x slots they take (one task slot
+    # each; on a repository's ingest their MB/s: its row's use is the share of the ingest
+    # rate over the window, its busy minutes stay the jobs' minutes).
     busy: dict[int, int] = {}
+    work: dict[int, int] = {}
     count: dict[int, int] = {}
     for j in kept:
-        for r in inst.jobs[j].resources:
-            busy[r] = busy.get(r, 0) + inst.jobs[j].duration
+        job = inst.jobs[j]
+        for i, r in enumerate(job.resources):
+            busy[r] = busy.get(r, 0) + job.duration
+            work[r] = work.get(r, 0) + job.duration * job.demand(i)
             count[r] = count.get(r, 0) + 1
+    # Free window per unit of capacity: the bound's, else (the proxies and repositories of
+    # an infrastructure file, which the compiled jobs' own resources do not list) every
+    # night's window whole, as nothing blocks them.
+    free_of = {load.resource: load.free for load in bound.loads}
+    window_slots = sum(n.end - n.start for n in inst.nights)
+    for r in sorted(busy):
+        free_of.setdefault(r, window_slots)
     use = []
-    for load in bound.loads:
-        res = inst.resources[load.resource]
+    for r_i, free_slots in free_of.items():
+        res = inst.resources[r_i]
         cap = res.capacity or len(inst.jobs)
-        free = load.free * cap
-        b = busy.get(load.resource, 0)
+        free = free_slots * cap
+        b = busy.get(r_i, 0)
         use.append(
             ResourceUse(
                 kind=res.kind,
                 name=res.name,
                 capacity=cap,
-                jobs=count.get(load.resource, 0),
+                jobs=count.get(r_i, 0),
                 busy_min=b * inst.slot_minutes,
                 free_min=free * inst.slot_minutes,
-                utilisation_pct=round(100 * b / free, 1) if free else 0.0,
+                utilisation_pct=round(100 * work.get(r_i, 0) / free, 1) if free else 0.0,
             )
         )
     use.sort(key=lambda u: (-u.utilisation_pct, u.kind, u.name))
@@ -301,8 +331,16 @@ def build_schedule(
         unscheduled_gap_pct=drop_gap,
         utilisation=use,
         bottlenecks=bottlenecks,
-        inputs=ScheduleInputs(topology=topology, policy=policy),
+        inputs=ScheduleInputs(topology=topology, policy=policy, infrastructure=infrastructure),
     )
+
+
+def _assigned(assignment: Mapping[int, Option] | None, j: int) -> dict[str, str | None]:
+    """The ScheduledJob fields of job ``j``'s option (none without an infrastructure)."""
+    o = assignment.get(j) if assignment is not None else None
+    if o is None:
+        return {}
+    return {"proxy": o.proxy, "mode": o.mode, "repository": o.repository}
 
 
 def _better(inst: Instance, a: Solution, b: Solution) -> bool:
@@ -542,14 +580,146 @@ def _solve_direct(
     )
 
 
+def _options_key(inst: Instance, sol: Solution) -> tuple[int, int, int, int]:
+    """(VMs dropped, their importance, worst night, sum of nights) of a plan of an instance
+    with options, at the lengths of the options it chose."""
+    fixed = fix_options(inst, sol.options)
+    vms, lost = drop_cost(fixed, sol.dropped, importance(fixed))
+    spans = night_spans(fixed, sol.starts)
+    return (vms, lost, max(spans, default=0), sum(spans))
+
+
+def _chooses_options(inst: Instance, sol: Solution) -> bool:
+    """Every placed job with options has its option in ``sol`` (a solver that ignores
+    options would leave them out: its plan would be of other lengths and resources)."""
+    return all(
+        j in sol.options and 0 <= sol.options[j] < len(inst.jobs[j].options)
+        for j in sol.starts
+        if inst.jobs[j].options
+    )
+
+
+def solve_with_options(
+    inst: Instance,
+    bound: Bound,
+    options: PlanOptions,
+    *,
+    min_jobs_dropped: int = 0,
+    deadline: float | None = None,
+) -> tuple[Outcome, Instance]:
+    """Plan an instance whose jobs have options (an infrastructure file): the outcome (its
+    ``solution.options`` the choice) and the instance with that choice folded in, whose
+    jobs the plan's starts are of.
+
+    The greedy chooses options as it places jobs (:func:`solve_greedy_options`). With
+    CP-SAT, a small instance (up to :data:`WHOLE_MODEL_MAX_JOBS` jobs) is one model over
+    every option (:func:`solve_cpsat`), its OPTIMAL a proof over every choice; a solver that
+    returns no choice is not used. Otherwise the greedy's choice is fixed
+    (:func:`fix_options`) and the usual pipeline plans that instance: a plan of it is a plan
+    of ``inst``, but a proof on it is not (the choice was made, not searched), so the plan
+    is OPTIMAL only when it meets ``bound``, the bound over every choice, with every job."""
+    t0 = time.time()
+    first = solve_greedy(inst)
+    greedy_s = time.time() - t0
+    greedy_span = makespan_slots(fix_options(inst, first.options), first.starts)
+    base: dict[str, Any] = {
+        "seed": options.seed,
+        "greedy_makespan_min": greedy_span * inst.slot_minutes,
+    }
+    if options.solver == "greedy" or not inst.jobs:
+        status: SolverStatus = "GREEDY" if inst.jobs else "EMPTY"
+        return Outcome(first, SolverInfo(name="greedy", status=status, **base)), fix_options(
+            inst, first.options
+        )
+    limit = options.time_limit_s or default_time_limit(len(inst.jobs))
+    if options.deterministic_budget is not None:
+        limit = round(options.deterministic_budget / DTIME_PER_SECOND, 6)
+    base["time_limit_s"] = limit
+    warm = first
+    if deadline is None or deadline - time.time() > 4 * greedy_s:
+        warm = solve_greedy_options(inst, first)
+    fixed = fix_options(inst, warm.options)
+    span = makespan_slots(fixed, warm.starts)
+    if not warm.dropped and span <= bound.makespan:
+        return Outcome(warm, SolverInfo(name="cpsat", status="OPTIMAL", **base)), fixed
+    if len(inst.jobs) <= WHOLE_MODEL_MAX_JOBS and (deadline is None or time.time() < deadline):
+        res = solve_cpsat(
+            inst,
+            warm,
+            time_limit_s=limit,
+            seed=options.seed,
+            workers=options.workers,
+            wall_s=None if deadline is None else deadline - time.time(),
+            span_floor=bound.makespan,
+        )
+        sol = res.solution
+        if res.status in ("OPTIMAL", "FEASIBLE") and _chooses_options(inst, sol):
+            if _options_key(inst, sol) > _options_key(inst, warm) or overloaded(
+                fix_options(inst, sol.options), sol.starts
+            ):
+                sol = warm
+            proven = res.status == "OPTIMAL" and sol is res.solution
+            done = fix_options(inst, sol.options)
+            span = makespan_slots(done, sol.starts)
+            status = (
+                "OPTIMAL"
+                if proven or (not sol.dropped and span <= bound.makespan)
+                else ("FEASIBLE")
+            )
+            info = SolverInfo(
+                name="cpsat",
+                status=status,
+                objective=res.objective,
+                interrupted=res.interrupted,
+                wall_limit_hit=res.wall_limit_hit,
+                **base,
+            )
+            return Outcome(
+                sol,
+                info,
+                proven_makespan=span if proven and not sol.dropped else 0,
+                proven_dropped=proven,
+                whole_model_optimal=proven,
+            ), done
+    out = solve_instance(
+        fixed, bound, options, min_jobs_dropped=min_jobs_dropped, deadline=deadline
+    )
+    sol = out.solution
+    # The greedy's plan is kept when it is as good, and when a solver's plan breaks a
+    # capacity counted in units (an ingest rate): a model that counts every job as one
+    # unit of it would (the check is the timeline's, which counts demands).
+    if not _better(fixed, sol, warm) or overloaded(fixed, sol.starts):
+        sol = warm
+    met = not sol.dropped and makespan_slots(fixed, sol.starts) <= bound.makespan
+    status = out.info.status
+    if met:
+        status = "OPTIMAL"
+    elif status == "OPTIMAL":
+        status = "FEASIBLE"  # proven on the fixed choice only
+    chosen = {j: k for j, k in warm.options.items() if j in sol.starts}
+    info = out.info.model_copy(update={"status": status, **base})
+    return Outcome(Solution(sol.starts, sol.dropped, chosen), info), fixed
+
+
 def plan(
     topology: Topology,
     policy: Policy,
     options: PlanOptions | None = None,
     *,
     on_stage: Callable[[str], None] | None = None,
+    infrastructure: Infrastructure | None = None,
 ) -> PlanResult:
+    """Plan ``topology`` under ``policy``: a schedule that passed the validator.
+
+    ``infrastructure``: the backup infrastructure (``--infra``): each job is processed by a
+    proxy that reaches its VM, in one of its modes, writing to a repository, chosen by the
+    planner within their task slots and ingest (docs/infrastructure.md). A VM no proxy can
+    process is an error (:class:`~stagger.errors.InputError`), as ``stagger infra check``
+    says. None: the plan is exactly what it was without one."""
     from stagger.validate import validate
+
+    if infrastructure is not None:
+        check_infrastructure(infrastructure, topology, policy).check()
 
     opts = options or PlanOptions()
     t0 = time.perf_counter()
@@ -558,7 +728,7 @@ def plan(
     limit = opts.time_limit_s
     deadline = None if limit is None else time.time() + limit
     # Tiers and VM windows are planned: several jobs per VM, each on its nights and window.
-    inst = compile_instance(topology, policy)
+    inst = compile_instance(topology, policy, infrastructure=infrastructure)
     bound = lower_bound(inst)
     must_drop, _why = min_dropped(inst, bound)
     must_drop_vms, vms_why = min_dropped_vms(inst, bound)
@@ -571,15 +741,27 @@ def plan(
         # Measured at 70,000 jobs (a tiered week of 10,000 VMs): the clock post-pass,
         # building and validating the schedule take 17 s on an idle 2-core machine.
         deadline -= min(0.35 * limit, 2.0 + len(inst.jobs) * 1e-3)
-    out = solve_instance(inst, bound, opts, min_jobs_dropped=must_drop, deadline=deadline)
+    planned = inst  # the instance the plan's starts are of
+    assignment: dict[int, Option] | None = None
+    if infrastructure is not None:
+        out, planned = solve_with_options(
+            inst, bound, opts, min_jobs_dropped=must_drop, deadline=deadline
+        )
+        assignment = {
+            j: inst.jobs[j].options[out.solution.options.get(j, shortest_option(inst.jobs[j]))]
+            for j in out.solution.starts
+            if inst.jobs[j].options
+        }
+    else:
+        out = solve_instance(inst, bound, opts, min_jobs_dropped=must_drop, deadline=deadline)
     if out.proven_dropped:
         must_drop = len(out.solution.dropped)
     # Last goal: a VM's incrementals at one clock time, where that makes no night longer.
-    aligned, clock = same_clock_incrementals(inst, out.solution)
+    aligned, clock = same_clock_incrementals(planned, out.solution)
     schedule = build_schedule(
         topology,
         policy,
-        inst,
+        planned,
         aligned,
         bound,
         out.info,
@@ -588,6 +770,8 @@ def plan(
         min_vms_dropped=must_drop_vms,
         vm_drops_proven=out.proven_dropped,
         clock=clock,
+        infrastructure=infrastructure,
+        assignment=assignment,
     )
     validate(schedule, topology, policy)
-    return PlanResult(schedule, time.perf_counter() - t0, inst, bound)
+    return PlanResult(schedule, time.perf_counter() - t0, planned, bound)

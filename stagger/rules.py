@@ -9,8 +9,10 @@ added here and every one of them sees it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import ResourceKind
 from stagger.model.topology import VM, Topology, TopologyIndex
@@ -64,6 +66,31 @@ def capacity(res: ResourceRef, idx: TopologyIndex, policy: Policy) -> int:
     if res.kind == "raid_group":
         return idx.raid_groups[res.name].max_jobs or policy_limit(res.kind, policy)
     return policy_limit(res.kind, policy)
+
+
+def infrastructure_capacity(res: ResourceRef, infra: Infrastructure) -> int:
+    """Units ``res`` (kind proxy, repository or ingest, named by the proxy or repository)
+    holds at once: a proxy's or repository's ``max_tasks`` task slots, a repository's ingest
+    in whole MB/s (rounded down: never more than the file allows; at least 1, since a
+    capacity of 0 means "no limit" to the solvers)."""
+    if res.kind == "proxy":
+        proxy = infra.proxy(res.name)
+        if proxy is None:
+            raise ValueError(f"no proxy {res.name!r} in the infrastructure")
+        return proxy.max_tasks
+    repo = infra.repository(res.name)
+    if repo is None or res.kind not in ("repository", "ingest"):
+        raise ValueError(f"no {res.kind} {res.name!r} in the infrastructure")
+    if res.kind == "repository":
+        return repo.max_tasks
+    return max(1, math.floor(repo.ingest_mb_per_s))
+
+
+def ingest_demand(mb_per_s: float, ingest_capacity: int) -> int:
+    """Units of a repository's ingest (whole MB/s, :func:`infrastructure_capacity`) one job
+    moving ``mb_per_s`` takes while it runs: its rate rounded up, at most the whole capacity
+    (a job's rate is capped by its repository's ingest, which the capacity rounds down)."""
+    return min(ingest_capacity, max(1, math.ceil(mb_per_s - 1e-9)))
 
 
 def policy_limit(kind: ResourceKind, policy: Policy) -> int:

@@ -263,6 +263,14 @@ def replan(
     """Plan ``topology`` under ``policy`` keeping as much of ``baseline`` as the rules allow."""
     from stagger.validate import validate
 
+    if baseline.inputs.infrastructure is not None:
+        # Re-planning does not choose proxies, modes and repositories yet: refused rather
+        # than a plan that silently drops the baseline's assignment.
+        raise InputError(
+            "the baseline was planned with an infrastructure file (--infra): re-planning"
+            " against it does not assign proxies, modes and repositories yet",
+            field="baseline",
+        )
     opts = options or PlanOptions()
     t0 = time.perf_counter()
     # Tiers and VM windows are planned (several jobs per VM); a baseline job continues the

@@ -65,6 +65,6 @@ def check_cmd(
         report.check()
         console.print(
             f"[green]ok[/]: {len(model.proxies)} proxies, {len(model.repositories)}"
-            " repositories; nothing written (the planner does not use them yet)",
+            " repositories; nothing written (plan with them: `stagger plan --infra`)",
             highlight=False,
         )

@@ -34,7 +34,7 @@ from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
 from stagger.fmt import hm
-from stagger.infrastructure import ignored_pins
+from stagger.infrastructure import check_infrastructure, ignored_pins
 from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob
@@ -139,7 +139,12 @@ def _night_levels(schedule: Schedule) -> dict[int, tuple[int, int, int]]:
     return out
 
 
-def run_plan(topology: Topology, policy: Policy, options: PlanOptions) -> PlanResult:
+def run_plan(
+    topology: Topology,
+    policy: Policy,
+    options: PlanOptions,
+    infrastructure: Infrastructure | None = None,
+) -> PlanResult:
     """Plan with a live status line showing the best makespan found so far."""
     with console.status("compiling the estate...") as status:
 
@@ -152,7 +157,7 @@ def run_plan(topology: Topology, policy: Policy, options: PlanOptions) -> PlanRe
 
         topology_slot = policy.slot_minutes
         options.progress = progress
-        return plan(topology, policy, options, on_stage=on_stage)
+        return plan(topology, policy, options, on_stage=on_stage, infrastructure=infrastructure)
 
 
 @app.command("plan")
@@ -196,22 +201,24 @@ def plan_cmd(
     infra: Path | None = typer.Option(
         None,
         "--infra",
-        help="Backup infrastructure file: refused for now (check it with `stagger infra"
-        " check`; the planner does not plan proxies and repositories yet).",
+        help="Backup infrastructure file (proxies, transport modes, repositories): each job"
+        " gets a proxy, mode and repository within their task slots and ingest"
+        " (docs/infrastructure.md).",
     ),
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
-    Exit codes: 0 every VM planned, 1 bad input, 2 planned with unscheduled VMs, 4 the
-    --baseline disagrees with its inputs, 64 usage error.
+    Exit codes: 0 every VM planned, 1 bad input (with --infra also a VM no proxy can
+    process), 2 planned with unscheduled VMs, 4 the --baseline disagrees with its inputs,
+    64 usage error.
     """
     with handle_errors():
-        if infra is not None:
-            # Never plan as if the file were not there: a plan that ignores the proxies
-            # would look valid and overrun them.
+        if infra is not None and baseline is not None:
+            # Re-planning against a baseline does not choose proxies yet: refused rather
+            # than a plan that silently drops the assignment.
             raise InputError(
-                "backup infrastructure is validated but not planned yet (check it with"
-                " `stagger infra check`; plan without --infra)",
+                "--baseline with --infra is not supported yet: re-planning does not assign"
+                " proxies, modes and repositories (plan without --baseline)",
                 field="--infra",
             )
         exports = [parse_export_spec(spec) for spec in export]
@@ -225,7 +232,21 @@ def plan_cmd(
             topo, pol = with_policy(estate.topology, policy, raid_map, blackouts)
         warn_if_empty(topo)
         print_warnings(tier_warnings(pol, topo))
-        print_warnings(ignored_pins(topo, pol))
+        infrastructure = None
+        if infra is not None:
+            infrastructure = load_infrastructure(infra)
+            report = check_infrastructure(
+                infrastructure,
+                topo,
+                pol,
+                infra_file=str(infra),
+                topology_file=str(topology) if topology is not None else None,
+                policy_file=str(policy),
+            )
+            report.check()  # a VM no proxy can process, a pin naming nothing: exit 1
+            print_warnings(report.warnings)
+        else:
+            print_warnings(ignored_pins(topo, pol))
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver is SolverChoice.cpsat else "greedy"
         opts = PlanOptions(
             solver=chosen,
@@ -238,6 +259,12 @@ def plan_cmd(
             from stagger.whatif import replan
 
             base = load_baseline(baseline)
+            if base.inputs.infrastructure is not None:
+                raise InputError(
+                    "the baseline was planned with an infrastructure file: re-planning does"
+                    " not assign proxies, modes and repositories yet (plan without --baseline)",
+                    file=str(baseline),
+                )
             with console.status("re-planning against the baseline..."):
                 stable = replan(topo, pol, base, opts, tolerance_min=tolerance)
             result = stable.plan
@@ -247,7 +274,7 @@ def plan_cmd(
                 highlight=False,
             )
         else:
-            result = run_plan(topo, pol, opts)
+            result = run_plan(topo, pol, opts, infrastructure)
         outputs.add_text(output, schedule_json(result.schedule))
         if csv is not None:
             outputs.add_text(csv, schedule_csv(result.schedule))

@@ -4,7 +4,7 @@ transport mode, and repositories (task slots, ingest rate).
 Its own file, ``infrastructure.yaml`` (``--infra``), not topology keys: the backup admin owns
 proxies and repositories, the VMware admin owns the topology (and ``stagger inventory``
 rewrites it). Field checks live here; which proxies reach which VM is
-:mod:`stagger.infrastructure`. Modelled and checked; not planned yet (docs/infrastructure.md).
+:mod:`stagger.infrastructure`; planned with ``plan --infra`` (docs/infrastructure.md).
 """
 
 from __future__ import annotations

@@ -486,7 +486,7 @@ class Tier(_Strict):
         description="Command run after the snapshot is taken.",
     )
     # Pins of the backup infrastructure (--infra); a VM's own pin wins. Checked against the
-    # infrastructure file by stagger.infrastructure; not planned yet.
+    # infrastructure file by stagger.infrastructure; planned with `plan --infra`.
     proxy: Text | None = Field(default=None, description="Backup proxy every job of it uses.")
     mode: TransportMode | None = Field(
         default=None, description="Transport mode its jobs use: hotadd, san or nbd."

@@ -144,7 +144,7 @@ class VM(_Strict):
         description='Inventory folder path, e.g. "dc1/vm/prod/sql" (tier `match.folder`).',
     )
     # Pins of the backup infrastructure (--infra), winning over its tier's; checked against
-    # the infrastructure file by stagger.infrastructure; not planned yet.
+    # the infrastructure file by stagger.infrastructure; planned with `plan --infra`.
     proxy: Text | None = Field(default=None, description="Backup proxy its jobs use.")
     mode: TransportMode | None = Field(
         default=None, description="Transport mode its jobs use: hotadd, san or nbd."

@@ -50,6 +50,14 @@ def _padded_resources(inst: Instance, pad: int) -> np.ndarray:
     return out
 
 
+def _padded_demands(inst: Instance, width: int) -> np.ndarray:
+    """Jobs x ``width``: the units each job takes of each of its resources (padding: 0)."""
+    out = np.zeros((len(inst.jobs), width), dtype=np.int64)
+    for j, job in enumerate(inst.jobs):
+        out[j, : len(job.resources)] = [job.demand(i) for i in range(len(job.resources))]
+    return out
+
+
 def parallel_schedule(
     inst: Instance, rule: Rule = "chain", target_span: int | None = None
 ) -> Solution:
@@ -63,12 +71,23 @@ def parallel_schedule(
       that must run nearly all the time left to finish by the target goes first, so a host
       with little work but a long blackout near the end is not left for last.
 
-    Ties go to the lower job index, so the plan is deterministic."""
+    Ties go to the lower job index, so the plan is deterministic.
+
+    Jobs with demands (an ingest rate, :attr:`Job.demands`) fit where use + demand stays
+    within capacity; jobs with options must have them fixed first
+    (:func:`stagger.instance.fix_options`): this schedule does not choose them."""
+    if any(job.options for job in inst.jobs):
+        raise ValueError("parallel_schedule plans fixed options only (see fix_options)")
     n_jobs = len(inst.jobs)
     n_res = len(inst.resources)
     pad = n_res  # a dummy resource without limit: pads short rows of ``res``
     caps = np.array([r.capacity or _UNLIMITED for r in inst.resources] + [_UNLIMITED])
     res = _padded_resources(inst, pad)
+    # Units per job and resource: None when every job takes one of each (then the checks
+    # are the plain counts they always were).
+    weighted = any(job.demands for job in inst.jobs)
+    dem = _padded_demands(inst, res.shape[1]) if weighted else None
+    job_dem = dem.tolist() if dem is not None else None
     dur = np.array([job.duration for job in inst.jobs], dtype=np.int64)
     remaining = np.zeros(n_res + 1, dtype=np.int64)  # work still to place, per resource
     for job in inst.jobs:
@@ -115,16 +134,25 @@ def parallel_schedule(
                 continue
             ended = ends[n].pop(slot, None)
             for j in ended or ():
-                for r in job_res[j]:
-                    usage[n][r] -= 1
+                if job_dem is None:
+                    for r in job_res[j]:
+                        usage[n][r] -= 1
+                else:
+                    for r, d in zip(job_res[j], job_dem[j], strict=False):
+                        usage[n][r] -= d
             if not (offset == 0 or ended or slot in opens[n]):
                 continue  # nothing freed, nothing opened: what did not fit before still doesn't
             sj = span_job[n]
             cand = sj[pending[sj] & (span_lo[n] <= slot) & (slot <= span_hi[n])]
             if not cand.size:
                 continue
-            full = np.array(usage[n]) >= caps
-            cand = cand[~full[res[cand]].any(axis=1)]
+            if dem is None:
+                full = np.array(usage[n]) >= caps
+                cand = cand[~full[res[cand]].any(axis=1)]
+            else:
+                rows = res[cand]
+                over = np.array(usage[n])[rows] + dem[cand] > caps[rows]
+                cand = cand[~over.any(axis=1)]
             if not cand.size:
                 continue
             # np.lexsort sorts by its last key first; the job index breaks the last ties.
@@ -147,7 +175,10 @@ def parallel_schedule(
                 j = order[k]
                 k += 1
                 used = job_res[j]
-                if any(use[r] >= cap_of[r] for r in used):
+                if job_dem is None:
+                    if any(use[r] >= cap_of[r] for r in used):
+                        continue  # a resource it needs filled up during this slot
+                elif any(use[r] + d > cap_of[r] for r, d in zip(used, job_dem[j], strict=False)):
                     continue  # a resource it needs filled up during this slot
                 g = group_of[j]
                 if g is not None:
@@ -162,8 +193,12 @@ def parallel_schedule(
                 if d <= 0:
                     continue
                 ends[n][slot + d].append(j)
-                for r in used:
-                    use[r] += 1
+                if job_dem is None:
+                    for r in used:
+                        use[r] += 1
+                else:
+                    for r, units in zip(used, job_dem[j], strict=False):
+                        use[r] += units
                 # Only when they are a good share of those left (a quarter): each such step
                 # then shrinks the list geometrically, so a slot costs linear time in its
                 # candidates (filtering the rest for every small resource that fills up

@@ -23,7 +23,10 @@ def _single_start(inst: Instance, j: int) -> bool:
 
 
 def repair_greedy(inst: Instance, base: BaselineMap, tolerance_slots: int = 0) -> Solution:
-    """Keep every baseline job that still fits where it was; place the others nearby."""
+    """Keep every baseline job that still fits where it was; place the others nearby. Jobs
+    with options must have them fixed first (:func:`stagger.instance.fix_options`)."""
+    if any(job.options for job in inst.jobs):
+        raise ValueError("repair_greedy plans fixed options only (see fix_options)")
     timeline = Timeline(inst)
     starts: dict[int, int] = {}
     deferred: list[int] = []

@@ -67,7 +67,9 @@ def same_clock_incrementals(inst: Instance, sol: Solution) -> tuple[Solution, Sa
         prefer = [*sorted(counts, key=lambda o: (-counts[o], o)), offsets[0]]
         if _align(inst, timeline, starts, ceiling, js, prefer):
             aligned += 1
-    return Solution(starts, list(sol.dropped)), SameClock(len(vms), aligned, before)
+    return Solution(starts, list(sol.dropped), dict(sol.options)), SameClock(
+        len(vms), aligned, before
+    )
 
 
 def _align(

@@ -63,7 +63,7 @@ def whole_vms(inst: Instance, sol: Solution) -> Solution:
         return sol
     starts = {j: s for j, s in sol.starts.items() if inst.jobs[j].vm not in lost}
     dropped = sorted(set(sol.dropped) | {j for j in sol.starts if j not in starts})
-    return Solution(starts, dropped)
+    return Solution(starts, dropped, {j: k for j, k in sol.options.items() if j in starts})
 
 
 def drop_cost(inst: Instance, dropped: Iterable[int], weight: list[int]) -> tuple[int, int]:
