@@ -275,17 +275,15 @@ def build_schedule(
     dropped = len(inst.unschedulable) + len(dropped_vms)
     drop_gap = gap_pct(dropped, must_drop) if dropped else None
 
-    # Per resource: its jobs, their slots, and the units x slots they take (one task slot
-    # each; on a repository's ingest their MB/s: its row's use is the share of the ingest
-    # rate over the window, its busy minutes stay the jobs' minutes).
+    # Per resource: its jobs and the units x slots they take (one task slot each; on a
+    # repository's ingest their MB/s, so the row's busy and free minutes are both MB/s x
+    # minutes and busy / free is the share of the ingest used).
     busy: dict[int, int] = {}
-    work: dict[int, int] = {}
     count: dict[int, int] = {}
     for j in kept:
         job = inst.jobs[j]
         for i, r in enumerate(job.resources):
-            busy[r] = busy.get(r, 0) + job.duration
-            work[r] = work.get(r, 0) + job.duration * job.demand(i)
+            busy[r] = busy.get(r, 0) + job.duration * job.demand(i)
             count[r] = count.get(r, 0) + 1
     # Free window per unit of capacity: the bound's, else (the proxies and repositories of
     # an infrastructure file, which the compiled jobs' own resources do not list) every
@@ -308,7 +306,7 @@ def build_schedule(
                 jobs=count.get(r_i, 0),
                 busy_min=b * inst.slot_minutes,
                 free_min=free * inst.slot_minutes,
-                utilisation_pct=round(100 * work.get(r_i, 0) / free, 1) if free else 0.0,
+                utilisation_pct=round(100 * b / free, 1) if free else 0.0,
             )
         )
     use.sort(key=lambda u: (-u.utilisation_pct, u.kind, u.name))

@@ -39,7 +39,15 @@ from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, gap_pct
 from stagger.model.topology import VM, Topology, TopologyIndex
-from stagger.rules import ResourceRef, blackout_members, capacity, needs_job, vm_resources
+from stagger.rules import (
+    ResourceRef,
+    blackout_members,
+    capacity,
+    infrastructure_capacity,
+    ingest_demand,
+    needs_job,
+    vm_resources,
+)
 
 _EPS_MIN = 1e-6
 # The planner stores job sizes rounded to 3 decimals (MiB precision).
@@ -369,9 +377,9 @@ def _utilisation_violations(schedule: Schedule, infra: Infrastructure | None) ->
 
     Proxy and repository rows count task minutes like the estate's resources. An ingest
     row is in the units of its capacity (MB/s, the repository's ingest rounded down, as the
-    planner books it): its busy_min is the sum over the repository's jobs of duration_min
-    times the job's rate rounded up (MB/s x min), so that busy / free is the share of the
-    ingest the jobs take."""
+    rules book it, ``rules.ingest_demand``): its busy_min is the sum over the repository's
+    jobs of duration_min times the job's rate in those units (MB/s x min), so that busy /
+    free is the share of the ingest the jobs take."""
     jobs: dict[tuple[str, str], int] = defaultdict(int)
     busy: dict[tuple[str, str], int] = defaultdict(int)
     for job in schedule.jobs:
@@ -388,8 +396,11 @@ def _utilisation_violations(schedule: Schedule, infra: Infrastructure | None) ->
         rated = infra is not None and job.mode is not None and infra.transport.rate(job.mode)
         if infra is not None and job.mode is not None and rated and job.repository is not None:
             key = ("ingest", job.repository)
+            cap = _infrastructure_capacity("ingest", job.repository, infra)
             jobs[key] += 1
-            busy[key] += job.duration_min * math.ceil(job_rate(infra, job.mode, job.repository))
+            if cap is not None:
+                rate = job_rate(infra, job.mode, job.repository)
+                busy[key] += job.duration_min * ingest_demand(rate, cap)
     out = []
     for u in schedule.utilisation:
         if u.kind == "concurrent":
@@ -415,15 +426,12 @@ def _utilisation_violations(schedule: Schedule, infra: Infrastructure | None) ->
 
 
 def _infrastructure_capacity(kind: str, name: str, infra: Infrastructure) -> int | None:
-    """A utilisation row's capacity as the planner books it: a proxy's or repository's task
-    slots, a repository's ingest in whole MB/s (rounded down); None: no such object."""
-    if kind == "proxy":
-        proxy = infra.proxy(name)
-        return proxy.max_tasks if proxy is not None else None
-    repo = infra.repository(name)
-    if repo is None:
+    """A utilisation row's capacity as the rules book it (``rules.infrastructure_capacity``);
+    None: no such object in the file."""
+    try:
+        return infrastructure_capacity(ResourceRef(kind, name), infra)  # type: ignore[arg-type]
+    except ValueError:
         return None
-    return repo.max_tasks if kind == "repository" else math.floor(repo.ingest_mb_per_s)
 
 
 def _claim_violations(schedule: Schedule) -> list[str]:

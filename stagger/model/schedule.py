@@ -119,8 +119,14 @@ class ResourceUse(_Strict):
     name: str
     capacity: int
     jobs: int
-    busy_min: int = Field(description="Sum of job minutes on this resource.")
-    free_min: int = Field(description="Window minutes left after blackouts, times capacity.")
+    busy_min: int = Field(
+        description="Sum of job minutes on this resource; on an `ingest` row each job's"
+        " minutes times its rate in whole MB/s (MB/s x minutes)."
+    )
+    free_min: int = Field(
+        description="Window minutes left after blackouts, times capacity (on an `ingest`"
+        " row: MB/s x minutes)."
+    )
     utilisation_pct: float
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -53,9 +52,6 @@ def test_bad_file_is_one_line_exit_1(tmp_path: Path) -> None:
     assert f"{infra}: proxy 'p': field 'modes': mode 'san' with no rate" in res.output
 
 
-@pytest.mark.xfail(
-    strict=False, reason="the validator does not know the infrastructure yet (infraval): exit 4"
-)
 def test_plan_with_infra_plans_the_example_and_exports(tmp_path: Path) -> None:
     out, csv, html = tmp_path / "plan.json", tmp_path / "plan.csv", tmp_path / "plan.html"
     res = runner.invoke(
