@@ -3,7 +3,6 @@ hand (never by the planner), every figure computed by hand, each rule broken onc
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -466,16 +465,6 @@ def test_cli_validate_with_infra(tmp_path: Path) -> None:
     assert res.exit_code == 1, res.output
 
 
-def _plan_has_infrastructure() -> bool:
-    from stagger.planner import plan
-
-    return "infrastructure" in inspect.signature(plan).parameters
-
-
-@pytest.mark.skipif(
-    not _plan_has_infrastructure(),
-    reason="planner.plan has no infrastructure keyword yet (helper infracore adds it)",
-)
 @settings(max_examples=15, deadline=None)
 @given(
     st.lists(st.integers(1, 12), min_size=1, max_size=6),
@@ -519,7 +508,7 @@ def test_every_plan_with_infrastructure_passes_the_validator(
         }
     )
     options = PlanOptions(solver=solver, seed=1, time_limit_s=10, workers=1)  # type: ignore[arg-type]
-    result = plan(topo, policy, options, infrastructure=infra)  # type: ignore[call-arg]
+    result = plan(topo, policy, options, infrastructure=infra)
     s = result.schedule
     assert s.inputs.infrastructure == infra
     assert find_violations(s, topo, policy) == []
