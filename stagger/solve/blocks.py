@@ -28,18 +28,20 @@ def add_resource_limit(
     name: str = "f",
 ) -> bool:
     """At most ``capacity`` units of one resource at any time: ``intervals`` (one unit each
-    unless ``demands``) plus the fixed ``occupied`` steps (e.g. jobs that stay where they are,
-    or the part of a shared limit another component holds; a step at ``capacity`` forbids the
-    resource there). NoOverlap when the capacity is 1, Cumulative otherwise. Nothing is added
-    when the limit can never bind (``capacity`` None = unlimited, or the intervals' total
-    demand plus the highest step fits). Returns whether a constraint was added."""
+    unless ``demands``: e.g. a repository's ingest in MB/s) plus the fixed ``occupied`` steps
+    (e.g. jobs that stay where they are, or the part of a shared limit another component
+    holds; a step at ``capacity`` forbids the resource there). NoOverlap when the capacity and
+    every demand are 1, Cumulative otherwise (which also keeps out an interval demanding more
+    than the capacity). Nothing is added when the limit can never bind (``capacity`` None =
+    unlimited, or the intervals' total demand plus the highest step fits). Returns whether a
+    constraint was added."""
     if capacity is None:
         return False
     units = list(demands) if demands is not None else [1] * len(intervals)
     if sum(units) + max((u for _, _, u in occupied), default=0) <= capacity:
         return False
     fixed = [m.new_fixed_size_interval_var(a, b - a, f"{name}{a}") for a, b, _ in occupied]
-    if capacity == 1:
+    if capacity == 1 and all(u == 1 for u in units):
         m.add_no_overlap([*intervals, *fixed])
     else:
         m.add_cumulative([*intervals, *fixed], units + [u for _, _, u in occupied], capacity)

@@ -69,12 +69,16 @@ class ComponentResult:
 
 def _add_profile(built: CpSatModel, inst: Instance, profile: Profile) -> None:
     """The component's jobs, one unit each, under the capacity steps of ``profile``: the
-    highest step is the capacity, the lower ones are capacity taken away."""
+    highest step is the capacity, the lower ones are capacity taken away. A job with options
+    takes its task slot for the chosen option's length (its intervals of the model)."""
     m = built.model
     cmax = max(c for _, _, c in profile)
     ivs = []
     for j, job in enumerate(inst.jobs):
         p = built.present[j]
+        if j in built.options:
+            ivs += [run for run, _ in built.options[j].runs]
+            continue
         if isinstance(p, bool):
             iv = m.new_fixed_size_interval_var(built.starts[j], job.duration, f"c{j}")
         else:

@@ -7,6 +7,8 @@ left out of a slice and reconciled by a concurrency profile (:mod:`stagger.solve
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from stagger.instance import Instance, Job, Resource
 
 
@@ -38,7 +40,10 @@ def components(inst: Instance) -> list[list[int]]:
     first: dict[tuple[str, int, int], int] = {}
     for j, job in enumerate(inst.jobs):
         nights = job.nights
-        for r in job.resources:
+        # Its own resources and every resource an option of it may take (a proxy or a
+        # repository shared by jobs joins them: they compete for its task slots and ingest).
+        held = sorted({*job.resources, *(r for opt in job.options for r in opt.resources)})
+        for r in held:
             if inst.resources[r].kind == "concurrent":
                 continue
             for n in nights:
@@ -62,25 +67,26 @@ def components(inst: Instance) -> list[list[int]]:
 
 def sub_instance(inst: Instance, jobs: list[int]) -> Instance:
     """The slice of ``inst`` with these jobs (indices renumbered 0..), their resources only and
-    without the global concurrency resource (reconciled by a profile instead)."""
+    without the global concurrency resource (reconciled by a profile instead); their units
+    (``Job.demands``) and options (their resources renumbered) with them."""
     res_map: dict[int, int] = {}
     resources: list[Resource] = []
+
+    def local(r: int) -> int:
+        if r not in res_map:
+            res_map[r] = len(resources)
+            resources.append(inst.resources[r])
+        return res_map[r]
+
     new_jobs = []
     for j in jobs:
         job = inst.jobs[j]
-        local = []
-        for r in job.resources:
-            if inst.resources[r].kind == "concurrent":
-                continue
-            if r not in res_map:
-                res_map[r] = len(resources)
-                resources.append(inst.resources[r])
-            local.append(res_map[r])
+        kept = [i for i, r in enumerate(job.resources) if inst.resources[r].kind != "concurrent"]
         new_jobs.append(
             Job(
                 vm=job.vm,
                 duration=job.duration,
-                resources=tuple(local),
+                resources=tuple(local(job.resources[i]) for i in kept),
                 allowed=job.allowed,
                 size_gib=job.size_gib,
                 minutes=job.minutes,
@@ -89,6 +95,11 @@ def sub_instance(inst: Instance, jobs: list[int]) -> Instance:
                 level=job.level,
                 tier=job.tier,
                 group=job.group,
+                options=tuple(
+                    replace(opt, resources=tuple(local(r) for r in opt.resources))
+                    for opt in job.options
+                ),
+                demands=tuple(job.demands[i] for i in kept) if job.demands else (),
             )
         )
     sub = Instance(inst.slot_minutes, inst.anchor, inst.nights, resources, new_jobs)
@@ -103,9 +114,18 @@ def natural_parallelism(inst: Instance) -> int:
     """Most jobs of ``inst`` that can ever run at once: bounded by the summed capacity of every
     resource kind that all its jobs use (each job holds at least one of them)."""
     best = len(inst.jobs)
-    kinds = {"host", "datastore", "raid_group"}
+    kinds = ("host", "datastore", "raid_group", "proxy", "repository")
+
+    def holds(job: Job, kind: str) -> bool:
+        """Whether ``job`` holds a task slot of a resource of ``kind`` whatever it runs in."""
+        if any(inst.resources[r].kind == kind for r in job.resources):
+            return True
+        return bool(job.options) and all(
+            any(inst.resources[r].kind == kind for r in opt.resources) for opt in job.options
+        )
+
     for kind in kinds:
-        if all(any(inst.resources[r].kind == kind for r in j.resources) for j in inst.jobs):
+        if all(holds(j, kind) for j in inst.jobs):
             cap = sum(r.capacity or len(inst.jobs) for r in inst.resources if r.kind == kind)
             best = min(best, cap)
     return best

@@ -41,6 +41,7 @@ from stagger.solve.component import ComponentResult, ComponentTask, solve_compon
 from stagger.solve.components import components, natural_parallelism, sub_instance
 from stagger.solve.cpsat import DTIME_PER_SECOND
 from stagger.solve.makespan_lns import LNS_MIN_JOBS
+from stagger.solve.neighbourhood import require_folded
 from stagger.solve.profiles import (
     Profile,
     profile_steps,
@@ -171,11 +172,16 @@ def solve_decomposed(
     ``global_bound``: the whole instance's lower bound (slots) when the caller has it, so that
     it is not computed twice (it costs seconds at 10,000 VMs).
 
+    ``inst`` has no options (an infrastructure plan folds the chosen ones first,
+    ``instance.fix_options``): the components keep each job's proxy and repository, with their
+    units (``Job.demands``) in every component model.
+
     Deterministic for the same inputs and seed: which components are solved, their order and
     their budgets depend only on the instance and the warm start, never on wall time, unless
     the wall-clock ``deadline`` (``time.time()``) cuts a solve short (``stats.wall_limit_hit``).
     Ctrl-C stops the search and returns the best plan merged so far (always valid).
     """
+    require_folded(inst, "the decomposition")
     t0 = time.perf_counter()
     stats = DecomposeStats()
     groups = components(inst)

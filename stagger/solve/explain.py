@@ -17,6 +17,11 @@ tier's or VM's window, and the blackouts that apply to it, which the instance ha
 out: a blackout is then part of ``window``, not a rule of its own), capacity is counted over
 the cycle's jobs, and the group rule joins the rules.
 
+With an infrastructure file (jobs with options, :func:`explain_instance`) each job runs in
+exactly one of its options, as in the plan (that choice is not a rule), and the proxies' and
+repositories' task slots and a repository's ingest (a Cumulative over MB/s) are capacity
+rules like a host's: ``capacity proxy prx-a1``, ``capacity ingest repo-1``.
+
 Every job of the model must run, with its real duration. If that is infeasible, CP-SAT's
 ``sufficient_assumptions_for_infeasibility`` gives a conflicting subset, which is then shrunk
 by deletion (drop a rule, re-solve, keep it out if still infeasible) to a minimal one. A
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from stagger.calendar import blackout_intervals, window_occurrences
-from stagger.instance import Instance, compile_instance
+from stagger.instance import Instance, Job, Resource, compile_instance
 from stagger.jobs import job_slots
 from stagger.model.policy import Policy
 from stagger.model.topology import Topology
@@ -65,15 +70,18 @@ def explain_unscheduled(
     *,
     pins: dict[str, int] | None = None,
     time_limit_s: float = 10.0,
+    compiled: Instance | None = None,
 ) -> Explanation | None:
     """Smallest set of rules that keeps ``vms`` (with their neighbours) from all fitting.
 
     ``pins`` maps VM -> fixed start slot (as compiled); default: the pins of the compiled
-    instance. ``None`` if no conflict is found among these jobs (the plan may then just have
-    run out of solver time)."""
+    instance. ``compiled``: the instance the plan was made from, when the caller has it (with
+    an infrastructure file it holds the options, which a compile here would not): with options
+    or tiers it is explained over its jobs (:func:`explain_instance`). ``None`` if no conflict
+    is found among these jobs (the plan may then just have run out of solver time)."""
     idx = topology.index()
-    inst = compile_instance(topology, policy)
-    if any(job.level is not None for job in inst.jobs):
+    inst = compiled if compiled is not None else compile_instance(topology, policy)
+    if any(job.level is not None or job.options for job in inst.jobs):
         return _explain_tiered(topology, policy, inst, vms, time_limit_s)
     slot = inst.slot_minutes
     occurrences = window_occurrences(policy)
@@ -332,13 +340,33 @@ def _explain_tiered(
     time_limit_s: float,
 ) -> Explanation | None:
     """:func:`explain_unscheduled` over the compiled jobs of a tiered estate (module doc)."""
+    return explain_instance(inst, policy, vms, time_limit_s=time_limit_s)
+
+
+def _held(inst: Instance, job: Job) -> list[int]:
+    """The limited resources ``job`` may hold (not the global task slots): its own, and each
+    one an option of it may take (proxy, repository tasks, ingest), each once."""
+    own = [r for r in job.resources if inst.resources[r].kind != "concurrent"]
+    more = sorted({r for opt in job.options for r in opt.resources} - set(own))
+    return own + more
+
+
+def _ingest_text(res: Resource) -> str:
+    return f"repository {res.name} ingest"
+
+
+def explain_instance(
+    inst: Instance, policy: Policy, vms: list[str], *, time_limit_s: float = 10.0
+) -> Explanation | None:
+    """:func:`explain_unscheduled` over a compiled instance: the jobs of ``vms`` and every job
+    sharing a limited resource with them (module doc). Jobs with options (an infrastructure
+    file) run in exactly one of them, as in the plan; a proxy's or repository's task slots
+    and a repository's ingest (its MB/s, each job taking its rate) are capacity rules like a
+    host's, so a conflict on them is named."""
     wanted = sorted({v for v in vms if any(job.vm == v for job in inst.jobs)})
     if not wanted:
         return None  # left out at compile time: their reason is already theirs
-    res_of = {
-        j: [r for r in job.resources if inst.resources[r].kind != "concurrent"]
-        for j, job in enumerate(inst.jobs)
-    }
+    res_of = {j: _held(inst, job) for j, job in enumerate(inst.jobs)}
     focus = {r for j, job in enumerate(inst.jobs) if job.vm in wanted for r in res_of[j]}
     member_vms = {job.vm for j, job in enumerate(inst.jobs) if focus & set(res_of[j])}
     members = [j for j, job in enumerate(inst.jobs) if job.vm in member_vms]
@@ -349,31 +377,58 @@ def _explain_tiered(
             groups.setdefault(g, []).append(j)
     horizon = inst.horizon
 
+    def uses(j: int) -> list[tuple[int | None, int, list[tuple[int, int]]]]:
+        """(option or None, duration, [(resource, units)]) for each way job ``j`` runs."""
+        job = inst.jobs[j]
+        own = [(r, job.demand(i)) for i, r in enumerate(job.resources) if r in res_of[j]]
+        if not job.options:
+            return [(None, job.duration, own)]
+        return [
+            (k, opt.duration, own + list(zip(opt.resources, opt.demands, strict=True)))
+            for k, opt in enumerate(job.options)
+        ]
+
     def build(active: set[str]) -> tuple[cp_model.CpModel, dict[str, cp_model.IntVar]]:
         m = cp_model.CpModel()
         lits = {key: m.new_bool_var(key) for key in sorted(active)}
         starts: dict[int, cp_model.IntVar] = {}
-        by_res: dict[int, list[cp_model.IntervalVar]] = {}
+        by_res: dict[int, list[tuple[cp_model.IntervalVar, int]]] = {}
         for j in members:
             job = inst.jobs[j]
             s = m.new_int_var(0, horizon, f"s_{j}")
             starts[j] = s
-            if "window" in lits:
-                spans = [[lo, hi] for n in job.allowed for lo, hi in n]
-                m.add_linear_expression_in_domain(
-                    s, cp_model.Domain.from_intervals(spans)
-                ).only_enforce_if(lits["window"])
-            for r in res_of[j]:
-                key = f"capacity {inst.resources[r].label}"
-                if key in lits:
-                    by_res.setdefault(r, []).append(
-                        m.new_optional_fixed_size_interval_var(s, job.duration, lits[key], "")
-                    )
+            ways = uses(j)
+            # The job runs in exactly one of its options (not a rule: how it runs at all).
+            chosen = [m.new_bool_var("") for _ in ways] if len(ways) > 1 else [None]
+            if len(ways) > 1:
+                m.add_exactly_one([c for c in chosen if c is not None])
+            for (k, duration, held), c in zip(ways, chosen, strict=True):
+                if "window" in lits:
+                    allowed = job.allowed if k is None else job.options[k].allowed
+                    spans = [[lo, hi] for n in allowed for lo, hi in n]
+                    ct = m.add_linear_expression_in_domain(s, cp_model.Domain.from_intervals(spans))
+                    ct.only_enforce_if([lits["window"]] + ([c] if c is not None else []))
+                for r, units in held:
+                    key = f"capacity {inst.resources[r].label}"
+                    if key not in lits:
+                        continue
+                    on = lits[key]
+                    if c is not None:  # the rule holds and this option is chosen
+                        on = m.new_bool_var("")
+                        m.add_bool_and([lits[key], c]).only_enforce_if(on)
+                        m.add_bool_or([~lits[key], ~c, on])
+                    iv = m.new_optional_fixed_size_interval_var(s, duration, on, "")
+                    by_res.setdefault(r, []).append((iv, units))
         for r, ivs in by_res.items():
-            add_resource_limit(m, ivs, inst.resources[r].capacity or None)
+            add_resource_limit(
+                m,
+                [iv for iv, _ in ivs],
+                inst.resources[r].capacity or None,
+                demands=[u for _, u in ivs],
+            )
         if GROUP_RULE in lits:
             for g in groups.values():
-                on: dict[int, list[cp_model.IntVar]] = {}
+                on_night: dict[int, list[cp_model.IntVar]] = {}
                 for j in g:
                     picks = []
                     for night in inst.nights:
@@ -381,14 +436,17 @@ def _explain_tiered(
                         m.add(starts[j] >= night.start).only_enforce_if(b)
                         m.add(starts[j] < night.end).only_enforce_if(b)
                         picks.append(b)
-                        on.setdefault(night.index, []).append(b)
+                        on_night.setdefault(night.index, []).append(b)
                     m.add_exactly_one(picks).only_enforce_if(lits[GROUP_RULE])
-                for bs in on.values():
+                for bs in on_night.values():
                     m.add(sum(bs) <= 1).only_enforce_if(lits[GROUP_RULE])
         m.add_assumptions(list(lits.values()))
         return m, lits
 
     infeasible = _oracle(build, time_limit_s)
+
+    def most_units(j: int, r: int) -> int:
+        return max((u for _, _, held in uses(j) for q, u in held if q == r), default=0)
 
     rules: set[str] = {"window"}
     if groups:
@@ -397,13 +455,36 @@ def _explain_tiered(
         f"capacity {inst.resources[r].label}"
         for r in {r for j in members for r in res_of[j]}
         if inst.resources[r].capacity
-        and inst.resources[r].capacity < sum(1 for j in members if r in res_of[j])
+        and inst.resources[r].capacity < sum(most_units(j, r) for j in members if r in res_of[j])
     }
     ok, core = infeasible(rules)
     if not ok:
         return None
     core = deletion_filter(core, infeasible)
     return _phrase_tiered(policy, inst, wanted, members, sorted(core), res_of)
+
+
+def _always_holds(job: Job, r: int) -> bool:
+    """Whether ``job`` holds ``r`` whatever option it runs in."""
+    return r in job.resources or (
+        bool(job.options) and all(r in opt.resources for opt in job.options)
+    )
+
+
+def _least_use(job: Job, r: int, *, units: bool = True) -> int:
+    """The least slots (times its units on ``r`` when ``units``) ``job`` may hold resource
+    ``r`` for: over the options that take ``r`` when it is not one of the job's own."""
+    if r in job.resources:
+        i = job.resources.index(r)
+        ways = [(o.duration, job.demand(i)) for o in job.options] or [(job.duration, job.demand(i))]
+    else:
+        ways = [
+            (o.duration, u)
+            for o in job.options
+            for q, u in zip(o.resources, o.demands, strict=True)
+            if q == r
+        ]
+    return min(d * (u if units else 1) for d, u in ways)
 
 
 def _phrase_tiered(
@@ -426,12 +507,31 @@ def _phrase_tiered(
         )
         res = inst.resources[r]
         using = [j for j in members if r in res_of[j]]
-        load = sum(inst.jobs[j].duration for j in using) * slot
+        if res.kind == "ingest":
+            # Its MB/s over time: each job's least (rate x length) among its options, for the
+            # jobs that cannot avoid it; the others counted apart.
+            forced = [j for j in using if _always_holds(inst.jobs[j], r)]
+            energy = sum(_least_use(inst.jobs[j], r) for j in forced) * slot / res.capacity
+            name = _ingest_text(res)
+            may = len(using) - len(forced)
+            parts.append(
+                f"{name} needs {_h(energy)} at its full {res.capacity} MB/s over {n_nights}"
+                f" nights for {len(forced)} jobs of"
+                f" {len({inst.jobs[j].vm for j in forced})} VMs"
+                + (f" ({may} more jobs may use it)" if may else "")
+            )
+            rules.append(Rule("capacity", res.label, f"{name} takes {res.capacity} MB/s at most"))
+            continue
+        # The load of the jobs that cannot avoid it (every option of theirs takes it); a
+        # job that may run elsewhere is counted apart, not in the hours.
+        forced = [j for j in using if _always_holds(inst.jobs[j], r)]
+        load = sum(_least_use(inst.jobs[j], r, units=False) for j in forced) * slot
         at_once = f", {res.capacity} at a time" if res.capacity > 1 else ""
-        n_vms = len({inst.jobs[j].vm for j in using})
+        n_vms = len({inst.jobs[j].vm for j in forced})
+        may = len(using) - len(forced)
         parts.append(
-            f"{res.label} needs {_h(load)} over {n_nights} nights for {len(using)} jobs"
-            f" of {n_vms} VMs{at_once}"
+            f"{res.label} needs {_h(load)} over {n_nights} nights for {len(forced)} jobs"
+            f" of {n_vms} VMs{at_once}" + (f" ({may} more jobs may use it)" if may else "")
         )
         rules.append(
             Rule(

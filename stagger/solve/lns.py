@@ -31,6 +31,7 @@ from stagger.solve.neighbourhood import (
     around,
     fixed_usage,
     limited_jobs_by_resource,
+    require_folded,
 )
 from stagger.solve.solution import ProgressFn, Solution, night_spans
 
@@ -52,6 +53,7 @@ class Lns:
         workers: int,
         progress: ProgressFn | None,
     ) -> None:
+        require_folded(inst, "the stability neighbourhood search")
         self.inst = inst
         self.base = base
         self.tolerance_slots = tolerance_slots

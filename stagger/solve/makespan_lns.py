@@ -55,6 +55,8 @@ from stagger.solve.neighbourhood import (
     clip_level,
     fixed_usage,
     limited_jobs_by_resource,
+    require_folded,
+    units_on,
 )
 from stagger.solve.profiles import Profile, occupied_steps, running_jobs
 from stagger.solve.solution import ProgressFn, Solution, night_spans
@@ -140,6 +142,7 @@ class MakespanLns:
         sizes: tuple[int, int, int] = (SIZE_FIRST, SIZE_MIN, SIZE_MAX),
         kinds: tuple[str, ...] = KINDS,
     ) -> None:
+        require_folded(inst, "the makespan neighbourhood search")
         self.inst = inst
         self.seed = seed
         self.workers = min(workers, RESOLVE_WORKERS)
@@ -286,8 +289,9 @@ class MakespanLns:
         def usage(r: int) -> np.ndarray:
             diff = np.zeros(worst + 2, dtype=np.int64)
             for j in nights_jobs[r]:
-                diff[begin[j]] += 1
-                diff[end[j]] -= 1
+                units = units_on(inst.jobs[j], r)  # an ingest's MB/s, one of anything else
+                diff[begin[j]] += units
+                diff[end[j]] -= units
             return np.cumsum(diff)[: worst + 1]
 
         # Saturated: a shared resource at (nearly) its capacity most of the time before the
@@ -297,7 +301,8 @@ class MakespanLns:
         for r in sorted({r for j in late for r in inst.jobs[j].resources if r in self.by_res}):
             cap = inst.resources[r].capacity
             busy = usage(r)[:ref] >= max(1, cap - cap // 10)
-            if cap > 1 and len(nights_jobs[r]) > 2 * cap and 2 * busy.sum() >= max(1, ref):
+            demand = sum(units_on(inst.jobs[j], r) for j in nights_jobs[r])
+            if cap > 1 and demand > 2 * cap and 2 * busy.sum() >= max(1, ref):
                 saturated.add(r)
             else:
                 owners.add(r)
@@ -449,7 +454,7 @@ class MakespanLns:
             m.new_fixed_size_interval_var(jobs.starts[j], inst.jobs[j].duration, f"c{j}")
             for j in free
         ]
-        level = clip_level(taken, cmax, len(ivs), jobs.ranges)
+        level = clip_level(taken, cmax, len(ivs), jobs.ranges)  # one task slot per job
         add_resource_limit(m, ivs, cmax, occupied=occupied_steps(level), name="conc")
 
     # -- the search

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.sat.python import cp_model
 
-from stagger.instance import Instance
+from stagger.instance import Instance, Job
 from stagger.solve.blocks import add_resource_limit
 from stagger.solve.profiles import occupied_steps
 from stagger.solve.solution import Solution
@@ -35,6 +35,18 @@ def limited_jobs_by_resource(inst: Instance) -> dict[int, list[int]]:
     return {
         r: js for r, js in inst.jobs_by_resource().items() if inst.resources[r].kind != "concurrent"
     }
+
+
+def require_folded(inst: Instance, search: str, jobs: Sequence[int] | None = None) -> None:
+    """The searches that keep most jobs where they are (neighbourhoods, decomposition) move
+    starts, not options: they take an instance whose options are folded into its jobs
+    (``instance.fix_options``: each job holds its chosen proxy, repository and ingest with
+    their units). An instance with options would have them ignored, so it is refused.
+    ``jobs``: check only these (default: every job)."""
+    if any(inst.jobs[j].options for j in (range(len(inst.jobs)) if jobs is None else jobs)):
+        raise ValueError(
+            f"{search} needs an instance without options (fold them with fix_options first)"
+        )
 
 
 def around(
@@ -60,7 +72,8 @@ def fixed_usage(
     inst: Instance, by_res: dict[int, list[int]], cur: Solution, free: set[int]
 ) -> Callable[[int], np.ndarray]:
     """Per resource: its usage per slot (0..horizon) by the jobs that stay (in ``cur``, not in
-    ``free``); the global task slots count every job."""
+    ``free``), in the units each job takes of it (``Job.demand``: a repository's ingest in
+    MB/s, one of anything else); the global task slots count every job, one each."""
     horizon = inst.horizon + 1
     cache: dict[int, np.ndarray] = {}
 
@@ -75,20 +88,29 @@ def fixed_usage(
             if k in free or k not in cur.starts:
                 continue
             s = cur.starts[k]
-            diff[s] += 1
-            diff[s + inst.jobs[k].duration] -= 1
+            units = units_on(inst.jobs[k], r)
+            diff[s] += units
+            diff[s + inst.jobs[k].duration] -= units
         cache[r] = np.cumsum(diff)[:horizon]
         return cache[r]
 
     return usage
 
 
+def units_on(job: Job, r: int) -> int:
+    """Units ``job`` takes of resource ``r`` while it runs (``Job.demand``); one when it does
+    not list ``r`` (the global task slots, which every job holds)."""
+    return next((job.demand(i) for i, q in enumerate(job.resources) if q == r), 1)
+
+
 @dataclass
 class FreeJobs:
-    """The free jobs' variables in a sub-model: start per job, intervals per resource."""
+    """The free jobs' variables in a sub-model: start per job, intervals per resource with
+    the units each takes."""
 
     starts: dict[int, cp_model.IntVar] = field(default_factory=dict)
     intervals: dict[int, list[cp_model.IntervalVar]] = field(default_factory=dict)
+    demands: dict[int, list[int]] = field(default_factory=dict)
     # Slot ranges [lo, hi) the free jobs may occupy (for clipping the fixed steps).
     ranges: list[tuple[int, int]] = field(default_factory=list)
 
@@ -114,6 +136,7 @@ def add_free_jobs(
     Groups (jobs taking distinct nights): a free job may not use a night that a job of its
     group among those that stay (``fixed``: their starts; default ``hint``'s) holds, and free
     jobs of one group take distinct nights."""
+    require_folded(inst, "a neighbourhood sub-model", free)
     out = FreeJobs()
     free_set = set(free)
     stays = hint.starts if fixed is None else fixed
@@ -150,8 +173,9 @@ def add_free_jobs(
         start = m.new_int_var_from_domain(cp_model.Domain.from_intervals(dom), f"s{j}")
         out.starts[j] = start
         iv = m.new_fixed_size_interval_var(start, job.duration, f"i{j}")
-        for r in job.resources:
+        for i, r in enumerate(job.resources):
             out.intervals.setdefault(r, []).append(iv)
+            out.demands.setdefault(r, []).append(job.demand(i))
         if j in hint.starts:
             m.add_hint(start, hint.starts[j])
         lits: list[cp_model.IntVar] = []
@@ -190,31 +214,36 @@ def add_fixed_limits(
     clip: bool = False,
 ) -> None:
     """Every resource the free jobs hold, at its capacity, with the jobs that stay as occupied
-    steps (``usage``). ``clip``: only the steps that can bind, i.e. inside the free jobs' slots
-    and where the fixed use plus every free job on the resource exceeds the capacity (a
-    smaller, equivalent model; off for the stability search, whose plans it would change)."""
+    steps (``usage``), each job taking its units (``Job.demand``). ``clip``: only the steps
+    that can bind, i.e. inside the free jobs' slots and where the fixed use plus every free
+    job's units on the resource exceeds the capacity (a smaller, equivalent model; off for the
+    stability search, whose plans it would change)."""
     for r, r_ivs in sorted(jobs.intervals.items()):
         cap = inst.resources[r].capacity
         if not cap:
             continue
+        units = jobs.demands[r]
         level = usage(r)
         if clip:
-            level = clip_level(level, cap, len(r_ivs), jobs.ranges)
-        add_resource_limit(m, r_ivs, cap, occupied=occupied_steps(level), name=f"f{r}_")
+            level = clip_level(level, cap, sum(units), jobs.ranges)
+        add_resource_limit(
+            m, r_ivs, cap, demands=units, occupied=occupied_steps(level), name=f"f{r}_"
+        )
 
 
 def clip_level(
-    level: np.ndarray, cap: int, n_free: int, ranges: Sequence[tuple[int, int]]
+    level: np.ndarray, cap: int, free_units: int, ranges: Sequence[tuple[int, int]]
 ) -> np.ndarray:
-    """A fixed usage profile reduced to where it can bind ``n_free`` free jobs of one unit
-    running within the slot ``ranges`` ([lo, hi) each): zero outside them, zero where
-    ``level + n_free <= cap`` (the free jobs fit whatever they do), at most ``cap`` (full is
-    full). The limit it gives the free jobs is the same."""
+    """A fixed usage profile reduced to where it can bind free jobs taking ``free_units``
+    units in all (one each on task slots; an ingest's MB/s) running within the slot
+    ``ranges`` ([lo, hi) each): zero outside them, zero where ``level + free_units <= cap``
+    (the free jobs fit whatever they do), at most ``cap`` (full is full). The limit it gives
+    the free jobs is the same."""
     inside = np.zeros(len(level) + 1, dtype=np.int64)
     for lo, hi in ranges:
         inside[lo] += 1
         inside[min(hi, len(level))] -= 1
     out = np.minimum(level, cap)
     out[np.cumsum(inside)[: len(level)] == 0] = 0
-    out[out + n_free <= cap] = 0
+    out[out + free_units <= cap] = 0
     return out

@@ -85,7 +85,9 @@ def solve_stable(
         fresh = solve_greedy(inst)
         if len(fresh.dropped) < len(warm.dropped):
             start, start_stats = fresh, stability_stats(inst, base, fresh, tolerance_slots)
-    if len(inst.jobs) <= monolithic_max_jobs:
+    # The neighbourhood search moves starts, not options: an instance with options (an
+    # infrastructure file, not folded) is re-planned by the whole model, which chooses them.
+    if len(inst.jobs) <= monolithic_max_jobs or any(job.options for job in inst.jobs):
         return _solve_monolithic(
             inst, base, start, start_stats, warm_stats, tolerance_slots, time_limit_s, seed,
             workers, progress, span_floor,
