@@ -33,7 +33,7 @@ from stagger.cli.vcenter_options import (
 from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
-from stagger.fmt import hm
+from stagger.fmt import hm, use_amount
 from stagger.infrastructure import check_infrastructure, ignored_pins
 from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
@@ -112,8 +112,8 @@ def render_summary(result: PlanResult) -> None:
         busy.add_row(
             as_text(f"{u.kind.replace('_', ' ')} {u.name}"),
             str(u.jobs),
-            hm(u.busy_min),
-            hm(u.free_min),
+            use_amount(u.kind, u.busy_min),
+            use_amount(u.kind, u.free_min),
             f"{u.utilisation_pct:.0f} %",
         )
     console.print(busy)

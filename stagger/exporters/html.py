@@ -47,6 +47,7 @@ from stagger.exporters._common import (
     utc,
 )
 from stagger.exporters.options import ExportOptions
+from stagger.fmt import use_amount
 from stagger.model.schedule import Night, Schedule, ScheduledJob
 from stagger.model.topology import TopologyIndex
 from stagger.rules import ResourceRef, capacity, policy_limit
@@ -335,8 +336,8 @@ def page_data(schedule: Schedule) -> dict[str, Any]:
                 "kind": u.kind,
                 "name": u.name,
                 "jobs": u.jobs,
-                "busy_min": u.busy_min,
-                "free_min": u.free_min,
+                "busy": use_amount(u.kind, u.busy_min),
+                "free": use_amount(u.kind, u.free_min),
                 "pct": _finite(u.utilisation_pct),
             }
             for u in s.utilisation[:12]
@@ -900,7 +901,7 @@ _JS = (
     fill("bottlenecks", el("p", "none", "none reported."));
   }
   fill("util", D.utilisation.length ? table(["resource", "jobs", "backup time", "free window", "use"], D.utilisation.map(function (r) {
-    return [(MODE_LABEL[r.kind] || r.kind) + " " + r.name, r.jobs, hm(r.busy_min), hm(r.free_min),
+    return [(MODE_LABEL[r.kind] || r.kind) + " " + r.name, r.jobs, r.busy, r.free,
             r.pct === null ? "n/a" : r.pct.toFixed(0) + " %"];
   }), [1, 2, 3, 4]) : el("p", "none", "not recorded in this schedule."));
 
