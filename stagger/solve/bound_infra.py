@@ -157,47 +157,95 @@ class InfraLoad:
         return self.energy > self.capacity * self.free
 
 
-@dataclass
-class _Job:
-    ways: list[Way]
-    nights: int  # bit mask of the nights some way may use
-
-
 class InfraBounds:
-    """The rules of the module doc over one instance (built once, then queried)."""
+    """The rules of the module doc over one instance (built once, then queried). The ways of
+    every job are flattened into arrays (job, duration, distinct starts, units per resource of
+    an infrastructure kind), so that each set costs a few vector operations."""
 
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
         self.longest = max(n.end - n.start for n in inst.nights) if inst.nights else 0
-        self.jobs = []
-        for j in range(len(inst.jobs)):
-            ws = ways(inst, j)
-            mask = 0
-            for w in ws:
-                for n, spans in enumerate(w.allowed):
-                    if spans:
-                        mask |= 1 << n
-            self.jobs.append(_Job(ws, mask))
-        self._regions: dict[tuple[int, int, int], np.ndarray] = {}
+        # Capacity 0 is "unlimited" (:class:`stagger.instance.Resource`): never in a set.
+        self.columns = [
+            r
+            for r, res in enumerate(inst.resources)
+            if res.kind in INFRA_KINDS and res.capacity > 0
+        ]
+        col = {r: c for c, r in enumerate(self.columns)}
+        key_of: dict[tuple[int, int], int] = {}
+        self.keys: list[Way] = []  # one way per distinct (starts, duration)
+        job_of: list[int] = []
+        duration: list[int] = []
+        key: list[int] = []
+        cells: list[tuple[int, int, int]] = []  # (way, column, units)
+        self.first = np.zeros(len(inst.jobs), dtype=np.int64)  # first way of each job
+        for j, job in enumerate(inst.jobs):
+            self.first[j] = len(job_of)
+            own = [
+                (col[r], job.demand(i))
+                for i, r in enumerate(job.resources)
+                if r in col and job.demand(i) > 0
+            ]
+            # (starts, duration, resources, demands) of each way: as :func:`ways`, without
+            # building a dict per option (10,000 jobs x 10 options).
+            plain: tuple[tuple[tuple[Span, ...], ...], int, tuple[int, ...], tuple[int, ...]] = (
+                job.allowed,
+                job.duration,
+                (),
+                (),
+            )
+            for allowed, dur, o_res, o_dem in (
+                [(o.allowed, o.duration, o.resources, o.demands) for o in job.options]
+                if job.options
+                else [plain]
+            ):
+                w = len(job_of)
+                k = key_of.setdefault((id(allowed), dur), len(self.keys))
+                if k == len(self.keys):
+                    self.keys.append(Way(dur, allowed, {}))
+                job_of.append(j)
+                duration.append(dur)
+                key.append(k)
+                cells += [(w, c, u) for c, u in own]
+                for i, r in enumerate(o_res):
+                    u = o_dem[i] if o_dem else 1
+                    if r in col and u > 0:
+                        cells.append((w, col[r], u))
+        self.duration = np.array(duration, dtype=np.int64)
+        self.key = np.array(key, dtype=np.int64)
+        self.job_of = np.array(job_of, dtype=np.int64)
+        self.units = np.zeros((len(job_of), len(self.columns)), dtype=np.int64)
+        if cells:
+            at = np.array(cells, dtype=np.int64)
+            np.add.at(self.units, (at[:, 0], at[:, 1]), at[:, 2])
+        key_nights = np.array(
+            [sum(1 << n for n, spans in enumerate(w.allowed) if spans) for w in self.keys],
+            dtype=np.int64,
+        )
+        # Per job, the nights some way of it may use (bit mask; up to 62 nights exactly,
+        # longer cycles as every night: a relaxation, the night sets then add nothing).
+        self.masked = len(inst.nights) <= 62 and bool(len(job_of))
+        if self.masked:
+            self.nights = np.bitwise_or.reduceat(key_nights[self.key], self.first)
+        else:
+            self.nights = np.zeros(len(inst.jobs), dtype=np.int64)
+        self._regions: dict[int, np.ndarray] = {}  # prefix -> [key, slot]
         self._loads: list[InfraLoad] | None = None
 
     def resource_sets(self) -> list[tuple[str, tuple[int, ...]]]:
         """(kind, resources) sets tried (module doc), each once, in a stable order."""
         out: list[tuple[str, tuple[int, ...]]] = []
         for kind in INFRA_KINDS:
-            # Capacity 0 is "unlimited" (:class:`stagger.instance.Resource`): never in a set.
-            of_kind = {
-                r
-                for r, res in enumerate(self.inst.resources)
-                if res.kind == kind and res.capacity > 0
-            }
-            if not of_kind:
+            cols = [c for c, r in enumerate(self.columns) if self.inst.resources[r].kind == kind]
+            if not cols or not len(self.job_of):
                 continue
-            groups: set[tuple[int, ...]] = set()
-            for job in self.jobs:
-                used = tuple(sorted({r for w in job.ways for r in w.units if r in of_kind}))
-                if used:
-                    groups.add(used)
+            used = self.units[:, cols] > 0  # [way, resource of the kind]
+            per_job = np.logical_or.reduceat(used, self.first, axis=0)
+            groups = {
+                tuple(self.columns[cols[c]] for c in np.flatnonzero(row))
+                for row in np.unique(per_job, axis=0)
+                if row.any()
+            }
             if not groups:
                 continue
             found: set[tuple[int, ...]] = {(r,) for g in groups for r in g}
@@ -207,57 +255,51 @@ class InfraBounds:
             out += [(kind, s) for s in sorted(found, key=lambda s: (len(s), s))]
         return out
 
-    def _forced(self, members: frozenset[int]) -> list[tuple[int, int]]:
-        """(job, e_j) of every job forced into ``members`` (module doc)."""
-        out = []
-        for j, job in enumerate(self.jobs):
-            energy = None
-            for w in job.ways:
-                units = sum(u for r, u in w.units.items() if r in members)
-                if units == 0:
-                    energy = None
-                    break
-                e = w.duration * units
-                energy = e if energy is None else min(energy, e)
-            if energy is not None:
-                out.append((j, energy))
-        return out
+    def _on(self, members: tuple[int, ...]) -> np.ndarray:
+        """[way]: units the way takes of ``members``."""
+        cols = [self.columns.index(r) for r in members]
+        return np.asarray(self.units[:, cols].sum(axis=1), dtype=np.int64)
 
-    def _units_at_most_one(self, members: frozenset[int], js: list[int]) -> bool:
-        return all(
-            sum(u for r, u in w.units.items() if r in members) <= 1
-            for j in js
-            for w in self.jobs[j].ways
-        )
+    def _forced(self, members: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(jobs forced into ``members``, their e_j) (module doc)."""
+        if not len(self.job_of):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        u = self._on(members)
+        forced = np.logical_and.reduceat(u > 0, self.first)
+        energy = np.minimum.reduceat(self.duration * u, self.first)
+        js = np.flatnonzero(forced)
+        return js, energy[js]
 
-    def way_keys(self, js: list[int]) -> list[tuple[int, int]]:
-        """The distinct ways of the jobs ``js`` (job, way index), one per (starts, duration):
-        the jobs of a compiled instance share their allowed starts."""
-        seen: dict[tuple[int, int], tuple[int, int]] = {}
-        for j in js:
-            for k, w in enumerate(self.jobs[j].ways):
-                seen.setdefault((id(w.allowed), w.duration), (j, k))
-        return list(seen.values())
+    def _least_units(self, members: tuple[int, ...]) -> np.ndarray:
+        """[job]: the fewest units of ``members`` any way of it takes."""
+        return np.minimum.reduceat(self._on(members), self.first)
 
-    def region_size(self, keys: list[tuple[int, int]], prefix: int) -> int:
+    def _units_at_most_one(self, members: tuple[int, ...], js: np.ndarray) -> bool:
+        most = np.maximum.reduceat(self._on(members), self.first)
+        return bool((most[js] <= 1).all())
+
+    def way_keys(self, js: np.ndarray) -> np.ndarray:
+        """The distinct ways (by starts and duration) of the jobs ``js``."""
+        inside = np.zeros(len(self.inst.jobs), dtype=bool)
+        inside[js] = True
+        return np.unique(self.key[inside[self.job_of]])
+
+    def region_size(self, keys: np.ndarray, prefix: int) -> int:
         """|R(prefix)| of the ways ``keys`` (:meth:`way_keys`)."""
-        mask = np.zeros(self.inst.horizon + 1, dtype=bool)
-        for j, k in keys:
-            w = self.jobs[j].ways[k]
-            key = (id(w.allowed), w.duration, prefix)
-            if key not in self._regions:
-                self._regions[key] = _region(self.inst, w, prefix)
-            mask |= self._regions[key]
-        return int(mask.sum())
+        if prefix not in self._regions:
+            self._regions[prefix] = np.array(
+                [_region(self.inst, w, prefix) for w in self.keys], dtype=bool
+            ).reshape(len(self.keys), self.inst.horizon + 1)
+        return int(self._regions[prefix][keys].any(axis=0).sum())
 
-    def capacity(self, kind: str, members: frozenset[int], js: list[int]) -> int:
+    def capacity(self, kind: str, members: tuple[int, ...], js: np.ndarray) -> int:
         """C_S, lowered on task kinds to the jobs that can run at once (module doc)."""
         cap = sum(self.inst.resources[r].capacity for r in members)
         if kind in _TASK_KINDS and self._units_at_most_one(members, js):
-            cap = min(cap, max_running(self.inst, js))
+            cap = min(cap, max_running(self.inst, [int(j) for j in js]))
         return cap
 
-    def _smallest(self, energy: int, cap: int, keys: list[tuple[int, int]], start: int) -> int:
+    def _smallest(self, energy: int, cap: int, keys: np.ndarray, start: int) -> int:
         """Smallest M >= start with cap * |R(M)| >= energy; longest + 1 when none."""
         if start > self.longest:
             return start
@@ -285,19 +327,23 @@ class InfraBounds:
         out = []
         every = (1 << len(self.inst.nights)) - 1
         for kind, res in self.resource_sets():
-            members = frozenset(res)
-            forced = self._forced(members)
-            if not forced:
+            forced, energies = self._forced(res)
+            if not len(forced):
                 continue
-            masks = sorted({self.jobs[j].nights for j, _ in forced})
-            sets = [every] + [m for m in masks if m != every] if len(masks) <= _NIGHT_SETS else []
-            for night_set in sets or [every]:
-                inside = [(j, e) for j, e in forced if self.jobs[j].nights & ~night_set == 0]
-                if not inside:
+            masks = sorted(int(m) for m in np.unique(self.nights[forced]))
+            sets = [every] + [m for m in masks if m != every]
+            if not self.masked or len(masks) > _NIGHT_SETS:
+                sets = [every]
+            for night_set in sets:
+                if night_set == every:
+                    inside = np.ones(len(forced), dtype=bool)
+                else:
+                    inside = (self.nights[forced] & ~night_set) == 0
+                if not inside.any():
                     continue
-                js = [j for j, _ in inside]
-                energy = sum(e for _, e in inside)
-                cap = self.capacity(kind, members, js)
+                js = forced[inside]
+                energy = int(energies[inside].sum())
+                cap = self.capacity(kind, res, js)
                 keys = self.way_keys(js)
                 free = self.region_size(keys, self.longest)
                 out.append(
@@ -315,17 +361,21 @@ class InfraBounds:
         self._loads = out
         return out
 
+    def _whole(self) -> list[InfraLoad]:
+        """The loads over every night (one per resource set)."""
+        return [ld for ld in self.loads() if len(ld.nights) == len(self.inst.nights)]
+
     def packing(self, start: int) -> tuple[int, InfraLoad | None]:
         """Rule (d) on every task-kind set: (bound, the set that sets it) from ``start``."""
         best, why = start, None
-        for load in self.loads():
-            if load.kind not in _TASK_KINDS or len(load.nights) != len(self.inst.nights):
+        for load in self._whole():
+            if load.kind not in _TASK_KINDS:
                 continue
-            members = frozenset(load.resources)
-            js = [j for j, _ in self._forced(members)]
-            if not self._units_at_most_one(members, js) or load.capacity >= len(js):
+            js, _ = self._forced(load.resources)
+            if not self._units_at_most_one(load.resources, js) or load.capacity >= len(js):
                 continue
-            packed = Packing.of(self.inst, js, [], load.capacity).smallest_horizon(best)
+            members = [int(j) for j in js]
+            packed = Packing.of(self.inst, members, [], load.capacity).smallest_horizon(best)
             if packed > best:
                 best, why = packed, load
         return best, why
@@ -334,43 +384,36 @@ class InfraBounds:
         """Rule (e) on every ingest set: (bound, the set, k, how many heavy jobs) from
         ``start``; the set None when the rule does not raise ``start``."""
         best: tuple[int, InfraLoad | None, int, int] = (start, None, 0, 0)
-        for load in self.loads():
-            if load.kind != "ingest" or len(load.nights) != len(self.inst.nights):
+        for load in self._whole():
+            if load.kind != "ingest":
                 continue
-            members = frozenset(load.resources)
-            cap = load.capacity
-            least = {j: self._least_units(j, members) for j, _ in self._forced(members)}
+            js, _ = self._forced(load.resources)
+            least = self._least_units(load.resources)[js]
             for k in range(1, _HEAVY_K + 1):
-                js = [j for j, u in least.items() if u * (k + 1) > cap]
-                if len(js) <= k:
+                heavy = js[least * (k + 1) > load.capacity]
+                if len(heavy) <= k:
                     continue  # k at once: every one of them may run together
-                packed = Packing.of(self.inst, js, [], k).smallest_horizon(best[0])
+                members = [int(j) for j in heavy]
+                packed = Packing.of(self.inst, members, [], k).smallest_horizon(best[0])
                 if packed > best[0]:
-                    best = (packed, load, k, len(js))
+                    best = (packed, load, k, len(heavy))
         return best
-
-    def _least_units(self, j: int, members: frozenset[int]) -> int:
-        """The fewest units of ``members`` any way of job ``j`` takes."""
-        return min(sum(u for r, u in w.units.items() if r in members) for w in self.jobs[j].ways)
 
     def min_dropped(self) -> tuple[int, InfraLoad | None]:
         """A lower bound on the jobs no plan places (module doc), with the set that gives it."""
         best, why = 0, None
-        for load in self.loads():
-            if len(load.nights) != len(self.inst.nights):
-                continue
-            members = frozenset(load.resources)
-            forced = self._forced(members)
-            energies = np.sort(np.array([e for _, e in forced], dtype=np.int64))
+        for load in self._whole():
+            js, energies = self._forced(load.resources)
             budget = load.capacity * load.free
-            fit = int(np.searchsorted(np.cumsum(energies), budget, side="right"))
-            js = [j for j, _ in forced]
+            fit = int(np.searchsorted(np.cumsum(np.sort(energies)), budget, side="right"))
             if (
                 load.kind in _TASK_KINDS
-                and self._units_at_most_one(members, js)
+                and self._units_at_most_one(load.resources, js)
                 and load.capacity < len(js)
             ):
-                fit = min(fit, Packing.of(self.inst, js, [], load.capacity).most_placeable())
+                members = [int(j) for j in js]
+                placeable = Packing.of(self.inst, members, [], load.capacity).most_placeable()
+                fit = min(fit, placeable)
             if len(js) - fit > best:
                 best, why = len(js) - fit, load
         return best, why

@@ -409,7 +409,8 @@ def min_dropped(inst: Instance, bound: Bound | None = None) -> tuple[int, str]:
             best = drop
             reason = (
                 f"{infra_subject(inst, at)}: only {at.jobs - drop} of the {at.jobs} jobs that"
-                " need it fit in its free time, smallest first"
+                f" need {'it' if len(at.resources) == 1 else 'them'} fit in the time they may"
+                " use, smallest first"
             )
     return best, reason
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from stagger.instance import Instance, Job, Resource, allowed_starts
 from stagger.solve.bottlenecks import bottlenecks
 from stagger.solve.bound_infra import InfraBounds, earliest_end
-from stagger.solve.bounds import lower_bound, min_dropped, min_dropped_vms
+from stagger.solve.bounds import describe_infra_bound, lower_bound, min_dropped, min_dropped_vms
 from tests.solve.crosscheck import exact_settings
 from tests.solve.infra_instances import instance, job, nights_of, option, solve_exact
 
@@ -61,6 +61,21 @@ def test_a_reach_group_of_two_proxies_needs_their_slots_together() -> None:
     assert solve_exact(inst, every_job=True)[1] == 4
 
 
+def test_jobs_on_a_proxy_are_not_split() -> None:
+    """Three 3 h jobs that only prx-a1 (2 slots) reaches: 9 h of tasks for 2 slots says 5 h
+    (4.5 rounded up), but a slot holds one 3 h job until 6 h, when it holds two: 6 h, the
+    optimum (night packing on the proxy)."""
+    ns = nights_of(8)
+    resources = [Resource("proxy", "prx-a1", 2)]
+    jobs = [job(f"vm{i}", ns, (option(ns, ("prx-a1", 0), 3),)) for i in range(3)]
+    inst = instance(ns, resources, jobs)
+    assert InfraBounds(inst).loads()[0].bound == 5
+    b = lower_bound(inst)
+    assert b.makespan == 6
+    assert b.reason == "jobs that need proxy prx-a1 cannot be split between nights"
+    assert solve_exact(inst, every_job=True)[1] == 6
+
+
 def test_nbd_only_reach_doubles_a_duration() -> None:
     """A VM that only prx-any reaches, in NBD (4 h where hot-add takes 2 h): it ends no
     earlier than 4 h; the same VM reached in hot-add too: 2 h."""
@@ -106,6 +121,9 @@ def test_a_repository_ingest_cap_forces_two_fast_jobs_apart() -> None:
     inst = instance(ns, resources, jobs)
     ingest = next(ld for ld in InfraBounds(inst).loads() if ld.kind == "ingest")
     assert (ingest.energy, ingest.capacity, ingest.bound) == (2400, 1000, 3)
+    assert describe_infra_bound(inst, ingest) == (
+        "repository repo-1: ingest 8.6 TB at 1000 MB/s in 8h00m"
+    )
     b = lower_bound(inst)
     assert b.makespan == 4
     assert b.reason == (
@@ -174,7 +192,8 @@ def test_min_dropped_counts_jobs_only_a_proxy_reaches() -> None:
     inst = instance(ns, resources, jobs)
     assert min_dropped(inst) == (
         1,
-        "proxy prx-1: only 2 of the 3 jobs that need it fit in its free time, smallest first",
+        "proxy prx-1: only 2 of the 3 jobs that need it fit in the time they may use,"
+        " smallest first",
     )
     assert solve_exact(inst, every_job=False)[0] == 2
 
