@@ -30,7 +30,7 @@ bound too high).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -72,6 +72,9 @@ class Bound:
     # With an infrastructure: the energy rule on each set of proxies / repositories
     # (:mod:`stagger.solve.bound_infra`), for the bottleneck report.
     infra: tuple[InfraLoad, ...] = ()
+    # The infrastructure rules as computed (their arrays), for :func:`min_dropped` of the same
+    # instance: building them again is most of its time at 10,000 jobs with options.
+    infra_rules: InfraBounds | None = field(default=None, compare=False, repr=False)
 
     def effective_capacities(self) -> dict[int, int]:
         """Resource -> the effective capacity the bound used (0 where not computed)."""
@@ -303,6 +306,7 @@ def lower_bound(
     if hall > best:
         best, reason = hall, why
     infra: tuple[InfraLoad, ...] = ()
+    rules = None
     if any(res.kind in ("proxy", "repository", "ingest") for res in inst.resources):
         rules = InfraBounds(inst)
         infra = tuple(rules.loads())
@@ -324,7 +328,7 @@ def lower_bound(
                 f"{infra_subject(inst, at)}: ingest {at.capacity} MB/s runs at most {k} of its"
                 f" {count} jobs of over {fast:g} MB/s at once"
             )
-    return Bound(best, reason, loads, nights, infra)
+    return Bound(best, reason, loads, nights, infra, rules)
 
 
 def infra_subject(inst: Instance, ld: InfraLoad) -> str:
@@ -404,7 +408,8 @@ def min_dropped(inst: Instance, bound: Bound | None = None) -> tuple[int, str]:
                 f"{_capacity_note(res, cap)}, shortest first"
             )
     if any(res.kind in ("proxy", "repository", "ingest") for res in inst.resources):
-        drop, at = InfraBounds(inst).min_dropped()
+        rules = bound.infra_rules if bound is not None else None
+        drop, at = (rules or InfraBounds(inst)).min_dropped()
         if at is not None and drop > best:
             best = drop
             reason = (
