@@ -30,6 +30,7 @@ from stagger.model.schedule import (
     gap_pct,
 )
 from stagger.model.topology import Topology
+from stagger.solve.bottlenecks import bottlenecks as bottleneck_lines
 from stagger.solve.bounds import (
     Bound,
     describe_overload,
@@ -310,11 +311,6 @@ def build_schedule(
             )
         )
     use.sort(key=lambda u: (-u.utilisation_pct, u.kind, u.name))
-    bottlenecks = [
-        describe_overload(inst, load)
-        for load in bound.loads
-        if load.overloaded(inst.resources[load.resource].capacity or 1 << 30)
-    ]
     return Schedule(
         timezone=policy.timezone,
         cycle_start=policy.cycle.start,
@@ -328,7 +324,7 @@ def build_schedule(
         unscheduled_min=must_drop,
         unscheduled_gap_pct=drop_gap,
         utilisation=use,
-        bottlenecks=bottlenecks,
+        bottlenecks=bottleneck_lines(inst, bound),
         inputs=ScheduleInputs(topology=topology, policy=policy, infrastructure=infrastructure),
     )
 

@@ -15,17 +15,29 @@ CP-SAT's own bound is weak on these models, so we compute one from first princip
   (:mod:`stagger.solve.bound_capacity`): no more of its jobs than their hosts, datastores and
   RAID groups let run at once (a RAID group of capacity 3 over two datastores of capacity 1
   runs at most 2).
+- with an infrastructure file (:mod:`stagger.solve.bound_infra`): a job ends no earlier than
+  its fastest option allows; the jobs that only some proxies reach need those proxies' task
+  slots; the jobs that only some repositories take need their tasks and their ingest (MB/s).
 The makespan is the largest per-night span (window start to last job end), in slots.
+
+Weighted resources (a folded job's ``demands``: ingest in MB/s): the load rule counts units
+(demand x slots) against the capacity in units; the rules that count jobs at once (Hall,
+packing, effective capacity) count each job as one unit of at most ``min(capacity, jobs)``,
+valid because every job that runs takes at least one unit. A job that takes 0 units of a
+resource does not use it (it is left out of that resource's jobs: counting it would make a
+bound too high).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from stagger.fmt import hm
 from stagger.instance import Instance, Resource
 from stagger.solve.bound_capacity import effective_capacity
+from stagger.solve.bound_infra import InfraBounds, InfraLoad, earliest_end
 from stagger.solve.bound_nights import (
     describe_nights,
     forced_ends,
@@ -38,7 +50,7 @@ from stagger.solve.bound_packing import Packing
 @dataclass(frozen=True)
 class ResourceLoad:
     resource: int
-    load: int  # slots of jobs
+    load: int  # slots of jobs (units x slots on a weighted resource: ingest MB/s)
     free: int  # slots of window left after blackouts (per unit of capacity)
     bound: int  # smallest makespan (slots) this resource allows; > longest night = cannot fit
     # Jobs of this resource that can run at once (its capacity, or fewer when their other
@@ -57,10 +69,38 @@ class Bound:
     # Per night, a lower bound on that night's span (window start to its last job's end) in
     # any plan with every job (slots); () when not computed (the single regime).
     nights: tuple[int, ...] = ()
+    # With an infrastructure: the energy rule on each set of proxies / repositories
+    # (:mod:`stagger.solve.bound_infra`), for the bottleneck report.
+    infra: tuple[InfraLoad, ...] = ()
+    # The infrastructure rules as computed (their arrays), for :func:`min_dropped` of the same
+    # instance: building them again is most of its time at 10,000 jobs with options.
+    infra_rules: InfraBounds | None = field(default=None, compare=False, repr=False)
 
     def effective_capacities(self) -> dict[int, int]:
         """Resource -> the effective capacity the bound used (0 where not computed)."""
         return {ld.resource: ld.effective_capacity for ld in self.loads}
+
+
+def jobs_by_resource(inst: Instance) -> dict[int, list[int]]:
+    """Resource -> the jobs that take at least one unit of it (module doc: a job that takes 0
+    units of a resource does not count towards it)."""
+    out: dict[int, list[int]] = {}
+    for j, job in enumerate(inst.jobs):
+        for i, r in enumerate(job.resources):
+            if job.demand(i) > 0:
+                out.setdefault(r, []).append(j)
+    return out
+
+
+def _weighted(inst: Instance, members: list[int], r: int) -> int:
+    """Units x slots of resource ``r`` taken by ``members``; their slots when every job takes
+    one unit."""
+    total = 0
+    for j in members:
+        job = inst.jobs[j]
+        units = sum(job.demand(i) for i, x in enumerate(job.resources) if x == r)
+        total += units * job.duration
+    return total
 
 
 def night_free_profiles(inst: Instance, blocked: list[tuple[int, int]]) -> np.ndarray:
@@ -81,7 +121,11 @@ def night_free_profiles(inst: Instance, blocked: list[tuple[int, int]]) -> np.nd
 
 
 def job_earliest_end(inst: Instance, j: int) -> int:
+    """Earliest end of job ``j`` (slots from its night's window start); with options, over
+    its options (rule (c) of :mod:`stagger.solve.bound_infra`)."""
     job = inst.jobs[j]
+    if job.options:
+        return earliest_end(inst, j)
     return min(
         spans[0][0] + job.duration - inst.nights[n].start
         for n, spans in enumerate(job.allowed)
@@ -135,7 +179,7 @@ def hall_bound(inst: Instance, start: int, caps: dict[int, int] | None = None) -
     ``caps``: effective capacities by resource (default: their own)."""
     best, reason = start, ""
     longest = max(n.end - n.start for n in inst.nights)
-    for r, members in sorted(inst.jobs_by_resource().items()):
+    for r, members in sorted(jobs_by_resource(inst).items()):
         res = inst.resources[r]
         cap = min(res.capacity, len(members)) if res.capacity else len(members)
         if caps is not None:
@@ -184,7 +228,8 @@ def lower_bound(
     loads = []
     caps: dict[int, int] = {}  # effective
     lowered: set[int] = set()  # resources whose effective capacity is below their own
-    by_res = sorted(inst.jobs_by_resource().items())
+    weighted: set[int] = set()  # resources some job takes more than one unit of
+    by_res = sorted(jobs_by_resource(inst).items())
     for r, members in by_res:
         res: Resource = inst.resources[r]
         load = sum(inst.jobs[j].duration for j in members)
@@ -194,18 +239,25 @@ def lower_bound(
         caps[r] = cap
         if cap < own:
             lowered.add(r)
+        units = _weighted(inst, members, r)
+        per_unit = cap
+        if res.capacity and units > load:
+            # Weighted (ingest MB/s): units against the capacity in units; the job count
+            # (caps, the effective capacity) stays for the rules that count jobs at once.
+            load, per_unit = units, res.capacity
+            weighted.add(r)
         cs = night_profile(r).sum(axis=0)
         free = int(cs[-1])
         # len(cs) = past every window: this resource cannot take its load.
-        fits = cap * free >= load
-        bound = int(np.searchsorted(cs * cap, load, side="left")) if fits else len(cs)
+        fits = per_unit * free >= load
+        bound = int(np.searchsorted(cs * per_unit, load, side="left")) if fits else len(cs)
         loads.append(ResourceLoad(r, load, free, bound, cap))
     # On a tie the reason names a resource whose own capacity binds (the task slots lowered to
     # one host's capacity tie with that host: the host is the cause).
     for ld in sorted(loads, key=lambda ld: (ld.resource in lowered, ld.resource)):
         if ld.bound > best:
             res = inst.resources[ld.resource]
-            note = _capacity_note(res, ld.effective_capacity)
+            note = "" if ld.resource in weighted else _capacity_note(res, ld.effective_capacity)
             best, reason = ld.bound, f"load on {res.label}{note}"
     nights: tuple[int, ...] = ()
     # Tiered cycles (jobs compiled from the cycle's rule, groups, fixed nights): where the
@@ -253,7 +305,65 @@ def lower_bound(
     hall, why = hall_bound(inst, best, caps)
     if hall > best:
         best, reason = hall, why
-    return Bound(best, reason, loads, nights)
+    infra: tuple[InfraLoad, ...] = ()
+    rules = None
+    if any(res.kind in ("proxy", "repository", "ingest") for res in inst.resources):
+        rules = InfraBounds(inst)
+        infra = tuple(rules.loads())
+        for il in infra:
+            if il.bound > best:
+                best, reason = il.bound, describe_infra_bound(inst, il)
+            if len(il.nights) == 1 and nights:
+                n = il.nights[0]
+                nights = (*nights[:n], max(nights[n], il.bound), *nights[n + 1 :])
+        packed, at = rules.packing(best)
+        if at is not None and packed > best:
+            best = packed
+            reason = f"jobs that need {infra_subject(inst, at)} cannot be split between nights"
+        heavy, at, k, count = rules.heavy(best)
+        if at is not None and heavy > best:
+            best = heavy
+            fast = at.capacity / (k + 1)
+            reason = (
+                f"{infra_subject(inst, at)}: ingest {at.capacity} MB/s runs at most {k} of its"
+                f" {count} jobs of over {fast:g} MB/s at once"
+            )
+    return Bound(best, reason, loads, nights, infra, rules)
+
+
+def infra_subject(inst: Instance, ld: InfraLoad) -> str:
+    """'proxy prx-a1', 'proxies prx-a1, prx-a2', 'repository repo-2' (ingest and tasks)."""
+    names = [inst.resources[r].name for r in ld.resources]
+    if ld.kind == "proxy":
+        word = "proxy" if len(names) == 1 else "proxies"
+    else:
+        word = "repository" if len(names) == 1 else "repositories"
+    return f"{word} {', '.join(names)}"
+
+
+def slots(n: int) -> str:
+    """'1 slot', '4 slots'."""
+    return f"{n} slot" if n == 1 else f"{n} slots"
+
+
+def describe_infra_bound(inst: Instance, ld: InfraLoad) -> str:
+    """The reason of an energy rule in admin words: 'proxy prx-a1: 31h00m of tasks for 4 slots
+    in 8h00m', 'repository repo-2: ingest 2.1 TB at 600 MB/s in 8h00m'; the nights when the
+    jobs counted are those that must run on some nights only."""
+    m = inst.slot_minutes
+    where = "" if len(ld.nights) == len(inst.nights) else f" on {describe_nights(ld.nights)}"
+    own = sum(inst.resources[r].capacity for r in ld.resources)
+    if ld.kind == "ingest":
+        tb = ld.energy * m * 60 / 1e6
+        return (
+            f"{infra_subject(inst, ld)}: ingest {tb:.1f} TB at {ld.capacity} MB/s"
+            f" in {hm(ld.free * m)}{where}"
+        )
+    note = f" (at most {ld.capacity} of their jobs at once)" if ld.capacity < own else ""
+    return (
+        f"{infra_subject(inst, ld)}: {hm(ld.energy * m)} of tasks for {slots(ld.capacity)}"
+        f" in {hm(ld.free * m)}{where}{note}"
+    )
 
 
 def describe_overload(inst: Instance, load: ResourceLoad) -> str:
@@ -276,10 +386,12 @@ def min_dropped(inst: Instance, bound: Bound | None = None) -> tuple[int, str]:
     its shortest ones pass (:meth:`~stagger.solve.bound_packing.Packing.most_placeable`: whole
     nights, its effective capacity, each job inside one free stretch); every job beyond that
     count cannot be placed. This includes the plain load count (its jobs shortest first while
-    their slots fit in the capacity times the free window time)."""
+    their slots fit in the capacity times the free window time). With an infrastructure, the
+    same per set of proxies / repositories over the jobs only they can take
+    (:meth:`stagger.solve.bound_infra.InfraBounds.min_dropped`)."""
     best, reason = 0, ""
     known = bound.effective_capacities() if bound is not None else {}
-    for r, members in sorted(inst.jobs_by_resource().items()):
+    for r, members in sorted(jobs_by_resource(inst).items()):
         res = inst.resources[r]
         if not res.capacity:
             continue  # unlimited
@@ -295,6 +407,16 @@ def min_dropped(inst: Instance, bound: Bound | None = None) -> tuple[int, str]:
                 f"{res.label}: only {fit} of its {len(members)} jobs fit in its free stretches"
                 f"{_capacity_note(res, cap)}, shortest first"
             )
+    if any(res.kind in ("proxy", "repository", "ingest") for res in inst.resources):
+        rules = bound.infra_rules if bound is not None else None
+        drop, at = (rules or InfraBounds(inst)).min_dropped()
+        if at is not None and drop > best:
+            best = drop
+            reason = (
+                f"{infra_subject(inst, at)}: only {at.jobs - drop} of the {at.jobs} jobs that"
+                f" need {'it' if len(at.resources) == 1 else 'them'} fit in the time they may"
+                " use, smallest first"
+            )
     return best, reason
 
 
@@ -308,7 +430,7 @@ def min_dropped_vms(inst: Instance, bound: Bound | None = None) -> tuple[int, st
     if not any(job.level is not None for job in inst.jobs):
         return 0, ""
     known = bound.effective_capacities() if bound is not None else {}
-    by_res = sorted(inst.jobs_by_resource().items())
+    by_res = sorted(jobs_by_resource(inst).items())
     caps = {
         r: known.get(r) or effective_capacity(inst, r, members)
         for r, members in by_res
