@@ -160,6 +160,9 @@ def bacula_comment(text: str) -> str:
 # --- iCalendar, Markdown, CSV -----------------------------------------------------------
 
 
+ICS_BOM = "\ufeff"
+
+
 def ics_text(text: str) -> str:
     """An iCalendar TEXT value, escaped as RFC 5545 3.3.11 says, to be written verbatim
     (``icalendar.prop.vUnknown``; the library still folds long lines).
@@ -167,9 +170,11 @@ def ics_text(text: str) -> str:
     ``\\``, ``;`` and ``,`` get a backslash; controls (RFC 5545 forbids them raw, a newline
     included) are shown as ``\\xNN``. Not left to the icalendar library: its writer turns
     the two characters ``\\N`` of a name into a line break before it escapes backslashes,
-    so a VM named ``C:\\Nightly`` came back as ``C:`` and a new line ``ightly``."""
-    value = escape_controls(text)
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    so a VM named ``C:\\Nightly`` came back as ``C:`` and a new line ``ightly``. A byte-order
+    mark (U+FEFF) is shown as ``\\ufeff``: the writer drops one that starts a value, so
+    ``\\ufeffweb01`` came out as ``web01``, another VM's name (found by hypothesis)."""
+    value = escape_controls(text).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return value.replace(ICS_BOM, "\\\\ufeff")
 
 
 ICS_NEWLINE = "\\n"
