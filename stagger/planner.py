@@ -31,6 +31,8 @@ from stagger.model.schedule import (
 )
 from stagger.model.topology import Topology
 from stagger.solve.bottlenecks import bottlenecks as bottleneck_lines
+from stagger.solve.bottlenecks import describe_infra_overload
+from stagger.solve.bound_infra import INFRA_KINDS
 from stagger.solve.bounds import (
     Bound,
     describe_overload,
@@ -123,8 +125,17 @@ def _dropped_reason(inst: Instance, bound: Bound, j: int) -> str:
         describe_overload(inst, load)
         for load in bound.loads
         if load.resource in job.resources
+        and inst.resources[load.resource].kind not in INFRA_KINDS
         and load.overloaded(inst.resources[load.resource].capacity or 1 << 30)
     ]
+    # An overloaded set of proxies or repositories this job's chosen ones belong to.
+    over += list(
+        dict.fromkeys(
+            describe_infra_overload(inst, ld)
+            for ld in bound.infra
+            if ld.overloaded and set(ld.resources) & set(job.resources)
+        )
+    )
     if over:
         return "does not fit: " + "; ".join(over)
     labels = ", ".join(inst.resources[r].label for r in job.resources)
@@ -680,8 +691,9 @@ def solve_with_options(
     )
     sol = out.solution
     # The greedy's plan is kept when it is as good, and when a solver's plan breaks a
-    # capacity counted in units (an ingest rate): a model that counts every job as one
-    # unit of it would (the check is the timeline's, which counts demands).
+    # capacity counted in units (an ingest rate): a safety net (every CP-SAT model weighs
+    # demands since the options work; the check is the timeline's own count), so that a
+    # solver bug costs quality, never a plan the validator refuses.
     if not _better(fixed, sol, warm) or overloaded(fixed, sol.starts):
         sol = warm
     met = not sol.dropped and makespan_slots(fixed, sol.starts) <= bound.makespan

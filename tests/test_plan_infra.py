@@ -459,3 +459,15 @@ def test_the_greedy_choice_keeps_every_capacity(
         o = inst.jobs[j].options[sol.options[j]]
         assert any(lo <= s <= hi for spans in o.allowed for lo, hi in spans)
     assert not overloaded(fix_options(inst, sol.options), sol.starts)
+
+
+def test_a_vm_left_out_names_the_proxy_that_overflows() -> None:
+    """Three 4-hour jobs on one proxy with one task slot in a 10-hour window: one VM cannot
+    fit, and its reason names the proxy (not 'no free stretch' on its own host)."""
+    topo = _estate(*(_vm(n, 4 * HOUR_AT_240) for n in ("a", "b", "c")))
+    infra = _infra([{"name": "p-one", "max_tasks": 1, "modes": ["hotadd"]}])
+    pol = _policy(window={"start": "20:00", "end": "06:00"})
+    _, sched = _solve(topo, pol, infra)
+    assert len(sched.unscheduled) == 1
+    reason = sched.unscheduled[0].reason
+    assert reason == "does not fit: proxy p-one: 12 h of tasks for 1 slot in 10 h", reason
