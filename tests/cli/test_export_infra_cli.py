@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exporters"))
-from schedules import estate_schedule, with_infrastructure
+from schedules import planned_with_infrastructure
 
 from stagger.cli import app
 from stagger.exporters.jsoncsv import schedule_json
@@ -19,7 +19,7 @@ runner = CliRunner()
 
 def _schedule_file(tmp_path: Path) -> Path:
     path = tmp_path / "schedule.json"
-    path.write_text(schedule_json(with_infrastructure(estate_schedule())))
+    path.write_text(schedule_json(planned_with_infrastructure()))
     return path
 
 

@@ -234,3 +234,27 @@ def with_infrastructure(
     ]
     inputs = sched.inputs.model_copy(update={"infrastructure": model})
     return sched.model_copy(update={"jobs": jobs, "inputs": inputs})
+
+
+def planned_with_infrastructure(
+    assign: dict[str, tuple[str, str, str | None]] | None = None,
+) -> Schedule:
+    """A real plan of ``estate_schedule``'s estate with ``INFRA`` (greedy), each VM pinned to
+    its ``assign`` proxy, mode and repository: unlike :func:`with_infrastructure`, the job
+    lengths are the modes' and the plan passes the validator (``stagger export`` checks)."""
+    from stagger.model.infrastructure import Infrastructure
+
+    base = estate_schedule()
+    table = ASSIGN if assign is None else assign
+    vms = [
+        vm.model_copy(
+            update=dict(zip(("proxy", "mode", "repository"), table[vm.name], strict=True))
+        )
+        if vm.name in table
+        else vm
+        for vm in base.inputs.topology.vms
+    ]
+    topo = base.inputs.topology.model_copy(update={"vms": vms})
+    infra = Infrastructure.model_validate(yaml.safe_load(INFRA))
+    opts = PlanOptions(solver="greedy")
+    return plan(topo, base.inputs.policy, opts, infrastructure=infra).schedule
