@@ -23,8 +23,11 @@ so that a plan's night can be compared with what really happens (docs/simulate.m
 - ingest is a cap, not a shared pipe: a job whose rate would take the repository's running
   rates over its ingest waits; running jobs are never slowed down (the planner's model too).
 
-Not applied at run time: RAID groups (the backup product does not know them) and blackouts
-(a product starts a job whatever the estate does). Pure library: no solver, no instance.
+Not applied at run time: RAID groups (the backup product does not know them; ``raid_groups=
+True`` applies them as if the admin had configured a limit per array pool) and blackouts (a
+product starts a job whatever the estate does). What the replay breaks of them is counted per
+night: jobs that started while one of their RAID groups already ran its limit, and jobs that
+ran into a blackout that applies to their VM. Pure library: no solver, no instance.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from stagger.calendar import window_on_night
+from stagger.calendar import blackout_intervals, window_on_night
 from stagger.cycle import BackupJob, cycle_jobs
 from stagger.errors import InputError, shown
 from stagger.infrastructure import Pins, job_rate, options, pins_of
@@ -44,7 +47,7 @@ from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy, TransportMode
 from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
-from stagger.rules import ResourceRef, capacity, vm_resources
+from stagger.rules import ResourceRef, blackouts_by_vm, capacity, vm_resources
 from stagger.tiers import assign_tiers
 
 SimMode = Literal["default", "planned", "planned-assigned"]
@@ -115,6 +118,10 @@ class NightOutcome:
     longest_wait_min: float
     past_window: int
     """Jobs that end after their window's end."""
+    raid_group_overloads: int = 0
+    """Jobs that started while one of their RAID groups already ran its limit of jobs."""
+    in_blackout: int = 0
+    """Jobs that overlap a blackout that applies to their VM."""
 
     def minutes_from_start(self, when: datetime | None) -> float | None:
         return None if when is None else (when - self.window_start).total_seconds() / 60
@@ -218,9 +225,11 @@ def run(
     policy: Policy,
     *,
     tier_pins: dict[str, Pins] | None = None,
+    raid_groups: bool = False,
 ) -> list[SimJob]:
     """Replay ``releases`` (the rules of the module doc); one SimJob per release, same order.
-    Deterministic: ties by release order. ``tier_pins``: VM name -> its tier's pins.
+    Deterministic: ties by release order. ``tier_pins``: VM name -> its tier's pins;
+    ``raid_groups``: also hold the RAID groups' limits.
     Raises InputError for a job no proxy can process (it would wait for ever)."""
     idx = topology.index()
     vms = {vm.name: vm for vm in topology.vms}
@@ -235,7 +244,7 @@ def run(
         vm = vms.get(rel.job.vm)
         if vm is None:
             raise InputError(f"the topology has no VM {shown(rel.job.vm)}", obj="schedule")
-        refs = [r for r in vm_resources(vm, idx, policy) if r.kind != "raid_group"]
+        refs = [r for r in vm_resources(vm, idx, policy) if raid_groups or r.kind != "raid_group"]
         ids = []
         for ref in refs:
             if ref not in res_id:
@@ -458,17 +467,71 @@ def releases_of(schedule: Schedule, mode: SimMode) -> list[Release]:
     return out
 
 
-def simulate(schedule: Schedule, infra: Infrastructure, mode: SimMode = "planned") -> Simulation:
+def _raid_group_overloads(jobs: list[SimJob], topology: Topology, policy: Policy) -> list[bool]:
+    """Per job: it started while one of its RAID groups already ran its limit of jobs."""
+    idx = topology.index()
+    vms = {vm.name: vm for vm in topology.vms}
+    on_group: dict[str, list[int]] = {}
+    for k, j in enumerate(jobs):
+        for g in idx.raid_groups_of(vms[j.vm]):
+            on_group.setdefault(g, []).append(k)
+    out = [False] * len(jobs)
+    for g, members in on_group.items():
+        limit = capacity(ResourceRef("raid_group", g), idx, policy)
+        running: list[datetime] = []  # ends of the jobs running on the group
+        for k in sorted(members, key=lambda k: (jobs[k].start, k)):
+            while running and running[0] <= jobs[k].start:
+                heapq.heappop(running)
+            if len(running) >= limit:
+                out[k] = True
+            heapq.heappush(running, jobs[k].end)
+    return out
+
+
+def _in_blackout(jobs: list[SimJob], topology: Topology, policy: Policy) -> list[bool]:
+    """Per job: it overlaps an occurrence of a blackout that applies to its VM."""
+    if not jobs or not policy.blackouts:
+        return [False] * len(jobs)
+    span = (min(j.start for j in jobs), max(j.end for j in jobs))
+    by_vm = blackouts_by_vm(policy, topology.index())
+    intervals = [blackout_intervals(b, policy, span) for b in policy.blackouts]
+    return [
+        any(
+            iv.start < j.end and j.start < iv.end
+            for b in by_vm.get(j.vm, ())
+            for iv in intervals[b]
+        )
+        for j in jobs
+    ]
+
+
+def simulate(
+    schedule: Schedule,
+    infra: Infrastructure,
+    mode: SimMode = "planned",
+    *,
+    raid_groups: bool = False,
+) -> Simulation:
     """Replay ``schedule``'s jobs through the backup server in ``mode`` and sum up each night:
-    the planned end, the simulated end, the longest wait in the queue, jobs past the window."""
+    the planned end, the simulated end, the longest wait in the queue, jobs past the window,
+    and what the replay broke of the rules it does not apply (RAID groups, blackouts)."""
     if mode not in SIM_MODES:
         raise InputError(f"unknown simulation mode {mode!r} (one of {', '.join(SIM_MODES)})")
     topology, policy = schedule.inputs.topology, schedule.inputs.policy
     releases = releases_of(schedule, mode)
-    jobs = run(releases, infra, topology, policy, tier_pins=_tier_pins(topology, policy))
+    jobs = run(
+        releases,
+        infra,
+        topology,
+        policy,
+        tier_pins=_tier_pins(topology, policy),
+        raid_groups=raid_groups,
+    )
+    overloads = _raid_group_overloads(jobs, topology, policy)
+    blacked = _in_blackout(jobs, topology, policy)
     nights = []
     for night in schedule.nights:
-        mine = [j for j in jobs if j.night == night.index]
+        mine = [k for k, j in enumerate(jobs) if j.night == night.index]
         planned = [sj.end for sj in schedule.jobs if sj.night == night.index]
         nights.append(
             NightOutcome(
@@ -477,9 +540,11 @@ def simulate(schedule: Schedule, infra: Infrastructure, mode: SimMode = "planned
                 window_end=night.window_end.astimezone(UTC),
                 jobs=len(mine),
                 planned_end=max((e.astimezone(UTC) for e in planned), default=None),
-                simulated_end=max((j.end for j in mine), default=None),
-                longest_wait_min=max((j.wait_min for j in mine), default=0.0),
-                past_window=sum(1 for j in mine if j.past_window),
+                simulated_end=max((jobs[k].end for k in mine), default=None),
+                longest_wait_min=max((jobs[k].wait_min for k in mine), default=0.0),
+                past_window=sum(1 for k in mine if jobs[k].past_window),
+                raid_group_overloads=sum(1 for k in mine if overloads[k]),
+                in_blackout=sum(1 for k in mine if blacked[k]),
             )
         )
     return Simulation(mode, jobs, nights, not_simulated=len(schedule.unscheduled))
