@@ -61,8 +61,8 @@ def simulate_cmd(
     default (every job at the window's opening), each with the longest queue wait, the jobs
     past the window's end, and the rules the replay does not apply and broke: jobs started
     on a RAID group already at its limit, jobs run into a blackout (docs/simulate.md).
-    Writes nothing. Exit codes: 0 simulated, 1 bad input (a file, a VM no proxy reaches, no infrastructure), 4 the schedule fails
-    validation.
+    Writes nothing. Exit codes: 0 simulated, 1 bad input (a file, a VM no proxy reaches,
+    no infrastructure), 4 the schedule fails validation.
     """
     with handle_errors():
         sched = load_schedule(schedule)
