@@ -453,3 +453,41 @@ def test_no_limit_is_ever_exceeded(
         if j.wait_min > 0:
             busy = [k for k in jobs if k is not j and k.start < j.start and k.end > j.release]
             assert busy
+
+
+# --- the benchmark's infrastructure (benchmarks/infra.py) --------------------------------
+
+
+def test_benchmark_infrastructure_is_seeded_and_reaches_every_vm() -> None:
+    from benchmarks.generate import EstateSpec, generate
+    from benchmarks.infra import infrastructure_for
+    from stagger.infrastructure import check_infrastructure
+
+    topo, pol = generate(EstateSpec(1000, "balanced", "incremental", 0))
+    infra = infrastructure_for(topo, 0)
+    assert infra == infrastructure_for(topo, 0)
+    # 14 hot-add proxies at 10,000 VMs (55 clusters); one per cluster in smaller estates.
+    hot = min(14, len(topo.clusters))
+    assert len(infra.proxies) == hot + 6 and len(infra.repositories) == 4
+    modes = [p.modes[0] for p in infra.proxies]
+    assert (modes.count("hotadd"), modes.count("san"), modes.count("nbd")) == (hot, 4, 2)
+    report = check_infrastructure(infra, topo, pol)
+    report.check()
+    # The SAN globs and the hot-add clusters reach VMs (not only the NBD proxies).
+    assert all(report.reached[p.name] for p in infra.proxies)
+
+
+def test_benchmark_rows_on_the_example_estate() -> None:
+    from benchmarks.infra import run_case, table
+    from stagger.sources.yamlfile import load_infrastructure, load_inputs
+    from tests.factories import EXAMPLES
+
+    topo, pol = load_inputs(
+        EXAMPLES / "estate" / "topology.yaml", EXAMPLES / "estate" / "policy.yaml"
+    )
+    infra = load_infrastructure(EXAMPLES / "infra" / "infrastructure.yaml")
+    rows = run_case("examples/estate", topo, pol, infra, time_limit=10, seed=1)
+    assert [r["night"] for r in rows] == [0, 1]
+    assert all(r["jobs"] == 73 and r["default_end"] is not None for r in rows)
+    text = table(rows)
+    assert text.count("\n") == 3 and text.splitlines()[2].startswith("| examples/estate | 148 |")
