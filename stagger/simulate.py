@@ -42,7 +42,7 @@ from typing import Literal
 from stagger.calendar import blackout_intervals, window_on_night
 from stagger.cycle import BackupJob, cycle_jobs
 from stagger.errors import InputError, shown
-from stagger.infrastructure import Pins, job_rate, options, pins_of
+from stagger.infrastructure import Pins, job_rate, options, pins_of, reaches
 from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy, TransportMode
 from stagger.model.schedule import Schedule
@@ -261,6 +261,15 @@ def run(
                     InputError(
                         f"planned proxy {shown(a.proxy)} in mode {a.mode!r} is not in the"
                         " infrastructure file",
+                        obj=obj,
+                        field="proxy",
+                    )
+                )
+                continue
+            if not reaches(proxy, vm, idx):
+                problems.append(
+                    InputError(
+                        f"planned proxy {shown(a.proxy)} does not reach it",
                         obj=obj,
                         field="proxy",
                     )

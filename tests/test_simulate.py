@@ -379,6 +379,11 @@ def test_planned_assigned_needs_a_planned_proxy() -> None:
     assigned = schedule_of(topo, pol, {"a": 0}, proxy="prx", mode="nbd")
     (job,) = simulate(assigned, infra(), "planned-assigned").jobs
     assert job.assignment == Assignment("prx", "nbd", None)
+    far = infra(
+        proxies=[{"name": "prx", "max_tasks": 1, "modes": ["nbd"], "reaches": {"host": "h9"}}]
+    )
+    with pytest.raises(InputError, match="vm 'a': field 'proxy': planned proxy 'prx' does not"):
+        simulate(assigned, far, "planned-assigned")
     unknown = schedule_of(topo, pol, {"a": 0}, proxy="gone", mode="nbd")
     with pytest.raises(InputError, match="planned proxy 'gone' in mode 'nbd' is not in"):
         simulate(unknown, infra(), "planned-assigned")
