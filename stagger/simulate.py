@@ -326,57 +326,85 @@ def _replay(releases: list[Release], bucket_of: list[_Bucket], server: _Server) 
     started: list[tuple[float, int, int, TransportMode, int, float] | None] = [None] * n
     ends: list[float] = [0.0] * n
     running: list[tuple[float, int]] = []  # (end minute, job)
-    active: list[tuple[float, int, int]] = []  # (release minute, job, bucket id): heads
-    ids = {id(b): b for b in bucket_of}
-    # Buckets parked on what blocks them: a resource id, a proxy, or any repository (-1).
-    parked_res: dict[int, list[tuple[_Bucket, int]]] = {}
-    parked_proxy: dict[int, list[tuple[_Bucket, int]]] = {}
-    parked_repo: list[tuple[_Bucket, int]] = []
+    buckets = list({id(b): b for b in bucket_of}.values())
+    bid_of = {id(b): k for k, b in enumerate(buckets)}
+    # Queue heads to look at, by queue position: (release minute, job, bucket).
+    active: list[tuple[float, int, int]] = []
+    # Buckets parked on what blocks them. On a host, datastore or the global cap: woken when
+    # it frees. On proxies (every candidate was full): one heap per proxy, by queue position,
+    # looked at only while that proxy has a free slot (so a slot freed on an NBD proxy every
+    # VM can use costs a look at the first bucket in line, not at every bucket). On the
+    # repositories (a proxy was free, no repository had room): woken when one frees.
+    parked_res: dict[int, list[tuple[int, int]]] = {}
+    parked_proxy: list[list[tuple[float, int, int, int]]] = [[] for _ in server.proxy_cap]
+    parked_repo: list[tuple[int, int]] = []
 
-    def activate(b: _Bucket) -> None:
+    def activate(bid: int) -> None:
+        b = buckets[bid]
         if not b.active and b.queue:
             b.active = True
             b.generation += 1
             head = b.queue[0]
-            heapq.heappush(active, (at_min[head], head, id(b)))
+            heapq.heappush(active, (at_min[head], head, bid))
 
-    def wake(parked: list[tuple[_Bucket, int]]) -> None:
-        for b, gen in parked:
-            if b.generation == gen:
-                activate(b)
+    def wake(parked: list[tuple[int, int]]) -> None:
+        for bid, gen in parked:
+            if buckets[bid].generation == gen:
+                activate(bid)
         parked.clear()
 
-    def park(b: _Bucket) -> None:
+    def park(bid: int) -> None:
+        b = buckets[bid]
         b.active = False
         b.generation += 1
-        entry = (b, b.generation)
         res = server.blocked_resource(b)
         if res is not None:
-            parked_res.setdefault(res, []).append(entry)
+            parked_res.setdefault(res, []).append((bid, b.generation))
             return
         if all(server.proxy_used[p] >= server.proxy_cap[p] for p, _ in b.candidates):
+            head = b.queue[0]
             for p, _ in b.candidates:
-                parked_proxy.setdefault(p, []).append(entry)
+                heapq.heappush(parked_proxy[p], (at_min[head], head, b.generation, bid))
         else:  # a proxy is free, no repository takes the job: wait for a repository
-            parked_repo.append(entry)
+            parked_repo.append((bid, b.generation))
+
+    def next_bucket() -> int | None:
+        """The bucket whose head is first in the queue among the active ones and those
+        parked on a proxy that has a free slot now."""
+        best: tuple[float, int] | None = active[0][:2] if active else None
+        source = -1
+        for p, heap in enumerate(parked_proxy):
+            if not heap or server.proxy_used[p] >= server.proxy_cap[p]:
+                continue
+            while heap and buckets[heap[0][3]].generation != heap[0][2]:
+                heapq.heappop(heap)  # the bucket moved on since it parked here
+            if heap and (best is None or heap[0][:2] < best):
+                best, source = heap[0][:2], p
+        if best is None:
+            return None
+        if source < 0:
+            return heapq.heappop(active)[2]
+        return heapq.heappop(parked_proxy[source])[3]
 
     def scan(now: float) -> None:
-        while active and server.free_proxy_slots > 0:
-            _, head, bid = heapq.heappop(active)
-            b = ids[bid]
+        while server.free_proxy_slots > 0:
+            bid = next_bucket()
+            if bid is None:
+                return
+            b = buckets[bid]
             got = None if server.blocked_resource(b) is not None else server.fit(b)
             if got is None:
-                park(b)
+                park(bid)
                 continue
             p, mode, r, rate = got
-            b.queue.popleft()
+            head = b.queue.popleft()
             server.take(b, p, r, rate, +1)
             minutes = releases[head].job.minutes_at(rate)
             ends[head] = now + minutes
             started[head] = (now, p, head, mode, r, rate)
             heapq.heappush(running, (ends[head], head))
             b.active = False
-            activate(b)
+            activate(bid)
 
     i = 0
     while i < n or running:
@@ -393,7 +421,6 @@ def _replay(releases: list[Release], bucket_of: list[_Bucket], server: _Server) 
             server.take(b, p, r, rate, -1)
             for res in b.resources:
                 wake(parked_res.get(res, []))
-            wake(parked_proxy.get(p, []))
             if r >= 0:
                 wake(parked_repo)
         while i < n and at_min[order[i]] <= now:
@@ -401,10 +428,10 @@ def _replay(releases: list[Release], bucket_of: list[_Bucket], server: _Server) 
             b = bucket_of[j]
             b.queue.append(j)
             if len(b.queue) == 1:
-                activate(b)
+                activate(bid_of[id(b)])
             i += 1
         scan(now)
-        if not running and i >= n and any(b.queue for b in ids.values()):
+        if not running and i >= n and any(b.queue for b in buckets):
             # Every job fits alone (capacities >= 1, a job's rate <= its repository's
             # ingest): an idle server with a queue is a bug here, not bad input.
             raise RuntimeError("simulation stalled with jobs queued and nothing running")
