@@ -404,6 +404,7 @@ def _replay(releases: list[Release], bucket_of: list[_Bucket], server: _Server) 
             started[head] = (now, p, head, mode, r, rate)
             heapq.heappush(running, (ends[head], head))
             b.active = False
+            b.generation += 1  # its entries in other proxies' heaps are spent (even if empty)
             activate(bid)
 
     i = 0

@@ -6,6 +6,7 @@ Rates are chosen so that lengths are whole: at 100 MB/s a job of GIB_PER_HOUR Gi
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -496,3 +497,136 @@ def test_benchmark_rows_on_the_example_estate() -> None:
     assert all(r["jobs"] == 73 and r["default_end"] is not None for r in rows)
     text = table(rows)
     assert text.count("\n") == 3 and text.splitlines()[2].startswith("| examples/estate | 148 |")
+
+
+# --- the event loop against a plain reference --------------------------------------------
+
+
+def reference_run(
+    rels: list[Release], inf: Infrastructure, topo: Topology, pol: Policy
+) -> list[tuple[float, str, str, str | None]]:
+    """The rules of stagger.simulate written the slow, obvious way: at every event walk the
+    whole queue in order and start every job that fits. (start minute, proxy, mode, repo)."""
+    from stagger.infrastructure import Pins, job_rate, options
+    from stagger.rules import capacity, vm_resources
+    from stagger.simulate import MODE_PREFERENCE
+
+    idx = topo.index()
+    vms = {v.name: v for v in topo.vms}
+    at = [(r.at - T0).total_seconds() / 60 for r in rels]
+    res = [
+        [x for x in vm_resources(vms[r.job.vm], idx, pol) if x.kind != "raid_group"] for r in rels
+    ]
+    cands = []
+    for r in rels:
+        opts = options(vms[r.job.vm], Pins(), inf, idx)
+        per: dict[str, list[str]] = {}
+        for p, m in opts:
+            per.setdefault(p, []).append(m)
+        cands.append([(p, next(m for m in MODE_PREFERENCE if m in ms)) for p, ms in per.items()])
+    used: dict[Any, float] = {}
+    running: list[tuple[float, int, list[tuple[Any, float]]]] = []
+    queue: list[int] = []
+    out: dict[int, tuple[float, str, str, str | None]] = {}
+    pending = sorted(range(len(rels)), key=lambda j: (at[j], j))
+    while pending or running or queue:
+        now = min([at[pending[0]]] if pending else [math.inf])
+        now = min([now, *(e for e, _, _ in running)])
+        for e, j, took in [x for x in running if x[0] <= now]:
+            running.remove((e, j, took))
+            for key, amount in took:
+                used[key] -= amount
+        while pending and at[pending[0]] <= now:
+            queue.append(pending.pop(0))
+        for j in list(queue):
+            if any(used.get(x, 0) >= capacity(x, idx, pol) for x in res[j]):
+                continue
+            choice = None
+            for p, m in cands[j]:
+                if used.get(("proxy", p), 0) >= inf.proxy(p).max_tasks:  # type: ignore[union-attr]
+                    continue
+                if not inf.repositories:
+                    choice = (p, m, None, job_rate(inf, m, None))
+                    break
+                for repo in inf.repositories:
+                    rate = job_rate(inf, m, repo.name)
+                    if (
+                        used.get(("repo", repo.name), 0) < repo.max_tasks
+                        and used.get(("ingest", repo.name), 0) + rate <= repo.ingest_mb_per_s + 1e-9
+                    ):
+                        choice = (p, m, repo.name, rate)
+                        break
+                if choice:
+                    break
+            if choice is None:
+                continue
+            p, m, repo_name, rate = choice
+            took: list[tuple[Any, float]] = [(x, 1) for x in res[j]] + [(("proxy", p), 1)]
+            if repo_name is not None:
+                took += [(("repo", repo_name), 1), (("ingest", repo_name), rate)]
+            for key, amount in took:
+                used[key] = used.get(key, 0) + amount
+            running.append((now + rels[j].job.minutes_at(rate), j, took))
+            queue.remove(j)
+            out[j] = (round(now, 6), p, m, repo_name)
+    return [out[j] for j in range(len(rels))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 4),
+            st.integers(0, 4),
+            st.sampled_from(["C1", "C2"]),
+            st.floats(0.1, 2),
+            st.sampled_from([0, 0, 30, 45]),
+        ),
+        min_size=1,
+        max_size=16,
+    ),
+    st.integers(1, 3),
+    st.sampled_from([90.0, 150.0, 1000.0]),
+    st.booleans(),
+)
+def test_event_loop_matches_the_plain_reference(
+    spec: list[tuple[int, int, str, float, int]], slots: int, ingest: float, repos: bool
+) -> None:
+    vms = [
+        vm(f"v{i}", f"h{h}", f"D{d}", hours, cluster=c)
+        for i, (h, d, c, hours, _) in enumerate(spec)
+    ]
+    # A host's cluster is its first VM's (estate() takes one cluster per host).
+    topo, pol = estate(vms, limits={"per_datastore": 2})
+    inf = infra(
+        proxies=[
+            {
+                "name": "hot",
+                "max_tasks": slots,
+                "modes": ["nbd", "hotadd"],
+                "reaches": {"cluster": "C1"},
+            },
+            {"name": "any1", "max_tasks": 1, "modes": ["nbd"]},
+            {"name": "any2", "max_tasks": 1, "modes": ["nbd"]},
+        ],
+        transport={"hotadd": {"mb_per_s": 100}, "nbd": {"mb_per_s": 40}},
+        repositories=(
+            [
+                {"name": "r1", "max_tasks": 2, "ingest_mb_per_s": ingest},
+                {"name": "r2", "max_tasks": 1, "ingest_mb_per_s": ingest},
+            ]
+            if repos
+            else []
+        ),
+    )
+    rels = releases(topo, pol, {f"v{i}": float(a) for i, (*_, a) in enumerate(spec)})
+    got = [
+        (
+            round((j.start - T0).total_seconds() / 60, 6),
+            j.assignment.proxy,
+            j.assignment.mode,
+            j.assignment.repository,
+        )
+        for j in run(rels, inf, topo, pol)
+    ]
+    assert got == reference_run(rels, inf, topo, pol)
