@@ -629,4 +629,7 @@ def test_event_loop_matches_the_plain_reference(
         )
         for j in run(rels, inf, topo, pol)
     ]
-    assert got == reference_run(rels, inf, topo, pol)
+    want = reference_run(rels, inf, topo, pol)
+    # Starts agree to the microsecond a datetime keeps; the assignments exactly.
+    assert [g[1:] for g in got] == [w[1:] for w in want]
+    assert all(abs(g[0] - w[0]) < 1e-4 for g, w in zip(got, want, strict=True))
