@@ -333,10 +333,12 @@ def _replay(releases: list[Release], bucket_of: list[_Bucket], server: _Server) 
     # Buckets parked on what blocks them. On a host, datastore or the global cap: woken when
     # it frees. On proxies (every candidate was full): one heap per proxy, by queue position,
     # looked at only while that proxy has a free slot (so a slot freed on an NBD proxy every
-    # VM can use costs a look at the first bucket in line, not at every bucket). On the
-    # repositories (a proxy was free, no repository had room): woken when one frees.
+    # VM can use costs a look at the first bucket in line, not at every bucket); the same per
+    # repository when a proxy was free and every repository's tasks were taken. On ingest (a
+    # repository had a task free, not the MB/s): woken when a job writing somewhere ends.
     parked_res: dict[int, list[tuple[int, int]]] = {}
     parked_proxy: list[list[tuple[float, int, int, int]]] = [[] for _ in server.proxy_cap]
+    parked_repo_task: list[list[tuple[float, int, int, int]]] = [[] for _ in server.repo_cap]
     parked_repo: list[tuple[int, int]] = []
 
     def activate(bid: int) -> None:
@@ -361,30 +363,38 @@ def _replay(releases: list[Release], bucket_of: list[_Bucket], server: _Server) 
         if res is not None:
             parked_res.setdefault(res, []).append((bid, b.generation))
             return
+        head = b.queue[0]
+        entry = (at_min[head], head, b.generation, bid)
         if all(server.proxy_used[p] >= server.proxy_cap[p] for p, _ in b.candidates):
-            head = b.queue[0]
             for p, _ in b.candidates:
-                heapq.heappush(parked_proxy[p], (at_min[head], head, b.generation, bid))
-        else:  # a proxy is free, no repository takes the job: wait for a repository
+                heapq.heappush(parked_proxy[p], entry)
+        elif all(server.repo_used[r] >= server.repo_cap[r] for r in b.repositories):
+            for r in b.repositories:  # a proxy is free, every repository's tasks are taken
+                heapq.heappush(parked_repo_task[r], entry)
+        else:  # a repository has a task free but no ingest room: wait for a job to end
             parked_repo.append((bid, b.generation))
 
     def next_bucket() -> int | None:
         """The bucket whose head is first in the queue among the active ones and those
         parked on a proxy that has a free slot now."""
         best: tuple[float, int] | None = active[0][:2] if active else None
-        source = -1
-        for p, heap in enumerate(parked_proxy):
-            if not heap or server.proxy_used[p] >= server.proxy_cap[p]:
-                continue
-            while heap and buckets[heap[0][3]].generation != heap[0][2]:
-                heapq.heappop(heap)  # the bucket moved on since it parked here
-            if heap and (best is None or heap[0][:2] < best):
-                best, source = heap[0][:2], p
+        source: list[tuple[float, int, int, int]] | None = None
+        for heaps, used, cap in (
+            (parked_proxy, server.proxy_used, server.proxy_cap),
+            (parked_repo_task, server.repo_used, server.repo_cap),
+        ):
+            for k, heap in enumerate(heaps):
+                if not heap or used[k] >= cap[k]:
+                    continue
+                while heap and buckets[heap[0][3]].generation != heap[0][2]:
+                    heapq.heappop(heap)  # the bucket moved on since it parked here
+                if heap and (best is None or heap[0][:2] < best):
+                    best, source = heap[0][:2], heap
         if best is None:
             return None
-        if source < 0:
+        if source is None:
             return heapq.heappop(active)[2]
-        return heapq.heappop(parked_proxy[source])[3]
+        return heapq.heappop(source)[3]
 
     def scan(now: float) -> None:
         while server.free_proxy_slots > 0:
