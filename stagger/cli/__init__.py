@@ -7,6 +7,7 @@ from stagger.cli import (  # noqa: F401  (registers commands)
     infra,
     inventory,
     plan,
+    simulate,
     whatif,
 )
 from stagger.cli.app import app
