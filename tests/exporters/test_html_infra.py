@@ -104,3 +104,31 @@ def test_hostile_proxy_and_repository_names_render_as_text(tmp_path: Path) -> No
     _, tip, _ = run.values["hover"]
     assert f"proxy{assign['sql01'][0]} (nbd)" in tip and f"repository{assign['sql01'][2]}" in tip
     assert run.values["injected"] == [None, 0, 2]
+
+
+def test_the_ingest_row_of_the_resource_table_is_data_in_chromium(tmp_path: Path) -> None:
+    """A real plan with the infrastructure: its repository ingest row reads as data written
+    and the ingest's room in the window (MB/s x minutes shown as TB/GB), not as hours."""
+    from schedules import planned_with_infrastructure
+
+    from stagger.fmt import use_amount
+
+    require_tool("chromium")
+    sched = planned_with_infrastructure()
+    ingest = [u for u in sched.utilisation if u.kind == "ingest"]
+    assert ingest
+    # The page shows the 12 busiest rows; the ingest rows first, so they are among them.
+    rest = [u for u in sched.utilisation if u.kind != "ingest"]
+    sched = sched.model_copy(update={"utilisation": ingest + rest})
+    page = _write(tmp_path, sched)
+    rows = (
+        "Array.from(document.querySelectorAll('#util tr')).map(function (tr) {"
+        " return Array.from(tr.children).map(function (td) { return td.textContent; }); })"
+    )
+    run = run_page(page, expressions={"rows": rows})
+    assert run.errors == []
+    shown = {r[0]: r for r in run.values["rows"]}
+    for u in ingest:
+        row = shown[f"ingest {u.name}"]
+        assert row[2:4] == [use_amount("ingest", u.busy_min), use_amount("ingest", u.free_min)]
+        assert row[2].endswith(("TB", "GB", "MB")), row
