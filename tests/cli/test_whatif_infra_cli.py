@@ -26,8 +26,20 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("base") / "base.json"
     res = runner.invoke(
         app,
-        ["plan", str(TOPOLOGY), "-p", str(POLICY), "-o", str(out), "--infra", str(INFRA)]
-        + ["--solver", "greedy", "--seed", "1"],
+        [
+            "plan",
+            str(TOPOLOGY),
+            "-p",
+            str(POLICY),
+            "-o",
+            str(out),
+            "--infra",
+            str(INFRA),
+            "--solver",
+            "greedy",
+            "--seed",
+            "1",
+        ],
     )
     assert res.exit_code == 0, res.output
     return out
@@ -74,8 +86,20 @@ def test_whatif_without_a_proxy_reassigns_exactly_its_jobs(baseline: Path, tmp_p
     out = tmp_path / "new.json"
     res = runner.invoke(
         app,
-        ["whatif", str(TOPOLOGY), "-p", str(POLICY), "-b", str(baseline), "-o", str(out)]
-        + ["--infra", str(infra), "--time-limit", "5"],
+        [
+            "whatif",
+            str(TOPOLOGY),
+            "-p",
+            str(POLICY),
+            "-b",
+            str(baseline),
+            "-o",
+            str(out),
+            "--infra",
+            str(infra),
+            "--time-limit",
+            "5",
+        ],
     )
     assert res.exit_code in (0, 2), res.output
     old, new = _jobs(baseline), _jobs(out)
@@ -100,8 +124,20 @@ def test_whatif_moving_a_vm_where_no_proxy_reaches_exits_1_nothing_written(
     out.mkdir()
     res = runner.invoke(
         app,
-        ["whatif", str(TOPOLOGY), "-p", str(POLICY), "-b", str(baseline)]
-        + ["-o", str(out / "new.json"), "--infra", str(infra), "--move", "web01=esx11"],
+        [
+            "whatif",
+            str(TOPOLOGY),
+            "-p",
+            str(POLICY),
+            "-b",
+            str(baseline),
+            "-o",
+            str(out / "new.json"),
+            "--infra",
+            str(infra),
+            "--move",
+            "web01=esx11",
+        ],
     )
     assert res.exit_code == 1, res.output
     assert "vm 'web01': no proxy reaches it (host 'esx11', cluster 'DMZ'" in res.output
