@@ -228,3 +228,28 @@ def test_the_stability_solver_refuses_options_not_fixed() -> None:
         solve_stable(inst, map_baseline(inst, base))
     fixed = fix_options(inst, {})
     assert solve_stable(fixed, map_baseline(fixed, base)).solution.starts
+
+
+def test_a_tiered_estate_keeps_each_jobs_assignment() -> None:
+    """Two nights, a nightly full for every VM: two jobs per VM, each continuing its own
+    baseline job (VM, night, level) with its own option."""
+    pol = _policy(
+        cycle={"start": "2026-12-01", "nights": 2},
+        tiers=[
+            {"name": "all", "match": {"default": True}, "full": {"every": 1}, "incremental": "none"}
+        ],
+    )
+    topo = _baseline_estate(pol)
+    base = plan(topo, pol, OPTS, infrastructure=_infra_of()).schedule
+    assert len(base.jobs) == 2 * len(topo.vms)
+    smaller = _infra_of([p for p in PROXIES if p["name"] != "prx-b"])
+    res = replan(topo, pol, base, OPTS, infrastructure=smaller)
+    validate(res.schedule, topo, pol)
+    key = {(j.vm, j.night): (j.start, j.proxy, j.mode) for j in base.jobs}
+    now = {(j.vm, j.night): (j.start, j.proxy, j.mode) for j in res.schedule.jobs}
+    assert {k for k in key if now[k] != key[k]} == {k for k in key if key[k][1] == "prx-b"}
+    assert res.stats.reassigned == 4
+    diff = diff_schedules(base, res.schedule)
+    assert sorted((m.vm, m.old_night) for m in diff.reassigned) == sorted(
+        k for k in key if key[k][1] == "prx-b"
+    )
