@@ -26,7 +26,10 @@ counts minutes at the repository's full ingest rate (capacity 1): busy is the su
 jobs of (their share of) rate x length / ingest, the model's meaning of ingest (a job takes
 its rate for its whole length), so busy above the free window means the night's data cannot
 be written in the window. Their window has no blackouts (blackouts apply to the estate's
-objects, not to the backup servers). Estate rows keep the policy's throughput.
+objects, not to the backup servers). Estate rows (host, datastore, RAID group) count each
+job at its fastest option's length, as the plan's bound does (the modes' rates, not the
+policy's throughput), and their "more VMs" probe runs at the fastest rate any proxy reads and
+any repository writes (:func:`fastest_rate`).
 """
 
 from __future__ import annotations
@@ -139,11 +142,19 @@ def headroom(
 ) -> list[Headroom]:
     """One row per host, datastore and RAID group (and, given an infrastructure, per proxy,
     repository and repository ingest), least headroom first."""
-    inst = compile_instance(topology, policy)
+    # With an infrastructure file each job is at its fastest option's length (the modes'
+    # rates, not the policy's throughput), on the estate's rows as in a plan.
+    inst = compile_instance(topology, policy, infrastructure=infrastructure)
     tiered = _tiered(inst)
     bound = lower_bound(inst)
     probe = VM(name="probe", host="probe", disks=[Disk(size_gib=size_gib)])
     duration = job_slots(probe, policy)
+    if infrastructure is not None:
+        duration = _slots(
+            policy.throughput.overhead_minutes
+            + transfer_minutes(size_gib, fastest_rate(infrastructure)),
+            policy.slot_minutes,
+        )
     slot = inst.slot_minutes
     by_res = inst.jobs_by_resource()
     loads = {ld.resource: ld for ld in bound.loads}
@@ -151,8 +162,8 @@ def headroom(
     seen: set[ResourceRef] = set()
     rows: list[Headroom] = []
     for r, res in enumerate(inst.resources):
-        if res.kind == "concurrent":
-            continue
+        if res.kind in ("concurrent", "proxy", "repository", "ingest"):
+            continue  # the infrastructure's rows: infrastructure_headroom
         seen.add(ResourceRef(res.kind, res.name))
         load = loads.get(r)
         busy = load.load if load else 0
@@ -196,9 +207,12 @@ def headroom(
     return rows
 
 
-def first_saturated(topology: Topology, policy: Policy) -> tuple[str, float]:
-    """The resource with the highest booked share of its free window, and that share in %."""
-    inst = compile_instance(topology, policy)
+def first_saturated(
+    topology: Topology, policy: Policy, *, infrastructure: Infrastructure | None = None
+) -> tuple[str, float]:
+    """The resource with the highest booked share of its free window, and that share in %
+    (with ``infrastructure``, jobs at their fastest option's length)."""
+    inst = compile_instance(topology, policy, infrastructure=infrastructure)
     bound = lower_bound(inst)
     best = ("-", 0.0)
     for ld in bound.loads:
@@ -226,6 +240,13 @@ class _Loads:
 
 def _slots(minutes: float, slot_min: int) -> int:
     return max(1, math.ceil(minutes / slot_min - _EPS_SLOTS))
+
+
+def fastest_rate(infra: Infrastructure) -> float:
+    """The fastest a job can run with ``infra``: any proxy's fastest mode, capped by the
+    fastest repository's ingest (:func:`~stagger.infrastructure.job_rate`)."""
+    repos: list[str | None] = [r.name for r in infra.repositories] or [None]
+    return max(job_rate(infra, m, r) for p in infra.proxies for m in p.modes for r in repos)
 
 
 def _infrastructure_loads(topology: Topology, policy: Policy, infra: Infrastructure) -> _Loads:
@@ -288,8 +309,8 @@ def infrastructure_headroom(
     size_gib: float = 500.0,
 ) -> list[Headroom]:
     """Rows per proxy (task minutes), repository (task minutes) and repository ingest
-    (minutes at the full ingest rate), by the module doc's shares; ``inst`` (compiled
-    without infrastructure) gives the nights and the slot grid. ``more_vms``: how many more
+    (minutes at the full ingest rate), by the module doc's shares; ``inst`` gives the nights
+    and the slot grid. ``more_vms``: how many more
     single-regime VMs of ``size_gib`` fit by load and (task rows) by whole free stretches,
     each at the fastest rate the proxy (or, for a repository, any proxy) reads and the
     repository writes."""

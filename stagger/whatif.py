@@ -18,22 +18,32 @@ from typing import Any, NamedTuple
 from stagger.calendar import blackout_intervals, window_occurrences
 from stagger.errors import InputError, shown
 from stagger.fmt import hm
-from stagger.instance import Instance, compile_instance, keep_baseline
+from stagger.infrastructure import check_infrastructure, reaches
+from stagger.instance import (
+    Instance,
+    compile_instance,
+    fix_options,
+    keep_baseline,
+    shortest_option,
+)
+from stagger.model.infrastructure import Infrastructure, Proxy
 from stagger.model.parse import parse_model
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob, SolverInfo, SolverStatus, UnscheduledVM
-from stagger.model.topology import VM, Topology
+from stagger.model.topology import VM, Topology, TopologyIndex
 from stagger.planner import PlanOptions, PlanResult, build_schedule, default_time_limit
 from stagger.rules import blackout_members
 from stagger.solve.baseline import (
     BaselineMap,
     StabilityStats,
+    baseline_options,
     map_baseline,
     match_baseline,
+    reassigned_jobs,
     stability_stats,
 )
 from stagger.solve.bounds import lower_bound
-from stagger.solve.repair import repair_greedy
+from stagger.solve.repair import choose_options, repair_greedy
 from stagger.solve.solution import makespan_slots
 from stagger.solve.stability import solve_stable
 from stagger.tiers import assign_tiers, is_tiered
@@ -203,6 +213,9 @@ class ReplanResult:
     warm_start: StabilityStats
     baseline: BaselineMap
     tolerance_min: int
+    # The compiled instance before any choice: with an infrastructure file its jobs hold
+    # their options (``plan.instance`` has the chosen ones folded in); for explanations.
+    compiled: Instance | None = None
 
     @property
     def schedule(self) -> Schedule:
@@ -259,32 +272,49 @@ def replan(
     *,
     tolerance_min: int = 0,
     on_stage: Callable[[str], None] | None = None,
+    infrastructure: Infrastructure | None = None,
 ) -> ReplanResult:
-    """Plan ``topology`` under ``policy`` keeping as much of ``baseline`` as the rules allow."""
+    """Plan ``topology`` under ``policy`` keeping as much of ``baseline`` as the rules allow.
+
+    With a backup infrastructure (``infrastructure``, else the one the baseline was planned
+    with, ``baseline.inputs.infrastructure``; checked against the estate like ``plan``'s: a
+    VM no proxy can process is an :class:`InputError`): each job that continues a baseline
+    job keeps its proxy, mode and repository when that option still exists for it; the
+    others (new jobs, jobs whose option is gone, which count as moved) take the greedy's
+    choice around the kept ones (:func:`stagger.solve.repair.choose_options`); the stability
+    solver then plans the instance with that choice fixed. Such a plan is OPTIMAL only when
+    nothing could beat it whatever the choice: every job placed, the makespan at the lower
+    bound over every option, no night over its baseline span and no job moved but those whose
+    option is gone, at their baseline starts (every choice moves those); a proof on the fixed
+    choice alone is not reported."""
     from stagger.validate import validate
 
-    if baseline.inputs.infrastructure is not None:
-        # Re-planning does not choose proxies, modes and repositories yet: refused rather
-        # than a plan that silently drops the baseline's assignment.
-        raise InputError(
-            "the baseline was planned with an infrastructure file (--infra): re-planning"
-            " against it does not assign proxies, modes and repositories yet",
-            field="baseline",
-        )
+    infra = infrastructure if infrastructure is not None else baseline.inputs.infrastructure
+    if infra is not None:
+        check_infrastructure(infra, topology, policy).check()
     opts = options or PlanOptions()
     t0 = time.perf_counter()
     # Tiers and VM windows are planned (several jobs per VM); a baseline job continues the
     # job of the same identity (stagger.solve.baseline.map_baseline).
-    inst = compile_instance(
+    compiled = compile_instance(
         topology,
         policy,
         baseline_starts={j.vm: j.start for j in baseline.jobs},
+        infrastructure=infra,
     )
     # ``pinned: true`` on VMs of a tier: each job at the start of the baseline job it
     # continues, by the identity map_baseline uses (so a kept job counts as not moved).
-    keep_baseline(inst, match_baseline(inst, baseline), topology, policy)
-    bound = lower_bound(inst)
-    base = map_baseline(inst, baseline)
+    keep_baseline(compiled, match_baseline(compiled, baseline), topology, policy)
+    bound = lower_bound(compiled)  # with options: over every choice
+    base = map_baseline(compiled, baseline)
+    inst = compiled
+    choice: dict[int, int] = {}
+    reassigned: list[int] = []
+    if infra is not None:
+        matched = match_baseline(compiled, baseline)
+        choice = choose_options(compiled, base, baseline_options(compiled, matched))
+        reassigned = reassigned_jobs(compiled, matched, choice)
+        inst = fix_options(compiled, choice)  # same jobs, same indices: ``base`` holds
     tol = math.ceil(tolerance_min / inst.slot_minutes)
     limit = opts.time_limit_s or default_time_limit(len(inst.jobs))
     if on_stage:
@@ -292,7 +322,7 @@ def replan(
     status: SolverStatus
     if opts.solver == "greedy" or not inst.jobs:
         sol = repair_greedy(inst, base, tol)
-        stats = warm = stability_stats(inst, base, sol, tol)
+        stats = warm = stability_stats(inst, base, sol, tol, reassigned)
         status, objective = ("GREEDY" if inst.jobs else "EMPTY"), None
     else:
         res = solve_stable(
@@ -311,6 +341,24 @@ def replan(
         # also reaches the lower bound, as a plan from scratch would have to.
         met = not sol.dropped and makespan_slots(inst, sol.starts) <= bound.makespan
         status = "OPTIMAL" if res.status == "OPTIMAL" and met else "FEASIBLE"
+        if infra is not None:
+            # The solver proved the goals on the chosen options only. Nothing beats the
+            # plan whatever the choice when it meets the bound over every option and no
+            # stability goal has anything left to gain.
+            if reassigned:  # moved whatever their start: counted on both plans
+                stats = stability_stats(inst, base, sol, tol, reassigned)
+                repaired = repair_greedy(inst, base, tol)  # the warm start, as solve_stable
+                warm = stability_stats(inst, base, repaired, tol, reassigned)
+            # Every plan moves the reassigned jobs (their option is gone in every choice):
+            # the floor is those alone, at their baseline starts.
+            # With the makespan at the bound over every choice, its excess over the baseline's
+            # is the least any plan has; one night's excess is that excess.
+            floor = (
+                stats.moved == stats.reassigned
+                and stats.shift_slots == 0
+                and (len(inst.nights) == 1 or not any(stats.excess))
+            )
+            status = "OPTIMAL" if met and floor else "FEASIBLE"
     info = SolverInfo(
         name="greedy" if status == "GREEDY" else "cpsat",
         status=status,
@@ -318,14 +366,25 @@ def replan(
         time_limit_s=None if status == "GREEDY" else limit,
         objective=objective,
     )
-    schedule = build_schedule(topology, policy, inst, sol, bound, info)
+    assignment = (
+        {
+            j: compiled.jobs[j].options[choice.get(j, shortest_option(compiled.jobs[j]))]
+            for j in sol.starts
+            if compiled.jobs[j].options
+        }
+        if infra is not None
+        else None
+    )
+    schedule = build_schedule(
+        topology, policy, inst, sol, bound, info, infrastructure=infra, assignment=assignment
+    )
     conflicts = pin_conflicts(inst, sol.starts, _pinned(topology, baseline))
     for u in schedule.unscheduled:
         if u.vm in conflicts:
             u.reason = conflicts[u.vm]
     validate(schedule, topology, policy)
     result = PlanResult(schedule, time.perf_counter() - t0, inst, bound)
-    return ReplanResult(result, stats, warm, base, tolerance_min)
+    return ReplanResult(result, stats, warm, base, tolerance_min, compiled)
 
 
 # --------------------------------------------------------------------------- diff
@@ -346,10 +405,46 @@ class MovedJob:
     # midnight); tiered diffs only.
     old_night_label: str = ""
     new_night_label: str = ""
+    # With an infrastructure file: (proxy, mode, repository) before and after; equal when
+    # only the start moved. None: planned without one.
+    old_option: tuple[str | None, str | None, str | None] | None = None
+    new_option: tuple[str | None, str | None, str | None] | None = None
 
     @property
     def shift_min(self) -> int:
         return int((self.new_start - self.old_start).total_seconds() // 60)
+
+    @property
+    def reassigned(self) -> bool:
+        """Run by another proxy, mode or repository than in the old schedule (a baseline
+        job with one)."""
+        return (
+            self.old_option is not None
+            and self.old_option[0] is not None
+            and self.old_option != self.new_option
+        )
+
+    @property
+    def reassignment(self) -> str:
+        """'prx-a1 (hotadd) -> prx-any (nbd)', with ', repository repo-1 -> repo-2' when the
+        repository changed (names shown escaped); '' when not reassigned."""
+        if not self.reassigned or self.old_option is None or self.new_option is None:
+            return ""
+        (op, om, orepo), (np_, nm, nrepo) = self.old_option, self.new_option
+        text = f"{_name(op)} ({om}) -> {_name(np_)} ({nm})"
+        if orepo != nrepo:
+            text += f", repository {_name(orepo)} -> {_name(nrepo)}"
+        return text
+
+
+def _name(name: str | None) -> str:
+    """A proxy's or repository's name in a diff line (names hold no control characters:
+    :class:`stagger.model.text.Text`; the CLI prints them through ``as_text``)."""
+    return "-" if name is None else name
+
+
+def _option(job: ScheduledJob) -> tuple[str | None, str | None, str | None]:
+    return (job.proxy, job.mode, job.repository)
 
 
 @dataclass(frozen=True)
@@ -385,6 +480,12 @@ class Diff:
     @property
     def moved_fulls(self) -> list[MovedJob]:
         return [m for m in self.moved if m.level == "full"]
+
+    @property
+    def reassigned(self) -> list[MovedJob]:
+        """Moved jobs now run by another proxy, mode or repository (their start may be
+        unchanged: a changed assignment alone is a move)."""
+        return [m for m in self.moved if m.reassigned]
 
 
 def _resources(job: ScheduledJob) -> set[str]:
@@ -468,15 +569,24 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
     new_label = {n.index: f"{n.window_start:%a %d %b}" for n in new.nights}
     moved: list[MovedJob] = []
     unchanged = 0
+    infra = new.inputs.infrastructure
+    proxies = {p.name: p for p in infra.proxies} if infra is not None else {}
+    repositories = {r.name for r in infra.repositories} if infra is not None else set()
     for oj, nj in sorted(
         ((o, n) for o, n in pairs if o is not None and n is not None),
         key=lambda p: (p[1].start, p[1].vm),
     ):
-        if oj.start == nj.start:
+        other_option = oj.proxy is not None and _option(oj) != _option(nj)
+        if oj.start == nj.start and not other_option:
             unchanged += 1  # same start; it may end later if it grew
             continue
         vm = nj.vm
         reasons: list[str] = []
+        if other_option:
+            reasons.append(_why_reassigned(oj, nj, proxies, repositories, idx))
+        if oj.start == nj.start:
+            moved.append(_moved(oj, nj, "; ".join(reasons), tiered, old_label, new_label))
+            continue
         if oj.host != nj.host:
             reasons.append(f"now on host {nj.host} (was {oj.host})")
         if set(oj.datastores) != set(nj.datastores):
@@ -528,21 +638,7 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
                 )
             else:
                 reasons.append("re-planned to keep every VM within the window")
-        moved.append(
-            MovedJob(
-                vm,
-                oj.start,
-                oj.end,
-                nj.start,
-                nj.end,
-                "; ".join(reasons),
-                nj.level if tiered else None,
-                oj.night,
-                nj.night,
-                old_label.get(oj.night, f"night {oj.night}") if tiered else "",
-                new_label.get(nj.night, f"night {nj.night}") if tiered else "",
-            )
-        )
+        moved.append(_moved(oj, nj, "; ".join(reasons), tiered, old_label, new_label))
     # A VM that lost its job because it no longer fits is unscheduled, not removed: it still
     # needs a backup and the admin must act on it.
     unscheduled_now = {u.vm for u in new.unscheduled}
@@ -572,25 +668,83 @@ def diff_schedules(old: Schedule, new: Schedule) -> Diff:
     )
 
 
+def _moved(
+    oj: ScheduledJob,
+    nj: ScheduledJob,
+    why: str,
+    tiered: bool,
+    old_label: dict[int, str],
+    new_label: dict[int, str],
+) -> MovedJob:
+    return MovedJob(
+        nj.vm,
+        oj.start,
+        oj.end,
+        nj.start,
+        nj.end,
+        why,
+        nj.level if tiered else None,
+        oj.night,
+        nj.night,
+        old_label.get(oj.night, f"night {oj.night}") if tiered else "",
+        new_label.get(nj.night, f"night {nj.night}") if tiered else "",
+        _option(oj) if oj.proxy is not None or nj.proxy is not None else None,
+        _option(nj) if oj.proxy is not None or nj.proxy is not None else None,
+    )
+
+
+def _why_reassigned(
+    oj: ScheduledJob,
+    nj: ScheduledJob,
+    proxies: dict[str, Proxy],
+    repositories: set[str],
+    idx: TopologyIndex,
+) -> str:
+    """Why a job runs in another option: the first reason its old one is gone."""
+    head = f"{_name(oj.proxy)} ({oj.mode}) -> {_name(nj.proxy)} ({nj.mode})"
+    if oj.repository != nj.repository:
+        head += f", repository {_name(oj.repository)} -> {_name(nj.repository)}"
+    proxy = proxies.get(oj.proxy or "")
+    vm = idx.vms.get(nj.vm)
+    if proxy is None:
+        why = f"proxy {_name(oj.proxy)} is no longer in the infrastructure file"
+    elif vm is not None and not reaches(proxy, vm, idx):
+        why = f"proxy {_name(oj.proxy)} no longer reaches it"
+    elif oj.mode not in proxy.modes:
+        why = f"proxy {_name(oj.proxy)} no longer has mode {oj.mode}"
+    elif oj.repository is not None and oj.repository not in repositories:
+        why = f"repository {_name(oj.repository)} is no longer in the infrastructure file"
+    else:
+        why = "its old way no longer fits a window or its pins"
+    return f"{head}: {why}"
+
+
 # --------------------------------------------------------------------------- drift
 
 
 @dataclass(frozen=True)
 class DriftItem:
     vm: str
-    kind: str  # host / datastore / gone / new / excluded / tier
+    kind: str  # host / datastore / gone / new / excluded / tier / proxy
     detail: str
 
 
-def find_drift(schedule: Schedule, current: Topology) -> list[DriftItem]:
+def find_drift(
+    schedule: Schedule, current: Topology, *, infrastructure: Infrastructure | None = None
+) -> list[DriftItem]:
     """Jobs whose VM is no longer where the schedule assumed (DRS, Storage vMotion, ...).
 
     Keyed by job identity: a VM's jobs (one in the single regime, one per night it runs with
     tiers) share its host and datastores, so a VM that moved is one item per kind, saying how
     many of its jobs it concerns; a tiered VM whose tier changed (its tags, folder, ... now
     match another tier of the schedule's policy) drifted too: its jobs' levels and nights no
-    longer are what its tier asks for."""
+    longer are what its tier asks for. With an infrastructure (``infrastructure``, else the
+    one the schedule was planned with): a job whose proxy no longer reaches its VM (the VM
+    moved to another cluster, host or datastore), or is no longer in the file, drifted too
+    (kind ``proxy``)."""
     idx = current.index()
+    infra = infrastructure if infrastructure is not None else schedule.inputs.infrastructure
+    proxies = {p.name: p for p in infra.proxies} if infra is not None else {}
     out: list[DriftItem] = []
     planned = {j.vm for j in schedule.jobs} | {u.vm for u in schedule.unscheduled}
     count: dict[str, int] = {}
@@ -625,6 +779,26 @@ def find_drift(schedule: Schedule, current: Topology) -> list[DriftItem]:
                     f" to {', '.join(came) or '-'}{of}",
                 )
             )
+        if infra is not None and job.proxy is not None:
+            proxy = proxies.get(job.proxy)
+            if proxy is None:
+                out.append(
+                    DriftItem(
+                        job.vm,
+                        "proxy",
+                        f"its proxy {shown(job.proxy)} is no longer in the infrastructure file{of}",
+                    )
+                )
+            elif not reaches(proxy, vm, idx):
+                out.append(
+                    DriftItem(
+                        job.vm,
+                        "proxy",
+                        f"its proxy {shown(job.proxy)} no longer reaches it (now host"
+                        f" {shown(vm.host)}, cluster {shown(idx.cluster_of(vm))}, datastores"
+                        f" {', '.join(shown(d) for d in vm.datastores) or '-'}){of}",
+                    )
+                )
         if policy.tiers and job.vm in tier_now:
             now = tier_now[job.vm]
             now_name = now.name if now is not None else None

@@ -140,3 +140,20 @@ def test_cli_headroom_refuses_a_vm_no_proxy_reaches(tmp_path: Path) -> None:
     res = runner.invoke(app, ["headroom", t, "-p", p, "--infra", i])
     assert res.exit_code == 1, res.output
     assert "vm 'c': no proxy reaches it" in " ".join(res.output.split())
+
+
+def test_estate_rows_use_the_modes_rates_with_an_infrastructure() -> None:
+    """By hand: a's fastest option is hotadd at 200 MB/s, 60 min (the policy's 100 MB/s
+    gives 120); c's is san into repo-1 at 400 MB/s, 30 min. The probe (703.125 GiB) at the
+    fastest rate any proxy reads and any repository writes (san 400 into repo-1's 500):
+    30 min, 6 slots. esx01: (120 - 12) // 6 = 18 more; esx03: (120 - 6) // 6 = 19."""
+    topo, policy = _topology(), make_policy()
+    plain = {(h.kind, h.name): h for h in headroom(topo, policy, SIZE_GIB)}
+    assert (plain[("host", "esx01")].busy_min, plain[("host", "esx01")].more_vms) == (120, 4)
+    listed = headroom(topo, policy, SIZE_GIB, infrastructure=_infra())
+    rows = {(h.kind, h.name): h for h in listed}
+    assert len(rows) == len(listed)  # one row per resource: the proxies' rows once
+    assert (rows[("host", "esx01")].busy_min, rows[("host", "esx01")].more_vms) == (60, 18)
+    assert (rows[("host", "esx03")].busy_min, rows[("host", "esx03")].more_vms) == (30, 19)
+    assert rows[("datastore", "DS-10")].busy_min == 30
+    assert rows[("datastore", "DS-01")].busy_min == 60

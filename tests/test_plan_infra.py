@@ -370,18 +370,6 @@ def test_two_plans_are_the_same() -> None:
     assert a.model_dump_json() == b.model_dump_json()
 
 
-def test_replan_refuses_a_baseline_planned_with_an_infrastructure() -> None:
-    """whatif and plan --baseline do not assign proxies yet: refused, never a re-plan that
-    silently drops the baseline's assignment."""
-    from stagger.whatif import replan
-
-    topo = _estate(_vm("a", HOUR_AT_240))
-    infra = _infra([{"name": "p", "max_tasks": 1, "modes": ["hotadd"]}])
-    _, sched = _solve(topo, _policy(), infra, solver="greedy")
-    with pytest.raises(InputError, match="baseline was planned with an infrastructure file"):
-        replan(topo, _policy(), sched)
-
-
 def test_a_tiered_clock_pin_keeps_only_the_options_that_fit_then() -> None:
     """A nightly-full tier over two nights, the VM pinned at 04:30: a 120 min NBD job would
     run past 06:00, so only the 60 min hot-add option stays, on both nights."""

@@ -208,19 +208,11 @@ def plan_cmd(
 ) -> None:
     """Plan the backup jobs of TOPOLOGY under POLICY and write a validated schedule.
 
-    Exit codes: 0 every VM planned, 1 bad input (with --infra also a VM no proxy can
-    process), 2 planned with unscheduled VMs, 4 the --baseline disagrees with its inputs,
-    64 usage error.
+    Exit codes: 0 every VM planned, 1 bad input (with --infra, or a --baseline planned with
+    one, also a VM no proxy can process), 2 planned with unscheduled VMs, 4 the --baseline
+    disagrees with its inputs, 64 usage error.
     """
     with handle_errors():
-        if infra is not None and baseline is not None:
-            # Re-planning against a baseline does not choose proxies yet: refused rather
-            # than a plan that silently drops the assignment.
-            raise InputError(
-                "--baseline with --infra is not supported yet: re-planning does not assign"
-                " proxies, modes and repositories (plan without --baseline)",
-                field="--infra",
-            )
         exports = [parse_export_spec(spec) for spec in export]
         outputs = OutputSet()
         # Refuse bad output paths before a long solve, and again when writing.
@@ -259,18 +251,32 @@ def plan_cmd(
             from stagger.whatif import replan
 
             base = load_baseline(baseline)
-            if base.inputs.infrastructure is not None:
-                raise InputError(
-                    "the baseline was planned with an infrastructure file: re-planning does"
-                    " not assign proxies, modes and repositories yet (plan without --baseline)",
-                    file=str(baseline),
+            if infrastructure is None and base.inputs.infrastructure is not None:
+                # The baseline's own file (--infra, when given, wins), checked against the
+                # estate as --infra is.
+                embedded = check_infrastructure(
+                    base.inputs.infrastructure,
+                    topo,
+                    pol,
+                    infra_file=f"{baseline} (inputs.infrastructure)",
+                    topology_file=str(topology) if topology is not None else None,
+                    policy_file=str(policy),
                 )
+                embedded.check()
+                print_warnings(embedded.warnings)
             with console.status("re-planning against the baseline..."):
-                stable = replan(topo, pol, base, opts, tolerance_min=tolerance)
+                stable = replan(
+                    topo, pol, base, opts, tolerance_min=tolerance, infrastructure=infrastructure
+                )
             result = stable.plan
+            other = (
+                f", {stable.stats.reassigned} to another proxy, mode or repository"
+                if result.schedule.inputs.infrastructure is not None
+                else ""
+            )
             console.print(
-                f"stability: {stable.stats.moved} jobs moved ({stable.stats.forced} had to),"
-                f" {stable.stats.kept} kept, {stable.stats.new} new",
+                f"stability: {stable.stats.moved} jobs moved ({stable.stats.forced} had to"
+                f"{other}), {stable.stats.kept} kept, {stable.stats.new} new",
                 highlight=False,
             )
         else:

@@ -24,6 +24,7 @@ from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
 from stagger.infrastructure import check_infrastructure
+from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule
 from stagger.model.topology import Topology
@@ -106,6 +107,8 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
     )
     if diff.tiered:
         _render_fulls(diff)
+    if result.schedule.inputs.infrastructure is not None:
+        _render_reassigned(diff)
     if diff.added:
         t = Table(title="Added", title_justify="left")
         for c in ("vm", *(("level",) if diff.tiered else ()), "host", "start", "end"):
@@ -149,6 +152,18 @@ def render_diff(diff: Diff, result: ReplanResult) -> None:
         )
 
 
+def _render_reassigned(diff: Diff) -> None:
+    """Jobs now run by another proxy, mode or repository (with an infrastructure file)."""
+    other = diff.reassigned
+    console.print(f"reassigned: {len(other)} (another proxy, mode or repository)", highlight=False)
+    for m in other:
+        label = f"{m.vm} {m.level}" if m.level else m.vm
+        console.print(
+            f"  {as_text(label)} moved {as_text(m.reassignment)}",
+            highlight=False,
+        )
+
+
 def _render_fulls(diff: Diff) -> None:
     """Which night's fulls move: each moved full, then the fulls per night that changed."""
     fulls = diff.moved_fulls
@@ -163,16 +178,34 @@ def _render_fulls(diff: Diff) -> None:
         console.print(f"fulls per night (baseline -> new): {nights}", highlight=False)
 
 
-def _explain(topology: Topology, policy: Policy, schedule: Schedule) -> None:
-    """Replace generic reasons by the smallest conflicting set of rules, and print it."""
+def _explain(topology: Topology, policy: Policy, result: ReplanResult) -> None:
+    """Replace generic reasons by the smallest conflicting set of rules, and print it. With
+    an infrastructure file over the compiled jobs and their options, so that the rules name
+    proxies and repositories."""
+    schedule = result.schedule
     if not schedule.unscheduled:
         return
-    why = explain_unscheduled(topology, policy, [u.vm for u in schedule.unscheduled])
+    compiled = result.compiled if schedule.inputs.infrastructure is not None else None
+    why = explain_unscheduled(
+        topology, policy, [u.vm for u in schedule.unscheduled], compiled=compiled
+    )
     if why is None:
         return
     console.print(f"[bold red]why it does not fit:[/] {as_text(why.summary)}", highlight=False)
     for rule in why.rules:
         console.print(f"  - {as_text(rule.text)}", highlight=False)
+
+
+def _check_infrastructure(
+    infrastructure: Infrastructure | None, topology: Topology, policy: Policy, infra_file: str
+) -> None:
+    """The infrastructure a re-plan uses against the changed estate, as ``plan --infra``
+    checks it: errors (a VM no proxy reaches) exit 1 with the file named; warnings shown."""
+    if infrastructure is None:
+        return
+    report = check_infrastructure(infrastructure, topology, policy, infra_file=infra_file)
+    report.check()
+    print_warnings(report.warnings)
 
 
 def _targets(output: Path | None, csv: Path | None) -> list[Path]:
@@ -212,16 +245,24 @@ def whatif_cmd(
     time_limit: float | None = typer.Option(None, "--time-limit", help="Solver seconds."),
     seed: int = seed_option(),
     workers: int = workers_option(),
+    infra: Path | None = typer.Option(
+        None,
+        "--infra",
+        help="Backup infrastructure file (default: the one the baseline was planned with).",
+    ),
 ) -> None:
     """Apply changes to the estate, re-plan with as few moved jobs as possible, print the diff.
 
-    Exit codes: 0 everything fits, 1 bad input, 2 some VMs do not fit.
+    Exit codes: 0 everything fits, 1 bad input (with an infrastructure file also a VM no
+    proxy can process), 2 some VMs do not fit, 4 the baseline disagrees with its inputs.
     """
     with handle_errors():
         OutputSet().check(_targets(output, csv))
         topo = load_topology(topology)
         pol = load_policy(policy)
         base = load_baseline(baseline)
+        infrastructure = load_infrastructure(infra) if infra is not None else None
+        infra_file = str(infra) if infra is not None else f"{baseline} (inputs.infrastructure)"
         changes = Changes(
             add=load_vms(add) if add else [],
             remove=list(remove),
@@ -235,17 +276,27 @@ def whatif_cmd(
             if output or csv:
                 # A growth table has one plan per step: which one would be written is unclear.
                 raise InputError("-o/--csv need a single --grow step", field="--grow")
-            _grow_table(topo, pol, base, changes, steps, opts, tolerance)
+            _grow_table(topo, pol, base, changes, steps, opts, tolerance, infrastructure)
             return
         changes.grow_pct = steps[0] if steps else None
         new_topo, new_pol, said = apply_changes(topo, pol, changes)
         for line in said:
             console.print(f"change: {as_text(line)}", highlight=False)
+        _check_infrastructure(
+            infrastructure or base.inputs.infrastructure, new_topo, new_pol, infra_file
+        )
         with console.status("re-planning..."):
-            result = replan(new_topo, new_pol, base, opts, tolerance_min=tolerance)
+            result = replan(
+                new_topo,
+                new_pol,
+                base,
+                opts,
+                tolerance_min=tolerance,
+                infrastructure=infrastructure,
+            )
         diff = diff_schedules(base, result.schedule)
         render_diff(diff, result)
-        _explain(new_topo, new_pol, result.schedule)
+        _explain(new_topo, new_pol, result)
         _write(result.schedule, output, csv)
         if not diff.fits:
             raise typer.Exit(ExitCode.UNSCHEDULED)
@@ -259,6 +310,7 @@ def _grow_table(
     steps: list[float],
     opts: PlanOptions,
     tolerance: int,
+    infrastructure: Infrastructure | None,
 ) -> None:
     t = Table(title="Growth", title_justify="left")
     for c in ("growth", "makespan", "moved", "unscheduled", "first saturated resource"):
@@ -268,9 +320,16 @@ def _grow_table(
         changes.grow_pct = pct
         new_topo, new_pol, _ = apply_changes(topo, pol, changes)
         with console.status(f"re-planning with {pct:g} % growth..."):
-            result = replan(new_topo, new_pol, base, opts, tolerance_min=tolerance)
+            result = replan(
+                new_topo,
+                new_pol,
+                base,
+                opts,
+                tolerance_min=tolerance,
+                infrastructure=infrastructure,
+            )
         s = result.schedule
-        label, share = first_saturated(new_topo, new_pol)
+        label, share = first_saturated(new_topo, new_pol, infrastructure=s.inputs.infrastructure)
         worst = max(worst, len(s.unscheduled))
         t.add_row(
             f"{pct:g} %",
@@ -393,7 +452,7 @@ def check_cmd(
         diff = diff_schedules(sched, result.schedule)
         console.print("[bold]minimal repair:[/]")
         render_diff(diff, result)
-        _explain(topo, pol, result.schedule)
+        _explain(topo, pol, result)
         _write(result.schedule, output, csv)
         if output is None or not diff.fits:
             raise typer.Exit(ExitCode.UNSCHEDULED)

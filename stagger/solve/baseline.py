@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -123,6 +124,9 @@ class StabilityStats:
     excess: list[int]  # per night slots over the baseline's makespan + tolerance
     over_makespan: int = 0  # slots of the longest night over the baseline's longest + tolerance
     moved_jobs: list[int] = field(default_factory=list)
+    # With an infrastructure file: placed baseline jobs now run by another proxy, mode or
+    # repository (counted in ``moved``; see :func:`stability_stats`).
+    reassigned: int = 0
 
 
 def allowed_at(inst: Instance, j: int, slot: int) -> bool:
@@ -131,15 +135,28 @@ def allowed_at(inst: Instance, j: int, slot: int) -> bool:
 
 
 def stability_stats(
-    inst: Instance, base: BaselineMap, sol: Solution, tolerance_slots: int = 0
+    inst: Instance,
+    base: BaselineMap,
+    sol: Solution,
+    tolerance_slots: int = 0,
+    reassigned: Collection[int] = (),
 ) -> StabilityStats:
+    """How far ``sol`` is from ``base``. ``reassigned`` (with an infrastructure file, from
+    :func:`reassigned_jobs`): jobs now run by another proxy, mode or repository than their
+    baseline job; each one placed is moved whatever its start, and forced (re-planning keeps
+    every baseline option that still exists, so a job changes option only when its own is
+    gone)."""
+    other = set(reassigned)
     moved = [j for j, b in base.starts.items() if sol.starts.get(j, b) != b]
     moved += [
         j for j in base.near if j not in base.starts and j in sol.starts
     ]  # baseline start off the slot grid: it moved, by definition
+    moved += [j for j in other if j in sol.starts and j not in set(moved)]
     moved.sort()
     forced = sum(
-        1 for j in moved if j not in base.starts or not allowed_at(inst, j, base.starts[j])
+        1
+        for j in moved
+        if j in other or j not in base.starts or not allowed_at(inst, j, base.starts[j])
     )
     shift = 0
     for j in moved:
@@ -160,6 +177,7 @@ def stability_stats(
         excess=excess,
         over_makespan=max(0, max(spans, default=0) - max(base.spans, default=0) - tolerance_slots),
         moved_jobs=moved,
+        reassigned=sum(1 for j in other if j in sol.starts),
     )
 
 
@@ -225,3 +243,41 @@ def stability_goals(
 
     full = goals(True)
     return full if full.fits() else goals(False)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def baseline_options(inst: Instance, matched: dict[int, ScheduledJob]) -> dict[int, int]:
+    """With an infrastructure file: job index -> the index of its baseline option (the
+    proxy, mode and repository of the baseline job it continues, ``matched``) in its
+    ``Job.options``, for every job whose baseline option is still one of its options. A job
+    whose option is gone (the proxy no longer reaches the VM, left the file, lost the mode; a
+    repository left; the option no longer fits a window), or whose baseline job had none, is
+    left out: it is free to choose."""
+    out: dict[int, int] = {}
+    for j, bj in matched.items():
+        if bj.proxy is None:
+            continue
+        was = (bj.proxy, bj.mode, bj.repository)
+        for k, o in enumerate(inst.jobs[j].options):
+            if (o.proxy, o.mode, o.repository) == was:
+                out[j] = k
+                break
+    return out
+
+
+def reassigned_jobs(
+    inst: Instance, matched: dict[int, ScheduledJob], choice: dict[int, int]
+) -> list[int]:
+    """Jobs whose baseline job had a proxy and that now run in another option (proxy, mode
+    or repository): moved, whatever their start."""
+    out = []
+    for j, bj in sorted(matched.items()):
+        if bj.proxy is None or not inst.jobs[j].options:
+            continue
+        k = choice.get(j)
+        o = inst.jobs[j].options[k] if k is not None else None
+        if o is None or (o.proxy, o.mode, o.repository) != (bj.proxy, bj.mode, bj.repository):
+            out.append(j)
+    return out

@@ -4,15 +4,21 @@ Every job that still fits stays where it was (pinned jobs first, then in baselin
 rest go, one at a time on the earliest-fit timeline, to the start nearest their baseline (or,
 new jobs, the earliest end), preferring starts that keep each night within its baseline span
 plus the tolerance.
+
+With an infrastructure file the options are chosen first (:func:`choose_options`): a job keeps
+its baseline option (proxy, mode, repository) when it still has it; the others take the
+greedy's choice around the kept jobs. The repair then works on the options fixed.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from stagger.instance import Instance
+from stagger.instance import Instance, Job
 from stagger.solve.baseline import BaselineMap, allowed_at
-from stagger.solve.greedy import job_order
+from stagger.solve.greedy import job_order, solve_greedy
 from stagger.solve.solution import GroupNights, Solution
 from stagger.solve.timeline import Timeline
 
@@ -87,3 +93,42 @@ def repair_greedy(inst: Instance, base: BaselineMap, tolerance_slots: int = 0) -
             continue
         place(j, best[2])
     return Solution(starts, sorted(dropped))
+
+
+def _kept_job(job: Job, k: int, start: int | None) -> Job:
+    """``job`` with its one option ``k``, at ``start`` when that option may start there
+    (else anywhere that option may)."""
+    o = job.options[k]
+    if start is not None and any(lo <= start <= hi for spans in o.allowed for lo, hi in spans):
+        o = replace(
+            o,
+            allowed=tuple(
+                ((start, start),) if any(lo <= start <= hi for lo, hi in spans) else ()
+                for spans in o.allowed
+            ),
+        )
+    return replace(job, options=(o,), duration=o.duration, minutes=o.minutes, allowed=o.allowed)
+
+
+def choose_options(inst: Instance, base: BaselineMap, kept: dict[int, int]) -> dict[int, int]:
+    """Every job's option for a stable re-plan with an infrastructure file (job index ->
+    index into its ``Job.options``): the jobs of ``kept`` (their baseline option, by
+    :func:`stagger.solve.baseline.baseline_options`) keep it; the others (new jobs, jobs whose
+    baseline option is gone) take the option the greedy (:func:`solve_greedy`) gives them
+    after placing the kept jobs first, in baseline order at their baseline starts where
+    their option still allows them, so the free jobs' choice sees the load the kept jobs
+    bring to each proxy and repository. A free job the greedy cannot place is left out (it
+    runs in its shortest option, :func:`stagger.instance.fix_options`). Deterministic."""
+    jobs = [
+        _kept_job(job, kept[j], base.starts.get(j)) if j in kept else job
+        for j, job in enumerate(inst.jobs)
+    ]
+    around = replace(inst, jobs=jobs)
+    first = sorted(kept, key=lambda j: (base.starts.get(j, base.near.get(j, 0)), inst.jobs[j].vm))
+    order = first + [j for j in job_order(around) if j not in kept]
+    sol = solve_greedy(around, order)
+    out = dict(kept)
+    for j, k in sol.options.items():
+        if j not in kept and inst.jobs[j].options:
+            out[j] = k
+    return out

@@ -59,6 +59,12 @@ def solve_stable(
 ) -> StableResult:
     """Re-plan ``inst`` as close to ``base`` as the rules allow (see the module doc).
 
+    The jobs' options (an infrastructure file) must be fixed first
+    (:func:`stagger.instance.fix_options`, the choice by
+    :func:`stagger.solve.repair.choose_options`): the goals count moved starts, and a
+    proof here is a proof on that choice only. An instance with options is refused
+    (``ValueError``).
+
     Up to ``monolithic_max_jobs`` jobs: one CP-SAT model over every job, warm-started from the
     repair. Above: a large neighbourhood search around the change (``_lns``): every job outside
     the neighbourhood keeps its place, CP-SAT re-plans the jobs inside it with each night's
@@ -71,6 +77,8 @@ def solve_stable(
     ``span_floor``: a lower bound on the makespan of every plan with every job, a constraint
     of the whole-instance model (:func:`~stagger.solve.cpsat.add_span_floor`).
     """
+    if any(job.options for job in inst.jobs):
+        raise ValueError("solve_stable plans fixed options only (see fix_options)")
     warm = repair_greedy(inst, base, tolerance_slots)
     warm_stats = stability_stats(inst, base, warm, tolerance_slots)
     if not warm.dropped and not any(warm_stats.excess) and warm_stats.moved == 0:
@@ -85,9 +93,7 @@ def solve_stable(
         fresh = solve_greedy(inst)
         if len(fresh.dropped) < len(warm.dropped):
             start, start_stats = fresh, stability_stats(inst, base, fresh, tolerance_slots)
-    # The neighbourhood search moves starts, not options: an instance with options (an
-    # infrastructure file, not folded) is re-planned by the whole model, which chooses them.
-    if len(inst.jobs) <= monolithic_max_jobs or any(job.options for job in inst.jobs):
+    if len(inst.jobs) <= monolithic_max_jobs:
         return _solve_monolithic(
             inst, base, start, start_stats, warm_stats, tolerance_slots, time_limit_s, seed,
             workers, progress, span_floor,

@@ -119,7 +119,9 @@ def test_plan_with_infra_a_vm_no_proxy_reaches_exits_1_nothing_written(tmp_path:
     assert list(out.iterdir()) == []
 
 
-def test_plan_with_infra_and_baseline_is_refused_nothing_written(tmp_path: Path) -> None:
+def test_plan_with_infra_and_a_baseline_without_one_assigns_every_job(tmp_path: Path) -> None:
+    """A baseline planned without an infrastructure file, re-planned with --infra: every job
+    gets a proxy; none counts as reassigned (it had none to move from)."""
     baseline = tmp_path / "base.json"
     res = runner.invoke(
         app,
@@ -140,11 +142,14 @@ def test_plan_with_infra_and_baseline_is_refused_nothing_written(tmp_path: Path)
             str(INFRA),
             "--baseline",
             str(baseline),
+            "--solver",
+            "greedy",
         ],
     )
-    assert res.exit_code == 1, res.output
-    assert "--baseline with --infra is not supported yet" in res.output
-    assert not out.exists()
+    assert res.exit_code in (0, 2), res.output
+    assert "0 to another proxy, mode or repository" in res.output
+    jobs = json.loads(out.read_text())["jobs"]
+    assert jobs and all(j["proxy"] is not None for j in jobs)
 
 
 def test_plan_says_it_leaves_infrastructure_pins_unused(tmp_path: Path) -> None:
