@@ -52,9 +52,10 @@ def infrastructure_for(topology: Topology, seed: int = 0) -> Infrastructure:
     Sized so that the cycle can fit: on the 10,000-VM balanced incremental estate the VMs
     only the NBD proxies reach (4,032, at 120 MB/s) need about 40 task slots busy for the
     whole 12-hour window and all jobs at their fastest about 76 (measured with the compiled
-    instance); the NBD proxies get 32 slots each and the repositories 32 each. With 8 NBD
-    slots each (the first sizing) the NBD-only VMs cannot fit and the plan leaves 5,765 VMs
-    out, which compares nothing."""
+    instance), and writing their data at their fastest rates needs 11,940 MB/s of ingest on
+    average over the window; the NBD proxies get 32 slots each and the repositories 32 tasks
+    and 6,000 MB/s each (twice the need). With 8 NBD slots and 3,000 MB/s each (the first
+    sizing) the plan left 5,765, then 3,945 VMs out, which compares nothing."""
     rng = random.Random(f"infra:{seed}:{len(topology.vms)}")
     clusters = sorted(c.name for c in topology.clusters)
     hot = sorted(rng.sample(clusters, min(14, len(clusters))))
@@ -78,7 +79,7 @@ def infrastructure_for(topology: Topology, seed: int = 0) -> Infrastructure:
     ]
     proxies += [{"name": f"prx-nbd-{k}", "max_tasks": 32, "modes": ["nbd"]} for k in (1, 2)]
     repositories = [
-        {"name": f"repo-{k}", "max_tasks": 32, "ingest_mb_per_s": 3000} for k in range(1, 5)
+        {"name": f"repo-{k}", "max_tasks": 32, "ingest_mb_per_s": 6000} for k in range(1, 5)
     ]
     return Infrastructure.model_validate(
         {"proxies": proxies, "transport": RATES, "repositories": repositories}
