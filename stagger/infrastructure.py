@@ -104,6 +104,8 @@ class InfraReport:
     """Proxy name -> names of the VMs (that need a backup) it reaches, topology order."""
     unreached: dict[str, str] = field(default_factory=dict)
     """VM name -> why no proxy can process it."""
+    idle_proxies: list[str] = field(default_factory=list)
+    """Proxies that reach none of the VMs that need a backup (each also an error)."""
     errors: list[InputError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -221,9 +223,17 @@ def check_infrastructure(
         report.errors.append(InputError(why, file=topology_file, obj=f"vm {shown(vm.name)}"))
     for p in infra.proxies:
         if not report.reached[p.name]:
+            # An error, as the issue's bad inputs say: a selector that matches nothing is
+            # almost always a typo (a cluster renamed), and the admin believes it carries load.
             count = sum(1 for vm in topology.vms if needs_job(vm))
-            report.warnings.append(
-                f"proxy {shown(p.name)} reaches none of the {count} VMs that need a backup"
+            report.idle_proxies.append(p.name)
+            report.errors.append(
+                InputError(
+                    f"reaches none of the {count} VMs that need a backup (check its"
+                    " selector, or remove the proxy)",
+                    obj=f"proxy {shown(p.name)}",
+                    field="reaches",
+                )
             )
     if free_choice == 0:
         for name, n in jobs_of_repo.items():

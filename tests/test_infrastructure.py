@@ -97,12 +97,17 @@ def test_options_follow_reach_modes_and_pins() -> None:
     assert options(idx.vms["b-tagged"], pins_of(idx.vms["b-tagged"], None), infra, idx) == []
 
 
-def test_checked_estate_reports_reach_and_warns_about_a_proxy_that_reaches_nothing() -> None:
+def test_checked_estate_reports_reach_and_refuses_a_proxy_that_reaches_nothing() -> None:
     infra = _infra(_proxy("prx-any", ["nbd"]), _proxy("prx-c", ["nbd"], {"cluster": "NOPE"}))
     report = check_infrastructure(infra, ESTATE, infra_file="i.yaml")
-    report.check()  # no error
     assert report.reached == {"prx-any": ["a-san", "a-mixed", "b-tagged"], "prx-c": []}
-    assert report.warnings == ["proxy 'prx-c' reaches none of the 3 VMs that need a backup"]
+    assert report.idle_proxies == ["prx-c"] and report.warnings == []
+    with pytest.raises(InputError) as err:
+        report.check()
+    assert str(err.value) == (
+        "i.yaml: proxy 'prx-c': field 'reaches': reaches none of the 3 VMs that need a backup"
+        " (check its selector, or remove the proxy)"
+    )
 
 
 def test_vm_no_proxy_reaches_is_an_error_naming_file_vm_and_where_it_runs() -> None:

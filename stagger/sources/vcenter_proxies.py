@@ -396,6 +396,13 @@ def derive_infrastructure(
     warnings += merged.warnings
     if report.unreached:
         warnings.append(_unreached_warning(report, topology, idx))
+    # A proxy VM reaches at least its own cluster's VMs; one that reaches none (every VM
+    # there excluded) is written, and `infra check` / `plan --infra` refuse it until fixed.
+    warnings += [
+        f"proxy {shown(name)} reaches none of the VMs that need a backup:"
+        " `stagger infra check` and `plan --infra` refuse it until fixed"
+        for name in report.idle_proxies
+    ]
     warnings += report.warnings
     return DerivedInfrastructure(
         infrastructure=infra,

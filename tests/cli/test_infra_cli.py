@@ -38,7 +38,7 @@ def test_vm_no_proxy_reaches_exits_1_with_the_reason(tmp_path: Path) -> None:
     assert res.exit_code == 1
     # DMZ VMs have no hot-add proxy and no SAN zoning: each is named with the reason.
     assert "no proxy reaches it (host 'esx11', cluster 'DMZ'" in res.output
-    assert "warning: proxy 'prx-z' reaches none of the" in res.output
+    assert "proxy 'prx-z': field 'reaches': reaches none of the" in res.output
     assert "Traceback" not in res.output
 
 
