@@ -9,7 +9,11 @@ from typing import Any
 
 import typer
 
+from stagger.infrastructure import check_infrastructure
+from stagger.model.infrastructure import Infrastructure
+from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule
+from stagger.model.topology import Topology
 from stagger.sources.yamlfile import load_schedule
 from stagger.validate import validate
 
@@ -30,6 +34,32 @@ class SolverChoice(StrEnum):
 
     cpsat = "cpsat"
     greedy = "greedy"
+
+
+def check_infra(
+    infrastructure: Infrastructure,
+    topology: Topology,
+    policy: Policy,
+    *,
+    infra_file: str,
+    topology_file: str | None = None,
+    policy_file: str | None = None,
+) -> None:
+    """An infrastructure file against the estate, as every command that plans with one checks
+    it: errors (a VM no proxy reaches, a proxy that reaches none, a pin naming nothing) raise,
+    so the command exits 1 with nothing written; warnings are shown."""
+    from stagger.cli.vcenter_options import print_warnings
+
+    report = check_infrastructure(
+        infrastructure,
+        topology,
+        policy,
+        infra_file=infra_file,
+        topology_file=topology_file,
+        policy_file=policy_file,
+    )
+    report.check()
+    print_warnings(report.warnings)
 
 
 def solver_option() -> Any:

@@ -16,6 +16,7 @@ from stagger.cli.app import app, console, err_console, handle_errors
 from stagger.cli.common import (
     SolverChoice,
     blackouts_option,
+    check_infra,
     load_baseline,
     raid_map_option,
     seed_option,
@@ -34,7 +35,7 @@ from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.exporters.registry import render
 from stagger.fmt import hm, use_amount
-from stagger.infrastructure import check_infrastructure, ignored_pins
+from stagger.infrastructure import ignored_pins
 from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule, ScheduledJob
@@ -227,7 +228,7 @@ def plan_cmd(
         infrastructure = None
         if infra is not None:
             infrastructure = load_infrastructure(infra)
-            report = check_infrastructure(
+            check_infra(
                 infrastructure,
                 topo,
                 pol,
@@ -235,8 +236,6 @@ def plan_cmd(
                 topology_file=str(topology) if topology is not None else None,
                 policy_file=str(policy),
             )
-            report.check()  # a VM no proxy can process, a pin naming nothing: exit 1
-            print_warnings(report.warnings)
         else:
             print_warnings(ignored_pins(topo, pol))
         chosen: Literal["cpsat", "greedy"] = "cpsat" if solver is SolverChoice.cpsat else "greedy"
@@ -254,7 +253,7 @@ def plan_cmd(
             if infrastructure is None and base.inputs.infrastructure is not None:
                 # The baseline's own file (--infra, when given, wins), checked against the
                 # estate as --infra is.
-                embedded = check_infrastructure(
+                check_infra(
                     base.inputs.infrastructure,
                     topo,
                     pol,
@@ -262,8 +261,6 @@ def plan_cmd(
                     topology_file=str(topology) if topology is not None else None,
                     policy_file=str(policy),
                 )
-                embedded.check()
-                print_warnings(embedded.warnings)
             with console.status("re-planning against the baseline..."):
                 stable = replan(
                     topo, pol, base, opts, tolerance_min=tolerance, infrastructure=infrastructure

@@ -10,12 +10,17 @@ from rich.table import Table
 from stagger.atomic import OutputSet
 from stagger.calendar import window_occurrences
 from stagger.cli.app import app, console, handle_errors
-from stagger.cli.common import load_baseline, raid_map_option, seed_option, workers_option
+from stagger.cli.common import (
+    check_infra,
+    load_baseline,
+    raid_map_option,
+    seed_option,
+    workers_option,
+)
 from stagger.cli.outputs import commit
 from stagger.cli.text import as_text
 from stagger.cli.vcenter_options import (
     VCenterArgs,
-    print_warnings,
     read_estate,
     vcenter_options,
 )
@@ -23,7 +28,6 @@ from stagger.errors import ExitCode, InputError
 from stagger.exporters.jsoncsv import schedule_csv, schedule_json
 from stagger.fmt import hm
 from stagger.headroom import first_saturated, headroom
-from stagger.infrastructure import check_infrastructure
 from stagger.model.infrastructure import Infrastructure
 from stagger.model.policy import Policy
 from stagger.model.schedule import Schedule
@@ -196,18 +200,6 @@ def _explain(topology: Topology, policy: Policy, result: ReplanResult) -> None:
         console.print(f"  - {as_text(rule.text)}", highlight=False)
 
 
-def _check_infrastructure(
-    infrastructure: Infrastructure | None, topology: Topology, policy: Policy, infra_file: str
-) -> None:
-    """The infrastructure a re-plan uses against the changed estate, as ``plan --infra``
-    checks it: errors (a VM no proxy reaches) exit 1 with the file named; warnings shown."""
-    if infrastructure is None:
-        return
-    report = check_infrastructure(infrastructure, topology, policy, infra_file=infra_file)
-    report.check()
-    print_warnings(report.warnings)
-
-
 def _targets(output: Path | None, csv: Path | None) -> list[Path]:
     return [p for p in (output, csv) if p is not None]
 
@@ -282,9 +274,10 @@ def whatif_cmd(
         new_topo, new_pol, said = apply_changes(topo, pol, changes)
         for line in said:
             console.print(f"change: {as_text(line)}", highlight=False)
-        _check_infrastructure(
-            infrastructure or base.inputs.infrastructure, new_topo, new_pol, infra_file
-        )
+        checked = infrastructure or base.inputs.infrastructure
+        if checked is not None:
+            # The infrastructure the re-plan uses, against the changed estate.
+            check_infra(checked, new_topo, new_pol, infra_file=infra_file)
         with console.status("re-planning..."):
             result = replan(
                 new_topo,
@@ -366,7 +359,7 @@ def headroom_cmd(
         infrastructure = None
         if infra is not None:
             infrastructure = load_infrastructure(infra)
-            report = check_infrastructure(
+            check_infra(
                 infrastructure,
                 topo,
                 pol,
@@ -374,8 +367,6 @@ def headroom_cmd(
                 topology_file=str(topology),
                 policy_file=str(policy),
             )
-            print_warnings(report.warnings)
-            report.check()
         rows = headroom(topo, pol, size_gib, infrastructure=infrastructure)
         t = Table(title=f"Headroom for {size_gib:g} GiB VMs", title_justify="left")
         # Tiered estates: the night with the most work per resource (stagger.headroom).
