@@ -162,7 +162,9 @@ def test_a_vm_its_proxy_no_longer_reaches_is_drift() -> None:
 def _pinned_case() -> tuple[Topology, Policy, Schedule, Infrastructure]:
     """b0 lasts the whole window (600 min, only prx-b): the bound over every choice is 600
     min, met by any plan that fits. a0 (only prx-a1, 1 slot) runs 20:00-21:00; n0, added,
-    is pinned at 20:00 and may use prx-a1 (hotadd) or prx-any (nbd, 1 slot, reaches n0 only)."""
+    is pinned at 20:00 and may use prx-a1 (hotadd) or prx-any (nbd, 1 slot, reaches n0 only).
+    prx-any comes with n0: the baseline is planned without it (a proxy that reaches no VM is
+    refused), the re-plan gets the whole file (as `whatif --infra`)."""
     pol = _policy()
     full = _estate(
         _vm("a0", HOUR_AT_240),
@@ -178,7 +180,8 @@ def _pinned_case() -> tuple[Topology, Policy, Schedule, Infrastructure]:
         REPOS[:1],
     )
     topo = apply_changes(full, pol, Changes(remove=["n0"]))[0]
-    base = plan(topo, pol, OPTS, infrastructure=infra).schedule
+    before = infra.model_copy(update={"proxies": infra.proxies[:2]})
+    base = plan(topo, pol, OPTS, infrastructure=before).schedule
     assert [(j.vm, j.proxy, f"{j.start.astimezone(pol.tz):%H:%M}") for j in base.jobs] == [
         ("a0", "prx-a1", "20:00"),
         ("b0", "prx-b", "20:00"),
@@ -189,8 +192,8 @@ def _pinned_case() -> tuple[Topology, Policy, Schedule, Infrastructure]:
 def test_a_new_job_chooses_around_the_kept_ones_and_a_floor_plan_is_optimal() -> None:
     """The kept a0 holds prx-a1 at 20:00, so the pinned n0 takes prx-any: nothing moves,
     the makespan meets the bound over every choice: OPTIMAL is a fact."""
-    full, pol, base, _ = _pinned_case()
-    res = replan(full, pol, base, OPTS)
+    full, pol, base, infra = _pinned_case()
+    res = replan(full, pol, base, OPTS, infrastructure=infra)
     validate(res.schedule, full, pol)
     n0 = next(j for j in res.schedule.jobs if j.vm == "n0")
     assert (n0.proxy, n0.mode) == ("prx-any", "nbd")
@@ -204,7 +207,7 @@ def test_a_proof_on_the_chosen_options_alone_is_not_reported_optimal(
     """The choice forced badly on purpose: n0 on prx-a1, so a0 must leave 20:00. On that
     choice the stability solver proves one move the least and the makespan meets the bound;
     another choice moves nothing, so the schedule must not say OPTIMAL."""
-    full, pol, base, _ = _pinned_case()
+    full, pol, base, infra = _pinned_case()
     real = whatif_module.choose_options
 
     def on_a1(inst: Any, base_map: Any, kept: dict[int, int]) -> dict[int, int]:
@@ -215,7 +218,7 @@ def test_a_proof_on_the_chosen_options_alone_is_not_reported_optimal(
         return out
 
     monkeypatch.setattr(whatif_module, "choose_options", on_a1)
-    res = replan(full, pol, base, OPTS)
+    res = replan(full, pol, base, OPTS, infrastructure=infra)
     validate(res.schedule, full, pol)
     assert res.stats.moved == 1
     assert res.schedule.solver.status == "FEASIBLE"
