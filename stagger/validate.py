@@ -74,67 +74,61 @@ def _in_utc(jobs: list[ScheduledJob]) -> list[ScheduledJob]:
     ]
 
 
-def _capacity_violations(
-    label: str, jobs: list[ScheduledJob], capacity: int, tz: ZoneInfo
-) -> list[str]:
-    """Sweep start/end events; report the first instant each overload begins."""
-    # Keyed by the job's position, not its VM: with tiers a VM has several jobs, and two of
-    # them running at once are two jobs on the resource.
+def _overloads(
+    jobs: list[ScheduledJob], use: list[float], limit: float
+) -> list[tuple[datetime, list[int]]]:
+    """Sweep the jobs' start/end events (ends before starts at the same instant), summing
+    each running job's ``use``: the instant each overload above ``limit`` begins, with the
+    jobs running then (positions in ``jobs``). Keyed by position, not VM: with tiers a VM has
+    several jobs, and two of them at once are two jobs on the resource."""
     events = sorted(
         [(j.start, 1, k) for k, j in enumerate(jobs)]
         + [(j.end, -1, k) for k, j in enumerate(jobs)],
-        key=lambda e: (e[0], e[1]),  # ends before starts at the same instant
+        key=lambda e: (e[0], e[1]),
     )
     running: set[int] = set()
     out = []
     over = False
+    total = 0.0  # running sum, kept incrementally; a crossing is confirmed with an exact sum
     for when, kind, k in events:
         if kind == 1:
             running.add(k)
-            if len(running) > capacity and not over:
-                names = sorted(jobs[r].vm for r in running)
-                out.append(
-                    f"{label}: {len(running)} jobs at {_iso(when.astimezone(tz))}"
-                    f" ({', '.join(names)}),"
-                    f" limit {capacity}"
-                )
+            total += use[k]
+            if not over and total > limit and math.fsum(use[r] for r in running) > limit:
+                out.append((when, sorted(running)))
                 over = True
         else:
             running.discard(k)
-            if len(running) <= capacity:
+            total -= use[k]
+            if over and math.fsum(use[r] for r in running) <= limit:
                 over = False
     return out
+
+
+def _capacity_violations(
+    label: str, jobs: list[ScheduledJob], capacity: int, tz: ZoneInfo
+) -> list[str]:
+    """The first instant each overload of ``capacity`` jobs at once begins."""
+    return [
+        f"{label}: {len(running)} jobs at {_iso(when.astimezone(tz))}"
+        f" ({', '.join(sorted(jobs[r].vm for r in running))}), limit {capacity}"
+        for when, running in _overloads(jobs, [1.0] * len(jobs), capacity)
+    ]
 
 
 def _ingest_violations(
     label: str, jobs: list[ScheduledJob], rates: list[float], ingest: float, tz: ZoneInfo
 ) -> list[str]:
-    """Sweep start/end events like :func:`_capacity_violations`, summing each running job's
-    rate (MB/s); report the first instant each overload begins."""
-    events = sorted(
-        [(j.start, 1, k) for k, j in enumerate(jobs)]
-        + [(j.end, -1, k) for k, j in enumerate(jobs)],
-        key=lambda e: (e[0], e[1]),  # ends before starts at the same instant
-    )
-    limit = ingest * (1 + _INGEST_REL_TOL)
-    running: set[int] = set()
+    """The first instant each overload of the repository's ingest begins: the running jobs'
+    rates (MB/s) summed exactly, over by more than _INGEST_REL_TOL."""
     out = []
-    over = False
-    for when, kind, k in events:
-        if kind == 1:
-            running.add(k)
-            total = math.fsum(rates[r] for r in running)
-            if total > limit and not over:
-                names = sorted(jobs[r].vm for r in running)
-                out.append(
-                    f"{label}: {total:g} MB/s at {_iso(when.astimezone(tz))}"
-                    f" ({len(running)} jobs: {', '.join(names)}), limit {ingest:g} MB/s"
-                )
-                over = True
-        else:
-            running.discard(k)
-            if math.fsum(rates[r] for r in running) <= limit:
-                over = False
+    for when, running in _overloads(jobs, rates, ingest * (1 + _INGEST_REL_TOL)):
+        total = math.fsum(rates[r] for r in running)
+        out.append(
+            f"{label}: {total:g} MB/s at {_iso(when.astimezone(tz))}"
+            f" ({len(running)} jobs: {', '.join(sorted(jobs[r].vm for r in running))}),"
+            f" limit {ingest:g} MB/s"
+        )
     return out
 
 
