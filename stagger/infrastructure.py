@@ -16,6 +16,7 @@ the pin or excludes the VM. (``plan --infra`` refuses such an estate the same wa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -117,7 +118,8 @@ class InfraReport:
             raise first
 
 
-def _some(names: list[str]) -> str:
+def some_names(names: Sequence[str]) -> str:
+    """The first few names, quoted, and how many more: "'a', 'b', 'c' and 4 more"."""
     text = ", ".join(shown(n) for n in names[:_EXAMPLES])
     more = len(names) - _EXAMPLES
     return text + (f" and {more} more" if more > 0 else "")
@@ -258,8 +260,8 @@ def ignored_pins(topology: Topology, policy: Policy) -> list[str]:
     who = ", ".join(
         part
         for part in (
-            f"{len(vms)} VM(s) ({_some(vms)})" if vms else "",
-            f"{len(tiers)} tier(s) ({_some(tiers)})" if tiers else "",
+            f"{len(vms)} VM(s) ({some_names(vms)})" if vms else "",
+            f"{len(tiers)} tier(s) ({some_names(tiers)})" if tiers else "",
         )
         if part
     )

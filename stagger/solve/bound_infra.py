@@ -73,7 +73,7 @@ import numpy as np
 
 from stagger.instance import Instance, Span
 from stagger.solve.bound_capacity import max_running
-from stagger.solve.bound_packing import Packing
+from stagger.solve.bound_packing import Packing, occupiable
 
 # The kinds of resource an infrastructure file adds; ingest is in MB/s, the others in tasks.
 INFRA_KINDS = ("proxy", "repository", "ingest")
@@ -126,17 +126,6 @@ def earliest_end(inst: Instance, j: int) -> int:
             if spans:
                 best = min(best, spans[0][0] + w.duration - inst.nights[n].start)
     return best
-
-
-def _region(inst: Instance, w: Way, prefix: int) -> np.ndarray:
-    """Slots way ``w`` may cover when every night ends within ``prefix`` slots."""
-    mask = np.zeros(inst.horizon + 1, dtype=bool)
-    for n, spans in enumerate(w.allowed):
-        last = inst.nights[n].start + prefix - w.duration
-        for lo, hi in spans:
-            if lo <= min(hi, last):
-                mask[lo : min(hi, last) + w.duration] = True
-    return mask
 
 
 @dataclass(frozen=True)
@@ -288,7 +277,8 @@ class InfraBounds:
         """|R(prefix)| of the ways ``keys`` (:meth:`way_keys`)."""
         if prefix not in self._regions:
             self._regions[prefix] = np.array(
-                [_region(self.inst, w, prefix) for w in self.keys], dtype=bool
+                [occupiable(self.inst, w.allowed, w.duration, prefix) for w in self.keys],
+                dtype=bool,
             ).reshape(len(self.keys), self.inst.horizon + 1)
         return int(self._regions[prefix][keys].any(axis=0).sum())
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stagger.instance import Instance, free_segments
+from stagger.instance import Instance, Span, free_segments
 
 # Distinct night sets tested per resource and M; above, only the set of every night is.
 _NIGHT_SETS = 16
@@ -226,3 +226,18 @@ class Packing:
             else:
                 hi = mid
         return lo
+
+
+def occupiable(
+    inst: Instance, allowed: tuple[tuple[Span, ...], ...], duration: int, prefix: int
+) -> np.ndarray:
+    """Per slot: whether a job of ``duration`` with these allowed starts could occupy it in
+    a plan whose nights all end within ``prefix`` slots of their window start (the region the
+    load rules count a resource's free time over)."""
+    mask = np.zeros(inst.horizon + 1, dtype=bool)
+    for n, spans in enumerate(allowed):
+        last = inst.nights[n].start + prefix - duration
+        for lo, hi in spans:
+            if lo <= min(hi, last):
+                mask[lo : min(hi, last) + duration] = True
+    return mask

@@ -44,7 +44,7 @@ from stagger.solve.bound_nights import (
     night_bounds,
     vms_that_cannot_fit,
 )
-from stagger.solve.bound_packing import Packing
+from stagger.solve.bound_packing import Packing, occupiable
 
 
 @dataclass(frozen=True)
@@ -133,18 +133,6 @@ def job_earliest_end(inst: Instance, j: int) -> int:
     )
 
 
-def _occupiable(inst: Instance, j: int, prefix: int) -> np.ndarray:
-    """Slots job j could occupy in a plan whose nights all end within ``prefix`` slots."""
-    job = inst.jobs[j]
-    mask = np.zeros(inst.horizon + 1, dtype=bool)
-    for n, spans in enumerate(job.allowed):
-        last = inst.nights[n].start + prefix - job.duration
-        for lo, hi in spans:
-            if lo <= min(hi, last):
-                mask[lo : min(hi, last) + job.duration] = True
-    return mask
-
-
 # Above this many distinct job regions on one resource only each region alone and the union
 # of all are tried, keeping the check linear.
 _HALL_PAIRWISE = 64
@@ -155,7 +143,12 @@ def _hall_holds(inst: Instance, members: list[int], cap: int, prefix: int) -> bo
     for j in members:
         job = inst.jobs[j]
         groups.setdefault((id(job.allowed), job.duration), []).append(j)
-    regions = np.array([_occupiable(inst, js[0], prefix) for js in groups.values()])
+    regions = np.array(
+        [
+            occupiable(inst, inst.jobs[js[0]].allowed, inst.jobs[js[0]].duration, prefix)
+            for js in groups.values()
+        ]
+    )
     loads = np.array(
         [sum(inst.jobs[j].duration for j in js) for js in groups.values()], dtype=np.int64
     )

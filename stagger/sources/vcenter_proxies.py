@@ -32,7 +32,7 @@ import yaml
 from pydantic import ValidationError
 
 from stagger.errors import InputError, shown
-from stagger.infrastructure import InfraReport, check_infrastructure
+from stagger.infrastructure import InfraReport, check_infrastructure, some_names
 from stagger.model.infrastructure import (
     MAX_RATE_MB_PER_S,
     TRANSPORT_MODES,
@@ -173,12 +173,6 @@ class DerivedInfrastructure:
     """The file checked against the topology of the same run (``stagger infra check``)."""
 
 
-def _some(names: Sequence[str]) -> str:
-    text = ", ".join(shown(n) for n in names[:_EXAMPLES])
-    more = len(names) - _EXAMPLES
-    return text + (f" and {more} more" if more > 0 else "")
-
-
 def _reach(vm: VM, idx: TopologyIndex) -> ProxyReach:
     host = idx.hosts.get(vm.host)
     if host is not None and host.cluster is not None:
@@ -230,7 +224,7 @@ def _proxies_of(
     off = [vm.name for vm in picked if vm.power_state in _NOT_RUNNING]
     if off:
         warnings.append(
-            f"{len(off)} proxy VMs not powered on left out ({_some(off)}): a proxy that is off"
+            f"{len(off)} proxy VMs not powered on left out ({some_names(off)}): a proxy that is off"
             " takes no task; power it on and read again"
         )
     no_cpu = [
@@ -241,7 +235,7 @@ def _proxies_of(
     if no_cpu:
         warnings.append(
             f"{len(no_cpu)} proxy VMs with no usable vCPU count (config.hardware.numCPU)"
-            f" left out ({_some(no_cpu)})"
+            f" left out ({some_names(no_cpu)})"
         )
     proxies: list[Proxy] = []
     proxy_vms: dict[str, str] = {}
@@ -264,7 +258,7 @@ def _proxies_of(
     if renamed:
         warnings.append(
             f"{len(renamed)} proxy VMs share their vCenter name with another VM and are"
-            f" written under the topology's unique name ({_some(renamed)}): give them the name"
+            f" written under the topology's unique name ({some_names(renamed)}): give them the name"
             " your backup product knows them by"
         )
     return proxies, proxy_vms
@@ -336,7 +330,7 @@ def _unreached_warning(report: InfraReport, topology: Topology, idx: TopologyInd
     listed = list(places)
     more = len(listed) - _EXAMPLES
     return (
-        f"{len(vms)} VMs that need a backup are reached by no proxy ({_some(vms)}), in"
+        f"{len(vms)} VMs that need a backup are reached by no proxy ({some_names(vms)}), in"
         f" {len(listed)} clusters or standalone hosts without a proxy VM"
         f" ({', '.join(listed[:_EXAMPLES])}{f' and {more} more' if more > 0 else ''}):"
         f" `stagger infra check` refuses them until a proxy reaches them (see {DOCS})"
