@@ -36,6 +36,24 @@ class SolverChoice(StrEnum):
     greedy = "greedy"
 
 
+def load_checked_infra(
+    path: Path, topology: Topology, policy: Policy, *, topology_file: str | None, policy_file: str
+) -> Infrastructure:
+    """``--infra PATH`` read and checked against the estate (:func:`check_infra`)."""
+    from stagger.sources.yamlfile import load_infrastructure
+
+    infrastructure = load_infrastructure(path)
+    check_infra(
+        infrastructure,
+        topology,
+        policy,
+        infra_file=str(path),
+        topology_file=topology_file,
+        policy_file=policy_file,
+    )
+    return infrastructure
+
+
 def check_infra(
     infrastructure: Infrastructure,
     topology: Topology,

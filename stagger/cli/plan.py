@@ -18,6 +18,7 @@ from stagger.cli.common import (
     blackouts_option,
     check_infra,
     load_baseline,
+    load_checked_infra,
     raid_map_option,
     seed_option,
     solver_option,
@@ -227,12 +228,10 @@ def plan_cmd(
         print_warnings(tier_warnings(pol, topo))
         infrastructure = None
         if infra is not None:
-            infrastructure = load_infrastructure(infra)
-            check_infra(
-                infrastructure,
+            infrastructure = load_checked_infra(
+                infra,
                 topo,
                 pol,
-                infra_file=str(infra),
                 topology_file=str(topology) if topology is not None else None,
                 policy_file=str(policy),
             )

@@ -13,6 +13,7 @@ from stagger.cli.app import app, console, handle_errors
 from stagger.cli.common import (
     check_infra,
     load_baseline,
+    load_checked_infra,
     raid_map_option,
     seed_option,
     workers_option,
@@ -358,14 +359,8 @@ def headroom_cmd(
         topo = load_topology(topology)
         infrastructure = None
         if infra is not None:
-            infrastructure = load_infrastructure(infra)
-            check_infra(
-                infrastructure,
-                topo,
-                pol,
-                infra_file=str(infra),
-                topology_file=str(topology),
-                policy_file=str(policy),
+            infrastructure = load_checked_infra(
+                infra, topo, pol, topology_file=str(topology), policy_file=str(policy)
             )
         rows = headroom(topo, pol, size_gib, infrastructure=infrastructure)
         t = Table(title=f"Headroom for {size_gib:g} GiB VMs", title_justify="left")

@@ -122,17 +122,10 @@ class Timeline:
         every start in it where the job fits for its whole duration (one prefix sum per job,
         then each range is a vectorised lookup)."""
         res, demands, d = _use(job, option)
-        full = self._full(res, demands).any(axis=0)
+        full = np.asarray(self._full(res, demands).any(axis=0))
         if self.concurrency is not None and self.running is not None:
             full |= self.running >= self.concurrency
-        busy = np.concatenate(([0], np.cumsum(full, dtype=np.int64)))
-        last = self.usage.shape[1] - d
-
-        def within(lo: int, hi: int) -> np.ndarray:
-            cand = np.arange(lo, min(hi, last) + 1)
-            return cand[np.flatnonzero(busy[cand + d] - busy[cand] == 0)]
-
-        return within
+        return self.starts_where_free(full, d)
 
 
 def overloaded(inst: Instance, starts: dict[int, int]) -> list[int]:
