@@ -97,7 +97,7 @@ def _overloads(
             if not over and total > limit and math.fsum(use[r] for r in running) > limit:
                 out.append((when, sorted(running)))
                 over = True
-        else:
+        elif k in running:  # a job whose end precedes its start (reported apart) stays on
             running.discard(k)
             total -= use[k]
             if over and math.fsum(use[r] for r in running) <= limit:
