@@ -46,6 +46,7 @@ from stagger.solve.decompose import solve_decomposed
 from stagger.solve.full_nights import assign_full_nights, with_nights
 from stagger.solve.greedy import (
     importance,
+    plan_score,
     solve_greedy,
     solve_greedy_best,
     solve_greedy_options,
@@ -586,12 +587,9 @@ def _solve_direct(
 
 
 def _options_key(inst: Instance, sol: Solution) -> tuple[int, int, int, int]:
-    """(VMs dropped, their importance, worst night, sum of nights) of a plan of an instance
-    with options, at the lengths of the options it chose."""
-    fixed = fix_options(inst, sol.options)
-    vms, lost = drop_cost(fixed, sol.dropped, importance(fixed))
-    spans = night_spans(fixed, sol.starts)
-    return (vms, lost, max(spans, default=0), sum(spans))
+    """The greedy's plan score (:func:`plan_score`) of a plan of an instance with options, at
+    the lengths of the options it chose."""
+    return plan_score(fix_options(inst, sol.options), sol)
 
 
 def _chooses_options(inst: Instance, sol: Solution) -> bool:

@@ -146,7 +146,7 @@ def solve_greedy(inst: Instance, order: list[int] | None = None) -> Solution:
     return Solution(starts, sorted(dropped), chosen)
 
 
-def _score(
+def plan_score(
     inst: Instance, sol: Solution, jobs: list[int] | None = None
 ) -> tuple[int, int, int, int]:
     """(VMs dropped, their importance, largest night span, sum of night spans) over ``jobs``
@@ -219,20 +219,20 @@ def candidates(
         extra = count_orders(inst)
         orders += extra
         runs += [solve_greedy(inst, o) for o in extra]
-    best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
+    best = min(range(len(runs)), key=lambda i: (plan_score(inst, runs[i]), i))
     meets_bound = (
         bound_slots is not None
         and not runs[best].dropped
-        and _score(inst, runs[best])[2] <= bound_slots
+        and plan_score(inst, runs[best])[2] <= bound_slots
     )
     if inst.jobs and not meets_bound and time_for(3 * (1 + TARGET_RUNS) + 1):
-        best_slots = None if runs[best].dropped else _score(inst, runs[best])[2]
+        best_slots = None if runs[best].dropped else plan_score(inst, runs[best])[2]
         # The time-stepping schedules place jobs one by one too: a VM they planned in part
         # is dropped whole.
         stepped = [whole_vms(inst, s) for s in sgs_candidates(inst, bound_slots or 0, best_slots)]
         orders += [start_order(inst, s) for s in stepped]
         runs += stepped
-        best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
+        best = min(range(len(runs)), key=lambda i: (plan_score(inst, runs[i]), i))
         orders.append(backward_order(inst, runs[best]))
         runs.append(solve_greedy(inst, orders[-1]))
     return orders, runs
@@ -255,7 +255,7 @@ def solve_greedy_best(
     one serial pass."""
     t0 = time.time()
     orders, runs = candidates(inst, bound_slots, first=first, first_s=first_s, deadline=deadline)
-    best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
+    best = min(range(len(runs)), key=lambda i: (plan_score(inst, runs[i]), i))
     if not groups or len(groups) < 2 or len(orders) < 2:
         return runs[best]
     if deadline is not None and deadline - time.time() < (time.time() - t0) / len(runs):
@@ -268,13 +268,13 @@ def solve_greedy_best(
             rank[o][j] = k
     position = [0.0] * len(inst.jobs)
     for g in groups:
-        pick = min(range(len(runs)), key=lambda i: (_score(inst, runs[i], g), i))
+        pick = min(range(len(runs)), key=lambda i: (plan_score(inst, runs[i], g), i))
         ranked = sorted(g, key=rank[pick].__getitem__)
         for k, j in enumerate(ranked):
             position[j] = k / len(ranked)
     merged = sorted(range(len(inst.jobs)), key=lambda j: (position[j], j))
     mixed = solve_greedy(inst, merged)
-    return mixed if _score(inst, mixed) <= _score(inst, runs[best]) else runs[best]
+    return mixed if plan_score(inst, mixed) <= plan_score(inst, runs[best]) else runs[best]
 
 
 # Above this many jobs only the longest-first order chooses options: a pass over 2,000 VMs
@@ -298,5 +298,5 @@ def solve_greedy_options(inst: Instance, first: Solution | None = None) -> Solut
     runs += [solve_greedy(inst, o) for o in bottleneck_orders(inst)]
     if any(r.dropped for r in runs):
         runs += [solve_greedy(inst, o) for o in count_orders(inst)]
-    scores = [_score(fix_options(inst, r.options), r) for r in runs]
+    scores = [plan_score(fix_options(inst, r.options), r) for r in runs]
     return runs[min(range(len(runs)), key=lambda i: (scores[i], i))]

@@ -12,8 +12,8 @@ from benchmarks.generate import EstateSpec, generate
 from stagger.instance import Instance, compile_instance
 from stagger.solve.components import components
 from stagger.solve.greedy import (
-    _score,
     candidates,
+    plan_score,
     solve_greedy,
     solve_greedy_best,
 )
@@ -38,19 +38,19 @@ def merged_by_scan(inst: Instance, groups: list[list[int]]) -> Solution:
     """``solve_greedy_best`` before that commit: each group's order found by scanning the
     whole winning order (over the same candidate plans)."""
     orders, runs = candidates(inst)
-    best = min(range(len(runs)), key=lambda i: (_score(inst, runs[i]), i))
+    best = min(range(len(runs)), key=lambda i: (plan_score(inst, runs[i]), i))
     if len(groups) < 2:
         return runs[best]
     position = [0.0] * len(inst.jobs)
     for g in groups:
-        pick = min(range(len(runs)), key=lambda i: (_score(inst, runs[i], g), i))
+        pick = min(range(len(runs)), key=lambda i: (plan_score(inst, runs[i], g), i))
         members = set(g)
         ranked = [j for j in orders[pick] if j in members]
         for k, j in enumerate(ranked):
             position[j] = k / len(ranked)
     merged = sorted(range(len(inst.jobs)), key=lambda j: (position[j], j))
     mixed = solve_greedy(inst, merged)
-    return mixed if _score(inst, mixed) <= _score(inst, runs[best]) else runs[best]
+    return mixed if plan_score(inst, mixed) <= plan_score(inst, runs[best]) else runs[best]
 
 
 @pytest.mark.parametrize(
