@@ -240,3 +240,32 @@ def test_claims_agree_with_the_makespan_and_each_other(planned: tuple) -> None:
         x == f"unscheduled_min 3 but only {len(s.unscheduled)} VMs are unscheduled"
         for x in violations(unscheduled_min=3)
     )
+
+
+def test_a_job_ending_before_it_starts_still_counts_on_its_resource() -> None:
+    """A hand-edited (or wall-clock-shifted, DST) job whose end precedes its start is reported
+    apart, and still counts from its start on: the job beside it is an overlap (the sweep's
+    running sum once subtracted the end first and lost it)."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from stagger.model.schedule import ScheduledJob
+    from stagger.validate import _capacity_violations
+
+    t0 = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
+
+    def job(vm: str, start_min: int, end_min: int) -> ScheduledJob:
+        return ScheduledJob(
+            vm=vm,
+            host="h0",
+            start=t0 + timedelta(minutes=start_min),
+            end=t0 + timedelta(minutes=end_min),
+            duration_min=5,
+            size_gib=1.0,
+            night=0,
+        )
+
+    jobs = [job("vm2", 0, 5), job("vm3", 0, -55)]
+    assert _capacity_violations("host h0", jobs, 1, ZoneInfo("UTC")) == [
+        "host h0: 2 jobs at 2026-10-25T01:00+00:00 (vm2, vm3), limit 1"
+    ]
