@@ -34,8 +34,9 @@ class Proxies:
     expected: dict[str, tuple[ProxyReach, int]]
     """Proxy VM name -> the reach and vCPUs it was given."""
     tagged: str
-    """The VM tagged Role:veeam-proxy (not named prx-)."""
+    """The VM tagged Role:veeam-proxy (not named prx-), its name in vCenter."""
     tagged_reach: ProxyReach
+    tagged_moref: str
 
 
 def _make_proxies(sim: Any) -> Proxies:
@@ -92,7 +93,7 @@ def _make_proxies(sim: Any) -> Proxies:
     assert len(expected) == 7  # 4 clusters + 2 standalone hosts + the hostile one
     category, tag = TAG.split(":")
     _Rest(sim).tag_vm(category, tag, tagged_moref)
-    return Proxies(sim, expected, tagged_name, tagged_reach)
+    return Proxies(sim, expected, tagged_name, tagged_reach, tagged_moref)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,12 @@ def test_proxy_tag_picks_the_tagged_vm_and_unreached_vms_are_warned_then_refused
     res = _run(proxies.sim, topo, "--proxy-tag", TAG, *RATES, "--infra-output", str(infra))
     assert res.exit_code == 0, res.output
     (p,) = load_infrastructure(infra).proxies
-    assert p.name == proxies.tagged and p.reaches == proxies.tagged_reach and p.max_tasks == 8
+    # The proxy is named as the VM is in the topology written in the same run: its vCenter
+    # name, or the unique name stagger gives it when another VM shares that name (vcsim's
+    # VM ids, and so which VM is tagged, vary between runs).
+    (vm,) = [v for v in load_topology(topo).vms if v.moref == proxies.tagged_moref]
+    assert vm.vcenter_name == proxies.tagged
+    assert p.name == vm.name and p.reaches == proxies.tagged_reach and p.max_tasks == 8
     # One cluster has a proxy: the others' VMs are named, counted, in one warning.
     assert "reached by no proxy" in res.output and "stagger infra check" in res.output
     check = runner.invoke(app, ["infra", "check", str(topo), str(infra)])
